@@ -1,0 +1,35 @@
+//! `kill`: send a signal to the init, or with `--all` to every process of the container.
+
+use super::{Container, Status};
+use crate::cgroups::Cgroup;
+use crate::error::{Context, Result, RuntimeError};
+
+impl Container {
+    /// Signal the container. A stopped container cannot be signalled.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        let status = self.status();
+        if status == Status::Stopped {
+            return Err(RuntimeError::WrongStatus {
+                id: self.state.id.clone(),
+                status: status.to_string(),
+                action: "kill",
+                wanted: "created, running or paused",
+            });
+        }
+        if all {
+            for pid in Cgroup::of(&self.state)?.pids()? {
+                // A process may exit between listing and signalling: not an error.
+                let _ = raw_kill(pid, signal);
+            }
+            return Ok(());
+        }
+        raw_kill(self.state.pid, signal)
+            .with_context(|| format!("send signal {signal} to pid {}", self.state.pid))
+    }
+}
+
+/// kill(2) with a raw signal number, real-time signals included (nix's enum lacks them).
+pub fn raw_kill(pid: i32, signal: i32) -> nix::Result<()> {
+    // SAFETY: kill(2) takes no pointers.
+    nix::errno::Errno::result(unsafe { libc::kill(pid, signal) }).map(drop)
+}

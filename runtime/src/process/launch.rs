@@ -1,0 +1,194 @@
+//! The parent side of container creation: clone the init, put it in its cgroup, write its
+//! id maps, run the runtime-namespace hooks when it asks, and wait until it is ready.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use super::clone::{clone_with, Forked};
+use super::init::{self, InitContext};
+use super::sync::{Channel, Message};
+use crate::capabilities::CapabilityPlan;
+use crate::cgroups::Cgroup;
+use crate::container::OciState;
+use crate::error::{Context, Result, RuntimeError};
+use crate::hooks::{self, HookKind};
+use crate::namespaces::NamespacePlan;
+
+/// What `launch` needs.
+pub struct LaunchRequest<'a> {
+    /// Container ID (for hook state).
+    pub id: &'a str,
+    /// The spec.
+    pub spec: &'a Spec,
+    /// Absolute bundle path.
+    pub bundle: &'a Path,
+    /// Absolute rootfs path.
+    pub rootfs: &'a Path,
+    /// The container's cgroup.
+    pub cgroup: &'a Cgroup,
+    /// O_PATH descriptor of the exec FIFO.
+    pub exec_fifo: &'a OwnedFd,
+    /// Console socket, when the process has a terminal.
+    pub console: Option<&'a OwnedFd>,
+    /// `--preserve-fds`.
+    pub preserve_fds: i32,
+    /// Creation time for hook state.
+    pub created: &'a str,
+}
+
+fn write_id_map(pid: i32, file: &str, mappings: &[LinuxIdMapping]) -> Result<()> {
+    if mappings.is_empty() {
+        return Err(RuntimeError::InvalidConfig(format!(
+            "a new user namespace needs linux.{}",
+            if file == "uid_map" {
+                "uidMappings"
+            } else {
+                "gidMappings"
+            }
+        )));
+    }
+    let text: String = mappings
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    // The kernel takes the whole map in a single write.
+    std::fs::write(format!("/proc/{pid}/{file}"), text).with_context(|| format!("write {file}"))
+}
+
+/// Create the init process and bring it to the `created` state. Returns its PID.
+pub fn launch(req: &LaunchRequest) -> Result<i32> {
+    let spec = req.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::InvalidConfig("config has no process".into()))?;
+    let namespaces = NamespacePlan::from_spec(spec)?;
+    let mut join_fds = namespaces.open_joins()?;
+    // A PID namespace is entered by the next child, so the parent joins it before cloning.
+    if let Some(index) = join_fds
+        .iter()
+        .position(|(kind, _)| *kind == LinuxNamespaceType::Pid)
+    {
+        let (_, fd) = join_fds.remove(index);
+        setns(&fd, CloneFlags::CLONE_NEWPID).context("join pid namespace")?;
+    }
+    let capabilities = CapabilityPlan::from_spec(process.capabilities().as_ref());
+    let unavailable = capabilities.unavailable();
+    if !unavailable.is_empty() {
+        let names: Vec<String> = unavailable.iter().map(|c| c.to_string()).collect();
+        return Err(RuntimeError::InvalidConfig(format!(
+            "capabilities not available to the runtime on this host: {}",
+            names.join(", ")
+        )));
+    }
+    let runtime_hooks =
+        !HookKind::Prestart.of(spec).is_empty() || !HookKind::CreateRuntime.of(spec).is_empty();
+    let (parent, child) = Channel::pair()?;
+
+    let pid = match clone_with(namespaces.clone_flags)? {
+        Forked::Child => {
+            drop(parent);
+            let ctx = InitContext {
+                spec,
+                process,
+                rootfs: req.rootfs,
+                bundle: req.bundle,
+                namespaces: &namespaces,
+                join_fds: &join_fds,
+                channel: &child,
+                exec_fifo: req.exec_fifo,
+                console: req.console,
+                capabilities: &capabilities,
+                preserve_fds: req.preserve_fds,
+                runtime_hooks,
+            };
+            init::run(&ctx)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(child);
+    let result = drive(req, &namespaces, &parent, pid);
+    if result.is_err() {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(pid), None);
+    }
+    result.map(|()| pid)
+}
+
+fn hook_state(req: &LaunchRequest, pid: i32, status: &str) -> OciState {
+    OciState {
+        oci_version: req.spec.version().clone(),
+        id: req.id.to_string(),
+        pid,
+        status: status.to_string(),
+        bundle: req.bundle.to_path_buf(),
+        rootfs: req.rootfs.to_path_buf(),
+        created: req.created.to_string(),
+        owner: String::new(),
+        annotations: req.spec.annotations().clone().unwrap_or_default(),
+    }
+}
+
+fn drive(
+    req: &LaunchRequest,
+    namespaces: &NamespacePlan,
+    channel: &Channel,
+    pid: i32,
+) -> Result<()> {
+    req.cgroup.enter_and_apply(pid, req.spec)?;
+    if namespaces.is_new(LinuxNamespaceType::User) {
+        let linux = req.spec.linux().as_ref();
+        write_id_map(
+            pid,
+            "uid_map",
+            &linux
+                .and_then(|l| l.uid_mappings().clone())
+                .unwrap_or_default(),
+        )?;
+        write_id_map(
+            pid,
+            "gid_map",
+            &linux
+                .and_then(|l| l.gid_mappings().clone())
+                .unwrap_or_default(),
+        )?;
+    }
+    let state = hook_state(req, pid, "creating");
+    let state_json = serde_json::to_string(&state).unwrap_or_default();
+    channel.send(&Message::Proceed(state_json))?;
+    loop {
+        match channel.recv()? {
+            Some(Message::RunHooks) => {
+                hooks::run_all(HookKind::Prestart, &HookKind::Prestart.of(req.spec), &state)?;
+                hooks::run_all(
+                    HookKind::CreateRuntime,
+                    &HookKind::CreateRuntime.of(req.spec),
+                    &state,
+                )?;
+                channel.send(&Message::Proceed(String::new()))?;
+            }
+            Some(Message::Ready) => return Ok(()),
+            Some(Message::Failed(reason)) => {
+                return Err(RuntimeError::Init(format!(
+                    "container set-up failed: {reason}"
+                )))
+            }
+            Some(Message::Proceed(_)) => {
+                return Err(RuntimeError::Init(
+                    "protocol error: init sent Proceed".into(),
+                ))
+            }
+            None => {
+                return Err(RuntimeError::Init(
+                    "the init process exited during set-up".into(),
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Making the container's init: the parent side (`launch`), the child side (`init`), the
+//! clone that separates them, and the sync protocol between them.
+
+mod clone;
+pub mod exec;
+pub mod init;
+pub mod launch;
+pub mod sync;
+
+pub use launch::{launch, LaunchRequest};
