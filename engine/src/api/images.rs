@@ -1,0 +1,341 @@
+//! `/images/...`: list, create (pull and import), inspect, history, tag, push, delete,
+//! save, load, prune.
+
+use super::{
+    body_to_file, json_stream, query_bool, query_get, query_pairs, ApiError, ApiResult, AppState,
+};
+use crate::images::reference::Reference;
+use crate::images::{ImageFilters, ImportOptions, Platform};
+use crate::progress::Progress;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::Value;
+use std::io::Write;
+
+fn registry_auth(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-registry-auth").and_then(|v| v.to_str().ok())
+}
+
+/// `GET /images/json`.
+pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Json<Value>> {
+    let q = query_pairs(&uri);
+    let mut filters = ImageFilters::parse(query_get(&q, "filters"))?;
+    if let Some(f) = query_get(&q, "filter") {
+        filters.reference.push(f.to_string()); // API < 1.41 spelling
+    }
+    Ok(Json(Value::Array(st.images.summaries(&filters)?)))
+}
+
+/// `POST /images/create`: pull (`fromImage`) or import (`fromSrc`).
+pub async fn create(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let q = query_pairs(&uri);
+    let tag = query_get(&q, "tag").unwrap_or("");
+    let platform = match query_get(&q, "platform").filter(|p| !p.is_empty()) {
+        Some(p) => Some(Platform::parse(p)?),
+        None => None,
+    };
+    if let Some(src) = query_get(&q, "fromSrc") {
+        return import(st, &q, src, tag, platform, body).await;
+    }
+    let image = query_get(&q, "fromImage")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
+    let full = if tag.is_empty() {
+        image.to_string()
+    } else if tag.starts_with("sha256:") {
+        format!("{image}@{tag}")
+    } else {
+        format!("{image}:{tag}")
+    };
+    let reference = Reference::parse_with_default_tag(&full)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let creds = st
+        .images
+        .credentials(registry_auth(&headers), &reference.domain);
+    let platform = platform.unwrap_or_else(Platform::host);
+    // Failures before any byte is streamed get a proper status code.
+    let resolved = st
+        .images
+        .resolve_remote(&reference, &platform, creds)
+        .await?;
+    let (progress, rx) = Progress::channel();
+    let svc = st.images.clone();
+    tokio::spawn(async move {
+        if let Err(e) = svc.pull(resolved, &progress).await {
+            tracing::warn!(error = %e, "pull failed");
+            progress.error(e.to_string());
+        }
+    });
+    Ok(json_stream(rx))
+}
+
+async fn import(
+    st: AppState,
+    q: &[(String, String)],
+    src: &str,
+    tag: &str,
+    platform: Option<Platform>,
+    body: Body,
+) -> ApiResult<Response> {
+    if src != "-" {
+        return Err(ApiError::bad_request(
+            "importing from a URL is not supported: send the tarball as the request body (fromSrc=-)",
+        ));
+    }
+    let repo = query_get(q, "repo").unwrap_or("");
+    let reference = if repo.is_empty() {
+        None
+    } else {
+        let full = if tag.is_empty() {
+            repo.to_string()
+        } else {
+            format!("{repo}:{tag}")
+        };
+        Some(
+            Reference::parse_with_default_tag(&full)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        )
+    };
+    let opts = ImportOptions {
+        reference,
+        message: query_get(q, "message").unwrap_or("").to_string(),
+        changes: q
+            .iter()
+            .filter(|(k, _)| k == "changes")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        platform,
+    };
+    let upload = body_to_file(body, st.images.tmp_dir()).await?;
+    let svc = st.images.clone();
+    let guard = svc.write_guard().await;
+    let svc2 = svc.clone();
+    let result = tokio::task::spawn_blocking(move || svc2.import(&upload, &opts))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    drop(guard);
+    let id = result?;
+    let (progress, rx) = Progress::channel();
+    progress.status(None, id.to_string());
+    Ok(json_stream(rx))
+}
+
+/// `GET|POST|DELETE /images/{name}/...`: the name may contain slashes, so the suffix
+/// is split off here.
+fn split_suffix<'a>(rest: &'a str, suffixes: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    suffixes
+        .iter()
+        .find_map(|s| {
+            rest.strip_suffix(s)
+                .map(|name| (name.trim_end_matches('/'), *s))
+        })
+        .filter(|(n, _)| !n.is_empty())
+}
+
+/// `GET /images/{name}/json|history|get`.
+pub async fn get_sub(State(st): State<AppState>, Path(rest): Path<String>) -> ApiResult<Response> {
+    let (name, what) = split_suffix(&rest, &["/json", "/history", "/get"])
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "page not found"))?;
+    match what {
+        "/json" => Ok(Json(st.images.inspect(name)?).into_response()),
+        "/history" => Ok(Json(st.images.history(name)?).into_response()),
+        _ => save(st, vec![name.to_string()]).await,
+    }
+}
+
+/// `POST /images/{name}/tag|push`.
+pub async fn post_sub(
+    State(st): State<AppState>,
+    Path(rest): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (name, what) = split_suffix(&rest, &["/tag", "/push"])
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "page not found"))?;
+    let q = query_pairs(&uri);
+    let tag = query_get(&q, "tag").unwrap_or("");
+    if what == "/tag" {
+        let repo = query_get(&q, "repo")
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| ApiError::bad_request("repository name (repo) is required"))?;
+        st.images.tag(name, repo, tag)?;
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    let base = Reference::parse(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let full = if tag.is_empty() {
+        base.clone()
+    } else {
+        base.with_tag(tag)
+    };
+    let exists = match full.tag {
+        Some(_) => st.images.meta.tag(&full.to_string())?.is_some(),
+        None => st
+            .images
+            .meta
+            .tags()?
+            .iter()
+            .any(|(t, _)| Reference::parse(t).is_ok_and(|r| r.name() == base.name())),
+    };
+    if !exists {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "An image does not exist locally with the tag: {}",
+                full.familiar_name()
+            ),
+        ));
+    }
+    let creds = st.images.credentials(registry_auth(&headers), &base.domain);
+    let (progress, rx) = Progress::channel();
+    let svc = st.images.clone();
+    let (name, tag) = (name.to_string(), tag.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = svc.push(&name, &tag, creds, &progress).await {
+            tracing::warn!(error = %e, "push failed");
+            progress.error(e.to_string());
+        }
+    });
+    Ok(json_stream(rx))
+}
+
+/// `DELETE /images/{name}`.
+pub async fn delete(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let q = query_pairs(&uri);
+    let out = st.images.delete(&name, query_bool(&q, "force")).await?;
+    Ok(Json(Value::Array(out)))
+}
+
+/// `POST /images/prune`.
+pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Json<Value>> {
+    let q = query_pairs(&uri);
+    let filters = ImageFilters::parse(query_get(&q, "filters"))?;
+    Ok(Json(
+        st.images.prune(filters.dangling == Some(false)).await?,
+    ))
+}
+
+/// `GET /images/get?names=...`.
+pub async fn save_many(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let names: Vec<String> = query_pairs(&uri)
+        .into_iter()
+        .filter(|(k, _)| k == "names")
+        .map(|(_, v)| v)
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no images named (names=...)"));
+    }
+    save(st, names).await
+}
+
+/// A writer that sends what it gets to the response body in large chunks.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 256 * 1024 {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+async fn save(st: AppState, names: Vec<String>) -> ApiResult<Response> {
+    let items = st.images.save_items(&names)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let svc = st.images.clone();
+    tokio::spawn(async move {
+        // Blobs must outlive the stream: hold off GC until the archive is written.
+        let _guard = svc.write_guard().await;
+        let svc2 = svc.clone();
+        let err_tx = tx.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            svc2.save(
+                &items,
+                ChannelWriter {
+                    tx,
+                    buf: Vec::new(),
+                },
+            )
+        })
+        .await;
+        let err = match res {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(error = %err, "save failed");
+        // Breaking the body tells the client the archive is incomplete.
+        let _ = err_tx.send(Err(std::io::Error::other(err))).await;
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `POST /images/load`.
+pub async fn load(State(st): State<AppState>, uri: Uri, body: Body) -> ApiResult<Response> {
+    let q = query_pairs(&uri);
+    let quiet = query_bool(&q, "quiet");
+    let upload = body_to_file(body, st.images.tmp_dir()).await?;
+    let svc = st.images.clone();
+    let guard = svc.write_guard().await;
+    let (progress, rx) = Progress::channel();
+    let p = if quiet {
+        Progress::discard()
+    } else {
+        progress.clone()
+    };
+    let svc2 = svc.clone();
+    let result = tokio::task::spawn_blocking(move || svc2.load(&upload, &p))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    drop(guard);
+    if let Err(e) = result {
+        drop(rx);
+        // Nothing of a failed load stays: collect what no image references.
+        if let Err(gc) = svc.gc().await {
+            tracing::warn!(error = %gc, "cleanup after failed load");
+        }
+        return Err(e.into());
+    }
+    if quiet {
+        drop(progress);
+    }
+    Ok(json_stream(rx))
+}

@@ -1,0 +1,128 @@
+//! Running the daemon: open the stores, bind the listeners, serve until a signal.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::images::ImageService;
+use anyhow::{bail, Context};
+use axum::extract::Request;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::PathBuf;
+use tower::Layer;
+
+enum Listen {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+fn parse_host(h: &str) -> anyhow::Result<Listen> {
+    if let Some(p) = h.strip_prefix("unix://") {
+        if p.is_empty() {
+            bail!("invalid host {h:?}: empty socket path");
+        }
+        return Ok(Listen::Unix(PathBuf::from(p)));
+    }
+    if let Some(a) = h.strip_prefix("tcp://") {
+        return Ok(Listen::Tcp(a.to_string()));
+    }
+    if h.starts_with('/') {
+        return Ok(Listen::Unix(PathBuf::from(h)));
+    }
+    bail!("invalid host {h:?}: expected unix://PATH or tcp://HOST:PORT")
+}
+
+/// Runs berthd until SIGINT or SIGTERM.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let listens = cfg
+        .listen_addresses()
+        .iter()
+        .map(|h| parse_host(h))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    std::fs::create_dir_all(&cfg.data_root)
+        .with_context(|| format!("creating data root {}", cfg.data_root.display()))?;
+    std::fs::create_dir_all(&cfg.exec_root)
+        .with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
+    let images = ImageService::open(&cfg.data_root, cfg.insecure_registries.clone())
+        .with_context(|| format!("opening image store in {}", cfg.data_root.display()))?;
+    let pid_file = cfg.exec_root.join("berthd.pid");
+    std::fs::write(&pid_file, std::process::id().to_string())
+        .with_context(|| format!("writing {}", pid_file.display()))?;
+    let state = AppState {
+        images,
+        data_root: cfg.data_root.clone(),
+    };
+    let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    let mut sockets = Vec::new();
+    for l in listens {
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        match l {
+            Listen::Unix(path) => {
+                if let Ok(m) = std::fs::symlink_metadata(&path) {
+                    if !m.file_type().is_socket() {
+                        bail!("{} exists and is not a socket", path.display());
+                    }
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("removing stale socket {}", path.display()))?;
+                }
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+                let listener = tokio::net::UnixListener::bind(&path)
+                    .with_context(|| format!("listening on {}", path.display()))?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
+                    .with_context(|| format!("chmod {}", path.display()))?;
+                tracing::info!(socket = %path.display(), "API listening");
+                sockets.push(path);
+                servers.spawn(async move {
+                    axum::serve(
+                        listener,
+                        axum::ServiceExt::<Request>::into_make_service(app),
+                    )
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                });
+            }
+            Listen::Tcp(addr) => {
+                let listener = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("listening on tcp://{addr}"))?;
+                tracing::warn!(%addr, "API listening on TCP without TLS");
+                servers.spawn(async move {
+                    axum::serve(
+                        listener,
+                        axum::ServiceExt::<Request>::into_make_service(app),
+                    )
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                });
+            }
+        }
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        Some(r) = servers.join_next() => {
+            r.context("server task")?.context("serving")?;
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    // Streams in flight (a pull) get a moment to finish, not forever.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await;
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    let _ = std::fs::remove_file(pid_file);
+    Ok(())
+}

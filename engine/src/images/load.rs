@@ -1,0 +1,272 @@
+//! `docker load`: archives in Docker's legacy layout (`manifest.json` naming config and
+//! layer tars) and OCI image layouts (`index.json` + `blobs/`), compressed or not.
+
+use super::pull::{config_diff_ids, is_index, parse_manifest, pick_platform, BlobDesc, Platform};
+use super::reference::Reference;
+use super::store::{ImageRecord, LayerRecord};
+use super::{Error, ImageService, Result};
+use crate::archive::{self, Compression};
+use crate::content::Digest;
+use crate::progress::Progress;
+use crate::snapshots::chain_ids;
+use serde::Deserialize;
+use serde_json::json;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LegacyEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// The unpacked archive: files are only ever opened through [`Archive::file`].
+struct Archive {
+    root: PathBuf,
+}
+
+impl Archive {
+    /// Opens a file of the archive, refusing paths that lead outside it.
+    fn file(&self, rel: &str) -> Result<PathBuf> {
+        let bad = || {
+            Error::Invalid(format!(
+                "invalid archive: {rel} is missing or outside the archive"
+            ))
+        };
+        let p = self.root.join(rel).canonicalize().map_err(|_| bad())?;
+        if !p.starts_with(&self.root) || !p.is_file() {
+            return Err(bad());
+        }
+        Ok(p)
+    }
+
+    fn read(&self, rel: &str) -> Result<Vec<u8>> {
+        let p = self.file(rel)?;
+        std::fs::read(&p).map_err(Error::io(format!("read {rel}")))
+    }
+}
+
+/// The diff ID the image config wants for this layer, and where it lives.
+struct LayerSource<'a> {
+    path: PathBuf,
+    expected: Option<&'a BlobDesc>,
+    diff_id: &'a Digest,
+    chain: &'a Digest,
+    parent: Option<&'a Digest>,
+}
+
+impl ImageService {
+    /// Loads every image of an archive file (blocking). Returns the lines to print.
+    pub fn load(&self, tar_path: &Path, progress: &Progress) -> Result<()> {
+        let work = tempfile::Builder::new()
+            .prefix("load-")
+            .tempdir_in(self.tmp_dir())
+            .map_err(Error::io("create temp dir"))?;
+        let f = std::fs::File::open(tar_path).map_err(Error::io("open upload"))?;
+        let (_, plain) =
+            archive::decompress(f).map_err(|e| Error::Invalid(format!("invalid archive: {e}")))?;
+        // tar's own unpack refuses entries that escape the directory.
+        tar::Archive::new(plain)
+            .unpack(work.path())
+            .map_err(|e| Error::Invalid(format!("invalid archive: {e}")))?;
+        let root = work
+            .path()
+            .canonicalize()
+            .map_err(Error::io("resolve temp dir"))?;
+        let a = Archive { root };
+        if a.file("manifest.json").is_ok() {
+            self.load_legacy(&a, progress)
+        } else if a.file("index.json").is_ok() {
+            self.load_oci(&a, progress)
+        } else {
+            Err(Error::Invalid(
+                "invalid archive: neither manifest.json nor index.json found".into(),
+            ))
+        }
+    }
+
+    fn load_legacy(&self, a: &Archive, progress: &Progress) -> Result<()> {
+        let entries: Vec<LegacyEntry> = serde_json::from_slice(&a.read("manifest.json")?)
+            .map_err(|e| Error::Invalid(format!("invalid manifest.json: {e}")))?;
+        for e in entries {
+            let config = a.read(&e.config)?;
+            let config_digest = self.content.write_all(&config, None)?;
+            let diff_ids = config_diff_ids(&config)?;
+            if diff_ids.len() != e.layers.len() {
+                return Err(Error::Invalid(format!(
+                    "invalid manifest.json: config lists {} layers, manifest {}",
+                    diff_ids.len(),
+                    e.layers.len()
+                )));
+            }
+            let chains = chain_ids(&diff_ids);
+            let mut layers = Vec::new();
+            for (i, l) in e.layers.iter().enumerate() {
+                layers.push(self.load_layer(LayerSource {
+                    path: a.file(l)?,
+                    expected: None,
+                    diff_id: &diff_ids[i],
+                    chain: &chains[i],
+                    parent: i.checked_sub(1).map(|p| &chains[p]),
+                })?);
+            }
+            let manifest = json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "size": config.len(),
+                    "digest": config_digest,
+                },
+                "layers": layers.iter().map(|l| json!({
+                    "mediaType": l.media_type, "size": l.size, "digest": l.digest,
+                })).collect::<Vec<_>>(),
+            });
+            let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+            let manifest_digest = self.content.write_all(&bytes, None)?;
+            let tags = e
+                .repo_tags
+                .unwrap_or_default()
+                .iter()
+                .map(|t| Reference::parse_with_default_tag(t))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let rec = ImageRecord {
+                id: config_digest,
+                manifest: manifest_digest,
+                manifest_media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+                index: None,
+                layers,
+                last_tag_time: super::now_rfc3339(),
+            };
+            self.finish_load(&rec, &tags, progress)?;
+        }
+        Ok(())
+    }
+
+    fn load_oci(&self, a: &Archive, progress: &Progress) -> Result<()> {
+        let index: serde_json::Value = serde_json::from_slice(&a.read("index.json")?)
+            .map_err(|e| Error::Invalid(format!("invalid index.json: {e}")))?;
+        let empty = Vec::new();
+        let manifests = index["manifests"].as_array().unwrap_or(&empty);
+        if manifests.is_empty() {
+            return Err(Error::Invalid("invalid index.json: no manifests".into()));
+        }
+        let blob_path = |d: &Digest| format!("blobs/sha256/{}", d.hex());
+        for m in manifests {
+            let digest = m["digest"]
+                .as_str()
+                .and_then(|d| Digest::parse(d).ok())
+                .ok_or_else(|| Error::Invalid("invalid index.json: bad digest".into()))?;
+            let media_type = m["mediaType"].as_str().unwrap_or_default().to_string();
+            let mut bytes = a.read(&blob_path(&digest))?;
+            let mut manifest_digest = self.content.write_all(&bytes, Some(&digest))?;
+            let mut manifest_media_type = media_type.clone();
+            if is_index(&media_type, &bytes) {
+                let chosen = pick_platform(&bytes, &Platform::host())?;
+                bytes = a.read(&blob_path(&chosen.digest))?;
+                manifest_digest = self.content.write_all(&bytes, Some(&chosen.digest))?;
+                manifest_media_type = chosen.media_type;
+            }
+            let (config_desc, layer_descs) = parse_manifest(&bytes)?;
+            let config = a.read(&blob_path(&config_desc.digest))?;
+            let config_digest = self.content.write_all(&config, Some(&config_desc.digest))?;
+            let diff_ids = config_diff_ids(&config)?;
+            if diff_ids.len() != layer_descs.len() {
+                return Err(Error::Invalid(
+                    "image config and manifest disagree on layers".into(),
+                ));
+            }
+            let chains = chain_ids(&diff_ids);
+            let mut layers = Vec::new();
+            for (i, l) in layer_descs.iter().enumerate() {
+                layers.push(self.load_layer(LayerSource {
+                    path: a.file(&blob_path(&l.digest))?,
+                    expected: Some(l),
+                    diff_id: &diff_ids[i],
+                    chain: &chains[i],
+                    parent: i.checked_sub(1).map(|p| &chains[p]),
+                })?);
+            }
+            let name = m["annotations"]["io.containerd.image.name"]
+                .as_str()
+                .or_else(|| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+                .filter(|n| n.contains('/') || n.contains(':'));
+            let tags = name
+                .map(Reference::parse_with_default_tag)
+                .transpose()?
+                .into_iter()
+                .collect::<Vec<_>>();
+            let rec = ImageRecord {
+                id: config_digest,
+                manifest: manifest_digest,
+                manifest_media_type: if manifest_media_type.is_empty() {
+                    "application/vnd.oci.image.manifest.v1+json".into()
+                } else {
+                    manifest_media_type
+                },
+                index: None,
+                layers,
+                last_tag_time: super::now_rfc3339(),
+            };
+            self.finish_load(&rec, &tags, progress)?;
+        }
+        Ok(())
+    }
+
+    fn finish_load(
+        &self,
+        rec: &ImageRecord,
+        tags: &[Reference],
+        progress: &Progress,
+    ) -> Result<()> {
+        self.commit_image(rec, tags, &[])?;
+        if tags.is_empty() {
+            progress.stream(format!("Loaded image ID: {}\n", rec.id));
+        }
+        for t in tags {
+            progress.stream(format!("Loaded image: {}\n", t.familiar()));
+        }
+        Ok(())
+    }
+
+    /// Stores a layer file as a blob and unpacks its snapshot if missing.
+    fn load_layer(&self, src: LayerSource<'_>) -> Result<LayerRecord> {
+        let open = || {
+            std::fs::File::open(&src.path)
+                .map_err(Error::io(format!("open {}", src.path.display())))
+        };
+        let mut head = [0u8; 4];
+        let n = open()?.read(&mut head).map_err(Error::io("read layer"))?;
+        let compression = Compression::detect(&head[..n]);
+        let mut writer = self.content.writer()?;
+        io::copy(&mut open()?, &mut writer).map_err(Error::io("store layer"))?;
+        let size = writer.written();
+        let digest = writer.commit(
+            src.expected.map(|e| &e.digest),
+            src.expected.map(|e| e.size),
+        )?;
+        let unpacked_size = if self.snapshots.exists(src.chain) {
+            self.snapshots.usage(src.chain)
+        } else {
+            self.snapshots.unpack(
+                src.chain,
+                src.parent,
+                src.diff_id,
+                BufReader::new(self.content.open_blob(&digest)?),
+            )?
+        };
+        Ok(LayerRecord {
+            digest,
+            media_type: src
+                .expected
+                .map(|e| e.media_type.clone())
+                .unwrap_or_else(|| compression.layer_media_type().to_string()),
+            size,
+            diff_id: src.diff_id.clone(),
+            unpacked_size,
+        })
+    }
+}

@@ -1,0 +1,606 @@
+//! The image service: the content store, snapshots and metadata together, with the
+//! operations the API exposes (resolve, list, inspect, history, tag, delete, prune,
+//! garbage collection) and, in submodules, pull, push, save, load and import.
+
+mod import;
+mod load;
+mod pull;
+mod push;
+pub mod reference;
+mod save;
+pub mod store;
+
+pub use import::ImportOptions;
+pub use pull::{Platform, Resolved};
+
+use crate::archive;
+use crate::content::{self, ContentStore, Digest};
+use crate::registry::auth::{AuthStore, Credentials};
+use crate::registry::{self, RegistryClient};
+use crate::snapshots::{self, chain_ids, SnapshotStore};
+use reference::{Reference, ReferenceError};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use store::{ImageRecord, MetaStore};
+
+/// Errors of image operations; the API maps their kinds to HTTP statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No image by that name.
+    #[error("No such image: {0}")]
+    NotFound(String),
+    /// A malformed reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A bad argument or malformed input (archive, manifest, config).
+    #[error("{0}")]
+    Invalid(String),
+    /// The operation conflicts with the state of the store.
+    #[error("{0}")]
+    Conflict(String),
+    /// Content store failure (including digest mismatches).
+    #[error(transparent)]
+    Content(#[from] content::Error),
+    /// Snapshot failure (including unsafe or broken layers).
+    #[error(transparent)]
+    Snapshot(#[from] snapshots::Error),
+    /// Archive failure.
+    #[error(transparent)]
+    Archive(#[from] archive::Error),
+    /// Registry failure.
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
+    /// Metadata store failure.
+    #[error(transparent)]
+    Meta(#[from] store::Error),
+    /// Some other I/O failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Result type of image operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
+
+    fn join(e: tokio::task::JoinError) -> Error {
+        Error::Io {
+            what: "background task".into(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    }
+}
+
+/// An image's tags and repo digests.
+pub type ImageRefs = (Vec<Reference>, Vec<Reference>);
+
+/// The engine's image store.
+pub struct ImageService {
+    /// OCI blobs.
+    pub content: ContentStore,
+    /// Unpacked layers.
+    pub snapshots: SnapshotStore,
+    /// Image records and references.
+    pub meta: MetaStore,
+    /// Registry connections.
+    pub registry: RegistryClient,
+    /// Saved logins.
+    pub logins: AuthStore,
+    /// Held shared by writers of new content, exclusively by garbage collection, so
+    /// that GC never deletes a blob a pull has written but not yet referenced.
+    gc_lock: tokio::sync::RwLock<()>,
+    tmp: PathBuf,
+}
+
+/// The platform this daemon runs images for, as `os/arch`.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+impl ImageService {
+    /// Opens the image store under the data root.
+    pub fn open(data_root: &Path, insecure: Vec<String>) -> Result<Arc<Self>> {
+        let tmp = data_root.join("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
+        Ok(Arc::new(Self {
+            content: ContentStore::open(&data_root.join("content"))?,
+            snapshots: SnapshotStore::open(&data_root.join("snapshots"))?,
+            meta: MetaStore::open(&data_root.join("metadata.redb"))?,
+            registry: RegistryClient::new(insecure)?,
+            logins: AuthStore::new(&data_root.join("config.json")),
+            gc_lock: tokio::sync::RwLock::new(()),
+            tmp,
+        }))
+    }
+
+    /// Directory for request bodies being received.
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Credentials for a registry: those of the request, else a saved login.
+    pub fn credentials(&self, header: Option<&str>, domain: &str) -> Option<Credentials> {
+        header
+            .and_then(Credentials::from_header)
+            .or_else(|| self.logins.get(domain))
+    }
+
+    /// Finds an image by ID, ID prefix, tag or digest reference.
+    pub fn resolve(&self, name: &str) -> Result<ImageRecord> {
+        let not_found = || Error::NotFound(name.to_string());
+        if let Ok(id) = Digest::parse(name) {
+            return self.meta.image(&id)?.ok_or_else(not_found);
+        }
+        if let Ok(r) = Reference::parse_with_default_tag(name) {
+            let id = match &r.digest {
+                Some(d) => self.meta.repo_digest(&format!("{}@{d}", r.name()))?,
+                None => self.meta.tag(&r.to_string())?,
+            };
+            if let Some(id) = id {
+                return self.meta.image(&id)?.ok_or_else(not_found);
+            }
+        }
+        let prefix = name.strip_prefix("sha256:").unwrap_or(name);
+        if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let matches: Vec<_> = self
+                .meta
+                .images()?
+                .into_iter()
+                .filter(|i| i.id.hex().starts_with(prefix))
+                .collect();
+            match matches.len() {
+                1 => return matches.into_iter().next().ok_or_else(not_found),
+                0 => {}
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "multiple IDs found with provided prefix: {prefix}"
+                    )))
+                }
+            }
+        }
+        if let Err(e) = Reference::parse(name) {
+            if !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(e.into());
+            }
+        }
+        Err(not_found())
+    }
+
+    /// Tags and repo digests of every image, as parsed references.
+    pub fn references(&self) -> Result<HashMap<Digest, ImageRefs>> {
+        let mut out: HashMap<Digest, ImageRefs> = HashMap::new();
+        for (r, id) in self.meta.tags()? {
+            if let Ok(r) = Reference::parse(&r) {
+                out.entry(id).or_default().0.push(r);
+            }
+        }
+        for (r, id) in self.meta.repo_digests()? {
+            if let Ok(r) = Reference::parse(&r) {
+                out.entry(id).or_default().1.push(r);
+            }
+        }
+        for (tags, digests) in out.values_mut() {
+            tags.sort_by_key(|r| r.to_string());
+            digests.sort_by_key(|r| r.to_string());
+        }
+        Ok(out)
+    }
+
+    /// An image's config as JSON.
+    pub fn config(&self, rec: &ImageRecord) -> Result<Value> {
+        let bytes = self.content.read(&rec.id)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Invalid(format!("image config {}: {e}", rec.id)))
+    }
+
+    /// Entries for `GET /images/json`.
+    pub fn summaries(&self, filters: &ImageFilters) -> Result<Vec<Value>> {
+        let refs = self.references()?;
+        let mut out = Vec::new();
+        let images = self.meta.images()?;
+        let created_of = |rec: &ImageRecord| {
+            self.config(rec)
+                .ok()
+                .and_then(|c| c["created"].as_str().map(unix_time))
+                .unwrap_or(0)
+        };
+        let before = filters
+            .before
+            .as_deref()
+            .map(|n| self.resolve(n).map(|r| created_of(&r)))
+            .transpose()?;
+        let since = filters
+            .since
+            .as_deref()
+            .map(|n| self.resolve(n).map(|r| created_of(&r)))
+            .transpose()?;
+        for rec in images {
+            let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
+            let config = self.config(&rec).unwrap_or(Value::Null);
+            let created = config["created"].as_str().map(unix_time).unwrap_or(0);
+            let labels = config["config"]["Labels"].clone();
+            if let Some(d) = filters.dangling {
+                if d != tags.is_empty() {
+                    continue;
+                }
+            }
+            if !filters.reference.is_empty()
+                && !tags.iter().any(|t| {
+                    filters
+                        .reference
+                        .iter()
+                        .any(|pat| glob(pat, &t.familiar()) || glob(pat, &t.familiar_name()))
+                })
+            {
+                continue;
+            }
+            if !filters.label.iter().all(|l| match l.split_once('=') {
+                Some((k, v)) => labels[k].as_str() == Some(v),
+                None => !labels[l.as_str()].is_null(),
+            }) {
+                continue;
+            }
+            if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
+                continue;
+            }
+            let size = rec.size();
+            out.push(json!({
+                "Id": rec.id,
+                "ParentId": "",
+                "RepoTags": tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+                "RepoDigests": digests.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+                "Created": created,
+                "Size": size,
+                "VirtualSize": size,
+                "SharedSize": -1,
+                "Labels": if labels.is_null() { json!({}) } else { labels },
+                "Containers": -1,
+            }));
+        }
+        out.sort_by_key(|v| std::cmp::Reverse(v["Created"].as_i64().unwrap_or(0)));
+        Ok(out)
+    }
+
+    /// The body of `GET /images/{name}/json`.
+    pub fn inspect(&self, name: &str) -> Result<Value> {
+        let rec = self.resolve(name)?;
+        let config = self.config(&rec)?;
+        let refs = self.references()?;
+        let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
+        let chains = chain_ids(&rec.diff_ids());
+        let lower: Vec<String> = chains
+            .iter()
+            .rev()
+            .map(|c| self.snapshots.fs_path(c).display().to_string())
+            .collect();
+        let size = rec.size();
+        Ok(json!({
+            "Id": rec.id,
+            "RepoTags": tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+            "RepoDigests": digests.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+            "Parent": "",
+            "Comment": config["comment"].as_str().unwrap_or(""),
+            "Created": config["created"].as_str().unwrap_or(""),
+            "DockerVersion": config["docker_version"].as_str().unwrap_or(""),
+            "Author": config["author"].as_str().unwrap_or(""),
+            "Config": config["config"],
+            "Architecture": config["architecture"],
+            "Variant": config["variant"],
+            "Os": config["os"],
+            "Size": size,
+            "VirtualSize": size,
+            "GraphDriver": {
+                "Name": "overlay",
+                "Data": { "LowerDir": lower.join(":") },
+            },
+            "RootFS": {
+                "Type": "layers",
+                "Layers": rec.diff_ids(),
+            },
+            "Metadata": { "LastTagTime": rec.last_tag_time },
+            "Descriptor": {
+                "mediaType": rec.manifest_media_type,
+                "digest": rec.manifest,
+                "size": self.content.size(&rec.manifest).unwrap_or(0),
+            },
+        }))
+    }
+
+    /// The body of `GET /images/{name}/history`: newest first.
+    pub fn history(&self, name: &str) -> Result<Value> {
+        let rec = self.resolve(name)?;
+        let config = self.config(&rec)?;
+        let refs = self.references()?;
+        let tags: Vec<String> = refs
+            .get(&rec.id)
+            .map(|(t, _)| t.iter().map(|r| r.familiar()).collect())
+            .unwrap_or_default();
+        let empty = Vec::new();
+        let history = config["history"].as_array().unwrap_or(&empty);
+        let mut sizes = rec.layers.iter().map(|l| l.unpacked_size);
+        let mut out: Vec<Value> = history
+            .iter()
+            .map(|h| {
+                let size = if h["empty_layer"].as_bool().unwrap_or(false) {
+                    0
+                } else {
+                    sizes.next().unwrap_or(0)
+                };
+                json!({
+                    "Id": "<missing>",
+                    "Created": h["created"].as_str().map(unix_time).unwrap_or(0),
+                    "CreatedBy": h["created_by"].as_str().unwrap_or(""),
+                    "Tags": Value::Null,
+                    "Size": size,
+                    "Comment": h["comment"].as_str().unwrap_or(""),
+                })
+            })
+            .collect();
+        if out.is_empty() {
+            out.push(
+                json!({"Id": "<missing>", "Created": 0, "CreatedBy": "", "Tags": null,
+                "Size": rec.size(), "Comment": ""}),
+            );
+        }
+        out.reverse();
+        out[0]["Id"] = json!(rec.id);
+        out[0]["Tags"] = json!(tags);
+        Ok(Value::Array(out))
+    }
+
+    /// Points `repo:tag` at the image `name`.
+    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
+        let rec = self.resolve(name)?;
+        let full = if tag.is_empty() {
+            repo.to_string()
+        } else {
+            format!("{repo}:{tag}")
+        };
+        let r = Reference::parse_with_default_tag(&full)?;
+        if r.digest.is_some() {
+            return Err(Error::Invalid(
+                "refusing to create a tag with a digest reference".into(),
+            ));
+        }
+        self.meta.set_tag(&r.to_string(), &rec.id)?;
+        Ok(())
+    }
+
+    /// Removes an image reference, and the image if nothing else names it, like
+    /// `DELETE /images/{name}`. Returns Docker's list of `Untagged`/`Deleted` items.
+    pub async fn delete(&self, name: &str, force: bool) -> Result<Vec<Value>> {
+        let rec = self.resolve(name)?;
+        let refs = self.references()?;
+        let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        let by_id = Digest::parse(name).is_ok()
+            || (rec
+                .id
+                .hex()
+                .starts_with(name.strip_prefix("sha256:").unwrap_or(name))
+                && !tags
+                    .iter()
+                    .any(|t| t.familiar() == name || t.to_string() == name));
+        if !by_id {
+            let r = Reference::parse_with_default_tag(name)?;
+            let key = match &r.digest {
+                Some(d) => format!("{}@{d}", r.name()),
+                None => r.to_string(),
+            };
+            self.meta.remove_reference(&key)?;
+            out.push(json!({"Untagged": r.familiar()}));
+            let remaining = tags.iter().filter(|t| t.to_string() != key).count();
+            if remaining > 0 {
+                return Ok(out);
+            }
+        } else {
+            let repos: HashSet<String> = tags.iter().map(|t| t.name()).collect();
+            if repos.len() > 1 && !force {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                    rec.id.short()
+                )));
+            }
+            for t in &tags {
+                out.push(json!({"Untagged": t.familiar()}));
+            }
+        }
+        for d in &digests {
+            if !out.iter().any(|o| o["Untagged"] == json!(d.familiar())) {
+                out.push(json!({"Untagged": d.familiar()}));
+            }
+        }
+        self.meta.remove_image(&rec.id)?;
+        out.push(json!({"Deleted": rec.id}));
+        self.gc().await?;
+        Ok(out)
+    }
+
+    /// Removes dangling images (or, with `all`, every image), like `POST /images/prune`.
+    pub async fn prune(&self, all: bool) -> Result<Value> {
+        let refs = self.references()?;
+        let mut deleted = Vec::new();
+        for rec in self.meta.images()? {
+            let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
+            if !all && !tags.is_empty() {
+                continue;
+            }
+            for t in tags.iter().chain(digests.iter()) {
+                deleted.push(json!({"Untagged": t.familiar()}));
+            }
+            self.meta.remove_image(&rec.id)?;
+            deleted.push(json!({"Deleted": rec.id}));
+        }
+        let reclaimed = self.gc().await?;
+        Ok(
+            json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+                  "SpaceReclaimed": reclaimed}),
+        )
+    }
+
+    /// Deletes every blob and snapshot that no image references. Returns bytes freed.
+    pub async fn gc(&self) -> Result<u64> {
+        let _guard = self.gc_lock.write().await;
+        let mut blobs = HashSet::new();
+        let mut chains = HashSet::new();
+        for rec in self.meta.images()? {
+            blobs.extend(rec.blobs().cloned());
+            chains.extend(chain_ids(&rec.diff_ids()));
+        }
+        let mut freed = 0;
+        let mut gone = Vec::new();
+        for d in self.content.list()? {
+            if !blobs.contains(&d) {
+                freed += self.content.size(&d).unwrap_or(0);
+                self.content.delete(&d)?;
+                gone.push(d);
+            }
+        }
+        self.meta.remove_sources(&gone)?;
+        for c in self.snapshots.list()? {
+            if !chains.contains(&c) {
+                freed += self.snapshots.usage(&c);
+                self.snapshots.remove(&c)?;
+            }
+        }
+        if !gone.is_empty() {
+            tracing::info!(blobs = gone.len(), freed, "garbage collected");
+        }
+        Ok(freed)
+    }
+
+    /// Holds off garbage collection while new content is written.
+    pub async fn write_guard(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.gc_lock.read().await
+    }
+
+    /// Stores an image record with its references; tags are full reference strings.
+    fn commit_image(
+        &self,
+        rec: &ImageRecord,
+        tags: &[Reference],
+        digests: &[Reference],
+    ) -> Result<()> {
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        let digests: Vec<String> = digests.iter().map(|t| t.to_string()).collect();
+        self.meta.put_image(rec, &tags, &digests)?;
+        Ok(())
+    }
+}
+
+/// Filters of `GET /images/json`.
+#[derive(Debug, Default)]
+pub struct ImageFilters {
+    /// `dangling=true|false`.
+    pub dangling: Option<bool>,
+    /// `reference=PATTERN` (with `*` wildcards).
+    pub reference: Vec<String>,
+    /// `label=KEY` or `label=KEY=VALUE`.
+    pub label: Vec<String>,
+    /// `before=IMAGE`.
+    pub before: Option<String>,
+    /// `since=IMAGE`.
+    pub since: Option<String>,
+}
+
+impl ImageFilters {
+    /// Parses Docker's `filters` query JSON (`{"key":["v"]}` or `{"key":{"v":true}}`).
+    pub fn parse(json_text: Option<&str>) -> Result<Self> {
+        let mut f = Self::default();
+        let Some(text) = json_text.filter(|t| !t.is_empty()) else {
+            return Ok(f);
+        };
+        let map: BTreeMap<String, Value> = serde_json::from_str(text)
+            .map_err(|e| Error::Invalid(format!("invalid filters: {e}")))?;
+        for (k, v) in map {
+            let values: Vec<String> = match v {
+                Value::Array(a) => a
+                    .into_iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
+                Value::Object(o) => o
+                    .into_iter()
+                    .filter(|(_, b)| b.as_bool() == Some(true))
+                    .map(|(k, _)| k)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            match k.as_str() {
+                "dangling" => {
+                    f.dangling = values.first().map(|v| v == "true" || v == "1");
+                }
+                "reference" => f.reference = values,
+                "label" => f.label = values,
+                "before" => f.before = values.into_iter().next(),
+                "since" => f.since = values.into_iter().next(),
+                other => return Err(Error::Invalid(format!("invalid filter '{other}'"))),
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// Matches `*` wildcards (within one path segment, as Docker's reference filter does).
+fn glob(pattern: &str, s: &str) -> bool {
+    fn rec(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| rec(rest, &s[i..])),
+            Some((c, rest)) => s.first() == Some(c) && rec(rest, &s[1..]),
+        }
+    }
+    rec(pattern.as_bytes(), s.as_bytes())
+}
+
+/// Seconds since the epoch of an RFC 3339 time (0 if unparsable).
+pub fn unix_time(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+/// The current time in RFC 3339 with nanoseconds, as Docker writes it.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_like_docker() {
+        assert!(glob("busy*", "busybox"));
+        assert!(glob("busybox:*", "busybox:latest"));
+        assert!(!glob("busy*", "x/busybox"));
+        assert!(glob("*/bb", "host/bb"));
+    }
+
+    #[test]
+    fn filters_parse_both_shapes() {
+        let f =
+            ImageFilters::parse(Some(r#"{"dangling":["true"],"reference":{"bb":true}}"#)).unwrap();
+        assert_eq!(f.dangling, Some(true));
+        assert_eq!(f.reference, vec!["bb".to_string()]);
+        assert!(ImageFilters::parse(Some(r#"{"bogus":["x"]}"#)).is_err());
+    }
+}

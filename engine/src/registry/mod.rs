@@ -1,0 +1,484 @@
+//! Registry client for the OCI distribution API: manifests, blobs, uploads, mounts,
+//! with bearer-token and basic auth, and plain HTTP for loopback and
+//! `--insecure-registry` hosts.
+
+pub mod auth;
+
+use crate::content::{sha256_digest, Digest};
+use auth::{parse_challenge, Challenge, Credentials};
+use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
+use std::time::Duration;
+
+/// Manifest media types this client accepts, in order of preference.
+pub const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// Errors talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The registry could not be reached or the connection broke.
+    #[error("{method} \"{url}\": {message}")]
+    Transport {
+        /// HTTP method.
+        method: String,
+        /// URL requested.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The manifest or blob does not exist.
+    #[error("{what} not found: {detail}")]
+    NotFound {
+        /// What was asked for.
+        what: String,
+        /// The registry's words.
+        detail: String,
+    },
+    /// Credentials are missing or wrong.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The registry answered with an unexpected status.
+    #[error("{method} {url}: registry answered {status}: {detail}")]
+    Status {
+        /// HTTP method.
+        method: String,
+        /// URL requested.
+        url: String,
+        /// Status received.
+        status: StatusCode,
+        /// The registry's words.
+        detail: String,
+    },
+    /// The registry sent something that breaks the protocol.
+    #[error("registry protocol error: {0}")]
+    Protocol(String),
+}
+
+/// Result type of the registry client.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The innermost cause of a transport error, as a short lower-case phrase.
+fn describe(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        msg = c.to_string();
+        cur = c.source();
+    }
+    let msg = msg.split(" (os error").next().unwrap_or(&msg).to_string();
+    if e.is_timeout() {
+        format!("timeout: {msg}")
+    } else {
+        msg.to_lowercase()
+    }
+}
+
+/// Reads a registry error body (`{"errors":[{"code","message"}]}`) into one line.
+async fn error_detail(resp: Response) -> String {
+    let text = resp.text().await.unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct Item {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        errors: Vec<Item>,
+    }
+    match serde_json::from_str::<Body>(&text) {
+        Ok(b) if !b.errors.is_empty() => b
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => text.trim().chars().take(200).collect(),
+    }
+}
+
+/// A connection pool and the daemon's registry settings.
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    insecure: Vec<String>,
+}
+
+impl RegistryClient {
+    /// A client; `insecure` lists hosts (`host` or `host:port`) spoken to over plain HTTP.
+    pub fn new(insecure: Vec<String>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("berthd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Protocol(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self { http, insecure })
+    }
+
+    /// Base URL of a registry domain.
+    pub fn base_url(&self, domain: &str) -> String {
+        if domain == crate::images::reference::DEFAULT_DOMAIN {
+            return "https://registry-1.docker.io".into();
+        }
+        let host = domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain);
+        let loopback = host == "localhost"
+            || host.starts_with("127.")
+            || host == "[::1]"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let insecure = self.insecure.iter().any(|i| i == domain || i == host);
+        let scheme = if loopback || insecure {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{domain}")
+    }
+
+    /// A session on one repository; `push` asks for push rights as well as pull.
+    pub fn session(
+        &self,
+        domain: &str,
+        repo: &str,
+        creds: Option<Credentials>,
+        push: bool,
+    ) -> Session {
+        Session {
+            http: self.http.clone(),
+            base: self.base_url(domain),
+            repo: repo.to_string(),
+            creds,
+            scope: if repo.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "repository:{repo}:{}",
+                    if push { "pull,push" } else { "pull" }
+                )
+            },
+            authorization: tokio::sync::RwLock::new(None),
+        }
+    }
+}
+
+/// Outcome of asking a registry to mount a blob from another repository.
+pub enum Mount {
+    /// The registry linked the blob: nothing to upload.
+    Mounted,
+    /// The registry started an upload instead, at this location.
+    Upload(String),
+}
+
+/// Requests against one repository of one registry, sharing the auth they earned.
+pub struct Session {
+    http: reqwest::Client,
+    base: String,
+    /// Repository path.
+    pub repo: String,
+    creds: Option<Credentials>,
+    scope: String,
+    authorization: tokio::sync::RwLock<Option<String>>,
+}
+
+impl Session {
+    fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{}", self.base, self.repo, tail)
+    }
+
+    async fn send_once(&self, method: &Method, url: &str, req: RequestBuilder) -> Result<Response> {
+        let req = match self.authorization.read().await.as_deref() {
+            Some(a) => req.header(header::AUTHORIZATION, a),
+            None => req,
+        };
+        req.send().await.map_err(|e| Error::Transport {
+            method: method.as_str().to_string(),
+            url: url.to_string(),
+            message: describe(&e),
+        })
+    }
+
+    /// Sends a request, answering one auth challenge if the registry sends it.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response> {
+        let resp = self
+            .send_once(&method, url, build(self.http.request(method.clone(), url)))
+            .await?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let challenge = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge)
+            .ok_or_else(|| Error::Unauthorized("authentication required".into()))?;
+        self.authorize(challenge).await?;
+        let resp = self
+            .send_once(&method, url, build(self.http.request(method.clone(), url)))
+            .await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            return Err(Error::Unauthorized(if self.creds.is_some() {
+                "incorrect username or password".into()
+            } else {
+                "authentication required".into()
+            }));
+        }
+        Ok(resp)
+    }
+
+    async fn authorize(&self, challenge: Challenge) -> Result<()> {
+        let value = match challenge {
+            Challenge::Basic => match &self.creds {
+                Some(c) => c.basic_header(),
+                None => return Err(Error::Unauthorized("authentication required".into())),
+            },
+            Challenge::Bearer { realm, service } => {
+                let mut req = self.http.get(&realm);
+                if !self.scope.is_empty() {
+                    req = req.query(&[("scope", &self.scope)]);
+                }
+                if let Some(s) = &service {
+                    req = req.query(&[("service", s)]);
+                }
+                if let Some(c) = &self.creds {
+                    req = req.basic_auth(&c.username, Some(&c.password));
+                }
+                let resp = req.send().await.map_err(|e| Error::Transport {
+                    method: "GET".into(),
+                    url: realm.clone(),
+                    message: describe(&e),
+                })?;
+                if matches!(
+                    resp.status(),
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                ) {
+                    return Err(Error::Unauthorized("incorrect username or password".into()));
+                }
+                if !resp.status().is_success() {
+                    return Err(Error::Unauthorized(format!(
+                        "token server answered {}",
+                        resp.status()
+                    )));
+                }
+                #[derive(serde::Deserialize)]
+                struct Token {
+                    #[serde(default)]
+                    token: String,
+                    #[serde(default)]
+                    access_token: String,
+                }
+                let t: Token = resp
+                    .json()
+                    .await
+                    .map_err(|e| Error::Protocol(format!("bad token response: {e}")))?;
+                let token = if t.token.is_empty() {
+                    t.access_token
+                } else {
+                    t.token
+                };
+                format!("Bearer {token}")
+            }
+        };
+        *self.authorization.write().await = Some(value);
+        Ok(())
+    }
+
+    async fn check(
+        &self,
+        what: impl Fn() -> String,
+        method: &str,
+        url: &str,
+        resp: Response,
+    ) -> Result<Response> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let detail = error_detail(resp).await;
+        Err(match status {
+            StatusCode::NOT_FOUND => Error::NotFound {
+                what: what(),
+                detail,
+            },
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized(detail),
+            _ => Error::Status {
+                method: method.into(),
+                url: url.into(),
+                status,
+                detail,
+            },
+        })
+    }
+
+    /// Checks that the registry accepts these credentials (`GET /v2/`).
+    pub async fn ping(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        let resp = self.send(Method::GET, &url, |r| r).await?;
+        self.check(|| "registry".into(), "GET", &url, resp)
+            .await
+            .map(drop)
+    }
+
+    /// Fetches a manifest or index by tag or digest: its bytes, media type and digest.
+    pub async fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String, Digest)> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self
+            .send(Method::GET, &url, |r| {
+                r.header(header::ACCEPT, MANIFEST_TYPES.join(", "))
+            })
+            .await?;
+        let what = || format!("manifest for {}:{reference}", self.repo);
+        let resp = self.check(what, "GET", &url, resp).await?;
+        let media_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let bytes = resp.bytes().await.map_err(|e| Error::Transport {
+            method: "GET".into(),
+            url: url.clone(),
+            message: describe(&e),
+        })?;
+        if bytes.len() > 4 * 1024 * 1024 {
+            return Err(Error::Protocol(format!(
+                "manifest {reference} is larger than 4 MiB"
+            )));
+        }
+        let digest = sha256_digest(&bytes);
+        if let Ok(expected) = Digest::parse(reference) {
+            if expected != digest {
+                return Err(Error::Protocol(format!(
+                    "manifest digest mismatch: asked for {expected}, got {digest}"
+                )));
+            }
+        }
+        Ok((bytes.to_vec(), media_type, digest))
+    }
+
+    /// Starts downloading a blob; the caller streams and verifies the body.
+    pub async fn blob(&self, digest: &Digest) -> Result<Response> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(Method::GET, &url, |r| r).await?;
+        self.check(|| format!("blob {digest}"), "GET", &url, resp)
+            .await
+    }
+
+    /// True if the repository already has this blob.
+    pub async fn blob_exists(&self, digest: &Digest) -> Result<bool> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(Method::HEAD, &url, |r| r).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => self
+                .check(|| format!("blob {digest}"), "HEAD", &url, resp)
+                .await
+                .map(|_| false),
+        }
+    }
+
+    /// Asks the registry to link a blob from another repository of the same registry.
+    pub async fn mount(&self, digest: &Digest, from: &str) -> Result<Mount> {
+        let url = self.url("blobs/uploads/");
+        let resp = self
+            .send(Method::POST, &url, |r| {
+                r.query(&[("mount", digest.as_str()), ("from", from)])
+                    .header(header::CONTENT_LENGTH, "0")
+            })
+            .await?;
+        if resp.status() == StatusCode::CREATED {
+            return Ok(Mount::Mounted);
+        }
+        let resp = self.check(|| "upload".into(), "POST", &url, resp).await?;
+        Ok(Mount::Upload(self.location(&resp)?))
+    }
+
+    /// Starts a blob upload; returns its location.
+    pub async fn start_upload(&self) -> Result<String> {
+        let url = self.url("blobs/uploads/");
+        let resp = self
+            .send(Method::POST, &url, |r| {
+                r.header(header::CONTENT_LENGTH, "0")
+            })
+            .await?;
+        let resp = self.check(|| "upload".into(), "POST", &url, resp).await?;
+        self.location(&resp)
+    }
+
+    fn location(&self, resp: &Response) -> Result<String> {
+        let loc = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Protocol("upload answer without Location".into()))?;
+        Ok(
+            if loc.starts_with("http://") || loc.starts_with("https://") {
+                loc.to_string()
+            } else {
+                format!("{}{}", self.base, loc)
+            },
+        )
+    }
+
+    /// Uploads a whole blob in one PUT to an upload location.
+    pub async fn finish_upload(
+        &self,
+        location: &str,
+        digest: &Digest,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<()> {
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{sep}digest={digest}");
+        let req = self
+            .http
+            .put(&url)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_LENGTH, size)
+            .body(body);
+        let resp = self.send_once(&Method::PUT, &url, req).await?;
+        self.check(|| format!("upload of {digest}"), "PUT", &url, resp)
+            .await
+            .map(drop)
+    }
+
+    /// Uploads a manifest under a tag or digest; returns the digest the registry names.
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Digest> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self
+            .send(Method::PUT, &url, |r| {
+                r.header(header::CONTENT_TYPE, media_type)
+                    .body(bytes.clone())
+            })
+            .await?;
+        let resp = self.check(|| "manifest".into(), "PUT", &url, resp).await?;
+        Ok(sha256_digest(&bytes)).map(|d| {
+            resp.headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| Digest::parse(v).ok())
+                .unwrap_or(d)
+        })
+    }
+}
