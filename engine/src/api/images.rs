@@ -308,34 +308,24 @@ async fn save(st: AppState, names: Vec<String>) -> ApiResult<Response> {
         .into_response())
 }
 
-/// `POST /images/load`.
-pub async fn load(State(st): State<AppState>, uri: Uri, body: Body) -> ApiResult<Response> {
-    let q = query_pairs(&uri);
-    let quiet = query_bool(&q, "quiet");
+/// `POST /images/load`. `quiet` only silences progress bars, which load does not draw:
+/// the `Loaded image:` lines are always sent, as dockerd does.
+pub async fn load(State(st): State<AppState>, body: Body) -> ApiResult<Response> {
     let upload = body_to_file(body, st.images.tmp_dir()).await?;
     let svc = st.images.clone();
     let guard = svc.write_guard().await;
     let (progress, rx) = Progress::channel();
-    let p = if quiet {
-        Progress::discard()
-    } else {
-        progress.clone()
-    };
     let svc2 = svc.clone();
-    let result = tokio::task::spawn_blocking(move || svc2.load(&upload, &p))
+    let result = tokio::task::spawn_blocking(move || svc2.load(&upload, &progress))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     drop(guard);
     if let Err(e) = result {
-        drop(rx);
         // Nothing of a failed load stays: collect what no image references.
         if let Err(gc) = svc.gc().await {
             tracing::warn!(error = %gc, "cleanup after failed load");
         }
         return Err(e.into());
-    }
-    if quiet {
-        drop(progress);
     }
     Ok(json_stream(rx))
 }

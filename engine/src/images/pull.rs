@@ -248,7 +248,7 @@ impl ImageService {
                 (bytes, media_type, digest, None)
             };
         if manifest_media_type.contains("v1+prettyjws")
-            || manifest_media_type.ends_with("manifest.v1+json")
+            || manifest_media_type.contains("distribution.manifest.v1")
         {
             return Err(Error::Invalid(format!(
                 "{}: Docker Image Format v1 and Docker Image manifest version 2, schema 1 are not supported",
