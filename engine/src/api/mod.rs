@@ -82,7 +82,9 @@ pub fn status_of(e: &ImageError) -> StatusCode {
         ImageError::Snapshot(snapshots::Error::Archive(_)) => StatusCode::BAD_REQUEST,
         ImageError::Content(content::Error::NotFound(_)) => StatusCode::NOT_FOUND,
         ImageError::Registry(registry::Error::NotFound { .. }) => StatusCode::NOT_FOUND,
-        ImageError::Registry(registry::Error::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
+        // Not 401: on 401 the docker CLI prompts for a login and retries, which is
+        // wrong for a daemon-side registry refusal (and hangs without a terminal).
+        ImageError::Registry(registry::Error::Unauthorized(_)) => StatusCode::FORBIDDEN,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -456,6 +456,22 @@ impl Registry {
         );
     }
 
+    /// A manifest as the registry serves it (HTTP/1.0 to 127.0.0.1, no auth).
+    pub fn manifest(&self, repo: &str, reference: &str) -> serde_json::Value {
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect registry");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let req = format!(
+            "GET /v2/{repo}/manifests/{reference} HTTP/1.0\r\nHost: {}\r\nAccept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json\r\n\r\n",
+            self.host()
+        );
+        s.write_all(req.as_bytes()).expect("send");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read");
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head");
+        serde_json::from_slice(&raw[split + 4..]).expect("manifest JSON")
+    }
+
     /// Files of the registry's blob storage.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest.trim_start_matches("sha256:");
