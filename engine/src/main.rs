@@ -1,6 +1,8 @@
 //! berthd: the Berth engine daemon.
 
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn main() -> std::process::ExitCode {
     let cfg = berth_engine::config::Config::parse();
@@ -14,9 +16,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
+    // Libraries (hyper, reqwest) log every connection at debug: keep them at info at most.
+    let others = level.min(tracing::Level::INFO);
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("berth_engine", level)
+        .with_target("berthd", level)
+        .with_default(others);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(filter)
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

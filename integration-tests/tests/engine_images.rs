@@ -148,7 +148,7 @@ fn pull_inspect_history_tag_push_rmi() {
 #[test]
 fn push_to_a_fresh_repository_uploads_and_pulls_back() {
     let reg = Registry::start(false);
-    let d = Berthd::start();
+    let mut d = Berthd::start();
     let work = tempfile::tempdir().unwrap();
     let rootfs = work.path().join("rootfs.tar");
     std::fs::write(&rootfs, gzip(&busybox_layer())).unwrap();
@@ -156,6 +156,12 @@ fn push_to_a_fresh_repository_uploads_and_pulls_back() {
     let id = d.docker_ok(&["import", rootfs.to_str().unwrap(), &name]);
     let out = d.docker_ok(&["push", &name]);
     assert!(out.contains("Pushed"), "{out}");
+    // A kill -9 loses no image; an orderly restart neither.
+    d.crash_and_restart();
+    let out = d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(out.trim(), name);
+    d.restart();
+    d.docker_ok(&["image", "inspect", &name]);
     d.docker_ok(&["rmi", &name]);
     assert_eq!(d.stored(), (0, 0));
     d.docker_ok(&["pull", &name]);

@@ -146,7 +146,9 @@ fn parse_version(s: &str) -> Option<(u32, u32)> {
 /// Strips and checks a `/v1.NN` prefix before routing (so it must wrap the router, not
 /// be layered inside it), and adds Docker's headers to every response.
 pub async fn negotiate(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let mut resp = route_version(req, next).await;
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
     let h = resp.headers_mut();
     h.insert("api-version", HeaderValue::from_static(API_VERSION));
     h.insert("docker-experimental", HeaderValue::from_static("false"));

@@ -53,6 +53,7 @@ pub async fn version() -> Json<Value> {
                 "Os": "linux",
                 "Arch": arch,
                 "KernelVersion": kernel_version(),
+                "Experimental": "false",
             },
         }],
         "Version": v,
