@@ -16,3 +16,4 @@ pub mod images;
 pub mod progress;
 pub mod registry;
 pub mod snapshots;
+pub mod streams;

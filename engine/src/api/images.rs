@@ -7,14 +7,14 @@ use super::{
 use crate::images::reference::Reference;
 use crate::images::{ImageFilters, ImportOptions, Platform};
 use crate::progress::Progress;
+use crate::streams::{ChannelReader, ChannelWriter};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::Value;
-use std::io::Write;
 
 fn registry_auth(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-registry-auth").and_then(|v| v.to_str().ok())
@@ -240,57 +240,16 @@ pub async fn save_many(State(st): State<AppState>, uri: Uri) -> ApiResult<Respon
     save(st, names).await
 }
 
-/// A writer that sends what it gets to the response body in large chunks.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
-}
-
-impl ChannelWriter {
-    fn send(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 256 * 1024 {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.send()
-    }
-}
-
 async fn save(st: AppState, names: Vec<String>) -> ApiResult<Response> {
     let items = st.images.save_items(&names)?;
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let (writer, rx) = ChannelWriter::new(8);
     let svc = st.images.clone();
     tokio::spawn(async move {
         // Blobs must outlive the stream: hold off GC until the archive is written.
         let _guard = svc.write_guard().await;
         let svc2 = svc.clone();
-        let err_tx = tx.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            svc2.save(
-                &items,
-                ChannelWriter {
-                    tx,
-                    buf: Vec::new(),
-                },
-            )
-        })
-        .await;
+        let err_tx = writer.sender();
+        let res = tokio::task::spawn_blocking(move || svc2.save(&items, writer)).await;
         let err = match res {
             Ok(Ok(())) => return,
             Ok(Err(e)) => e.to_string(),
@@ -309,17 +268,41 @@ async fn save(st: AppState, names: Vec<String>) -> ApiResult<Response> {
 }
 
 /// `POST /images/load`. `quiet` only silences progress bars, which load does not draw:
-/// the `Loaded image:` lines are always sent, as dockerd does.
+/// the `Loaded image:` lines are always sent, as dockerd does. The body is unpacked as
+/// it arrives.
 pub async fn load(State(st): State<AppState>, body: Body) -> ApiResult<Response> {
-    let upload = body_to_file(body, st.images.tmp_dir()).await?;
     let svc = st.images.clone();
     let guard = svc.write_guard().await;
     let (progress, rx) = Progress::channel();
+    let (tx, reader) = ChannelReader::new(16);
     let svc2 = svc.clone();
-    let result = tokio::task::spawn_blocking(move || svc2.load(&upload, &progress))
+    let worker = tokio::task::spawn_blocking(move || svc2.load(reader, &progress));
+    let mut stream = body.into_data_stream();
+    let mut body_err = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => {
+                if tx.send(c).await.is_err() {
+                    break; // the loader stopped; its error says why
+                }
+            }
+            Err(e) => {
+                body_err = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let result = worker
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     drop(guard);
+    let result = match body_err {
+        Some(e) => Err(crate::images::Error::Invalid(format!(
+            "reading request body: {e}"
+        ))),
+        None => result,
+    };
     if let Err(e) = result {
         // Nothing of a failed load stays: collect what no image references.
         if let Err(gc) = svc.gc().await {

@@ -146,6 +146,44 @@ impl ContentStore {
         w.commit(expected, Some(bytes.len() as u64))
     }
 
+    /// Takes a file already on this filesystem as a blob without copying it: hashes it,
+    /// checks it against `expected` when given, fsyncs it and renames it into place.
+    /// The file is consumed (moved or, if the blob exists already, removed).
+    pub fn adopt(&self, path: &Path, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        let mut f = File::open(path).map_err(io_err("open", path))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1024 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = io::Read::read(&mut f, &mut buf).map_err(io_err("read", path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        let actual = Digest::from_sha256(hasher.finalize().into());
+        if let Some(exp) = expected {
+            if *exp != actual {
+                return Err(Error::DigestMismatch {
+                    expected: exp.clone(),
+                    actual,
+                });
+            }
+        }
+        let dest = self.path(&actual);
+        if dest.exists() {
+            let _ = fs::remove_file(path);
+            return Ok((actual, size));
+        }
+        f.sync_all().map_err(io_err("fsync", path))?;
+        fs::rename(path, &dest).map_err(io_err("rename into", &dest))?;
+        if let Ok(dir) = File::open(&self.blobs) {
+            let _ = dir.sync_all();
+        }
+        Ok((actual, size))
+    }
+
     /// Removes a blob; a missing blob is not an error.
     pub fn delete(&self, digest: &Digest) -> Result<()> {
         let path = self.path(digest);

@@ -11,8 +11,10 @@ use crate::progress::Progress;
 use crate::snapshots::chain_ids;
 use serde::Deserialize;
 use serde_json::json;
-use std::io::{self, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{BufReader, Read};
+use std::path::PathBuf;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -26,6 +28,9 @@ struct LegacyEntry {
 /// The unpacked archive: files are only ever opened through [`Archive::file`].
 struct Archive {
     root: PathBuf,
+    /// Layer files already moved into the content store (an archive may name one file
+    /// for several layers), by their path in the archive.
+    adopted: RefCell<HashMap<PathBuf, (Digest, u64)>>,
 }
 
 impl Archive {
@@ -59,15 +64,15 @@ struct LayerSource<'a> {
 }
 
 impl ImageService {
-    /// Loads every image of an archive file (blocking). Returns the lines to print.
-    pub fn load(&self, tar_path: &Path, progress: &Progress) -> Result<()> {
+    /// Loads every image of an archive stream (blocking), reporting what it loaded.
+    pub fn load(&self, reader: impl Read, progress: &Progress) -> Result<()> {
+        // Unpacked under the data root, so layer files can be renamed into the store.
         let work = tempfile::Builder::new()
             .prefix("load-")
             .tempdir_in(self.tmp_dir())
             .map_err(Error::io("create temp dir"))?;
-        let f = std::fs::File::open(tar_path).map_err(Error::io("open upload"))?;
-        let (_, plain) =
-            archive::decompress(f).map_err(|e| Error::Invalid(format!("invalid archive: {e}")))?;
+        let (_, plain) = archive::decompress(reader)
+            .map_err(|e| Error::Invalid(format!("invalid archive: {e}")))?;
         // tar's own unpack refuses entries that escape the directory.
         tar::Archive::new(plain)
             .unpack(work.path())
@@ -76,7 +81,10 @@ impl ImageService {
             .path()
             .canonicalize()
             .map_err(Error::io("resolve temp dir"))?;
-        let a = Archive { root };
+        let a = Archive {
+            root,
+            adopted: RefCell::new(HashMap::new()),
+        };
         if a.file("manifest.json").is_ok() {
             self.load_legacy(&a, progress)
         } else if a.file("index.json").is_ok() {
@@ -105,13 +113,16 @@ impl ImageService {
             let chains = chain_ids(&diff_ids);
             let mut layers = Vec::new();
             for (i, l) in e.layers.iter().enumerate() {
-                layers.push(self.load_layer(LayerSource {
-                    path: a.file(l)?,
-                    expected: None,
-                    diff_id: &diff_ids[i],
-                    chain: &chains[i],
-                    parent: i.checked_sub(1).map(|p| &chains[p]),
-                })?);
+                layers.push(self.load_layer(
+                    a,
+                    LayerSource {
+                        path: a.file(l)?,
+                        expected: None,
+                        diff_id: &diff_ids[i],
+                        chain: &chains[i],
+                        parent: i.checked_sub(1).map(|p| &chains[p]),
+                    },
+                )?);
             }
             let manifest = json!({
                 "schemaVersion": 2,
@@ -182,13 +193,16 @@ impl ImageService {
             let chains = chain_ids(&diff_ids);
             let mut layers = Vec::new();
             for (i, l) in layer_descs.iter().enumerate() {
-                layers.push(self.load_layer(LayerSource {
-                    path: a.file(&blob_path(&l.digest))?,
-                    expected: Some(l),
-                    diff_id: &diff_ids[i],
-                    chain: &chains[i],
-                    parent: i.checked_sub(1).map(|p| &chains[p]),
-                })?);
+                layers.push(self.load_layer(
+                    a,
+                    LayerSource {
+                        path: a.file(&blob_path(&l.digest))?,
+                        expected: Some(l),
+                        diff_id: &diff_ids[i],
+                        chain: &chains[i],
+                        parent: i.checked_sub(1).map(|p| &chains[p]),
+                    },
+                )?);
             }
             let name = m["annotations"]["io.containerd.image.name"]
                 .as_str()
@@ -233,21 +247,33 @@ impl ImageService {
     }
 
     /// Stores a layer file as a blob and unpacks its snapshot if missing.
-    fn load_layer(&self, src: LayerSource<'_>) -> Result<LayerRecord> {
-        let open = || {
-            std::fs::File::open(&src.path)
-                .map_err(Error::io(format!("open {}", src.path.display())))
+    fn load_layer(&self, a: &Archive, src: LayerSource<'_>) -> Result<LayerRecord> {
+        let known = a.adopted.borrow().get(&src.path).cloned();
+        let (digest, size) = match known {
+            Some(d) => d,
+            None => {
+                let d = self
+                    .content
+                    .adopt(&src.path, src.expected.map(|e| &e.digest))?;
+                a.adopted.borrow_mut().insert(src.path.clone(), d.clone());
+                d
+            }
         };
+        if let Some(e) = src.expected {
+            if e.size != size {
+                return Err(Error::Invalid(format!(
+                    "layer {} has {size} bytes, its manifest says {}",
+                    e.digest, e.size
+                )));
+            }
+        }
         let mut head = [0u8; 4];
-        let n = open()?.read(&mut head).map_err(Error::io("read layer"))?;
+        let n = self
+            .content
+            .open_blob(&digest)?
+            .read(&mut head)
+            .map_err(Error::io("read layer"))?;
         let compression = Compression::detect(&head[..n]);
-        let mut writer = self.content.writer()?;
-        io::copy(&mut open()?, &mut writer).map_err(Error::io("store layer"))?;
-        let size = writer.written();
-        let digest = writer.commit(
-            src.expected.map(|e| &e.digest),
-            src.expected.map(|e| e.size),
-        )?;
         let unpacked_size = if self.snapshots.exists(src.chain) {
             self.snapshots.usage(src.chain)
         } else {

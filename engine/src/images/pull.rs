@@ -8,12 +8,12 @@ use crate::content::Digest;
 use crate::progress::Progress;
 use crate::registry::{auth::Credentials, Session};
 use crate::snapshots::chain_ids;
-use bytes::Bytes;
+use crate::streams::{ChannelReader, Tee};
 use futures_util::StreamExt;
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 /// Layers downloaded at once, as dockerd's default max-concurrent-downloads.
 const PARALLEL_DOWNLOADS: usize = 3;
@@ -175,42 +175,6 @@ impl Resolved {
             .as_ref()
             .map(|(_, d)| d)
             .unwrap_or(&self.manifest_digest)
-    }
-}
-
-/// A reader over chunks that arrive on a channel.
-struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
-}
-
-/// Copies everything read into a writer (the content store), so a layer is stored and
-/// unpacked in one pass.
-struct Tee<'a, R, W> {
-    inner: R,
-    out: &'a mut W,
-}
-
-impl<R: Read, W: io::Write> Read for Tee<'_, R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
     }
 }
 
@@ -493,7 +457,7 @@ impl LayerJob {
         }
 
         let resp = self.session.blob(&self.layer.digest).await?;
-        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let (tx, reader) = ChannelReader::new(64);
         let svc = self.svc.clone();
         let (chain, parent, diff) = (
             self.chain.clone(),
@@ -504,13 +468,7 @@ impl LayerJob {
         // Store and unpack on a blocking thread while the download feeds it.
         let worker = tokio::task::spawn_blocking(move || -> Result<u64> {
             let mut writer = svc.content.writer()?;
-            let mut tee = Tee {
-                inner: ChannelReader {
-                    rx,
-                    cur: Bytes::new(),
-                },
-                out: &mut writer,
-            };
+            let mut tee = Tee::new(reader, &mut writer);
             let prepared = if have_snap {
                 None
             } else {

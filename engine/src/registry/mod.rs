@@ -482,3 +482,102 @@ impl Session {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The token flow against a minimal token server: Debian's docker-registry only does
+    //! htpasswd (basic) auth without a separate token service, so bearer auth is checked
+    //! here, over real HTTP on 127.0.0.1.
+    use super::*;
+    use axum::http::{HeaderMap, StatusCode as S};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+
+    async fn serve() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let realm = format!("http://{addr}/token");
+        let app = axum::Router::new()
+            .route(
+                "/v2/{*rest}",
+                get(move |h: HeaderMap| {
+                    let realm = realm.clone();
+                    async move {
+                        if h.get("authorization").and_then(|v| v.to_str().ok())
+                            == Some("Bearer good-token")
+                        {
+                            return (
+                                S::OK,
+                                [("content-type", "application/vnd.oci.image.manifest.v1+json")],
+                                "{}",
+                            )
+                                .into_response();
+                        }
+                        let challenge = format!(
+                            r#"Bearer realm="{realm}",service="test",scope="repository:a/b:pull""#
+                        );
+                        (S::UNAUTHORIZED, [("www-authenticate", challenge)], "").into_response()
+                    }
+                }),
+            )
+            .route(
+                "/token",
+                get(|h: HeaderMap, q: axum::extract::RawQuery| async move {
+                    let query = q.0.unwrap_or_default();
+                    let basic = Credentials {
+                        username: "u".into(),
+                        password: "p".into(),
+                        ..Default::default()
+                    }
+                    .basic_header();
+                    let ok_auth = h.get("authorization").and_then(|v| v.to_str().ok())
+                        == Some(basic.as_str());
+                    if !ok_auth
+                        || !query.contains("service=test")
+                        || !query.contains("scope=repository%3Aa%2Fb%3Apull")
+                    {
+                        return (S::UNAUTHORIZED, "{}").into_response();
+                    }
+                    axum::Json(serde_json::json!({"token": "good-token"})).into_response()
+                }),
+            );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr.to_string()
+    }
+
+    #[tokio::test]
+    async fn bearer_token_flow() {
+        let host = serve().await;
+        let client = RegistryClient::new(vec![]).unwrap();
+        let creds = Credentials {
+            username: "u".into(),
+            password: "p".into(),
+            ..Default::default()
+        };
+        let s = client.session(&host, "a/b", Some(creds), false);
+        let (bytes, mt, _) = s.manifest("latest").await.unwrap();
+        assert_eq!(bytes, b"{}");
+        assert_eq!(mt, "application/vnd.oci.image.manifest.v1+json");
+
+        let wrong = Credentials {
+            username: "u".into(),
+            password: "nope".into(),
+            ..Default::default()
+        };
+        let s = client.session(&host, "a/b", Some(wrong), false);
+        let err = s.manifest("latest").await.unwrap_err();
+        assert!(matches!(err, Error::Unauthorized(_)), "{err}");
+    }
+
+    #[test]
+    fn loopback_and_insecure_hosts_use_http() {
+        let c = RegistryClient::new(vec!["reg.test:5000".into()]).unwrap();
+        assert_eq!(c.base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
+        assert_eq!(c.base_url("localhost:1"), "http://localhost:1");
+        assert_eq!(c.base_url("reg.test:5000"), "http://reg.test:5000");
+        assert_eq!(c.base_url("example.com"), "https://example.com");
+        assert_eq!(c.base_url("docker.io"), "https://registry-1.docker.io");
+    }
+}
