@@ -96,3 +96,22 @@ fn flags_are_checked_and_shutdown_is_clean() {
     d.crash_and_restart();
     assert_eq!(d.http("GET", "/_ping", None).status, 200);
 }
+
+#[test]
+fn tcp_listener_only_when_asked() {
+    let port = engine_support::free_port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let d = Berthd::start_with(&["-H", &tcp]);
+    // Both the unix socket and the loopback TCP port serve the API.
+    assert_eq!(d.http("GET", "/_ping", None).status, 200);
+    let mut c = d.docker_cmd(&["version", "--format", "{{.Server.APIVersion}}"]);
+    c.env("DOCKER_HOST", &tcp);
+    let out = engine_support::run_with_timeout(c, engine_support::COMMAND_TIMEOUT);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.43");
+    assert!(d.log().contains("TCP"), "a TCP listener is logged as such");
+}
