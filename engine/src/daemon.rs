@@ -43,6 +43,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
     let images = ImageService::open(&cfg.data_root, cfg.insecure_registries.clone())
         .with_context(|| format!("opening image store in {}", cfg.data_root.display()))?;
+    // Blobs and snapshots that a crash left unreferenced (a pull cut short) go now.
+    match images.gc().await {
+        Ok(0) => {}
+        Ok(freed) => tracing::info!(freed, "collected leftovers of an interrupted run"),
+        Err(e) => tracing::warn!(error = %e, "garbage collection at startup failed"),
+    }
     let pid_file = cfg.exec_root.join("berthd.pid");
     std::fs::write(&pid_file, std::process::id().to_string())
         .with_context(|| format!("writing {}", pid_file.display()))?;

@@ -156,8 +156,29 @@ fn push_to_a_fresh_repository_uploads_and_pulls_back() {
     let id = d.docker_ok(&["import", rootfs.to_str().unwrap(), &name]);
     let out = d.docker_ok(&["push", &name]);
     assert!(out.contains("Pushed"), "{out}");
-    // A kill -9 loses no image; an orderly restart neither.
+    // A kill -9 loses no image; an orderly restart neither. What a crash can leave
+    // (a half-written blob, a half-unpacked layer, a complete but unreferenced blob)
+    // is gone after the restart.
+    let data = d.data_root();
+    std::fs::write(data.join("content/ingest/.tmp-half"), b"partial").unwrap();
+    std::fs::create_dir_all(data.join("snapshots/.tmp/unpack-x/fs/etc")).unwrap();
+    let orphan = b"an orphan blob";
+    let orphan_path = data.join("content/blobs/sha256").join(sha256_hex(orphan));
+    std::fs::write(&orphan_path, orphan).unwrap();
     d.crash_and_restart();
+    assert!(!orphan_path.exists(), "orphan blob collected");
+    assert_eq!(
+        std::fs::read_dir(data.join("content/ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("snapshots/.tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
     let out = d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(out.trim(), name);
     d.restart();
@@ -200,6 +221,13 @@ fn save_and_load_round_trip_and_foreign_archives() {
     assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
     let out = d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &name]);
     assert_eq!(out.trim(), img.config_digest);
+
+    // A gzipped archive loads as well.
+    d.docker_ok(&["rmi", &name]);
+    let gz = work.path().join("saved.tar.gz");
+    std::fs::write(&gz, gzip(&std::fs::read(&saved).unwrap())).unwrap();
+    let out = d.docker_ok(&["load", "-i", gz.to_str().unwrap()]);
+    assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
 
     // Archives written by another tool: skopeo's docker-archive (legacy manifest.json
     // with uncompressed layers) and oci-archive (OCI layout).

@@ -709,3 +709,113 @@ pub fn standard_image_with(dir: &Path, tag: &str, second: Comp) -> TestImage {
         &["/bin/sh"],
     )
 }
+
+/// A real dockerd (Debian's docker.io) in its own temp data root and socket, with its own
+/// managed containerd, for interop checks. Stopped with SIGTERM by pid on drop, its
+/// containerd too, and any mount left under its directory undone.
+pub struct Dockerd {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Dockerd {
+    /// Starts dockerd, or returns None if it is not installed.
+    pub fn start() -> Option<Self> {
+        let bin = [
+            "/usr/bin/dockerd",
+            "/usr/sbin/dockerd",
+            "/usr/local/bin/dockerd",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())?;
+        let dir = tempfile::Builder::new()
+            .prefix("dockerd-test-")
+            .tempdir()
+            .expect("temp dir");
+        let socket = dir.path().join("docker.sock");
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log");
+        let ns = format!("berth-test-{}", std::process::id());
+        let child = Command::new(bin)
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(dir.path().join("docker.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(["--containerd-namespace", &ns])
+            .args(["--containerd-plugins-namespace", &format!("{ns}-plugins")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn dockerd");
+        let d = Self {
+            socket,
+            proc: Some(Proc {
+                child,
+                name: "dockerd",
+            }),
+            dir,
+        };
+        let sock = d.socket.clone();
+        wait_for("dockerd", Duration::from_secs(60), || {
+            let mut c = Command::new("docker");
+            c.env("DOCKER_HOST", format!("unix://{}", sock.display()))
+                .args(["version", "--format", "{{.Server.Version}}"]);
+            run_with_timeout(c, Duration::from_secs(20))
+                .status
+                .success()
+        });
+        Some(d)
+    }
+
+    /// Runs `docker ARGS...` against this dockerd and insists it succeeds.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args);
+        let out = run_with_timeout(c, COMMAND_TIMEOUT);
+        assert!(
+            out.status.success(),
+            "dockerd: docker {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate();
+        }
+        // dockerd stops the containerd it started; make sure of it, by its pid file.
+        let pid_file = self.dir.path().join("exec/containerd/containerd.pid");
+        if let Some(pid) = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if nix::sys::signal::kill(pid, None).is_ok() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        let prefix = format!("{}/", self.dir.path().display());
+        if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            let mut points: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter(|m| m.starts_with(&prefix))
+                .collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for m in points {
+                let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
