@@ -71,6 +71,19 @@ pub fn run_all(kind: HookKind, hooks: &[Hook], state: &OciState) -> Result<()> {
     Ok(())
 }
 
+/// Run every hook of `kind`, logging failures as warnings and going on: the runtime spec
+/// asks this of poststart and poststop hooks, whose failure must not stop the lifecycle.
+pub fn run_all_warn(kind: HookKind, hooks: &[Hook], state: &OciState) {
+    let Ok(state_json) = serde_json::to_vec(state) else {
+        return;
+    };
+    for hook in hooks {
+        if let Err(error) = run_one(kind, hook, &state_json) {
+            tracing::warn!("{error}");
+        }
+    }
+}
+
 fn run_one(kind: HookKind, hook: &Hook, state_json: &[u8]) -> Result<()> {
     let fail = |reason: String| RuntimeError::Hook {
         hook: kind.name(),
@@ -191,6 +204,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert_eq!(err, "poststart hook /bin/sh failed: exit status 3: nope");
+    }
+
+    #[test]
+    fn warn_mode_runs_every_hook_despite_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let hooks = [
+            sh(&format!("echo one >> {}; exit 1", out.display()), None),
+            sh(&format!("echo two >> {}", out.display()), None),
+        ];
+        run_all_warn(HookKind::Poststop, &hooks, &state());
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "one\ntwo\n");
     }
 
     #[test]

@@ -71,12 +71,6 @@ impl NamespacePlan {
         // A joined user namespace must come first: it decides what the others may do.
         plan.join
             .sort_by_key(|(kind, _)| *kind != LinuxNamespaceType::User);
-        if !plan.has(LinuxNamespaceType::Mount) {
-            return Err(RuntimeError::InvalidConfig(
-                "a mount namespace is required (add {\"type\": \"mount\"} to linux.namespaces)"
-                    .into(),
-            ));
-        }
         Ok(plan)
     }
 
@@ -152,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_time_and_missing_mount_are_rejected() {
+    fn duplicates_and_time_are_rejected() {
         use LinuxNamespaceType::*;
         let dup = NamespacePlan::from_spec(&spec_with(&[(Mount, None), (Pid, None), (Pid, None)]));
         assert!(dup.unwrap_err().to_string().contains("pid is listed twice"));

@@ -59,6 +59,31 @@ pub fn write_atomically(path: &Path, contents: &str) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))
 }
 
+/// The host uid and gid of the container's root (0 and 0 without a user namespace).
+fn container_root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
+    let linux = spec.linux().as_ref();
+    let new_userns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        });
+    if !new_userns {
+        return (0, 0);
+    }
+    let host_of = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+            .unwrap_or(0)
+    };
+    (
+        host_of(linux.and_then(|l| l.uid_mappings().as_ref())),
+        host_of(linux.and_then(|l| l.gid_mappings().as_ref())),
+    )
+}
+
 /// Create a container.
 pub fn create(opts: CreateOptions) -> Result<Container> {
     validate_id(opts.id)?;
@@ -92,7 +117,17 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
         .context("chmod state dir")?;
 
     let fifo_path = dir.join(EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).context("create exec fifo")?;
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).context("create exec fifo")?;
+    // Exactly 0622 whatever our umask: the init may run as another user by the time it
+    // opens the FIFO. In a user namespace it is the container's root, another host user.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .context("chmod exec fifo")?;
+    let (uid, gid) = container_root_ids(&bundle.spec);
+    nix::unistd::chown(&fifo_path, Some(uid.into()), Some(gid.into()))
+        .context("chown exec fifo")?;
     let fifo_raw = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .context("open exec fifo")?;
     // SAFETY: open just returned this descriptor and nothing else owns it.

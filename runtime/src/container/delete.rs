@@ -36,14 +36,13 @@ impl Container {
         }
         std::fs::remove_dir_all(self.dir())
             .with_context(|| format!("remove {}", self.dir().display()))?;
-        if let Err(error) = hooks::run_all(
+        // The spec: a failing poststop hook is a warning, the other hooks still run and
+        // deletion goes on.
+        hooks::run_all_warn(
             HookKind::Poststop,
             &HookKind::Poststop.of(&self.state.spec),
             &state,
-        ) {
-            // The spec: a failing poststop hook is a warning; deletion goes on.
-            tracing::warn!("{error}");
-        }
+        );
         Ok(())
     }
 

@@ -1,13 +1,12 @@
 //! `start`: release the init blocked on the exec FIFO, then run poststart hooks.
 
-use std::os::fd::{AsFd, AsRawFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
-use super::{Container, Status};
+use super::{process_start_time, Container, Status};
 use crate::error::{Context, Result, RuntimeError};
 use crate::hooks::{self, HookKind};
 
@@ -33,42 +32,54 @@ impl Container {
         )
         .context("open exec fifo")?;
         // SAFETY: open just returned this descriptor and nothing else owns it.
-        let fifo = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let fifo = unsafe { OwnedFd::from_raw_fd(raw) };
+        // First the init's byte (it is released), then end of file (its exec closed the
+        // write end): only then is the user's program running.
+        let mut released = false;
         loop {
             let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
             let ready = poll(&mut fds, PollTimeout::from(100u16)).context("wait on exec fifo")?;
             if ready > 0 {
-                break;
+                let mut byte = [0u8; 1];
+                match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
+                    Ok(1) => {
+                        if !released {
+                            released = true;
+                            // From here on the container counts as running.
+                            std::fs::remove_file(&fifo_path).context("remove exec fifo")?;
+                        }
+                        continue;
+                    }
+                    Ok(_) if released => break,
+                    Ok(_) => {
+                        return Err(RuntimeError::Init(format!(
+                            "container {:?} init exited instead of starting",
+                            self.state.id
+                        )))
+                    }
+                    Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => continue,
+                    Err(e) => return Err(e).context("read exec fifo"),
+                }
             }
-            if super::process_start_time(self.state.pid) != Some(self.state.pid_start_time) {
+            if process_start_time(self.state.pid) != Some(self.state.pid_start_time) {
+                if released {
+                    break;
+                }
                 return Err(RuntimeError::Init(format!(
                     "container {:?} init died before start",
                     self.state.id
                 )));
             }
-            std::thread::sleep(Duration::from_millis(1));
         }
-        let mut byte = [0u8; 1];
-        let n = nix::unistd::read(fifo.as_raw_fd(), &mut byte).context("read exec fifo")?;
-        if n != 1 {
-            return Err(RuntimeError::Init(format!(
-                "container {:?} init exited instead of starting",
-                self.state.id
-            )));
-        }
-        std::fs::remove_file(&fifo_path).context("remove exec fifo")?;
 
         let state = self.state.to_oci(Status::Running);
-        if let Err(error) = hooks::run_all(
+        // The spec: a failing poststart hook is a warning, the other hooks still run and
+        // the container keeps running.
+        hooks::run_all_warn(
             HookKind::Poststart,
             &HookKind::Poststart.of(&self.state.spec),
             &state,
-        ) {
-            // The spec: a failing poststart hook is a warning; the container keeps running.
-            tracing::warn!("{error}");
-        }
+        );
         Ok(())
     }
 }
-
-use std::os::fd::FromRawFd;

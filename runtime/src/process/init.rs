@@ -2,7 +2,7 @@
 //! waits for `start`, then executes the user's program.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
@@ -88,6 +88,10 @@ fn set_up(ctx: &InitContext) -> Result<()> {
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .context("become root in user namespace (uid)")?;
     }
+    // Inside a cgroup namespace /proc/self/cgroup shows "/", so the real paths (which
+    // the cgroup mount binds) are read first.
+    let own_cgroups =
+        std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
     if ctx.namespaces.unshare_cgroup {
         unshare(CloneFlags::CLONE_NEWCGROUP).context("create cgroup namespace")?;
     }
@@ -107,6 +111,8 @@ fn set_up(ctx: &InitContext) -> Result<()> {
         bundle: ctx.bundle,
         user_ns: ctx.namespaces.has(LinuxNamespaceType::User),
         cgroup_ns: ctx.namespaces.unshare_cgroup,
+        mount_ns: ctx.namespaces.has(LinuxNamespaceType::Mount),
+        own_cgroups: &own_cgroups,
     };
     let root = rootfs::prepare(&rootfs_ctx)?;
     if ctx.runtime_hooks {
@@ -121,9 +127,9 @@ fn set_up(ctx: &InitContext) -> Result<()> {
             state,
         )?;
     }
-    rootfs::pivot(&root)?;
+    rootfs::pivot(&root, rootfs_ctx.mount_ns)?;
     drop(root);
-    rootfs::finish(ctx.spec)?;
+    rootfs::finish(ctx.spec, rootfs_ctx.mount_ns)?;
 
     if ctx.process.terminal().unwrap_or(false) {
         let console = ctx
@@ -176,13 +182,12 @@ fn after_ready(ctx: &InitContext) -> Result<std::convert::Infallible> {
         Mode::empty(),
     )
     .context("open exec fifo")?;
-    nix::unistd::write(
-        // SAFETY: `fifo` was just opened and stays open for this call.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(fifo) },
-        b"0",
-    )
-    .context("write exec fifo")?;
-    let _ = nix::unistd::close(fifo);
+    // SAFETY: open just returned this descriptor and nothing else owns it.
+    let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
+    nix::unistd::write(&fifo, b"0").context("write exec fifo")?;
+    // The write end stays open until exec closes it (O_CLOEXEC): `start` waits for that
+    // end of file, so it returns only once the user's program really runs.
+    std::mem::forget(fifo);
 
     let env = exec::environment(ctx.process);
     let args = ctx.process.args().clone().unwrap_or_default();

@@ -117,11 +117,17 @@ fn host_dir(hierarchy: &Hierarchy, own: &Path) -> PathBuf {
     hierarchy.mount_point.join(relative)
 }
 
-/// Mount the container's cgroups at `dest` (the process must already be in its cgroup).
-pub fn mount_cgroups(root: &impl AsFd, dest: &Path, flags: MsFlags, cgroup_ns: bool) -> Result<()> {
+/// Mount the container's cgroups at `dest`; `own` is the init's /proc/self/cgroup as read
+/// before any cgroup namespace.
+pub fn mount_cgroups(
+    root: &impl AsFd,
+    dest: &Path,
+    flags: MsFlags,
+    cgroup_ns: bool,
+    own: &str,
+) -> Result<()> {
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
     let hierarchies = parse_mountinfo(&mountinfo);
     let target = resolve(root, dest, Create::Dir)?;
     let bind_flags = MsFlags::MS_BIND
@@ -142,7 +148,7 @@ pub fn mount_cgroups(root: &impl AsFd, dest: &Path, flags: MsFlags, cgroup_ns: b
             )
             .with_context(|| format!("mount cgroup2 on {}", dest.display()));
         }
-        let source = host_dir(unified, &process_cgroup(&own, unified).unwrap_or_default());
+        let source = host_dir(unified, &process_cgroup(own, unified).unwrap_or_default());
         return bind(&source, &target, bind_flags, dest);
     }
 
@@ -162,7 +168,7 @@ pub fn mount_cgroups(root: &impl AsFd, dest: &Path, flags: MsFlags, cgroup_ns: b
         if !hierarchy.mount_point.starts_with("/sys/fs/cgroup") {
             continue;
         }
-        let Some(own_path) = process_cgroup(&own, hierarchy) else {
+        let Some(own_path) = process_cgroup(own, hierarchy) else {
             continue;
         };
         let sub = resolve(&tmpfs, Path::new(name), Create::Dir)?;

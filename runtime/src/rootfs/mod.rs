@@ -33,6 +33,11 @@ pub struct RootfsContext<'a> {
     pub user_ns: bool,
     /// A new cgroup namespace was made for the container.
     pub cgroup_ns: bool,
+    /// The init's /proc/self/cgroup, read before a cgroup namespace hid the real paths.
+    pub own_cgroups: &'a str,
+    /// The container has its own mount namespace. Without one (allowed, as in runc) the
+    /// spec's mounts are made where the host sees them and the root is entered by chroot.
+    pub mount_ns: bool,
 }
 
 /// `linux.rootfsPropagation`, checked.
@@ -204,7 +209,7 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     }
 
     if fs_type == "cgroup" {
-        return cgroupfs::mount_cgroups(root, dest, opts.flags, ctx.cgroup_ns);
+        return cgroupfs::mount_cgroups(root, dest, opts.flags, ctx.cgroup_ns, ctx.own_cgroups);
     }
 
     let target = resolve(root, dest, Create::Dir)?;
@@ -261,9 +266,14 @@ fn apply_propagation(target: &impl AsFd, opts: &MountOptions, dest: &Path) -> Re
     Ok(())
 }
 
-/// Make the rootfs `/` and drop the host's mounts from view.
-pub fn pivot(root: &OwnedFd) -> Result<()> {
+/// Make the rootfs `/` and drop the host's mounts from view (chroot when the container
+/// shares the host's mount namespace: pivot_root there would move the host's root).
+pub fn pivot(root: &OwnedFd, mount_ns: bool) -> Result<()> {
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(root)).context("chdir to rootfs")?;
+    if !mount_ns {
+        nix::unistd::chroot(".").context("chroot to rootfs")?;
+        return nix::unistd::chdir("/").context("chdir to /");
+    }
     // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "."
     // then removes exactly the old root without needing a directory for it.
     nix::unistd::pivot_root(".", ".").context("pivot_root")?;
@@ -280,8 +290,8 @@ pub fn pivot(root: &OwnedFd) -> Result<()> {
 }
 
 /// Inside the new root: propagation, sysctls, read-only and masked paths, read-only root.
-pub fn finish(spec: &Spec) -> Result<()> {
-    if let Some(flags) = root_propagation(spec)? {
+pub fn finish(spec: &Spec, mount_ns: bool) -> Result<()> {
+    if let Some(flags) = root_propagation(spec)?.filter(|_| mount_ns) {
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .context("set rootfs propagation")?;
     }
