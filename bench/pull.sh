@@ -96,7 +96,7 @@ time_pull() {
     sync
     local t0; t0=$(now)
     DOCKER_HOST=unix://$sock docker pull -q "$IMAGE" >/dev/null
-    echo "$(now) - $t0" | bc
+    awk -v a="$(now)" -v b="$t0" 'BEGIN {printf "%.3f\n", a - b}'
 }
 time_load() {
     local sock=$1 tarball=$2
@@ -105,7 +105,7 @@ time_load() {
     sync
     local t0; t0=$(now)
     DOCKER_HOST=unix://$sock docker load -q -i "$tarball" >/dev/null
-    echo "$(now) - $t0" | bc
+    awk -v a="$(now)" -v b="$t0" 'BEGIN {printf "%.3f\n", a - b}'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -118,7 +118,7 @@ for r in $(seq "$RUNS"); do
     echo "  run $r: berthd ${b[-1]}s  dockerd ${k[-1]}s"
 done
 bm=$(printf '%s\n' "${b[@]}" | median); km=$(printf '%s\n' "${k[@]}" | median)
-printf 'pull median: berthd %.2fs  dockerd %.2fs  ratio dockerd/berthd %.2f\n' "$bm" "$km" "$(echo "$km / $bm" | bc -l)"
+printf 'pull median: berthd %.2fs  dockerd %.2fs  ratio dockerd/berthd %.2f\n' "$bm" "$km" "$(awk -v k="$km" -v b="$bm" 'BEGIN {print k / b}')"
 
 # docker load of a tarball that dockerd itself saved (so both read the same file).
 DOCKER_HOST=unix://$T/docker.sock docker save -o "$T/big.tar" "$IMAGE"
@@ -130,7 +130,7 @@ for r in $(seq "$RUNS"); do
     echo "  run $r: berthd ${b[-1]}s  dockerd ${k[-1]}s"
 done
 bm=$(printf '%s\n' "${b[@]}" | median); km=$(printf '%s\n' "${k[@]}" | median)
-printf 'load median: berthd %.2fs  dockerd %.2fs  ratio dockerd/berthd %.2f\n' "$bm" "$km" "$(echo "$km / $bm" | bc -l)"
+printf 'load median: berthd %.2fs  dockerd %.2fs  ratio dockerd/berthd %.2f\n' "$bm" "$km" "$(awk -v k="$km" -v b="$bm" 'BEGIN {print k / b}')"
 
 # Interop: real dockerd loads what berthd saves.
 DOCKER_HOST=unix://$T/berth.sock docker pull -q "$IMAGE" >/dev/null

@@ -434,3 +434,47 @@ fn multi_arch_index_picks_platform() {
     assert_eq!(j["Descriptor"]["digest"], index_digest);
     assert_eq!(j["Platforms"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn docker_schema2_manifests_and_concurrent_pulls() {
+    let reg = Registry::start(false);
+    let d = Berthd::start();
+    let work = tempfile::tempdir().unwrap();
+    // Docker schema2 holds no zstd layers.
+    let img = standard_image_with(&work.path().join("layout"), "v1", Comp::Gzip);
+    let digest = reg.push_layout_with(&img.layout, "s2/bb", "v1", false, &["--format", "v2s2"]);
+    let m = reg.manifest("s2/bb", "v1");
+    assert_eq!(
+        m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
+        "skopeo pushed a Docker schema2 manifest"
+    );
+    let name = format!("{}/s2/bb:v1", reg.host());
+
+    // Two clients pulling the same image at once both succeed and share the layers.
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let cmd = d.docker_cmd(&["pull", &name]);
+            std::thread::spawn(move || run_with_timeout(cmd, COMMAND_TIMEOUT))
+        })
+        .collect();
+    for t in threads {
+        let out = t.join().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let r = d.http("GET", &format!("/images/{name}/json"), None).json();
+    assert_eq!(r["Id"], img.config_digest);
+    assert_eq!(
+        r["Descriptor"]["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        r["RepoDigests"][0],
+        format!("{}/s2/bb@{digest}", reg.host())
+    );
+    // 3 layers, config and manifest; 3 snapshots.
+    assert_eq!(d.stored(), (5, 3));
+}
