@@ -305,6 +305,17 @@ fn import_changes_and_prune() {
     let out = d.docker_ok(&["images", "--filter", "reference=nomatch*", "-q"]);
     assert_eq!(out.trim(), "");
 
+    // A repository name that looks like an ID prefix is still a name: rmi untags it.
+    let hexname = id[7..11].to_string();
+    d.docker_ok(&["tag", "imported:v1", &hexname]);
+    let out = d.docker_ok(&["rmi", &hexname]);
+    assert_eq!(out.trim(), format!("Untagged: {hexname}:latest"));
+    // By ID, an image in several repositories needs -f.
+    d.docker_ok(&["tag", "imported:v1", "another:v1"]);
+    let err = d.docker_err(&["rmi", &id[7..19]]);
+    assert!(err.contains("must be forced"), "{err}");
+    d.docker_ok(&["rmi", "another:v1"]);
+
     // Re-importing under the same tag leaves the old image dangling.
     let other = work.path().join("other.tar");
     std::fs::write(&other, layer_tar(&[Entry::File("x", b"x", 0o644)])).unwrap();

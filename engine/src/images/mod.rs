@@ -183,6 +183,27 @@ impl ImageService {
         Err(not_found())
     }
 
+    /// The stored key (`domain/path:tag` or `domain/path@digest`) a name refers to as a
+    /// reference, with the image it names, if it is such a reference.
+    fn reference_key(&self, name: &str) -> Result<Option<(String, Digest)>> {
+        let Ok(r) = Reference::parse_with_default_tag(name) else {
+            return Ok(None);
+        };
+        let (key, id) = match &r.digest {
+            Some(d) => {
+                let key = format!("{}@{d}", r.name());
+                let id = self.meta.repo_digest(&key)?;
+                (key, id)
+            }
+            None => {
+                let key = r.to_string();
+                let id = self.meta.tag(&key)?;
+                (key, id)
+            }
+        };
+        Ok(id.map(|id| (key, id)))
+    }
+
     /// Tags and repo digests of every image, as parsed references.
     pub fn references(&self) -> Result<HashMap<Digest, ImageRefs>> {
         let mut out: HashMap<Digest, ImageRefs> = HashMap::new();
@@ -390,20 +411,14 @@ impl ImageService {
         let refs = self.references()?;
         let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
         let mut out = Vec::new();
-        let by_id = Digest::parse(name).is_ok()
-            || (rec
-                .id
-                .hex()
-                .starts_with(name.strip_prefix("sha256:").unwrap_or(name))
-                && !tags
-                    .iter()
-                    .any(|t| t.familiar() == name || t.to_string() == name));
-        if !by_id {
+        // A name that resolves as a tag or digest reference removes that reference;
+        // anything else (an ID or ID prefix) removes the image.
+        let via_reference = self
+            .reference_key(name)?
+            .filter(|(_, id)| *id == rec.id)
+            .map(|(key, _)| key);
+        if let Some(key) = via_reference {
             let r = Reference::parse_with_default_tag(name)?;
-            let key = match &r.digest {
-                Some(d) => format!("{}@{d}", r.name()),
-                None => r.to_string(),
-            };
             self.meta.remove_reference(&key)?;
             out.push(json!({"Untagged": r.familiar()}));
             let remaining = tags.iter().filter(|t| t.to_string() != key).count();

@@ -55,6 +55,8 @@ impl ImageService {
             }
             v
         };
+        // The blobs being pushed must not be collected under our feet.
+        let _guard = self.write_guard().await;
         progress.status(
             None,
             format!("The push refers to repository [{}]", base.familiar_name()),
