@@ -461,6 +461,35 @@ fn docker_schema2_manifests_and_concurrent_pulls() {
     );
     let name = format!("{}/s2/bb:v1", reg.host());
 
+    // The raw stream is Docker's JSON progress messages.
+    let r = d.http(
+        "POST",
+        &format!("/v1.43/images/create?fromImage={}/s2/bb&tag=v1", reg.host()),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    let msgs: Vec<serde_json::Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let status = |s: &str| msgs.iter().filter(|m| m["status"] == s).count();
+    assert_eq!(status("Pulling fs layer"), 3);
+    assert_eq!(status("Pull complete"), 3);
+    let downloading = msgs
+        .iter()
+        .find(|m| m["status"] == "Downloading")
+        .expect("a Downloading message");
+    assert!(downloading["progressDetail"]["current"].as_u64().unwrap() > 0);
+    assert!(downloading["progressDetail"]["total"].as_u64().unwrap() > 0);
+    assert!(downloading["progress"].as_str().unwrap().starts_with('['));
+    assert_eq!(
+        msgs.last().unwrap()["status"],
+        format!("Status: Downloaded newer image for {name}")
+    );
+    d.docker_ok(&["rmi", &name]);
+
     // Two clients pulling the same image at once both succeed and share the layers.
     let threads: Vec<_> = (0..2)
         .map(|_| {
