@@ -518,3 +518,59 @@ fn docker_schema2_manifests_and_concurrent_pulls() {
     // 3 layers, config and manifest; 3 snapshots.
     assert_eq!(d.stored(), (5, 3));
 }
+
+#[test]
+fn kill_during_pull_leaves_nothing_half_made() {
+    let reg = Registry::start(false);
+    let mut d = Berthd::start();
+    let work = tempfile::tempdir().unwrap();
+    let big = noise(48 << 20, 7);
+    let layers = vec![
+        (busybox_layer(), Comp::Gzip),
+        (
+            layer_tar(&[Entry::File("big.bin", &big, 0o644)]),
+            Comp::None,
+        ),
+        (
+            layer_tar(&[Entry::File("big2.bin", &big[..16 << 20], 0o644)]),
+            Comp::None,
+        ),
+    ];
+    let img = oci_layout(&work.path().join("layout"), "v1", &layers, &["/bin/sh"]);
+    reg.push_layout(&img.layout, "crash/bb", "v1", false);
+    let name = format!("{}/crash/bb:v1", reg.host());
+
+    let seen = d.http_until(
+        "POST",
+        &format!("/images/create?fromImage={}/crash/bb&tag=v1", reg.host()),
+        "Downloading",
+    );
+    assert!(seen.contains("Pulling fs layer"), "{seen}");
+    d.crash_and_restart();
+    // Either the pull finished before the kill and the image is whole, or nothing of it
+    // is left: never a half image, blob or snapshot.
+    let listed = d.docker_ok(&["images", "-q"]);
+    if listed.trim().is_empty() {
+        eprintln!("killed mid-pull; store: {:?}", d.stored());
+        assert_eq!(d.stored(), (0, 0), "leftovers after a killed pull");
+    } else {
+        eprintln!("the pull finished before the kill");
+        assert_eq!(d.stored(), (5, 3));
+    }
+    let data = d.data_root();
+    assert_eq!(
+        std::fs::read_dir(data.join("content/ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("snapshots/.tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+    d.docker_ok(&["pull", &name]);
+    let out = d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &name]);
+    assert_eq!(out.trim(), img.config_digest);
+}

@@ -310,6 +310,28 @@ impl Berthd {
         }
     }
 
+    /// Sends a request and reads the streamed response until `needle` shows up in it;
+    /// returns what was read (the connection is dropped).
+    pub fn http_until(&self, method: &str, path: &str, needle: &str) -> String {
+        let mut s = UnixStream::connect(&self.socket).expect("connect berthd");
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let req = format!("{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Length: 0\r\n\r\n");
+        s.write_all(req.as_bytes()).expect("send request");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).expect("read response");
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen).contains(needle) {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+
     /// Number of files in content/blobs and of snapshots: what the store holds.
     pub fn stored(&self) -> (usize, usize) {
         let count = |p: PathBuf| {
@@ -487,6 +509,20 @@ impl Registry {
     pub fn stop(&mut self) {
         self.proc.terminate();
     }
+}
+
+/// `n` bytes that do not compress (xorshift), quickly.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
