@@ -1,0 +1,39 @@
+# Berth: build, install, test, benchmark, demo.
+PREFIX ?= /usr/local
+CARGO ?= cargo
+BINARIES := berth-runtime berthd
+DEMO_DIR ?= /tmp/berth-demo
+
+.PHONY: all build deps install demo test lint bench clean
+
+all: build
+
+deps:
+	./deploy/install-deps.sh
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+install: build
+	install -d $(PREFIX)/bin
+	for b in $(BINARIES); do install -m 0755 target/release/$$b $(PREFIX)/bin/$$b; done
+
+# Build, install, make a busybox bundle and run a container with berth-runtime.
+demo: deps install
+	./deploy/demo.sh $(DEMO_DIR) $(PREFIX)/bin
+
+# Everything CI runs: format check, then unit and integration tests (root needed).
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps build
+	./bench/runtime.sh
+
+clean:
+	$(CARGO) clean

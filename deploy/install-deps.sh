@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install the Debian packages Berth's demo, tests and benchmarks use. Idempotent: does
+# nothing (and needs no network) when everything is already installed.
+#   busybox-static        test and demo images are made from the static busybox
+#   runc crun             peers for conformance runs and benchmarks
+#   docker.io             the real dockerd/containerd for interop tests (docker CLI too)
+#   docker-registry       a real registry on 127.0.0.1 for pull/push tests
+#   skopeo apache2-utils  pushing test images; htpasswd for registry auth tests
+#   hyperfine             benchmarks
+#   iptables              networking tests
+set -euo pipefail
+
+packages=(busybox-static runc crun docker.io docker-registry skopeo apache2-utils hyperfine iptables)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Package scripts must not start services (dockerd, the registry) on this machine.
+policy=/usr/sbin/policy-rc.d
+created_policy=no
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=yes
+fi
+trap '[ "$created_policy" = yes ] && rm -f "$policy"' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
