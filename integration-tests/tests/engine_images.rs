@@ -183,7 +183,19 @@ fn push_to_a_fresh_repository_uploads_and_pulls_back() {
     assert_eq!(out.trim(), name);
     d.restart();
     d.docker_ok(&["image", "inspect", &name]);
-    d.docker_ok(&["rmi", &name]);
+
+    // `pull -a` (no tag) pulls every tag of the repository.
+    let second = format!("{}/fresh/imported:2", reg.host());
+    d.docker_ok(&["tag", &name, &second]);
+    d.docker_ok(&["push", &second]);
+    d.docker_ok(&["rmi", &name, &second]);
+    let out = d.docker_ok(&["pull", "-a", &format!("{}/fresh/imported", reg.host())]);
+    assert!(out.contains("1: Pulling from fresh/imported"), "{out}");
+    let out = d.docker_ok(&["images", "--format", "{{.Tag}}"]);
+    let mut tags: Vec<&str> = out.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "2"]);
+    d.docker_ok(&["rmi", &name, &second]);
     assert_eq!(d.stored(), (0, 0));
     d.docker_ok(&["pull", &name]);
     let out = d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &name]);

@@ -56,23 +56,52 @@ pub async fn create(
     } else {
         format!("{image}:{tag}")
     };
-    let reference = Reference::parse_with_default_tag(&full)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let reference = Reference::parse(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let creds = st
         .images
         .credentials(registry_auth(&headers), &reference.domain);
     let platform = platform.unwrap_or_else(Platform::host);
+    // No tag and no digest: every tag of the repository, as dockerd does (`pull -a`).
+    let references = if reference.tag.is_none() && reference.digest.is_none() {
+        let session =
+            st.images
+                .registry
+                .session(&reference.domain, &reference.path, creds.clone(), false);
+        let mut tags = session.tags().await.map_err(crate::images::Error::from)?;
+        tags.sort();
+        if tags.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("repository {} has no tags", reference.familiar_name()),
+            ));
+        }
+        tags.iter().map(|t| reference.with_tag(t)).collect()
+    } else {
+        vec![reference]
+    };
     // Failures before any byte is streamed get a proper status code.
-    let resolved = st
+    let first = st
         .images
-        .resolve_remote(&reference, &platform, creds)
+        .resolve_remote(&references[0], &platform, creds.clone())
         .await?;
     let (progress, rx) = Progress::channel();
     let svc = st.images.clone();
     tokio::spawn(async move {
-        if let Err(e) = svc.pull(resolved, &progress).await {
-            tracing::warn!(error = %e, "pull failed");
-            progress.error(e.to_string());
+        let mut next = Some(first);
+        for r in &references {
+            let resolved = match next.take() {
+                Some(res) => Ok(res),
+                None => svc.resolve_remote(r, &platform, creds.clone()).await,
+            };
+            let result = match resolved {
+                Ok(res) => svc.pull(res, &progress).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, reference = %r, "pull failed");
+                progress.error(e.to_string());
+                return;
+            }
         }
     });
     Ok(json_stream(rx))

@@ -321,6 +321,46 @@ impl Session {
         })
     }
 
+    /// Tags of the repository (`GET /v2/<name>/tags/list`), following pagination.
+    pub async fn tags(&self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url("tags/list");
+        let mut out = Vec::new();
+        // Bounded: a registry that pages forever does not keep us here.
+        for _ in 0..100 {
+            let resp = self.send(Method::GET, &url, |r| r).await?;
+            let resp = self
+                .check(|| format!("repository {}", self.repo), "GET", &url, resp)
+                .await?;
+            let next = resp
+                .headers()
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split(';').next())
+                .map(|l| {
+                    l.trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string()
+                });
+            let list: List = resp
+                .json()
+                .await
+                .map_err(|e| Error::Protocol(format!("bad tag list: {e}")))?;
+            out.extend(list.tags.unwrap_or_default());
+            match next {
+                Some(n) if n.starts_with('/') => url = format!("{}{n}", self.base),
+                Some(n) if n.starts_with("http") => url = n,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Checks that the registry accepts these credentials (`GET /v2/`).
     pub async fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
