@@ -338,6 +338,10 @@ fn import_changes_and_prune() {
     assert!(out.contains(&format!("deleted: {id}")), "{out}");
     let out = d.docker_ok(&["images", "-q"]);
     assert_eq!(out.lines().count(), 1);
+    // Filters narrow a prune: nothing carries this label, nothing is a day old.
+    d.docker_ok(&["image", "prune", "-a", "-f", "--filter", "label=berth.none"]);
+    d.docker_ok(&["image", "prune", "-a", "-f", "--filter", "until=24h"]);
+    assert_eq!(d.docker_ok(&["images", "-q"]).lines().count(), 1);
     d.docker_ok(&["image", "prune", "-a", "-f"]);
     assert_eq!(d.docker_ok(&["images", "-q"]).trim(), "");
     assert_eq!(d.stored(), (0, 0));

@@ -251,9 +251,7 @@ pub async fn delete(
 pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Json<Value>> {
     let q = query_pairs(&uri);
     let filters = ImageFilters::parse(query_get(&q, "filters"))?;
-    Ok(Json(
-        st.images.prune(filters.dangling == Some(false)).await?,
-    ))
+    Ok(Json(st.images.prune(&filters).await?))
 }
 
 /// `GET /images/get?names=...`.

@@ -272,10 +272,7 @@ impl ImageService {
             {
                 continue;
             }
-            if !filters.label.iter().all(|l| match l.split_once('=') {
-                Some((k, v)) => labels[k].as_str() == Some(v),
-                None => !labels[l.as_str()].is_null(),
-            }) {
+            if !labels_match(&config, &filters.label) {
                 continue;
             }
             if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
@@ -448,13 +445,21 @@ impl ImageService {
         Ok(out)
     }
 
-    /// Removes dangling images (or, with `all`, every image), like `POST /images/prune`.
-    pub async fn prune(&self, all: bool) -> Result<Value> {
+    /// Removes dangling images (or, with `dangling=false`, every image), narrowed by
+    /// `until` and `label` filters, like `POST /images/prune`.
+    pub async fn prune(&self, filters: &ImageFilters) -> Result<Value> {
+        let all = filters.dangling == Some(false);
+        let until = filters.until.as_deref().map(parse_until).transpose()?;
         let refs = self.references()?;
         let mut deleted = Vec::new();
         for rec in self.meta.images()? {
             let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
             if !all && !tags.is_empty() {
+                continue;
+            }
+            let config = self.config(&rec).unwrap_or(Value::Null);
+            let created = config["created"].as_str().map(unix_time).unwrap_or(0);
+            if until.is_some_and(|u| created >= u) || !labels_match(&config, &filters.label) {
                 continue;
             }
             for t in tags.iter().chain(digests.iter()) {
@@ -533,6 +538,8 @@ pub struct ImageFilters {
     pub before: Option<String>,
     /// `since=IMAGE`.
     pub since: Option<String>,
+    /// `until=TIMESTAMP|DURATION` (prune only).
+    pub until: Option<String>,
 }
 
 impl ImageFilters {
@@ -565,11 +572,57 @@ impl ImageFilters {
                 "label" => f.label = values,
                 "before" => f.before = values.into_iter().next(),
                 "since" => f.since = values.into_iter().next(),
+                "until" => f.until = values.into_iter().next(),
                 other => return Err(Error::Invalid(format!("invalid filter '{other}'"))),
             }
         }
         Ok(f)
     }
+}
+
+/// True if the config's labels satisfy every `KEY` or `KEY=VALUE` filter.
+fn labels_match(config: &Value, filters: &[String]) -> bool {
+    let labels = &config["config"]["Labels"];
+    filters.iter().all(|l| match l.split_once('=') {
+        Some((k, v)) => labels[k].as_str() == Some(v),
+        None => !labels[l.as_str()].is_null(),
+    })
+}
+
+/// Parses an `until` filter: unix seconds, RFC 3339, or a Go-style duration before now
+/// (`24h`, `1h30m`, `90s`).
+fn parse_until(s: &str) -> Result<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    let bad = || {
+        Error::Invalid(format!(
+            "invalid until filter {s:?}: expected a timestamp or a duration like 24h"
+        ))
+    };
+    let mut secs = 0i64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        secs += n * match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() || secs == 0 {
+        return Err(bad());
+    }
+    Ok(chrono::Utc::now().timestamp() - secs)
 }
 
 /// Matches `*` wildcards (within one path segment, as Docker's reference filter does).
@@ -608,6 +661,15 @@ mod tests {
         assert!(glob("busybox:*", "busybox:latest"));
         assert!(!glob("busy*", "x/busybox"));
         assert!(glob("*/bb", "host/bb"));
+    }
+
+    #[test]
+    fn until_parses() {
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(parse_until("1700000000").unwrap(), 1_700_000_000);
+        assert!((parse_until("1h30m").unwrap() - (now - 5400)).abs() < 5);
+        assert!(parse_until("3d").is_err());
+        assert!(parse_until("").is_err());
     }
 
     #[test]
