@@ -274,6 +274,13 @@ fn unpack_entry<R: Read>(
         return Ok(0);
     }
     if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+        // `.wh...` would name the parent directory: only plain names can be hidden.
+        if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
+            return Err(Error::Escape {
+                path: raw,
+                why: "whiteout of an invalid name",
+            });
+        }
         let path = target.with_file_name(hidden);
         clear(&path, false)?;
         nix::sys::stat::mknod(
@@ -325,8 +332,18 @@ fn unpack_entry<R: Read>(
                 path: raw.clone(),
                 why: "hardlink target is outside the layer",
             })?;
-            ensure_parents(dest, &link_rel, &raw)?;
             let source = dest.join(&link_rel);
+            // The target's directories must be real ones already in the layer.
+            let mut cur = dest.to_path_buf();
+            for comp in link_rel.parent().into_iter().flat_map(Path::components) {
+                cur.push(comp);
+                if !fs::symlink_metadata(&cur).is_ok_and(|m| m.is_dir()) {
+                    return Err(Error::Escape {
+                        path: raw,
+                        why: "hardlink target is not in the layer",
+                    });
+                }
+            }
             if fs::symlink_metadata(&source).is_err() {
                 return Err(Error::Escape {
                     path: raw,
@@ -352,8 +369,14 @@ fn unpack_entry<R: Read>(
         }
     }
 
-    // Extended attributes travel as PAX records (SCHILY.xattr.NAME).
-    if let Ok(Some(exts)) = entry.pax_extensions() {
+    // Extended attributes travel as PAX records (SCHILY.xattr.NAME); a symlink gets
+    // none, so nothing is ever set through one.
+    let pax = if kind == tar::EntryType::Symlink {
+        None
+    } else {
+        entry.pax_extensions().ok().flatten()
+    };
+    if let Some(exts) = pax {
         for ext in exts.flatten() {
             if let Some(key) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
                 if let Err(e) = xattr::set(&target, key, ext.value_bytes()) {
@@ -483,6 +506,19 @@ mod tests {
         // trusted.* xattrs need CAP_SYS_ADMIN; tests run as root here.
         let v = xattr::get(dir.path().join("var"), "trusted.overlay.opaque").unwrap();
         assert_eq!(v.as_deref(), Some(&b"y"[..]));
+    }
+
+    #[test]
+    fn whiteout_of_parent_is_rejected() {
+        let data = tar_with(|b| file(b, ".wh...", b""));
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("fs");
+        fs::create_dir(&inner).unwrap();
+        fs::write(dir.path().join("keep"), b"x").unwrap();
+        let err = unpack_layer(&data[..], &inner).unwrap_err();
+        assert!(matches!(err, Error::Escape { .. }), "{err}");
+        assert!(dir.path().join("keep").exists());
+        assert!(inner.exists());
     }
 
     #[test]
