@@ -91,6 +91,33 @@ fn flags_are_checked_and_shutdown_is_clean() {
     };
     assert!(!ok);
     assert!(err.contains("--log-level"), "{err}");
+    // A second daemon on the same data root is refused and disturbs nothing.
+    let ingest_marker = d.data_root().join("content/ingest/in-flight");
+    std::fs::write(&ingest_marker, b"x").unwrap();
+    let out = engine_support::run_with_timeout(
+        {
+            let mut c = std::process::Command::new(engine_support::berthd_path());
+            c.arg("--data-root")
+                .arg(d.data_root())
+                .arg("--exec-root")
+                .arg(d.dir.path().join("exec2"))
+                .arg("-H")
+                .arg(format!(
+                    "unix://{}",
+                    d.dir.path().join("second.sock").display()
+                ));
+            c
+        },
+        std::time::Duration::from_secs(20),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already open"), "{err}");
+    assert!(
+        ingest_marker.exists(),
+        "the running daemon's files are untouched"
+    );
+    std::fs::remove_file(&ingest_marker).unwrap();
     d.restart();
     assert_eq!(d.http("GET", "/_ping", None).status, 200);
     d.crash_and_restart();

@@ -116,13 +116,16 @@ pub fn host_arch() -> &'static str {
 impl ImageService {
     /// Opens the image store under the data root.
     pub fn open(data_root: &Path, insecure: Vec<String>) -> Result<Arc<Self>> {
+        // The database lock comes first: a second daemon on this data root must fail
+        // before it cleans the first one's temp files.
+        let meta = MetaStore::open(&data_root.join("metadata.redb"))?;
         let tmp = data_root.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
         Ok(Arc::new(Self {
             content: ContentStore::open(&data_root.join("content"))?,
             snapshots: SnapshotStore::open(&data_root.join("snapshots"))?,
-            meta: MetaStore::open(&data_root.join("metadata.redb"))?,
+            meta,
             registry: RegistryClient::new(insecure)?,
             logins: AuthStore::new(&data_root.join("config.json")),
             gc_lock: tokio::sync::RwLock::new(()),
