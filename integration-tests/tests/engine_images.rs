@@ -590,3 +590,20 @@ fn kill_during_pull_leaves_nothing_half_made() {
     let out = d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &name]);
     assert_eq!(out.trim(), img.config_digest);
 }
+
+#[test]
+fn tls_registry_with_a_self_signed_certificate() {
+    // Loopback registries are insecure, as in dockerd: HTTPS without certificate checks
+    // first, plain HTTP if that fails.
+    let reg = Registry::start_tls();
+    let d = Berthd::start();
+    let work = tempfile::tempdir().unwrap();
+    let img = standard_image(&work.path().join("layout"), "v1");
+    reg.push_layout(&img.layout, "tls/bb", "v1", false);
+    let name = format!("{}/tls/bb:v1", reg.host());
+    d.docker_ok(&["pull", &name]);
+    let other = format!("{}/tls/copy:v1", reg.host());
+    d.docker_ok(&["tag", &name, &other]);
+    let out = d.docker_ok(&["push", &other]);
+    assert!(out.contains("Mounted from tls/bb"), "{out}");
+}

@@ -29,17 +29,20 @@ pub async fn login(State(st): State<AppState>, body: axum::body::Bytes) -> ApiRe
         .normalized()
         .ok_or_else(|| ApiError::bad_request("username is required"))?;
     let host = registry_host(&creds.serveraddress);
-    let base = st.images.registry.base_url(&host);
     let session = st
         .images
         .registry
-        .session(&host, "", Some(creds.clone()), false);
+        .session(&host, "", Some(creds.clone()), false)
+        .await;
     match session.ping().await {
         Ok(()) => {}
         Err(registry::Error::Unauthorized(_)) => {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                format!("login attempt to {base}/v2/ failed with status: 401 Unauthorized"),
+                format!(
+                    "login attempt to {}/v2/ failed with status: 401 Unauthorized",
+                    session.base()
+                ),
             ))
         }
         Err(e) => {

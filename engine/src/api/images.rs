@@ -63,10 +63,11 @@ pub async fn create(
     let platform = platform.unwrap_or_else(Platform::host);
     // No tag and no digest: every tag of the repository, as dockerd does (`pull -a`).
     let references = if reference.tag.is_none() && reference.digest.is_none() {
-        let session =
-            st.images
-                .registry
-                .session(&reference.domain, &reference.path, creds.clone(), false);
+        let session = st
+            .images
+            .registry
+            .session(&reference.domain, &reference.path, creds.clone(), false)
+            .await;
         let mut tags = session.tags().await.map_err(crate::images::Error::from)?;
         tags.sort();
         if tags.is_empty() {

@@ -186,11 +186,11 @@ impl ImageService {
         platform: &Platform,
         creds: Option<Credentials>,
     ) -> Result<Resolved> {
-        let session =
-            Arc::new(
-                self.registry
-                    .session(&reference.domain, &reference.path, creds, false),
-            );
+        let session = Arc::new(
+            self.registry
+                .session(&reference.domain, &reference.path, creds, false)
+                .await,
+        );
         let want = match (&reference.digest, &reference.tag) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.clone(),
@@ -245,7 +245,8 @@ impl ImageService {
     ) -> Result<serde_json::Value> {
         let session = self
             .registry
-            .session(&reference.domain, &reference.path, creds, false);
+            .session(&reference.domain, &reference.path, creds, false)
+            .await;
         let want = match (&reference.digest, &reference.tag) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.clone(),

@@ -61,7 +61,11 @@ impl ImageService {
             None,
             format!("The push refers to repository [{}]", base.familiar_name()),
         );
-        let session = Arc::new(self.registry.session(&base.domain, &base.path, creds, true));
+        let session = Arc::new(
+            self.registry
+                .session(&base.domain, &base.path, creds, true)
+                .await,
+        );
         for (r, rec) in targets {
             self.push_one(&session, &r, &rec, progress).await?;
         }

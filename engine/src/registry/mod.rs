@@ -102,30 +102,40 @@ async fn error_detail(resp: Response) -> String {
     }
 }
 
-/// A connection pool and the daemon's registry settings.
+/// Connection pools and the daemon's registry settings.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     http: reqwest::Client,
+    /// For registries trusted without certificate checks (loopback, `--insecure-registry`).
+    unverified: reqwest::Client,
     insecure: Vec<String>,
+    /// The endpoint that answered last time, per registry domain.
+    chosen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl RegistryClient {
-    /// A client; `insecure` lists hosts (`host` or `host:port`) spoken to over plain HTTP.
+    /// A client; `insecure` lists hosts (`host` or `host:port`) reached over HTTPS without
+    /// certificate checks or, failing that, plain HTTP. Loopback hosts are insecure too.
     pub fn new(insecure: Vec<String>) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("berthd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Protocol(format!("cannot build HTTP client: {e}")))?;
-        Ok(Self { http, insecure })
+        let build = |verify: bool| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(60))
+                .user_agent(concat!("berthd/", env!("CARGO_PKG_VERSION")))
+                .danger_accept_invalid_certs(!verify)
+                .build()
+                .map_err(|e| Error::Protocol(format!("cannot build HTTP client: {e}")))
+        };
+        Ok(Self {
+            http: build(true)?,
+            unverified: build(false)?,
+            insecure,
+            chosen: Default::default(),
+        })
     }
 
-    /// Base URL of a registry domain.
-    pub fn base_url(&self, domain: &str) -> String {
-        if domain == crate::images::reference::DEFAULT_DOMAIN {
-            return "https://registry-1.docker.io".into();
-        }
+    /// True for hosts spoken to without TLS checks.
+    pub fn is_insecure(&self, domain: &str) -> bool {
         let host = domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain);
         let loopback = host == "localhost"
             || host.starts_with("127.")
@@ -133,26 +143,66 @@ impl RegistryClient {
             || host
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        let insecure = self.insecure.iter().any(|i| i == domain || i == host);
-        let scheme = if loopback || insecure {
-            "http"
-        } else {
-            "https"
-        };
-        format!("{scheme}://{domain}")
+        loopback || self.insecure.iter().any(|i| i == domain || i == host)
+    }
+
+    /// Base URLs to try for a registry domain, in order (as dockerd: HTTPS first, then
+    /// plain HTTP for insecure registries).
+    pub fn endpoints(&self, domain: &str) -> Vec<String> {
+        if domain == crate::images::reference::DEFAULT_DOMAIN {
+            return vec!["https://registry-1.docker.io".into()];
+        }
+        let mut v = vec![format!("https://{domain}")];
+        if self.is_insecure(domain) {
+            v.push(format!("http://{domain}"));
+        }
+        v
+    }
+
+    /// Picks the endpoint that answers `GET /v2/` (any HTTP status will do).
+    async fn endpoint(&self, domain: &str) -> String {
+        let endpoints = self.endpoints(domain);
+        if endpoints.len() == 1 {
+            return endpoints[0].clone();
+        }
+        if let Some(b) = self.chosen.lock().ok().and_then(|m| m.get(domain).cloned()) {
+            return b;
+        }
+        for base in &endpoints {
+            let probe = self
+                .unverified
+                .get(format!("{base}/v2/"))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            if probe.is_ok() {
+                if let Ok(mut m) = self.chosen.lock() {
+                    m.insert(domain.to_string(), base.clone());
+                }
+                return base.clone();
+            }
+        }
+        // Nothing answers: the last one is tried, and its error is the one reported.
+        endpoints[endpoints.len() - 1].clone()
     }
 
     /// A session on one repository; `push` asks for push rights as well as pull.
-    pub fn session(
+    pub async fn session(
         &self,
         domain: &str,
         repo: &str,
         creds: Option<Credentials>,
         push: bool,
     ) -> Session {
+        let base = self.endpoint(domain).await;
+        let http = if self.is_insecure(domain) {
+            self.unverified.clone()
+        } else {
+            self.http.clone()
+        };
         Session {
-            http: self.http.clone(),
-            base: self.base_url(domain),
+            http,
+            base,
             repo: repo.to_string(),
             creds,
             scope: if repo.is_empty() {
@@ -188,6 +238,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// The registry's base URL this session uses (`https://host:port`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn url(&self, tail: &str) -> String {
         format!("{}/v2/{}/{}", self.base, self.repo, tail)
     }
@@ -596,7 +651,7 @@ mod tests {
             password: "p".into(),
             ..Default::default()
         };
-        let s = client.session(&host, "a/b", Some(creds), false);
+        let s = client.session(&host, "a/b", Some(creds), false).await;
         let (bytes, mt, _) = s.manifest("latest").await.unwrap();
         assert_eq!(bytes, b"{}");
         assert_eq!(mt, "application/vnd.oci.image.manifest.v1+json");
@@ -606,18 +661,21 @@ mod tests {
             password: "nope".into(),
             ..Default::default()
         };
-        let s = client.session(&host, "a/b", Some(wrong), false);
+        let s = client.session(&host, "a/b", Some(wrong), false).await;
         let err = s.manifest("latest").await.unwrap_err();
         assert!(matches!(err, Error::Unauthorized(_)), "{err}");
     }
 
     #[test]
-    fn loopback_and_insecure_hosts_use_http() {
+    fn insecure_hosts_fall_back_to_http() {
         let c = RegistryClient::new(vec!["reg.test:5000".into()]).unwrap();
-        assert_eq!(c.base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
-        assert_eq!(c.base_url("localhost:1"), "http://localhost:1");
-        assert_eq!(c.base_url("reg.test:5000"), "http://reg.test:5000");
-        assert_eq!(c.base_url("example.com"), "https://example.com");
-        assert_eq!(c.base_url("docker.io"), "https://registry-1.docker.io");
+        assert_eq!(
+            c.endpoints("127.0.0.1:5000"),
+            ["https://127.0.0.1:5000", "http://127.0.0.1:5000"]
+        );
+        assert_eq!(c.endpoints("localhost:1").len(), 2);
+        assert_eq!(c.endpoints("reg.test:5000").len(), 2);
+        assert_eq!(c.endpoints("example.com"), ["https://example.com"]);
+        assert_eq!(c.endpoints("docker.io"), ["https://registry-1.docker.io"]);
     }
 }

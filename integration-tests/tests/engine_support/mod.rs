@@ -367,6 +367,15 @@ pub const REG_PASSWORD: &str = "s3cret-pw";
 
 impl Registry {
     pub fn start(auth: bool) -> Self {
+        Self::start_with(auth, false)
+    }
+
+    /// A registry serving HTTPS with a self-signed certificate for 127.0.0.1.
+    pub fn start_tls() -> Self {
+        Self::start_with(false, true)
+    }
+
+    pub fn start_with(auth: bool, tls: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("registry-test-")
             .tempdir()
@@ -395,6 +404,37 @@ impl Registry {
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
                 file.display()
             ));
+        }
+        if tls {
+            let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            let mut c = Command::new("openssl");
+            c.args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert);
+            let out = run_with_timeout(c, Duration::from_secs(60));
+            assert!(
+                out.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // Under `http:`, right after its address line.
+            let addr_line = format!("  addr: 127.0.0.1:{port}\n");
+            let with_tls = format!(
+                "{addr_line}  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+            config = config.replace(&addr_line, &with_tls);
         }
         let cfg = dir.path().join("config.yml");
         std::fs::write(&cfg, config).expect("write registry config");
