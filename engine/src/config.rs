@@ -16,7 +16,8 @@ pub struct Config {
     /// Where to listen: unix://PATH or tcp://HOST:PORT (repeatable).
     #[arg(short = 'H', long = "host")]
     pub hosts: Vec<String>,
-    /// Registry (host or host:port) to reach over plain HTTP (repeatable).
+    /// Registry (host or host:port) trusted without TLS checks, or over plain HTTP
+    /// (repeatable); loopback registries always are.
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
     /// Log level: error, warn, info, debug or trace.

@@ -1,6 +1,6 @@
 //! Registry client for the OCI distribution API: manifests, blobs, uploads, mounts,
-//! with bearer-token and basic auth, and plain HTTP for loopback and
-//! `--insecure-registry` hosts.
+//! tag lists, with bearer-token and basic auth. Loopback and `--insecure-registry` hosts
+//! are tried over HTTPS without certificate checks, then plain HTTP, as dockerd does.
 
 pub mod auth;
 
