@@ -227,6 +227,22 @@ fn save_and_load_round_trip_and_foreign_archives() {
         .iter()
         .any(|n| n.ends_with(img.config_digest.trim_start_matches("sha256:"))));
 
+    // GET /images/{name}/get is the same archive for one image.
+    let r = d.http("GET", &format!("/images/{name}/get"), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/x-tar"));
+    let mut one = tar::Archive::new(&r.body[..]);
+    let files: Vec<String> = one
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(files.iter().any(|f| f == "manifest.json"), "{files:?}");
+    assert_eq!(
+        r.body.len() as u64,
+        std::fs::metadata(&saved).unwrap().len()
+    );
+
     d.docker_ok(&["rmi", &name]);
     assert_eq!(d.stored(), (0, 0));
     let out = d.docker_ok(&["load", "-i", saved.to_str().unwrap()]);
