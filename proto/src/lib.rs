@@ -1,0 +1,27 @@
+//! berth-proto: the supervisor's public gRPC API, package `berth.supervisor.v1`.
+//!
+//! Owns the .proto files under `berth/supervisor/v1/` and the code generated from them
+//! (prost messages, tonic clients and servers). It holds no logic: the supervisor
+//! implements the servers, the engine and `berth-ctl` use the clients. It re-exports
+//! tonic, prost and prost-types so that users build against the same versions.
+//! Never renumber a field; a breaking change gets a new `v2` package.
+
+pub use prost;
+pub use prost_types;
+pub use tonic;
+
+/// `berth.supervisor.v1`: every message, client and server.
+pub mod v1 {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("berth.supervisor.v1");
+
+    /// The encoded `FileDescriptorSet` of the API, for gRPC server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("berth_supervisor_v1_descriptor");
+}
+
+/// The API's package name.
+pub const API: &str = "berth.supervisor.v1";
+
+/// The namespace used when a request leaves it empty.
+pub const DEFAULT_NAMESPACE: &str = "default";
