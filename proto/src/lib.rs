@@ -25,3 +25,20 @@ pub const API: &str = "berth.supervisor.v1";
 
 /// The namespace used when a request leaves it empty.
 pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// A channel to a supervisor listening on the unix socket at `path` (the only
+/// transport it serves). Lazy: the socket is dialled on first use, and again after a
+/// broken connection.
+pub fn unix_channel(path: impl Into<std::path::PathBuf>) -> tonic::transport::Channel {
+    let path = path.into();
+    // The URI is required by the API but unused: every connection goes to `path`.
+    tonic::transport::Endpoint::from_static("http://supervisor.local").connect_with_connector_lazy(
+        tower::service_fn(move |_: tonic::transport::Uri| {
+            let path = path.clone();
+            async move {
+                let s = tokio::net::UnixStream::connect(path).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+            }
+        }),
+    )
+}
