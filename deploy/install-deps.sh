@@ -10,7 +10,7 @@
 #   iptables              networking tests
 set -euo pipefail
 
-packages=(busybox-static runc crun docker.io docker-registry skopeo apache2-utils hyperfine iptables)
+packages=(busybox-static runc crun docker.io docker-registry skopeo apache2-utils hyperfine iptables openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

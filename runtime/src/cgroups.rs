@@ -67,6 +67,11 @@ impl Cgroup {
         let resources = linux
             .and_then(|l| l.resources().as_ref())
             .unwrap_or(&default_resources);
+        self.apply(resources)
+    }
+
+    /// Write resource limits to the cgroup.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
         let options = ControllerOpt {
             resources,
             disable_oom_killer: resources
@@ -82,10 +87,24 @@ impl Cgroup {
             .map_err(|e| cgroup_error(&self.path, e))
     }
 
+    /// Put another process (an `exec`'d one) in the cgroup.
+    pub fn add(&self, pid: i32) -> Result<()> {
+        self.manager
+            .add_task(Pid::from_raw(pid))
+            .map_err(|e| cgroup_error(&self.path, e))
+    }
+
     /// Remove the cgroup (killing anything left in it).
     pub fn remove(&self) -> Result<()> {
         self.manager
             .remove()
+            .map_err(|e| cgroup_error(&self.path, e))
+    }
+
+    /// Usage figures for `events`.
+    pub fn stats(&self) -> Result<libcgroups::stats::Stats> {
+        self.manager
+            .stats()
             .map_err(|e| cgroup_error(&self.path, e))
     }
 

@@ -1,7 +1,7 @@
 //! `process.terminal`: a pty made inside the container, whose master is handed to whoever
 //! listens on `--console-socket` (SCM_RIGHTS, as runc and the runtime-tools docs describe).
 
-use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -109,47 +109,14 @@ pub fn recv_fd(socket: &impl AsFd) -> Result<OwnedFd> {
     ))
 }
 
-/// Copy between our stdio and the pty master until the container's side closes, for a
-/// foreground `run` with a terminal and no console socket. Our terminal, if any, is put in
-/// raw mode meanwhile so that keys reach the container unprocessed.
-pub fn proxy(master: OwnedFd) -> Result<RawModeGuard> {
-    let guard = RawModeGuard::enter();
-    let mut reader = std::fs::File::from(master.try_clone().context("dup pty master")?);
-    let mut writer = std::fs::File::from(master);
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || writer.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-    });
-    std::thread::spawn(move || {
-        let mut stdout = std::io::stdout();
-        let mut buf = [0u8; 8192];
-        // EIO once the last slave descriptor closes: the container is gone.
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0
-                || stdout
-                    .write_all(&buf[..n])
-                    .and_then(|_| stdout.flush())
-                    .is_err()
-            {
-                break;
-            }
-        }
-    });
-    Ok(guard)
-}
-
 /// Restores the terminal mode of stdin when dropped.
 pub struct RawModeGuard {
     saved: Option<nix::sys::termios::Termios>,
 }
 
 impl RawModeGuard {
-    fn enter() -> Self {
+    /// Put stdin (if a terminal) in raw mode.
+    pub fn enter() -> Self {
         let stdin = std::io::stdin();
         let Ok(saved) = nix::sys::termios::tcgetattr(&stdin) else {
             return Self { saved: None };

@@ -23,6 +23,12 @@ pub struct CreateArgs {
     /// Pass N extra descriptors (3 .. 3+N-1) to the container's process.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
+    /// Do not use pivot_root (for roots on ramfs); move the rootfs onto / instead.
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not give the container its own session keyring.
+    #[arg(long)]
+    pub no_new_keyring: bool,
     /// The container ID.
     pub id: String,
 }
@@ -42,6 +48,8 @@ pub(super) fn run(global: &GlobalOptions, args: CreateArgs) -> Result<()> {
         pid_file: args.pid_file.as_deref(),
         preserve_fds: args.preserve_fds,
         systemd_cgroup: global.systemd_cgroup,
+        no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
     })?;
     Ok(())
 }

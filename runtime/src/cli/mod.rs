@@ -1,13 +1,22 @@
 //! The command line, flag for flag as runc's, so engines that drive runc drive us.
 
+mod checkpoint;
 mod create;
 mod delete;
+mod events;
+mod exec;
+mod features;
+mod foreground;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -65,17 +74,41 @@ pub enum Command {
     Kill(kill::KillArgs),
     /// Delete a container and everything it holds.
     Delete(delete::DeleteArgs),
+    /// Run another process in a running container.
+    Exec(exec::ExecArgs),
     /// Create and start a container, and wait for it unless detached.
     Run(run::RunArgs),
     /// List containers.
     List(list::ListArgs),
     /// Write a default config.json.
     Spec(spec::SpecArgs),
+    /// Freeze every process of a container.
+    Pause(pause::PauseArgs),
+    /// Thaw a paused container.
+    Resume(resume::ResumeArgs),
+    /// List the processes of a container.
+    Ps(ps::PsArgs),
+    /// Print stats (and OOM) events of a container as JSON lines.
+    Events(events::EventsArgs),
+    /// Change a container's resource limits.
+    Update(update::UpdateArgs),
+    /// Print what this runtime supports (runtime-spec features.md).
+    Features,
+    /// Not supported: checkpointing needs CRIU.
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Not supported: restoring needs CRIU.
+    Restore(checkpoint::CheckpointArgs),
 }
 
 /// Run a parsed command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let global = &cli.global;
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        crate::process::sealed_exe::ensure()?;
+    }
     match cli.command {
         Command::Create(args) => create::run(global, args).map(|()| 0),
         Command::Start(args) => start::run(global, args).map(|()| 0),
@@ -83,7 +116,16 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Kill(args) => kill::run(global, args).map(|()| 0),
         Command::Delete(args) => delete::run(global, args).map(|()| 0),
         Command::Run(args) => run::run(global, args),
+        Command::Exec(args) => exec::run(global, args),
         Command::List(args) => list::run(global, args).map(|()| 0),
         Command::Spec(args) => spec::run(args).map(|()| 0),
+        Command::Pause(args) => pause::run(global, args).map(|()| 0),
+        Command::Resume(args) => resume::run(global, args).map(|()| 0),
+        Command::Ps(args) => ps::run(global, args).map(|()| 0),
+        Command::Events(args) => events::run(global, args).map(|()| 0),
+        Command::Update(args) => update::run(global, args).map(|()| 0),
+        Command::Features => features::run().map(|()| 0),
+        Command::Checkpoint(_) => checkpoint::run("checkpoint").map(|()| 0),
+        Command::Restore(_) => checkpoint::run("restore").map(|()| 0),
     }
 }

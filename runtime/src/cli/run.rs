@@ -4,19 +4,13 @@
 //! container, relays a pty to our own stdio when there is a terminal and no console
 //! socket, waits, deletes the container and exits with its exit code.
 
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::Pid;
-
+use super::foreground::{self, Console};
 use super::GlobalOptions;
-use crate::container::{create, kill::raw_kill, CreateOptions};
-use crate::error::{Context, Result, RuntimeError};
+use crate::container::{create, CreateOptions};
+use crate::error::Result;
 use crate::spec::load_bundle;
-use crate::terminal;
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +30,12 @@ pub struct RunArgs {
     /// Pass N extra descriptors (3 .. 3+N-1) to the container's process.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
+    /// Do not use pivot_root (for roots on ramfs); move the rootfs onto / instead.
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not give the container its own session keyring.
+    #[arg(long)]
+    pub no_new_keyring: bool,
     /// The container ID.
     pub id: String,
 }
@@ -48,83 +48,30 @@ pub(super) fn run(global: &GlobalOptions, args: RunArgs) -> Result<i32> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    let mut relay_socket: Option<OwnedFd> = None;
-    let console = match (&args.console_socket, terminal) {
-        (Some(path), true) => Some(terminal::connect(path)?),
-        (None, true) if args.detach => {
-            return Err(RuntimeError::InvalidConfig(
-                "process.terminal is true and --detach is set: pass --console-socket to receive the pty".into(),
-            ))
-        }
-        (None, true) => {
-            let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-                .context("create console socketpair")?;
-            relay_socket = Some(ours);
-            Some(theirs)
-        }
-        (_, false) => None,
+    let mut console = Console::new(terminal, args.console_socket.as_deref(), args.detach)?;
+    let held = if args.detach {
+        None
+    } else {
+        Some(foreground::hold_signals()?)
     };
-    // Signals for the container are held from now on, so none is lost before the
-    // forwarder runs; the init unblocks its own mask before exec (see below).
-    let forwarded = forwarded_signals();
-    if !args.detach {
-        forwarded.thread_block().context("block signals")?;
-    }
     let container = create(CreateOptions {
         root: &global.root,
         id: &args.id,
         bundle,
-        console,
+        console: console.socket.take(),
         pid_file: args.pid_file.as_deref(),
         preserve_fds: args.preserve_fds,
         systemd_cgroup: global.systemd_cgroup,
+        no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
     })?;
-    let _raw_mode = match relay_socket {
-        Some(socket) => Some(terminal::proxy(terminal::recv_fd(&socket)?)?),
-        None => None,
-    };
+    let master = console.take_master()?;
     if let Err(error) = container.start() {
         let _ = container.delete(true);
         return Err(error);
     }
-    if args.detach {
-        return Ok(0);
-    }
-    let pid = container.state.pid;
-    std::thread::spawn(move || loop {
-        if let Ok(signal) = forwarded.wait() {
-            let _ = raw_kill(pid, signal as i32);
-        }
-    });
-    let code = loop {
-        match waitpid(Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, code)) => break code,
-            Ok(WaitStatus::Signaled(_, signal, _)) => break 128 + signal as i32,
-            Ok(_) | Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(e).context("wait for container"),
-        }
-    };
+    let Some(held) = held else { return Ok(0) };
+    let code = foreground::wait(container.state.pid, held, master)?;
     container.delete(true)?;
     Ok(code)
-}
-
-/// The signals `run` passes on to the container (everything a user or engine may send).
-fn forwarded_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for signal in Signal::iterator() {
-        if !matches!(
-            signal,
-            Signal::SIGCHLD
-                | Signal::SIGKILL
-                | Signal::SIGSTOP
-                | Signal::SIGSEGV
-                | Signal::SIGBUS
-                | Signal::SIGILL
-                | Signal::SIGFPE
-                | Signal::SIGPIPE
-        ) {
-            set.add(signal);
-        }
-    }
-    set
 }

@@ -28,6 +28,10 @@ pub struct CreateOptions<'a> {
     pub preserve_fds: i32,
     /// `--systemd-cgroup`.
     pub systemd_cgroup: bool,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
 }
 
 /// Removes what a failed `create` made, in reverse order, unless disarmed.
@@ -84,10 +88,36 @@ fn container_root_ids(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
     )
 }
 
+/// Socket activation (systemd's LISTEN_FDS protocol): descriptors 3.. handed to us are
+/// passed on to the container's process, which is told about them with LISTEN_FDS and
+/// LISTEN_PID=1. Returns how many descriptors that is.
+fn pass_socket_activation(spec: &mut oci_spec::runtime::Spec) -> i32 {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
+    if !for_us || count <= 0 {
+        return 0;
+    }
+    if let Some(process) = spec.process_mut() {
+        let mut env = process.env().clone().unwrap_or_default();
+        env.retain(|kv| !kv.starts_with("LISTEN_FDS=") && !kv.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={count}"));
+        env.push("LISTEN_PID=1".to_string());
+        process.set_env(Some(env));
+    }
+    count
+}
+
 /// Create a container.
 pub fn create(opts: CreateOptions) -> Result<Container> {
     validate_id(opts.id)?;
-    let bundle = opts.bundle;
+    let mut bundle = opts.bundle;
+    let preserve_fds = opts.preserve_fds + pass_socket_activation(&mut bundle.spec);
     let process = bundle
         .spec
         .process()
@@ -147,8 +177,10 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
         cgroup,
         exec_fifo: &exec_fifo,
         console: opts.console.as_ref(),
-        preserve_fds: opts.preserve_fds,
+        preserve_fds,
         created: &created,
+        no_pivot: opts.no_pivot,
+        new_keyring: !opts.no_new_keyring,
     };
     let pid = launch(&request)?;
 

@@ -3,9 +3,11 @@
 mod create;
 mod delete;
 pub mod kill;
+mod pause;
 mod start;
 mod state;
 mod status;
+pub mod update;
 
 pub use create::{create, write_atomically, CreateOptions};
 pub use state::{ContainerState, OciState};

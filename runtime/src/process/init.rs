@@ -11,7 +11,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
-use super::exec;
+use super::finalize::{Finalize, Prepared};
 use super::sync::{Channel, Message};
 use crate::capabilities::CapabilityPlan;
 use crate::container::OciState;
@@ -47,16 +47,39 @@ pub struct InitContext<'a> {
     pub preserve_fds: i32,
     /// Whether prestart/createRuntime hooks exist (the parent must be asked to run them).
     pub runtime_hooks: bool,
+    /// The compiled seccomp profile.
+    pub seccomp: Option<&'a crate::seccomp::SeccompProgram>,
+    /// `--no-pivot`: move the rootfs onto / instead of pivot_root (for ramfs roots).
+    pub no_pivot: bool,
+    /// Give the container its own session keyring (unless `--no-new-keyring`).
+    pub new_keyring: bool,
+    /// The container ID, for the keyring's name and hook state.
+    pub id: &'a str,
+}
+
+impl InitContext<'_> {
+    fn finalize(&self) -> Finalize<'_> {
+        Finalize {
+            process: self.process,
+            console: self.console,
+            capabilities: self.capabilities,
+            seccomp: self.seccomp,
+            preserve_fds: self.preserve_fds,
+        }
+    }
 }
 
 /// Run the init. Never returns: the process becomes the user's program or exits.
 pub fn run(ctx: &InitContext) -> ! {
-    if let Err(error) = set_up(ctx) {
-        let _ = ctx.channel.send(&Message::Failed(error.to_string()));
-        // SAFETY: _exit ends this forked copy without running the parent's exit handlers.
-        unsafe { libc::_exit(1) };
-    }
-    let error = match after_ready(ctx) {
+    let prepared = match set_up(ctx) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let _ = ctx.channel.send(&Message::Failed(error.to_string()));
+            // SAFETY: _exit ends this forked copy without running the parent's exit handlers.
+            unsafe { libc::_exit(1) };
+        }
+    };
+    let error = match after_ready(ctx, &prepared) {
         Ok(never) => match never {},
         Err(error) => error,
     };
@@ -76,7 +99,7 @@ fn wait_for_parent(channel: &Channel) -> Result<String> {
     }
 }
 
-fn set_up(ctx: &InitContext) -> Result<()> {
+fn set_up(ctx: &InitContext) -> Result<Prepared> {
     let state_json = wait_for_parent(ctx.channel)?;
     for (kind, fd) in ctx.join_fds {
         setns(fd, namespaces::flag(*kind)).with_context(|| format!("join {kind} namespace"))?;
@@ -96,6 +119,9 @@ fn set_up(ctx: &InitContext) -> Result<()> {
         unshare(CloneFlags::CLONE_NEWCGROUP).context("create cgroup namespace")?;
     }
     nix::unistd::setsid().context("setsid")?;
+    if ctx.new_keyring {
+        join_session_keyring(ctx.id)?;
+    }
     if let Some(hostname) = ctx.spec.hostname() {
         nix::unistd::sethostname(hostname).with_context(|| format!("set hostname {hostname:?}"))?;
     }
@@ -127,54 +153,18 @@ fn set_up(ctx: &InitContext) -> Result<()> {
             state,
         )?;
     }
-    rootfs::pivot(&root, rootfs_ctx.mount_ns)?;
+    rootfs::pivot(&root, rootfs_ctx.mount_ns, ctx.no_pivot)?;
     drop(root);
     rootfs::finish(ctx.spec, rootfs_ctx.mount_ns)?;
-
-    if ctx.process.terminal().unwrap_or(false) {
-        let console = ctx
-            .console
-            .ok_or_else(|| RuntimeError::Init("terminal requested but no console socket".into()))?;
-        crate::terminal::setup(console, ctx.process.console_size().as_ref())?;
-    }
-    crate::rlimits::apply(&ctx.process.rlimits().clone().unwrap_or_default())?;
-    if let Some(score) = ctx.process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", score.to_string()).with_context(|| {
-            format!("set oom_score_adj {score} (lowering it needs CAP_SYS_RESOURCE)")
-        })?;
-    }
-
-    let cwd = ctx.process.cwd();
-    if !cwd.is_absolute() {
-        return Err(RuntimeError::InvalidConfig(format!(
-            "process.cwd {} must be absolute",
-            cwd.display()
-        )));
-    }
-    std::fs::create_dir_all(cwd).with_context(|| format!("create cwd {}", cwd.display()))?;
-    nix::unistd::chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
-
-    ctx.capabilities.apply_bounding()?;
-    exec::switch_user(ctx.process.user())?;
-    ctx.capabilities.apply_process_sets()?;
-    if ctx.process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().context("set no_new_privs")?;
-    }
-    let umask = ctx.process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(Mode::from_bits_truncate(umask as libc::mode_t));
-
-    // Resolved now, so that a missing program fails `create`, not `start`.
-    let env = exec::environment(ctx.process);
-    let args = ctx.process.args().clone().unwrap_or_default();
-    let program = args
-        .first()
-        .ok_or_else(|| RuntimeError::InvalidConfig("process.args is empty".into()))?;
-    exec::find_executable(program, &env, cwd)?;
-    ctx.channel.send(&Message::Ready)
+    // Everything up to the exec happens now, so that a missing program or a bad user
+    // fails `create`, not `start`.
+    let prepared = ctx.finalize().prepare()?;
+    ctx.channel.send(&Message::Ready)?;
+    Ok(prepared)
 }
 
 /// Block on the exec FIFO until `start`, run startContainer hooks, exec.
-fn after_ready(ctx: &InitContext) -> Result<std::convert::Infallible> {
+fn after_ready(ctx: &InitContext, prepared: &Prepared) -> Result<std::convert::Infallible> {
     let fifo_path = format!("/proc/self/fd/{}", ctx.exec_fifo.as_raw_fd());
     let fifo = open(
         fifo_path.as_str(),
@@ -189,13 +179,11 @@ fn after_ready(ctx: &InitContext) -> Result<std::convert::Infallible> {
     // end of file, so it returns only once the user's program really runs.
     std::mem::forget(fifo);
 
-    let env = exec::environment(ctx.process);
-    let args = ctx.process.args().clone().unwrap_or_default();
     let start_hooks = HookKind::StartContainer.of(ctx.spec);
     if !start_hooks.is_empty() {
         let state = OciState {
             oci_version: ctx.spec.version().clone(),
-            id: String::new(),
+            id: ctx.id.to_string(),
             pid: std::process::id() as i32,
             status: "created".into(),
             bundle: ctx.bundle.to_path_buf(),
@@ -206,41 +194,32 @@ fn after_ready(ctx: &InitContext) -> Result<std::convert::Infallible> {
         };
         hooks::run_all(HookKind::StartContainer, &start_hooks, &state)?;
     }
-    let program = exec::find_executable(&args[0], &env, ctx.process.cwd())?;
-    close_inherited_fds(ctx.preserve_fds)?;
-    reset_signals()?;
-    exec::exec(&program, &args, &env)
+    ctx.finalize().exec(prepared)
 }
 
-/// Mark every descriptor above stdio and the preserved ones close-on-exec, so nothing of
-/// the host (a directory, a socket) leaks into the container (CVE-2024-21626).
-fn close_inherited_fds(preserve: i32) -> Result<()> {
-    let first = 3 + preserve.max(0) as u32;
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if ret != 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("mark inherited descriptors close-on-exec");
+/// Join a new session keyring named after the container, so that it does not share the
+/// keys of whoever started the runtime.
+fn join_session_keyring(id: &str) -> Result<()> {
+    let name = std::ffi::CString::new(format!("_ses.{id}"))
+        .map_err(|_| RuntimeError::InvalidId(id.to_string()))?;
+    // SAFETY: keyctl reads the NUL-terminated name for the duration of the call.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret < 0 {
+        let err = std::io::Error::last_os_error();
+        // Kernels without keyrings, and keyrings refused inside user namespaces, are not
+        // fatal, as in runc.
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EDQUOT)
+        ) {
+            return Err(err).context("join a new session keyring");
+        }
     }
     Ok(())
 }
 
-/// The program starts with default signal handling: Rust ignores SIGPIPE and `run` blocks
-/// the signals it forwards, and both would survive exec.
-fn reset_signals() -> Result<()> {
-    use nix::sys::signal::{signal, SigHandler, SigSet, SigmaskHow, Signal};
-    // SAFETY: installing SIG_DFL runs no code of ours in signal context.
-    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.context("reset SIGPIPE")?;
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .context("reset signal mask")
-}
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
 
 fn set_domainname(name: &str) -> Result<()> {
     // SAFETY: setdomainname reads `len` bytes from the pointer, which the &str provides.

@@ -40,6 +40,10 @@ pub struct LaunchRequest<'a> {
     pub preserve_fds: i32,
     /// Creation time for hook state.
     pub created: &'a str,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring` unset: give the container its own session keyring.
+    pub new_keyring: bool,
 }
 
 fn write_id_map(pid: i32, file: &str, mappings: &[LinuxIdMapping]) -> Result<()> {
@@ -87,6 +91,10 @@ pub fn launch(req: &LaunchRequest) -> Result<i32> {
             names.join(", ")
         )));
     }
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => crate::seccomp::SeccompProgram::compile(profile)?,
+        None => None,
+    };
     let runtime_hooks =
         !HookKind::Prestart.of(spec).is_empty() || !HookKind::CreateRuntime.of(spec).is_empty();
     let (parent, child) = Channel::pair()?;
@@ -107,6 +115,10 @@ pub fn launch(req: &LaunchRequest) -> Result<i32> {
                 capabilities: &capabilities,
                 preserve_fds: req.preserve_fds,
                 runtime_hooks,
+                seccomp: seccomp.as_ref(),
+                no_pivot: req.no_pivot,
+                new_keyring: req.new_keyring,
+                id: req.id,
             };
             init::run(&ctx)
         }

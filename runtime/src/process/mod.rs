@@ -3,8 +3,11 @@
 
 mod clone;
 pub mod exec;
+pub mod finalize;
 pub mod init;
 pub mod launch;
+pub mod sealed_exe;
 pub mod sync;
+pub mod tenant;
 
 pub use launch::{launch, LaunchRequest};

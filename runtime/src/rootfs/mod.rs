@@ -268,8 +268,16 @@ fn apply_propagation(target: &impl AsFd, opts: &MountOptions, dest: &Path) -> Re
 
 /// Make the rootfs `/` and drop the host's mounts from view (chroot when the container
 /// shares the host's mount namespace: pivot_root there would move the host's root).
-pub fn pivot(root: &OwnedFd, mount_ns: bool) -> Result<()> {
+pub fn pivot(root: &OwnedFd, mount_ns: bool, no_pivot: bool) -> Result<()> {
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(root)).context("chdir to rootfs")?;
+    if mount_ns && no_pivot {
+        // `--no-pivot` (roots on ramfs, where pivot_root is refused): move the rootfs
+        // mount over / and chroot into it, as runc does.
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .context("move rootfs to /")?;
+        nix::unistd::chroot(".").context("chroot to rootfs")?;
+        return nix::unistd::chdir("/").context("chdir to /");
+    }
     if !mount_ns {
         nix::unistd::chroot(".").context("chroot to rootfs")?;
         return nix::unistd::chdir("/").context("chdir to /");

@@ -1,0 +1,147 @@
+//! The last set-up of a user process, shared by a container's init and by processes that
+//! `exec` adds: terminal, rlimits, cwd, seccomp, user, capabilities, then the exec itself.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Process;
+
+use super::exec;
+use crate::capabilities::CapabilityPlan;
+use crate::error::{Context, Result, RuntimeError};
+use crate::seccomp::SeccompProgram;
+
+/// What a process needs for its final steps.
+pub struct Finalize<'a> {
+    /// The OCI process.
+    pub process: &'a Process,
+    /// The console socket, when the process has a terminal.
+    pub console: Option<&'a OwnedFd>,
+    /// Capability sets to end with.
+    pub capabilities: &'a CapabilityPlan,
+    /// The compiled seccomp filters, if the container has a profile.
+    pub seccomp: Option<&'a SeccompProgram>,
+    /// Descriptors 3 .. 3+N-1 stay open for the program.
+    pub preserve_fds: i32,
+}
+
+/// The program, resolved, ready for `exec`.
+pub struct Prepared {
+    /// Absolute path of the program.
+    pub program: PathBuf,
+    /// argv.
+    pub args: Vec<String>,
+    /// The environment.
+    pub env: Vec<String>,
+}
+
+impl Finalize<'_> {
+    /// Everything up to the exec, in the order the kernel needs: capabilities are dropped
+    /// last because the earlier steps need them.
+    pub fn prepare(&self) -> Result<Prepared> {
+        let process = self.process;
+        if process.terminal().unwrap_or(false) {
+            let console = self.console.ok_or_else(|| {
+                RuntimeError::Init("terminal requested but no console socket".into())
+            })?;
+            crate::terminal::setup(console, process.console_size().as_ref())?;
+        }
+        crate::rlimits::apply(&process.rlimits().clone().unwrap_or_default())?;
+        if let Some(score) = process.oom_score_adj() {
+            std::fs::write("/proc/self/oom_score_adj", score.to_string()).with_context(|| {
+                format!("set oom_score_adj {score} (lowering it needs CAP_SYS_RESOURCE)")
+            })?;
+        }
+        enter_cwd(process)?;
+
+        let no_new_privileges = process.no_new_privileges().unwrap_or(false);
+        if let (Some(seccomp), false) = (self.seccomp, no_new_privileges) {
+            // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while
+            // the process still has it.
+            seccomp.load()?;
+        }
+        self.capabilities.apply_bounding()?;
+        exec::switch_user(process.user())?;
+        self.capabilities.apply_process_sets()?;
+        if no_new_privileges {
+            nix::sys::prctl::set_no_new_privs().context("set no_new_privs")?;
+        }
+        let umask = process.user().umask().unwrap_or(0o022);
+        nix::sys::stat::umask(Mode::from_bits_truncate(umask as libc::mode_t));
+
+        let env = exec::environment(process);
+        let args = process.args().clone().unwrap_or_default();
+        let name = args
+            .first()
+            .ok_or_else(|| RuntimeError::InvalidConfig("process.args is empty".into()))?;
+        let program = exec::find_executable(name, &env, process.cwd())?;
+        Ok(Prepared { program, args, env })
+    }
+
+    /// Replace this process with the program.
+    pub fn exec(&self, prepared: &Prepared) -> Result<std::convert::Infallible> {
+        close_inherited_fds(self.preserve_fds)?;
+        reset_signals()?;
+        if let (Some(seccomp), true) = (
+            self.seccomp,
+            self.process.no_new_privileges().unwrap_or(false),
+        ) {
+            // As late as possible, so the filter constrains the program, not our set-up.
+            seccomp.load()?;
+        }
+        exec::exec(&prepared.program, &prepared.args, &prepared.env)
+    }
+}
+
+/// chdir to process.cwd (made if missing), then check the result is inside the
+/// container's root: a cwd reached through a leaked host descriptor (`/proc/self/fd/N`)
+/// would be outside it (CVE-2024-21626).
+fn enter_cwd(process: &Process) -> Result<()> {
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        return Err(RuntimeError::InvalidConfig(format!(
+            "process.cwd {} must be absolute",
+            cwd.display()
+        )));
+    }
+    std::fs::create_dir_all(cwd).with_context(|| format!("create cwd {}", cwd.display()))?;
+    nix::unistd::chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(path) if path.is_absolute() => Ok(()),
+        _ => Err(RuntimeError::Init(format!(
+            "process.cwd {} resolves outside the container",
+            cwd.display()
+        ))),
+    }
+}
+
+/// Mark every descriptor above stdio and the preserved ones close-on-exec, so nothing of
+/// the host (a directory, a socket) leaks into the container (CVE-2024-21626).
+pub fn close_inherited_fds(preserve: i32) -> Result<()> {
+    let first = 3 + preserve.max(0) as u32;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret != 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("mark inherited descriptors close-on-exec");
+    }
+    Ok(())
+}
+
+/// The program starts with default signal handling: Rust ignores SIGPIPE and `run` blocks
+/// the signals it forwards, and both would survive exec.
+fn reset_signals() -> Result<()> {
+    use nix::sys::signal::{signal, SigHandler, SigSet, SigmaskHow, Signal};
+    // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.context("reset SIGPIPE")?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .context("reset signal mask")
+}
