@@ -34,6 +34,7 @@ lint:
 
 bench: deps build
 	./bench/runtime.sh
+	./bench/pull.sh
 
 clean:
 	$(CARGO) clean

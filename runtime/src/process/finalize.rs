@@ -4,7 +4,6 @@
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use nix::sys::stat::Mode;
 use oci_spec::runtime::Process;
 
 use super::exec;
@@ -41,6 +40,10 @@ impl Finalize<'_> {
     /// last because the earlier steps need them.
     pub fn prepare(&self) -> Result<Prepared> {
         let process = self.process;
+        // Before any seccomp filter: a profile may not allow close_range. Everything we
+        // open from here on is close-on-exec anyway.
+        close_inherited_fds(self.preserve_fds)?;
+        reset_signals()?;
         if process.terminal().unwrap_or(false) {
             let console = self.console.ok_or_else(|| {
                 RuntimeError::Init("terminal requested but no console socket".into())
@@ -68,7 +71,9 @@ impl Finalize<'_> {
             nix::sys::prctl::set_no_new_privs().context("set no_new_privs")?;
         }
         let umask = process.user().umask().unwrap_or(0o022);
-        nix::sys::stat::umask(Mode::from_bits_truncate(umask as libc::mode_t));
+        // SAFETY: umask only sets the process's mask (nix's wrapper panics if a seccomp
+        // profile refuses the call; the mask then stays as it is).
+        unsafe { libc::umask(umask as libc::mode_t) };
 
         let env = exec::environment(process);
         let args = process.args().clone().unwrap_or_default();
@@ -81,8 +86,6 @@ impl Finalize<'_> {
 
     /// Replace this process with the program.
     pub fn exec(&self, prepared: &Prepared) -> Result<std::convert::Infallible> {
-        close_inherited_fds(self.preserve_fds)?;
-        reset_signals()?;
         if let (Some(seccomp), true) = (
             self.seccomp,
             self.process.no_new_privileges().unwrap_or(false),
@@ -129,9 +132,24 @@ pub fn close_inherited_fds(preserve: i32) -> Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if ret != 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("mark inherited descriptors close-on-exec");
+    if ret == 0 {
+        return Ok(());
+    }
+    // Older kernels: walk /proc/self/fd instead.
+    let entries = std::fs::read_dir("/proc/self/fd").context("list /proc/self/fd")?;
+    let fds: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // The directory's own descriptor is gone by now: EBADF is fine.
+        match nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        ) {
+            Ok(_) | Err(nix::Error::EBADF) => {}
+            Err(e) => return Err(e).context("mark inherited descriptors close-on-exec"),
+        }
     }
     Ok(())
 }
