@@ -276,3 +276,22 @@ fn seccomp_notify_is_refused_clearly() {
     );
     assert!(!rt.state_dir(&id).exists());
 }
+
+#[test]
+fn a_profile_refusing_stat_calls_still_starts_the_program() {
+    // Older profiles (like the runtime-tools suite's) lack statx; the runtime finds the
+    // program before the filter is loaded.
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&rt, "unused");
+    bundle.edit(|c| {
+        c["process"]["args"] = json!(["/bin/echo", "started"]);
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["statx", "newfstatat", "stat", "lstat"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    let out = rt.run(&bundle, &unique_id("nostat"));
+    assert_ok(&out, "run");
+    assert_eq!(stdout(&out), "started\n");
+}

@@ -57,6 +57,14 @@ impl Finalize<'_> {
             })?;
         }
         enter_cwd(process)?;
+        // Looked up before any seccomp filter, which may refuse stat calls (statx is
+        // missing from older profiles).
+        let env = exec::environment(process);
+        let args = process.args().clone().unwrap_or_default();
+        let name = args
+            .first()
+            .ok_or_else(|| RuntimeError::InvalidConfig("process.args is empty".into()))?;
+        let program = exec::find_executable(name, &env, process.cwd())?;
 
         let no_new_privileges = process.no_new_privileges().unwrap_or(false);
         if let (Some(seccomp), false) = (self.seccomp, no_new_privileges) {
@@ -75,12 +83,6 @@ impl Finalize<'_> {
         // profile refuses the call; the mask then stays as it is).
         unsafe { libc::umask(umask as libc::mode_t) };
 
-        let env = exec::environment(process);
-        let args = process.args().clone().unwrap_or_default();
-        let name = args
-            .first()
-            .ok_or_else(|| RuntimeError::InvalidConfig("process.args is empty".into()))?;
-        let program = exec::find_executable(name, &env, process.cwd())?;
         Ok(Prepared { program, args, env })
     }
 
