@@ -337,3 +337,23 @@ fn preserved_descriptors_reach_the_process_and_others_do_not() {
         "host descriptor leaked: {listing}"
     );
 }
+
+#[test]
+fn socket_activation_descriptors_are_passed_on() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&rt, "echo $LISTEN_FDS $LISTEN_PID; readlink /proc/1/fd/3");
+    let id = unique_id("listenfds");
+    rt.track(&id);
+    // systemd's protocol: LISTEN_PID is the runtime's own pid, so a shell sets it and
+    // execs the runtime with fd 3 open.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" --root \"$1\" run --bundle \"$2\" \"$3\" 3</dev/zero")
+        .arg(&rt.binary)
+        .arg(rt.root.path())
+        .arg(bundle.path())
+        .arg(&id);
+    let out = run_with_timeout(cmd, std::time::Duration::from_secs(60));
+    assert_ok(&out, "run with LISTEN_FDS");
+    assert_eq!(stdout(&out), "1 1\n/dev/zero\n");
+}

@@ -266,6 +266,21 @@ mod tests {
     }
 
     #[test]
+    fn a_v2_host_has_one_unified_hierarchy() {
+        let mountinfo = "25 1 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+        let found = parse_mountinfo(mountinfo);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].mount_point, PathBuf::from("/sys/fs/cgroup"));
+        assert!(found[0].controllers.is_empty());
+        let own = "0::/system.slice/berth-c1.scope\n";
+        let path = process_cgroup(own, &found[0]).unwrap();
+        assert_eq!(
+            host_dir(&found[0], &path),
+            PathBuf::from("/sys/fs/cgroup/system.slice/berth-c1.scope")
+        );
+    }
+
+    #[test]
     fn own_cgroup_is_found_per_hierarchy() {
         let found = parse_mountinfo(MOUNTINFO);
         assert_eq!(
