@@ -5,6 +5,7 @@
 //! the root, `finish` runs inside the new root.
 
 pub mod cgroupfs;
+pub mod copyup;
 pub mod devices;
 pub mod mount_options;
 pub mod secure_path;
@@ -249,6 +250,10 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
         }
     }
     let mounted = resolve(root, dest, Create::Nothing)?;
+    if opts.copy_up && fs_type == "tmpfs" {
+        // `target` still names the image's directory under the new tmpfs.
+        copyup::copy_tree(&target, &mounted)?;
+    }
     apply_propagation(&mounted, &opts, dest)
 }
 

@@ -15,6 +15,9 @@ pub struct MountOptions {
     pub bind: bool,
     /// `rbind`: bind the whole subtree.
     pub recursive: bool,
+    /// `tmpcopyup` (runc's extension, used by podman `--read-only`): a tmpfs that starts
+    /// with a copy of what the image had at the mount point.
+    pub copy_up: bool,
 }
 
 impl MountOptions {
@@ -26,6 +29,7 @@ impl MountOptions {
             data: Vec::new(),
             bind: false,
             recursive: false,
+            copy_up: false,
         };
         for option in options {
             let (set, clear): (MsFlags, MsFlags) = match option.as_str() {
@@ -65,6 +69,10 @@ impl MountOptions {
                 "rbind" => {
                     out.bind = true;
                     out.recursive = true;
+                    continue;
+                }
+                "tmpcopyup" => {
+                    out.copy_up = true;
                     continue;
                 }
                 other => {
@@ -127,6 +135,11 @@ mod tests {
             vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]
         );
         assert_eq!(opts.data_string(), None);
+
+        let opts = parse(&["rw", "nosuid", "tmpcopyup"]);
+        assert!(opts.copy_up && !opts.bind);
+        assert_eq!(opts.flags, MsFlags::MS_NOSUID);
+        assert_eq!(opts.data_string(), None, "tmpcopyup is not for the kernel");
     }
 
     #[test]
