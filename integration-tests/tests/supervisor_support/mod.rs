@@ -1,0 +1,321 @@
+//! Helpers for the supervisor and shim tests: a berth-supervisor in temp dirs (killed
+//! by PID on drop, after every task it holds is killed and deleted), busybox bundles,
+//! and a gRPC client.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use berth_proto::v1 as pb;
+use serde_json::{json, Value};
+
+/// The directory holding the workspace's built binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// A workspace binary.
+pub fn binary(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
+    p
+}
+
+/// A busybox rootfs (static busybox and applet links, skipping "busybox" itself).
+pub fn make_rootfs(dir: &Path) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let bb = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("apt-get install busybox-static");
+    std::fs::copy(bb, bin.join("busybox")).unwrap();
+    let list = Command::new(bb).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" && !applet.is_empty() {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+        }
+    }
+    for sub in ["proc", "sys", "dev", "etc", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+}
+
+/// A default OCI spec (from berth-runtime spec) running `sh -c script`.
+pub fn spec(script: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(binary("berth-runtime"))
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    v["process"]["args"] = json!(["sh", "-c", script]);
+    v["process"]["terminal"] = json!(false);
+    v["root"]["readonly"] = json!(false);
+    v
+}
+
+/// A running berth-supervisor with private --root/--state/--address.
+pub struct Supervisor {
+    pub dir: tempfile::TempDir,
+    pub rootfs: PathBuf,
+    child: Option<Child>,
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl Supervisor {
+    pub fn start() -> Self {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the supervisor tests need root"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("berth-sv")
+            .tempdir()
+            .unwrap();
+        let rootfs = dir.path().join("image");
+        make_rootfs(&rootfs);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut s = Self {
+            dir,
+            rootfs,
+            child: None,
+            rt,
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("s.sock")
+    }
+
+    /// (Re)start the daemon and wait for its socket.
+    pub fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.socket());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("supervisor.log"))
+            .unwrap();
+        let child = Command::new(binary("berth-supervisor"))
+            .arg("--root")
+            .arg(self.dir.path().join("root"))
+            .arg("--state")
+            .arg(self.dir.path().join("state"))
+            .arg("--address")
+            .arg(self.socket())
+            .arg("--log-level")
+            .arg("debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.socket().exists() {
+            assert!(
+                Instant::now() < deadline,
+                "supervisor did not come up: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// kill -9 the daemon (shims live on).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("supervisor.log")).unwrap_or_default()
+    }
+
+    pub fn channel(&self) -> berth_proto::tonic::transport::Channel {
+        let _g = self.rt.enter();
+        berth_proto::unix_channel(self.socket())
+    }
+
+    pub fn tasks(&self) -> pb::tasks_client::TasksClient<berth_proto::tonic::transport::Channel> {
+        pb::tasks_client::TasksClient::new(self.channel())
+    }
+
+    pub fn containers(
+        &self,
+    ) -> pb::containers_client::ContainersClient<berth_proto::tonic::transport::Channel> {
+        pb::containers_client::ContainersClient::new(self.channel())
+    }
+
+    pub fn events(
+        &self,
+    ) -> pb::events_client::EventsClient<berth_proto::tonic::transport::Channel> {
+        pb::events_client::EventsClient::new(self.channel())
+    }
+
+    /// Run a future with a time limit.
+    pub fn block<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), f)
+                .await
+                .expect("timed out")
+        })
+    }
+
+    /// A container record with the busybox rootfs bind-mounted and `runtime`.
+    pub fn container(&self, id: &str, script: &str, runtime: pb::Runtime) -> pb::Container {
+        let mut s = spec(script);
+        if runtime.name == "io.containerd.runc.v2" {
+            // runc refuses the berth-runtime default of no cgroupsPath? keep both happy.
+            s["linux"]["cgroupsPath"] = json!(format!("/berth-test/{id}"));
+        }
+        pb::Container {
+            id: id.into(),
+            spec: serde_json::to_vec(&s).unwrap(),
+            rootfs: vec![pb::Mount {
+                r#type: "bind".into(),
+                source: self.rootfs.display().to_string(),
+                target: String::new(),
+                options: vec!["rbind".into(), "rw".into()],
+            }],
+            runtime: Some(runtime),
+            ..Default::default()
+        }
+    }
+
+    pub fn create_container(&self, c: pb::Container) {
+        let mut cs = self.containers();
+        self.block(cs.create(pb::CreateContainerRequest {
+            namespace: String::new(),
+            container: Some(c),
+        }))
+        .unwrap();
+    }
+
+    /// Kill and delete every task, delete every record.
+    pub fn cleanup(&self) {
+        let mut t = self.tasks();
+        let mut cs = self.containers();
+        self.rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(60), async {
+                if let Ok(list) = t.list(pb::ListTasksRequest::default()).await {
+                    for p in list.into_inner().tasks {
+                        let id = p.container_id;
+                        let _ = t
+                            .kill(pb::KillRequest {
+                                container_id: id.clone(),
+                                signal: 9,
+                                all: true,
+                                ..Default::default()
+                            })
+                            .await;
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(10),
+                            t.wait(pb::WaitRequest {
+                                container_id: id.clone(),
+                                ..Default::default()
+                            }),
+                        )
+                        .await;
+                        let _ = t
+                            .delete(pb::DeleteTaskRequest {
+                                container_id: id,
+                                ..Default::default()
+                            })
+                            .await;
+                    }
+                }
+                if let Ok(list) = cs.list(pb::ListContainersRequest::default()).await {
+                    for c in list.into_inner().containers {
+                        let _ = cs
+                            .delete(pb::DeleteContainerRequest {
+                                namespace: String::new(),
+                                id: c.id,
+                            })
+                            .await;
+                    }
+                }
+            })
+            .await;
+        });
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.cleanup();
+        }
+        self.kill9();
+        // Any shim still alive (a failed test): stop it by the PID it recorded.
+        if let Ok(nss) = std::fs::read_dir(self.dir.path().join("state/tasks")) {
+            for ns in nss.flatten() {
+                for t in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                    if let Ok(pid) = std::fs::read_to_string(t.path().join("shim.pid")) {
+                        if let Ok(pid) = pid.trim().parse::<i32>() {
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(pid),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                        }
+                    }
+                    let _ = nix::mount::umount2(
+                        &t.path().join("rootfs"),
+                        nix::mount::MntFlags::MNT_DETACH,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The berth runtime choice (berth-shim + berth-runtime).
+pub fn berth() -> pb::Runtime {
+    pb::Runtime {
+        name: "io.containerd.berth.v2".into(),
+        ..Default::default()
+    }
+}
+
+/// containerd's runc shim + runc.
+pub fn runc_v2() -> pb::Runtime {
+    pb::Runtime {
+        name: "io.containerd.runc.v2".into(),
+        binary_name: "/usr/sbin/runc".into(),
+        ..Default::default()
+    }
+}
+
+/// Make a FIFO and a thread that reads it to the end.
+pub fn fifo_reader(path: &Path) -> std::thread::JoinHandle<Vec<u8>> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let p = path.to_path_buf();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut f = std::fs::File::open(p).unwrap();
+        let mut v = Vec::new();
+        let _ = f.read_to_end(&mut v);
+        v
+    })
+}
