@@ -109,8 +109,13 @@ pub fn timestamp(t: SystemTime) -> Timestamp {
 }
 
 /// One line to the shim's log (its stderr: the bundle's `log` FIFO or `shim.log`).
+/// Never fails: the reader may be gone (EPIPE) or slow (EAGAIN); the line is dropped.
 pub fn log(msg: &str) {
-    eprintln!("berth-shim[{}]: {msg}", std::process::id());
+    let _ = writeln!(
+        std::io::stderr(),
+        "berth-shim[{}]: {msg}",
+        std::process::id()
+    );
 }
 
 /// A unix socket path under `dir` if it fits in sun_path, else under /run/berth-shim.
@@ -137,7 +142,7 @@ fn main() -> ExitCode {
     let flags = match parse_flags(&args) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("berth-shim: {e}\n{USAGE}");
+            let _ = writeln!(std::io::stderr(), "berth-shim: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -161,7 +166,7 @@ fn main() -> ExitCode {
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("berth-shim: {e}");
+            let _ = writeln!(std::io::stderr(), "berth-shim: {e}");
             ExitCode::FAILURE
         }
     }
