@@ -7,10 +7,6 @@ use berth_runtime::cli::{dispatch, Cli};
 use berth_runtime::logging;
 
 fn main() {
-    // Like a C program (and runc), die quietly when stdout's reader goes away, instead of
-    // Rust's default of ignoring SIGPIPE and panicking in println!.
-    // SAFETY: installing SIG_DFL runs no code of ours in signal context.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     if let Err(e) = logging::init(
         cli.global.log.as_deref(),

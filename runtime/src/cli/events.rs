@@ -42,7 +42,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 fn print(event: &Event) -> Result<()> {
     let line = serde_json::to_string(event)
         .map_err(|e| RuntimeError::Other(format!("serialize event: {e}")))?;
-    println!("{line}");
+    super::output::emit_line(line);
     Ok(())
 }
 

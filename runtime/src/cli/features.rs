@@ -86,10 +86,7 @@ pub fn document() -> serde_json::Value {
 }
 
 pub(super) fn run() -> Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&document()).unwrap_or_default()
-    );
+    super::output::emit_line(serde_json::to_string_pretty(&document()).unwrap_or_default());
     Ok(())
 }
 

@@ -64,15 +64,16 @@ pub(super) fn run(global: &GlobalOptions, args: ListArgs) -> Result<()> {
         }
     }
     if args.quiet {
-        states.iter().for_each(|s| println!("{}", s.id));
+        states
+            .iter()
+            .for_each(|s| super::output::emit_line(s.id.clone()));
         return Ok(());
     }
     match args.format {
-        ListFormat::Table => print!("{}", table(&states)),
-        ListFormat::Json => println!(
-            "{}",
+        ListFormat::Table => super::output::emit_str(table(&states)),
+        ListFormat::Json => super::output::emit_line(
             serde_json::to_string(&states)
-                .map_err(|e| RuntimeError::Other(format!("serialize list: {e}")))?
+                .map_err(|e| RuntimeError::Other(format!("serialize list: {e}")))?,
         ),
     }
     Ok(())

@@ -9,6 +9,7 @@ mod features;
 mod foreground;
 mod kill;
 mod list;
+mod output;
 mod pause;
 mod ps;
 mod resume;

@@ -56,10 +56,9 @@ pub(super) fn run(global: &GlobalOptions, args: PsArgs) -> Result<()> {
     let mut pids = Cgroup::of(&container.state)?.pids()?;
     pids.sort_unstable();
     match args.format {
-        PsFormat::Json => println!(
-            "{}",
-            serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into())
-        ),
+        PsFormat::Json => {
+            super::output::emit_line(serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into()))
+        }
         PsFormat::Table => {
             let ps_args = if args.ps_args.is_empty() {
                 vec!["-ef".to_string()]
@@ -77,10 +76,10 @@ pub(super) fn run(global: &GlobalOptions, args: PsArgs) -> Result<()> {
                     String::from_utf8_lossy(&output.stderr).trim()
                 )));
             }
-            print!(
-                "{}",
-                filter_table(&String::from_utf8_lossy(&output.stdout), &pids)?
-            );
+            super::output::emit_str(filter_table(
+                &String::from_utf8_lossy(&output.stdout),
+                &pids,
+            )?);
         }
     }
     Ok(())

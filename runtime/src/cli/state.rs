@@ -15,6 +15,6 @@ pub(super) fn run(global: &GlobalOptions, args: StateArgs) -> Result<()> {
     let container = Container::load(&global.root, &args.id)?;
     let json = serde_json::to_string_pretty(&container.oci_state())
         .map_err(|e| RuntimeError::Other(format!("serialize state: {e}")))?;
-    println!("{json}");
+    super::output::emit_line(json);
     Ok(())
 }
