@@ -1,7 +1,7 @@
 # Berth: build, install, test, benchmark, demo.
 PREFIX ?= /usr/local
 CARGO ?= cargo
-BINARIES := berth-runtime berthd
+BINARIES := berth-runtime berthd berth-shim berth-supervisor berth-ctl
 DEMO_DIR ?= /tmp/berth-demo
 
 .PHONY: all build deps install demo test lint bench clean
