@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# RSS and PSS per shim with N running containers (default 50): berth-shim (+berth-runtime)
+# vs containerd-shim-runc-v2 (+runc), both driven by berth-supervisor in temp dirs.
+# Usage: bench/shim_memory.sh [N] [target/release]
+set -euo pipefail
+N=${1:-50}
+BIN=$(cd "${2:-target/release}" && pwd)
+T=$(mktemp -d /tmp/berth-bench.XXXXXX)
+SV_PID=
+cleanup() {
+  for id in $(seq 1 "$N"); do
+    for rt in berth runc; do "$BIN/berth-ctl" -a "$T/s.sock" kill -s 9 "$rt$id" >/dev/null 2>&1 || true; done
+  done
+  sleep 1
+  for id in $(seq 1 "$N"); do
+    for rt in berth runc; do "$BIN/berth-ctl" -a "$T/s.sock" delete "$rt$id" >/dev/null 2>&1 || true; done
+  done
+  [ -n "$SV_PID" ] && kill "$SV_PID" 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+mkdir -p "$T/b/rootfs/bin"
+cp /bin/busybox "$T/b/rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$T/b/rootfs/bin/$a"; done
+mkdir -p "$T/b/rootfs/"{proc,sys,dev,tmp,etc}
+(cd "$T/b" && "$BIN/berth-runtime" spec)
+python3 - "$T/b/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["args"] = ["sleep", "3600"]; c["process"]["terminal"] = False
+json.dump(c, open(p, "w"))
+PY
+"$BIN/berth-supervisor" --root "$T/root" --state "$T/state" --address "$T/s.sock" --log-level warn 2>"$T/sv.log" &
+SV_PID=$!
+for _ in $(seq 100); do [ -S "$T/s.sock" ] && break; sleep 0.05; done
+measure() { # prefix shim-pattern
+  local rss=0 pss=0 n=0
+  for pid in $(pgrep -f "$2"); do
+    grep -q -- "-id $1" "/proc/$pid/cmdline" 2>/dev/null || tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "-id $1" || continue
+    r=$(awk '/^Rss:/{print $2}' "/proc/$pid/smaps_rollup"); p=$(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup")
+    rss=$((rss + r)); pss=$((pss + p)); n=$((n + 1))
+  done
+  echo "$1: $n shims, mean RSS $((rss / n)) kB, mean PSS $((pss / n)) kB"
+}
+for rt in berth runc; do
+  for id in $(seq 1 "$N"); do
+    if [ $rt = berth ]; then
+      "$BIN/berth-ctl" -a "$T/s.sock" create --bundle "$T/b" "$rt$id"
+    else
+      "$BIN/berth-ctl" -a "$T/s.sock" create --runtime io.containerd.runc.v2 --runtime-binary /usr/sbin/runc --bundle "$T/b" "$rt$id"
+    fi
+    "$BIN/berth-ctl" -a "$T/s.sock" start "$rt$id" >/dev/null
+  done
+done
+sleep 2
+measure berth "berth-shim"
+measure runc "containerd-shim-runc-v2"
