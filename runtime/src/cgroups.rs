@@ -33,23 +33,59 @@ fn cgroup_error(path: &Path, err: impl std::fmt::Display) -> RuntimeError {
 
 /// A handle on one container's cgroup.
 pub struct Cgroup {
-    manager: AnyCgroupManager,
+    /// Made on first use: libcgroups' v1 manager parses mountinfo once per controller,
+    /// which dominates a container's start, so only operations that need it pay for it.
+    manager: std::cell::OnceCell<AnyCgroupManager>,
     path: PathBuf,
+    systemd: bool,
+    id: String,
 }
 
 impl Cgroup {
-    /// Open (without creating) the cgroup at `path`.
+    /// A handle on the cgroup at `path` (nothing is created or read yet).
     pub fn open(path: &Path, systemd: bool, id: &str) -> Result<Self> {
-        let config = CgroupConfig {
-            cgroup_path: path.to_path_buf(),
-            systemd_cgroup: systemd,
-            container_name: id.to_string(),
-        };
-        let manager = create_cgroup_manager(config).map_err(|e| cgroup_error(path, e))?;
         Ok(Self {
-            manager,
+            manager: std::cell::OnceCell::new(),
             path: path.to_path_buf(),
+            systemd,
+            id: id.to_string(),
         })
+    }
+
+    fn manager(&self) -> Result<&AnyCgroupManager> {
+        if let Some(manager) = self.manager.get() {
+            return Ok(manager);
+        }
+        let config = CgroupConfig {
+            cgroup_path: self.path.clone(),
+            systemd_cgroup: self.systemd,
+            container_name: self.id.clone(),
+        };
+        let manager = create_cgroup_manager(config).map_err(|e| cgroup_error(&self.path, e))?;
+        Ok(self.manager.get_or_init(|| manager))
+    }
+
+    /// The cgroup's directories on the host, one per hierarchy (v1) or one (v2), read
+    /// from a single mountinfo parse. None for systemd-managed paths (`slice:prefix:name`),
+    /// which only libcgroups can resolve.
+    fn directories(&self) -> Option<Vec<PathBuf>> {
+        if self.systemd || self.path.to_string_lossy().contains(':') {
+            return None;
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let relative = self.path.strip_prefix("/").unwrap_or(&self.path);
+        if relative
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return None;
+        }
+        let dirs = crate::rootfs::cgroupfs::parse_mountinfo(&mountinfo)
+            .into_iter()
+            .filter(|h| h.mount_point.starts_with(CGROUP_ROOT))
+            .map(|h| h.mount_point.join(relative))
+            .collect();
+        Some(dirs)
     }
 
     /// The handle for an existing container.
@@ -59,7 +95,7 @@ impl Cgroup {
 
     /// Put `pid` in the cgroup (creating it) and apply the spec's resource limits.
     pub fn enter_and_apply(&self, pid: i32, spec: &Spec) -> Result<()> {
-        self.manager
+        self.manager()?
             .add_task(Pid::from_raw(pid))
             .map_err(|e| cgroup_error(&self.path, e))?;
         let default_resources = LinuxResources::default();
@@ -82,36 +118,67 @@ impl Cgroup {
             oom_score_adj: None,
             freezer_state: None,
         };
-        self.manager
+        self.manager()?
             .apply(&options)
             .map_err(|e| cgroup_error(&self.path, e))
     }
 
     /// Put another process (an `exec`'d one) in the cgroup.
     pub fn add(&self, pid: i32) -> Result<()> {
-        self.manager
+        self.manager()?
             .add_task(Pid::from_raw(pid))
             .map_err(|e| cgroup_error(&self.path, e))
     }
 
-    /// Remove the cgroup (killing anything left in it).
+    /// Remove the cgroup, killing anything left in it.
     pub fn remove(&self) -> Result<()> {
-        self.manager
-            .remove()
-            .map_err(|e| cgroup_error(&self.path, e))
+        let Some(dirs) = self.directories() else {
+            return self
+                .manager()?
+                .remove()
+                .map_err(|e| cgroup_error(&self.path, e));
+        };
+        for dir in dirs.iter().filter(|d| d.exists()) {
+            let mut attempts = 0;
+            loop {
+                for pid in read_procs(dir) {
+                    let _ = nix::sys::signal::kill(
+                        Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    // Killed tasks take a moment to leave the cgroup.
+                    Err(_) if attempts < 100 => {
+                        attempts += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => return Err(cgroup_error(dir, e)),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Usage figures for `events`.
     pub fn stats(&self) -> Result<libcgroups::stats::Stats> {
-        self.manager
+        self.manager()?
             .stats()
             .map_err(|e| cgroup_error(&self.path, e))
     }
 
     /// Every process in the cgroup.
     pub fn pids(&self) -> Result<Vec<i32>> {
+        if let Some(dirs) = self.directories() {
+            // Any hierarchy holds all of the container's processes.
+            if let Some(dir) = dirs.iter().find(|d| d.join("cgroup.procs").exists()) {
+                return Ok(read_procs(dir));
+            }
+        }
         let pids = self
-            .manager
+            .manager()?
             .get_all_pids()
             .map_err(|e| cgroup_error(&self.path, e))?;
         Ok(pids.into_iter().map(|p| p.as_raw()).collect())
@@ -124,10 +191,17 @@ impl Cgroup {
         } else {
             FreezerState::Thawed
         };
-        self.manager
+        self.manager()?
             .freeze(state)
             .map_err(|e| cgroup_error(&self.path, e))
     }
+}
+
+/// The PIDs listed in a cgroup directory's cgroup.procs.
+fn read_procs(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
 }
 
 /// Whether the container's cgroup is frozen; read straight from the freezer file because
