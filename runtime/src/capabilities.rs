@@ -25,12 +25,19 @@ pub struct CapabilityPlan {
 
 /// Translate OCI names to caps; names this kernel or the caps crate does not know are
 /// skipped with a warning, as runc does, so newer configs still run on older hosts.
+/// The capabilities this kernel knows, probed once per process (one prctl per
+/// capability, so not once per name).
+fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    SUPPORTED.get_or_init(caps::runtime::thread_all_supported)
+}
+
 fn translate(set: &Option<OciCaps>) -> CapsHashSet {
     let mut out = HashSet::new();
     for cap in set.iter().flatten() {
         let name = format!("CAP_{cap}");
         match Capability::from_str(&name) {
-            Ok(c) if caps::runtime::thread_all_supported().contains(&c) => {
+            Ok(c) if supported().contains(&c) => {
                 out.insert(c);
             }
             _ => tracing::warn!("ignoring capability {name}: not supported on this kernel"),

@@ -99,6 +99,31 @@ fn wait_for_parent(channel: &Channel) -> Result<String> {
     }
 }
 
+/// Waits (once) for the parent's word that the init is in its cgroup, then reads its
+/// cgroup paths and makes its cgroup namespace. Until then the init may build its rootfs,
+/// in parallel with the parent's cgroup work; it must not mount cgroups, run hooks or
+/// start anything.
+struct CgroupJoin<'a, 'b> {
+    ctx: &'a InitContext<'b>,
+    own: std::cell::OnceCell<String>,
+}
+
+impl CgroupJoin<'_, '_> {
+    fn wait(&self) -> Result<String> {
+        if let Some(own) = self.own.get() {
+            return Ok(own.clone());
+        }
+        wait_for_parent(self.ctx.channel)?;
+        // Inside a cgroup namespace /proc/self/cgroup shows "/", so the real paths (which
+        // the cgroup mount binds) are read first.
+        let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
+        if self.ctx.namespaces.unshare_cgroup {
+            unshare(CloneFlags::CLONE_NEWCGROUP).context("create cgroup namespace")?;
+        }
+        Ok(self.own.get_or_init(|| own).clone())
+    }
+}
+
 fn set_up(ctx: &InitContext) -> Result<Prepared> {
     let state_json = wait_for_parent(ctx.channel)?;
     for (kind, fd) in ctx.join_fds {
@@ -111,13 +136,13 @@ fn set_up(ctx: &InitContext) -> Result<Prepared> {
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .context("become root in user namespace (uid)")?;
     }
-    // Inside a cgroup namespace /proc/self/cgroup shows "/", so the real paths (which
-    // the cgroup mount binds) are read first.
-    let own_cgroups =
-        std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    if ctx.namespaces.unshare_cgroup {
-        unshare(CloneFlags::CLONE_NEWCGROUP).context("create cgroup namespace")?;
-    }
+    // The parent puts us in our cgroup while we build the rootfs; we wait for it only
+    // where the cgroup matters (see `CgroupJoin`).
+    let cgroup = CgroupJoin {
+        ctx,
+        own: std::cell::OnceCell::new(),
+    };
+    let join_cgroup = || cgroup.wait();
     nix::unistd::setsid().context("setsid")?;
     if ctx.new_keyring {
         join_session_keyring(ctx.id)?;
@@ -138,9 +163,10 @@ fn set_up(ctx: &InitContext) -> Result<Prepared> {
         user_ns: ctx.namespaces.has(LinuxNamespaceType::User),
         cgroup_ns: ctx.namespaces.unshare_cgroup,
         mount_ns: ctx.namespaces.has(LinuxNamespaceType::Mount),
-        own_cgroups: &own_cgroups,
+        join_cgroup: &join_cgroup,
     };
     let root = rootfs::prepare(&rootfs_ctx)?;
+    cgroup.wait()?;
     if ctx.runtime_hooks {
         ctx.channel.send(&Message::RunHooks)?;
         wait_for_parent(ctx.channel)?;

@@ -153,7 +153,6 @@ fn drive(
     channel: &Channel,
     pid: i32,
 ) -> Result<()> {
-    req.cgroup.enter_and_apply(pid, req.spec)?;
     if namespaces.is_new(LinuxNamespaceType::User) {
         let linux = req.spec.linux().as_ref();
         write_id_map(
@@ -174,6 +173,9 @@ fn drive(
     let state = hook_state(req, pid, "creating");
     let state_json = serde_json::to_string(&state).unwrap_or_default();
     channel.send(&Message::Proceed(state_json))?;
+    // The init builds its rootfs meanwhile (two cores, two jobs).
+    req.cgroup.enter_and_apply(pid, req.spec)?;
+    channel.send(&Message::Proceed(String::new()))?;
     loop {
         match channel.recv()? {
             Some(Message::RunHooks) => {

@@ -3,11 +3,13 @@
 //!
 //! | step | from    | message         | meaning                                             |
 //! |------|---------|-----------------|-----------------------------------------------------|
-//! | 1    | parent  | `Proceed(state)`| init is in its cgroup and its uid/gid maps are set  |
-//! | 2    | child   | `RunHooks`      | mounts are done, pivot_root not yet: run prestart   |
+//! | 1    | parent  | `Proceed(state)`| uid/gid maps are set: the init may build its rootfs |
+//! | 2    | parent  | `Proceed`       | the init is in its cgroup (the init waits for this  |
+//! |      |         |                 | before cgroup mounts, cgroupns, hooks, or Ready)    |
+//! | 3    | child   | `RunHooks`      | mounts are done, pivot_root not yet: run prestart   |
 //! |      |         |                 | and createRuntime hooks (only if there are any)     |
-//! | 3    | parent  | `Proceed`       | hooks done                                          |
-//! | 4    | child   | `Ready`         | set up; init now blocks on the exec FIFO            |
+//! | 4    | parent  | `Proceed`       | hooks done                                          |
+//! | 5    | child   | `Ready`         | set up; init now blocks on the exec FIFO            |
 //! | any  | child   | `Failed(msg)`   | set-up failed; init exits                           |
 //!
 //! End of file from the child at any step means it died; the parent reports that.

@@ -34,8 +34,9 @@ pub struct RootfsContext<'a> {
     pub user_ns: bool,
     /// A new cgroup namespace was made for the container.
     pub cgroup_ns: bool,
-    /// The init's /proc/self/cgroup, read before a cgroup namespace hid the real paths.
-    pub own_cgroups: &'a str,
+    /// Waits until the init is in its cgroup and returns its /proc/self/cgroup as read
+    /// before a cgroup namespace hid the real paths.
+    pub join_cgroup: &'a dyn Fn() -> Result<String>,
     /// The container has its own mount namespace. Without one (allowed, as in runc) the
     /// spec's mounts are made where the host sees them and the root is entered by chroot.
     pub mount_ns: bool,
@@ -210,7 +211,8 @@ fn mount_one(ctx: &RootfsContext, root: &OwnedFd, m: &Mount) -> Result<()> {
     }
 
     if fs_type == "cgroup" {
-        return cgroupfs::mount_cgroups(root, dest, opts.flags, ctx.cgroup_ns, ctx.own_cgroups);
+        let own = (ctx.join_cgroup)()?;
+        return cgroupfs::mount_cgroups(root, dest, opts.flags, ctx.cgroup_ns, &own);
     }
 
     let target = resolve(root, dest, Create::Dir)?;
