@@ -17,6 +17,8 @@ build:
 install: build
 	install -d $(PREFIX)/bin
 	for b in $(BINARIES); do install -m 0755 target/release/$$b $(PREFIX)/bin/$$b; done
+	# containerd finds the shim for runtime io.containerd.berth.v2 under this name.
+	ln -sf berth-shim $(PREFIX)/bin/containerd-shim-berth-v2
 
 # Build, install, make a busybox bundle and run a container with berth-runtime.
 demo: deps install
@@ -35,6 +37,8 @@ lint:
 bench: deps build
 	./bench/runtime.sh
 	./bench/pull.sh
+	./bench/shim_memory.sh 50 target/release
+	./bench/supervisor_run.sh 10 target/release
 
 clean:
 	$(CARGO) clean
