@@ -17,6 +17,7 @@ mod process;
 mod runtime;
 mod server;
 mod service;
+mod stats;
 mod stdio;
 mod sys;
 

@@ -13,8 +13,8 @@ use containerd_shim_protos::api::{
     CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
     DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest, PauseRequest,
     PidsRequest, PidsResponse, ProcessInfo, ResizePtyRequest, ResumeRequest, ShutdownRequest,
-    StartRequest, StartResponse, StateRequest, StateResponse, Status as TaskStatus,
-    UpdateTaskRequest, WaitRequest, WaitResponse,
+    StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse,
+    Status as TaskStatus, UpdateTaskRequest, WaitRequest, WaitResponse,
 };
 use containerd_shim_protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
@@ -131,10 +131,7 @@ impl Shim {
             "Update" => self.update(parse(payload)?),
             "Connect" => self.connect(parse(payload)?),
             "Shutdown" => self.shutdown(parse(payload)?),
-            "Stats" => Err(err(
-                Code::UNIMPLEMENTED,
-                "Stats: berth-shim reports no metrics",
-            )),
+            "Stats" => self.stats(parse(payload)?),
             "Checkpoint" => Err(err(
                 Code::UNIMPLEMENTED,
                 "Checkpoint: berth-shim has no CRIU support",
@@ -671,6 +668,25 @@ impl Shim {
             info.pid = pid;
             resp.processes.push(info);
         }
+        now(resp)
+    }
+
+    fn stats(&mut self, _r: StatsRequest) -> R {
+        let p = self.process("")?;
+        if p.pid == 0 || p.state == State::Stopped {
+            return Err(err(
+                Code::FAILED_PRECONDITION,
+                format!("container {} is not running", self.id),
+            ));
+        }
+        let metrics = crate::stats::collect(p.pid).ok_or_else(|| {
+            err(
+                Code::UNAVAILABLE,
+                format!("no cgroup figures for container {}", self.id),
+            )
+        })?;
+        let mut resp = StatsResponse::new();
+        resp.stats = MessageField::some(metrics);
         now(resp)
     }
 
