@@ -55,7 +55,6 @@ fn tty_resize_reaches_the_program() {
 }
 
 #[test]
-#[ignore = "TaskOOM is published when run through berth-ctl but not seen under this harness yet; see the issue 4 report"]
 fn oom_kill_publishes_task_oom() {
     let sv = Supervisor::start();
     let mut c = sv.container(

@@ -58,22 +58,21 @@ impl OomWatch {
         })
     }
 
-    /// Drain the eventfd. Some(true): a new OOM kill; Some(false): nothing new;
-    /// None: the cgroup is gone, stop watching.
+    /// Drain the eventfd. Some(true): an OOM; Some(false): a spurious wake-up; None: the
+    /// cgroup is gone, stop watching.
+    ///
+    /// The kernel notifies when the cgroup *enters* OOM, before the killer has chosen and
+    /// counted a victim, so the oom_kill counter may not have moved yet: every
+    /// notification counts, as in containerd.
     pub fn check(&mut self) -> Option<bool> {
         let mut b = [0u8; 8];
-        let _ = self.efd.read(&mut b);
+        let notified = matches!(self.efd.read(&mut b), Ok(8));
         if !self.dir.exists() {
             return None;
         }
-        match oom_kills(&self.dir) {
-            Some(n) if n > self.seen => {
-                self.seen = n;
-                Some(true)
-            }
-            Some(_) => Some(false),
-            // Kernels without the counter: every notification is an OOM.
-            None => Some(true),
+        if let Some(n) = oom_kills(&self.dir) {
+            self.seen = self.seen.max(n);
         }
+        Some(notified)
     }
 }
