@@ -4,13 +4,14 @@
 #   busybox-static        test and demo images are made from the static busybox
 #   runc crun             peers for conformance runs and benchmarks
 #   docker.io             the real dockerd/containerd for interop tests (docker CLI too)
+#   podman                the real podman (with conmon) for berth-runtime drop-in tests
 #   docker-registry       a real registry on 127.0.0.1 for pull/push tests
 #   skopeo apache2-utils  pushing test images; htpasswd for registry auth tests
 #   hyperfine             benchmarks
 #   iptables              networking tests
 set -euo pipefail
 
-packages=(busybox-static runc crun docker.io docker-registry skopeo apache2-utils hyperfine iptables openssl)
+packages=(busybox-static runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
