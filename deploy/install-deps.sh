@@ -11,12 +11,20 @@
 #   iptables              networking tests
 set -euo pipefail
 
+# A generic gRPC client for the supervisor's reflection/health test (from PyPI).
+python_modules_ok() { python3 -c "import grpc, grpc_reflection, grpc_health" 2>/dev/null; }
+ensure_python_modules() {
+  python_modules_ok || python3 -m pip install --quiet --disable-pip-version-check \
+    grpcio grpcio-reflection grpcio-health-checking
+}
+
 packages=(busybox-static runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+  ensure_python_modules
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -34,3 +42,4 @@ fi
 trap '[ "$created_policy" = yes ] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+ensure_python_modules

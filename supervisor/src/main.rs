@@ -134,11 +134,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     health
         .set_serving::<pb::version_server::VersionServer<api::State>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("reflection")?;
+    // Both reflection versions: grpcurl asks v1 first, grpcio's reflection helper and
+    // older tools only speak v1alpha.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1().context("reflection")?;
+    let reflection_v1alpha = reflection_builder()
+        .build_v1alpha()
+        .context("reflection v1alpha")?;
 
     let _ = std::fs::remove_file(&address);
     let listener = tokio::net::UnixListener::bind(&address)
@@ -149,6 +155,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(pb::namespaces_server::NamespacesServer::new(state.clone()))
         .add_service(pb::containers_server::ContainersServer::new(state.clone()))
         .add_service(pb::tasks_server::TasksServer::new(state.clone()))
