@@ -194,3 +194,39 @@ fn features_are_valid_json_and_checkpoint_is_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn sigkill_reaches_a_paused_container() {
+    let rt = Runtime::new();
+    let (_bundle, id) = running(&rt, "pausekill", "sleep 60");
+    assert_ok(&rt.output(&["pause", &id]), "pause");
+    assert_ok(&rt.output(&["kill", &id, "KILL"]), "kill");
+    assert!(
+        wait_until(Duration::from_secs(5), || rt.state(&id)["status"]
+            == "stopped"),
+        "a paused container survived SIGKILL"
+    );
+}
+
+#[test]
+fn update_reads_one_json_value_from_an_open_stdin() {
+    // containerd's shims write the resources and keep stdin open, as runc allows.
+    let rt = Runtime::new();
+    let (_bundle, id) = running(&rt, "updstdin", "sleep 60");
+    let mut child = rt
+        .cmd()
+        .args(["update", "-r", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, br#"{"pids": {"limit": 29}}"#).unwrap();
+    let done = wait_until(Duration::from_secs(10), || {
+        child.try_wait().unwrap().is_some()
+    });
+    drop(stdin);
+    assert!(done, "update waited for end of file");
+    let max =
+        std::fs::read_to_string(cgroup_dir("pids", &format!("/{id}")).join("pids.max")).unwrap();
+    assert_eq!(max.trim(), "29");
+}

@@ -1,6 +1,5 @@
 //! `berth-runtime update [FLAGS | -r resources.json] ID`: change resource limits.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use oci_spec::runtime::LinuxResources;
@@ -127,18 +126,25 @@ pub(super) fn run(global: &GlobalOptions, args: UpdateArgs) -> Result<()> {
     let mut changes: LinuxResources = match &args.resources {
         None => LinuxResources::default(),
         Some(path) => {
-            let mut text = String::new();
-            if path.as_os_str() == "-" {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|e| RuntimeError::Other(format!("read stdin: {e}")))?;
-            } else {
-                text = std::fs::read_to_string(path)
-                    .map_err(|e| RuntimeError::Other(format!("read {}: {e}", path.display())))?;
-            }
-            serde_json::from_str(&text).map_err(|e| {
+            let bad = |e: serde_json::Error| {
                 RuntimeError::InvalidConfig(format!("resources {}: {e}", path.display()))
-            })?
+            };
+            if path.as_os_str() == "-" {
+                // One JSON value, without waiting for end of file: callers (containerd's
+                // shims) may keep stdin open, and runc reads it the same way.
+                let stdin = std::io::stdin().lock();
+                serde_json::Deserializer::from_reader(stdin)
+                    .into_iter::<LinuxResources>()
+                    .next()
+                    .ok_or_else(|| {
+                        RuntimeError::InvalidConfig("resources on stdin: nothing given".into())
+                    })?
+                    .map_err(bad)?
+            } else {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| RuntimeError::Other(format!("read {}: {e}", path.display())))?;
+                serde_json::from_str(&text).map_err(bad)?
+            }
         }
     };
     let flags: LinuxResources = serde_json::from_value(flags_as_json(&args))

@@ -16,6 +16,16 @@ impl Container {
                 wanted: "created, running or paused",
             });
         }
+        let thaw_after = status == Status::Paused && signal == libc::SIGKILL;
+        let result = self.send(signal, all);
+        if thaw_after {
+            // On cgroup v1 a frozen task acts on SIGKILL only once thawed (as runc does).
+            Cgroup::of(&self.state)?.set_frozen(false)?;
+        }
+        result
+    }
+
+    fn send(&self, signal: i32, all: bool) -> Result<()> {
         if all {
             for pid in Cgroup::of(&self.state)?.pids()? {
                 // A process may exit between listing and signalling: not an error.
