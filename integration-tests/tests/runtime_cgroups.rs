@@ -60,8 +60,22 @@ fn limits_are_written_to_the_cgroup_and_removed_with_it() {
         );
         assert_eq!(read(cgroup_dir("", &cgroup_path).join("pids.max")), "64");
     }
+    // Like runc, the controller-less hierarchies of a hybrid host hold the container too.
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for (hierarchy, line_prefix) in [("systemd", "name=systemd:"), ("unified", "0::")] {
+        if std::path::Path::new("/sys/fs/cgroup")
+            .join(hierarchy)
+            .exists()
+        {
+            let want = format!("{line_prefix}{cgroup_path}");
+            assert!(
+                own.lines().any(|l| l.ends_with(&want)),
+                "not in the {hierarchy} hierarchy: {own}"
+            );
+        }
+    }
     assert_ok(&rt.output(&["delete", "--force", &id]), "delete");
-    for controller in ["memory", "pids", "cpu", "cpuset"] {
+    for controller in ["memory", "pids", "cpu", "cpuset", "systemd", "unified"] {
         assert!(
             !cgroup_dir(controller, &cgroup_path).exists(),
             "{controller} cgroup left behind"

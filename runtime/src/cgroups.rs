@@ -98,12 +98,34 @@ impl Cgroup {
         self.manager()?
             .add_task(Pid::from_raw(pid))
             .map_err(|e| cgroup_error(&self.path, e))?;
+        self.join_controllerless_hierarchies(pid)?;
         let default_resources = LinuxResources::default();
         let linux = spec.linux().as_ref();
         let resources = linux
             .and_then(|l| l.resources().as_ref())
             .unwrap_or(&default_resources);
         self.apply(resources)
+    }
+
+    /// On hybrid hosts, also join the hierarchies without controllers that libcgroups'
+    /// v1 manager leaves alone (`name=systemd`, and cgroup2 at /sys/fs/cgroup/unified), as
+    /// runc does: tools that read a process's systemd or unified cgroup then find the
+    /// container's own.
+    fn join_controllerless_hierarchies(&self, pid: i32) -> Result<()> {
+        let Some(dirs) = self.directories() else {
+            return Ok(());
+        };
+        for dir in dirs {
+            let is_extra = dir.starts_with("/sys/fs/cgroup/systemd")
+                || dir.starts_with("/sys/fs/cgroup/unified");
+            if !is_extra {
+                continue;
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| cgroup_error(&dir, e))?;
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+                .map_err(|e| cgroup_error(&dir, e))?;
+        }
+        Ok(())
     }
 
     /// Write resource limits to the cgroup.
