@@ -83,6 +83,7 @@ fn limits_are_written_to_the_cgroup_and_removed_with_it() {
     }
     for controller in [
         "memory", "pids", "cpu", "cpuset", "devices", "freezer", "blkio", "cpuacct", "systemd",
+        "unified",
     ] {
         let _ = std::fs::remove_dir(cgroup_dir(controller, "/berth-test"));
     }
