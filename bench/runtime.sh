@@ -11,8 +11,11 @@
 set -euo pipefail
 RUNS=${1:-100}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BERTH=${BERTH_RUNTIME:-$ROOT/target/release/berth-runtime}
-[ -x "$BERTH" ] || { echo "no $BERTH: cargo build --release -p berth-runtime" >&2; exit 1; }
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+# The static build `make build` makes (what `make install` installs), else the plain one.
+BERTH=${BERTH_RUNTIME:-$ROOT/target/static/$HOST/release/berth-runtime}
+[ -x "$BERTH" ] || BERTH=$ROOT/target/release/berth-runtime
+[ -x "$BERTH" ] || { echo "no berth-runtime build: make build" >&2; exit 1; }
 for t in runc crun hyperfine busybox; do
   command -v "$t" >/dev/null || { echo "missing $t (make deps)" >&2; exit 1; }
 done
