@@ -20,6 +20,10 @@ pub struct Config {
     /// (repeatable); loopback registries always are.
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// The berth-supervisor to use (unix://PATH); without it berthd starts its own under
+    /// the exec root.
+    #[arg(long)]
+    pub supervisor: Option<String>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(short = 'l', long, default_value = "info")]
     pub log_level: String,

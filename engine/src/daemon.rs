@@ -52,9 +52,26 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let pid_file = cfg.exec_root.join("berthd.pid");
     std::fs::write(&pid_file, std::process::id().to_string())
         .with_context(|| format!("writing {}", pid_file.display()))?;
+    let sv = crate::containers::supervisor::Supervisor::start(
+        cfg.supervisor.as_deref(),
+        &cfg.data_root,
+        &cfg.exec_root,
+        &cfg.log_level,
+    )
+    .await
+    .context("berth-supervisor")?;
+    let containers = crate::containers::ContainerService::open(
+        images.clone(),
+        sv,
+        &cfg.data_root,
+        &cfg.exec_root,
+    )
+    .await
+    .context("opening containers")?;
     let state = AppState {
         images,
         data_root: cfg.data_root.clone(),
+        containers: containers.clone(),
     };
     let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -129,6 +146,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }
+    containers.shutdown();
     let _ = std::fs::remove_file(pid_file);
     Ok(())
 }

@@ -2,14 +2,15 @@
 //!
 //! This crate owns images: the content store (`content`), unpacked layers
 //! (`snapshots`, via `archive`), registry access (`registry`), image metadata and
-//! operations (`images`) and the HTTP API (`api`). It does not run containers: that is
-//! berth-supervisor's job, reached over its gRPC API.
+//! operations (`images`) and the HTTP API (`api`). Containers (`containers`) run through
+//! berth-supervisor, reached over its gRPC API; nothing here runs an OCI runtime.
 
 #![recursion_limit = "256"]
 
 pub mod api;
 pub mod archive;
 pub mod config;
+pub mod containers;
 pub mod content;
 pub mod daemon;
 pub mod images;

@@ -3,6 +3,7 @@
 //! resource; handlers only translate between HTTP and the image service.
 
 mod auth;
+mod containers;
 mod distribution;
 mod images;
 mod system;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub images: Arc<ImageService>,
     /// Data root, for /info.
     pub data_root: std::path::PathBuf,
+    /// Containers.
+    pub containers: Arc<crate::containers::ContainerService>,
 }
 
 /// An API error: a status and Docker's `{"message": ...}` body.
@@ -129,6 +132,17 @@ pub fn router(state: AppState) -> Router {
                 .delete(images::delete),
         )
         .route("/distribution/{*rest}", get(distribution::inspect))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::delete),
+        )
+        .route("/containers/{id}/json", get(containers::inspect_one))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/{op}", post(containers::post_op))
+        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/exec/{id}/{op}", post(containers::exec_op))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         .with_state(state);
     inner

@@ -1,0 +1,1398 @@
+//! Containers: records (config and state, one JSON file per container under
+//! `<data-root>/containers/ID/`), their root filesystems (an overlay of the image's
+//! snapshots with the container's own upper dir, mounted by the shim), their OCI specs,
+//! and their life cycle through berth-supervisor: create, start, wait, stop, kill,
+//! remove, exec, restart policies. Streams and logs are in `io`.
+
+pub mod io;
+pub mod spec;
+pub mod supervisor;
+
+use crate::images::ImageService;
+use crate::snapshots::chain_ids;
+use berth_proto::tonic::{Code, Status};
+use berth_proto::v1 as pb;
+use io::{Chunk, Fifos};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use supervisor::{Supervisor, NAMESPACE};
+use tokio::net::unix::pipe;
+use tokio::sync::{broadcast, watch};
+
+/// Errors of container operations, with the status they deserve.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// 400.
+    #[error("{0}")]
+    Invalid(String),
+    /// 304 (already started / stopped).
+    #[error("{0}")]
+    NotModified(String),
+    /// 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Result of container operations.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn internal(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::Internal(format!("{what}: {e}"))
+}
+
+fn grpc(what: &str) -> impl FnOnce(Status) -> Error + '_ {
+    move |s| match s.code() {
+        Code::InvalidArgument => Error::Invalid(format!("{what}: {}", s.message())),
+        Code::NotFound => Error::NotFound(format!("{what}: {}", s.message())),
+        _ => Error::Internal(format!("{what}: {}", s.message())),
+    }
+}
+
+/// A container's state, as inspect shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// created, running, exited, removing.
+    pub status: String,
+    /// Host PID of the init process while it runs.
+    pub pid: u32,
+    /// Last exit code.
+    pub exit_code: i64,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339.
+    pub finished_at: String,
+    /// Why the last start failed.
+    pub error: String,
+}
+
+/// What is stored of a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// 64 hex digits.
+    pub id: String,
+    /// Without the leading slash.
+    pub name: String,
+    /// RFC 3339.
+    pub created: String,
+    /// The image as asked for.
+    pub image: String,
+    /// Its ID (`sha256:...`).
+    pub image_id: String,
+    /// argv[0].
+    pub path: String,
+    /// The rest of argv.
+    pub args: Vec<String>,
+    /// The merged Config.
+    pub config: Value,
+    /// HostConfig as given.
+    pub host_config: Value,
+    /// State.
+    pub state: State,
+    /// How many times the restart policy restarted it.
+    pub restart_count: u64,
+    /// Stopped by a user (unless-stopped does not restart it).
+    #[serde(default)]
+    pub manual_stop: bool,
+    /// The last spec it ran with.
+    #[serde(default)]
+    pub spec: Value,
+}
+
+/// What waiters watch.
+#[derive(Debug, Clone, Default)]
+pub struct Gen {
+    /// Exits so far.
+    pub exits: u64,
+    /// Whether it runs.
+    pub running: bool,
+    /// Removed.
+    pub removed: bool,
+    /// Last exit code.
+    pub exit_code: i64,
+}
+
+/// A container known to the daemon.
+pub struct Entry {
+    /// ID.
+    pub id: String,
+    /// The record.
+    pub rec: Mutex<Record>,
+    /// Changes, for waiters.
+    pub gen: watch::Sender<Gen>,
+    /// Output of the current run, for attached clients.
+    pub out: broadcast::Sender<Chunk>,
+    /// stdin of the current run (OpenStdin).
+    pub stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    op: tokio::sync::Mutex<()>,
+}
+
+impl Entry {
+    /// A copy of the record.
+    pub fn record(&self) -> Record {
+        self.rec.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> R {
+        f(&mut self.rec.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+    /// Whether the init process runs.
+    pub fn running(&self) -> bool {
+        self.gen.borrow().running
+    }
+}
+
+/// An exec'd process.
+pub struct Exec {
+    /// Exec ID.
+    pub id: String,
+    /// Container ID.
+    pub container: String,
+    /// The exec config (Cmd, Env, Tty, ...).
+    pub config: Value,
+    /// (running, exit code, pid).
+    pub state: Mutex<(bool, Option<i64>, u32)>,
+    /// Output for the attached client.
+    pub out: broadcast::Sender<Chunk>,
+    /// stdin.
+    pub stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    /// Set once it has exited.
+    pub done: watch::Sender<bool>,
+}
+
+/// The container half of the engine.
+pub struct ContainerService {
+    images: Arc<ImageService>,
+    sv: Supervisor,
+    data_root: PathBuf,
+    exec_root: PathBuf,
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    execs: Mutex<HashMap<String, Arc<Exec>>>,
+}
+
+fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut b = vec![0u8; n];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    hex::encode(b)
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry",
+    "nimble", "quirky", "serene", "tender", "vibrant", "wizardly",
+];
+const NAMES: &[&str] = &[
+    "babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "kepler", "lovelace",
+    "noether", "pascal", "ritchie", "shannon", "turing", "volta", "wozniak",
+];
+
+fn valid_name(n: &str) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && n.len() >= 2
+        && n.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'))
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Parses a signal name or number ("KILL", "SIGKILL", "9").
+pub fn parse_signal(s: &str) -> Option<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        return (n > 0 && n < 65).then_some(n);
+    }
+    let u = s.to_ascii_uppercase();
+    let name = if u.starts_with("SIG") {
+        u
+    } else {
+        format!("SIG{u}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32 as u32)
+}
+
+/// Finds `user` (`name`, `uid`, `name:group`, `uid:gid`) in the passwd and group files
+/// of the first of `roots` that has them.
+fn lookup_user(roots: &[PathBuf], user: &str) -> Result<(u32, u32, Vec<u32>)> {
+    let read = |f: &str| {
+        roots
+            .iter()
+            .find_map(|r| std::fs::read_to_string(r.join(f)).ok())
+            .unwrap_or_default()
+    };
+    if user.is_empty() {
+        return Ok((0, 0, Vec::new()));
+    }
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read("etc/passwd");
+    let (uid, mut gid, uname) = if let Ok(n) = u.parse::<u32>() {
+        let gid = passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 3 && f[2] == u)
+            .and_then(|f| f[3].parse().ok())
+            .unwrap_or(0);
+        (n, gid, None)
+    } else {
+        let f = passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 3 && f[0] == u)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unable to find user {u}: no matching entries in passwd file"
+                ))
+            })?;
+        (
+            f[2].parse().unwrap_or(0),
+            f[3].parse().unwrap_or(0),
+            Some(u.to_string()),
+        )
+    };
+    let group = read("etc/group");
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
+        };
+    }
+    let mut gids = Vec::new();
+    if let Some(name) = uname {
+        for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+            if f.len() > 3 && f[3].split(',').any(|m| m == name) {
+                if let Ok(n) = f[2].parse::<u32>() {
+                    if n != gid {
+                        gids.push(n);
+                    }
+                }
+            }
+        }
+    }
+    Ok((uid, gid, gids))
+}
+
+impl ContainerService {
+    /// Opens the container store and the supervisor connection; finds the containers of
+    /// an earlier run again.
+    pub async fn open(
+        images: Arc<ImageService>,
+        sv: Supervisor,
+        data_root: &Path,
+        exec_root: &Path,
+    ) -> anyhow::Result<Arc<Self>> {
+        let dir = data_root.join("containers");
+        std::fs::create_dir_all(&dir)?;
+        let s = Arc::new(Self {
+            images,
+            sv,
+            data_root: data_root.to_path_buf(),
+            exec_root: exec_root.to_path_buf(),
+            entries: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
+        });
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            let p = e.path().join("config.v2.json");
+            let Ok(bytes) = std::fs::read(&p) else {
+                continue;
+            };
+            let Ok(rec) = serde_json::from_slice::<Record>(&bytes) else {
+                tracing::warn!(path = %p.display(), "unreadable container record");
+                continue;
+            };
+            let entry = s.insert(rec);
+            s.restore(&entry).await;
+        }
+        Ok(s)
+    }
+
+    /// Stops the supervisor berthd started.
+    pub fn shutdown(&self) {
+        self.sv.stop();
+    }
+
+    fn insert(&self, rec: Record) -> Arc<Entry> {
+        let (out, _) = broadcast::channel(1024);
+        let entry = Arc::new(Entry {
+            id: rec.id.clone(),
+            gen: watch::Sender::new(Gen {
+                exit_code: rec.state.exit_code,
+                ..Default::default()
+            }),
+            rec: Mutex::new(rec),
+            out,
+            stdin: tokio::sync::Mutex::new(None),
+            op: tokio::sync::Mutex::new(()),
+        });
+        self.lock().insert(entry.id.clone(), entry.clone());
+        entry
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A container that was running when berthd stopped: follow it again if its task
+    /// still runs, else record its exit.
+    async fn restore(self: &Arc<Self>, entry: &Arc<Entry>) {
+        let rec = entry.record();
+        if rec.state.status != "running" {
+            return;
+        }
+        let got = self
+            .sv
+            .tasks()
+            .get(pb::GetRequest {
+                namespace: NAMESPACE.into(),
+                container_id: rec.id.clone(),
+                exec_id: String::new(),
+            })
+            .await;
+        let running = got
+            .as_ref()
+            .ok()
+            .and_then(|r| r.get_ref().process.as_ref())
+            .is_some_and(|p| p.status == pb::Status::Running as i32);
+        if running {
+            let tty = rec.config["Tty"].as_bool().unwrap_or(false);
+            let fifos = Fifos {
+                stdin: None,
+                stdout: self.fifo_dir(&rec.id).join("init-stdout"),
+                stderr: self.fifo_dir(&rec.id).join("init-stderr"),
+            };
+            entry.gen.send_modify(|g| g.running = true);
+            let log = io::open_log(&self.log_path(&rec.id)).ok();
+            let (exited_tx, exited_rx) = watch::channel(false);
+            let copiers = io::spawn_copiers(&fifos, tty, log, entry.out.clone(), exited_rx);
+            self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
+        } else {
+            let code = got
+                .ok()
+                .and_then(|r| r.into_inner().process)
+                .map(|p| p.exit_status as i64)
+                .unwrap_or(255);
+            self.cleanup_task(&rec.id).await;
+            self.finish_exit(entry, code);
+        }
+    }
+
+    /// The directory of a container's records, logs and upper dir.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.data_root.join("containers").join(id)
+    }
+
+    fn fifo_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join("containers").join(id)
+    }
+
+    /// The json-file log.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}-json.log"))
+    }
+
+    fn save(&self, rec: &Record) -> Result<()> {
+        let dir = self.dir(&rec.id);
+        let tmp = dir.join("config.v2.json.tmp");
+        let bytes = serde_json::to_vec(rec).map_err(|e| Error::Internal(e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(internal("writing container record"))?;
+        std::fs::rename(&tmp, dir.join("config.v2.json"))
+            .map_err(internal("writing container record"))
+    }
+
+    /// Finds a container by full ID, name (with or without `/`) or unique ID prefix.
+    pub fn get(&self, name: &str) -> Result<Arc<Entry>> {
+        let map = self.lock();
+        if let Some(e) = map.get(name) {
+            return Ok(e.clone());
+        }
+        let n = name.strip_prefix('/').unwrap_or(name);
+        if let Some(e) = map.values().find(|e| e.record().name == n) {
+            return Ok(e.clone());
+        }
+        let matches: Vec<_> = map.values().filter(|e| e.id.starts_with(name)).collect();
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(Error::NotFound(format!("No such container: {name}"))),
+            _ => Err(Error::NotFound(format!(
+                "No such container: {name} (multiple IDs found with that prefix)"
+            ))),
+        }
+    }
+
+    /// Every container.
+    pub fn all(&self) -> Vec<Arc<Entry>> {
+        let mut v: Vec<_> = self.lock().values().cloned().collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.record().created));
+        v
+    }
+
+    /// POST /containers/create.
+    pub fn create(&self, name: Option<&str>, body: &Value) -> Result<(String, Vec<String>)> {
+        let image = body["Image"].as_str().unwrap_or("").to_string();
+        if image.is_empty() {
+            return Err(Error::Invalid("No image specified".into()));
+        }
+        let hc = if body["HostConfig"].is_object() {
+            body["HostConfig"].clone()
+        } else {
+            json!({})
+        };
+        match hc["NetworkMode"].as_str().unwrap_or("") {
+            "none" | "host" => {}
+            "" | "default" | "bridge" => {
+                return Err(Error::Invalid(
+                    "bridge networking is not supported by berthd yet: use --network none or --network host".into(),
+                ))
+            }
+            other => {
+                return Err(Error::NotFound(format!(
+                    "network {other} not found (berthd supports only --network none and --network host)"
+                )))
+            }
+        }
+        let caps = |k: &str| strs(&hc[k]);
+        for (k, list) in [("CapAdd", caps("CapAdd")), ("CapDrop", caps("CapDrop"))] {
+            if let Err(e) = spec::capabilities(false, &list, &[]) {
+                let bad = e.trim_start_matches("invalid capability: ");
+                return Err(Error::Invalid(format!(
+                    "invalid {k}: unknown capability: \"{}\"",
+                    spec::normalize_cap(bad)
+                )));
+            }
+        }
+        let rec = self.images.resolve(&image).map_err(|e| match e {
+            crate::images::Error::NotFound(_) => {
+                let shown = crate::images::reference::Reference::parse_with_default_tag(&image)
+                    .map(|r| r.familiar())
+                    .unwrap_or(image.clone());
+                Error::NotFound(format!("No such image: {shown}"))
+            }
+            other => Error::Invalid(other.to_string()),
+        })?;
+        let icfg = self
+            .images
+            .config(&rec)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let ic = &icfg["config"];
+        // Env: the image's, overridden key by key.
+        let mut env = strs(&ic["Env"]);
+        for e in strs(&body["Env"]) {
+            let key = e.split('=').next().unwrap_or("").to_string();
+            env.retain(|x| x.split('=').next() != Some(key.as_str()));
+            env.push(e);
+        }
+        let given_entry = !body["Entrypoint"].is_null();
+        let entrypoint = if given_entry {
+            strs(&body["Entrypoint"])
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect()
+        } else {
+            strs(&ic["Entrypoint"])
+        };
+        let cmd = if !body["Cmd"].is_null() && !strs(&body["Cmd"]).is_empty() {
+            strs(&body["Cmd"])
+        } else if given_entry {
+            Vec::new()
+        } else {
+            strs(&ic["Cmd"])
+        };
+        let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+        if argv.is_empty() {
+            return Err(Error::Invalid("No command specified".into()));
+        }
+        let mut labels = ic["Labels"].as_object().cloned().unwrap_or_default();
+        if let Some(l) = body["Labels"].as_object() {
+            labels.extend(l.clone());
+        }
+        let pick = |k: &str| {
+            body[k]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .or_else(|| ic[k].as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let id = random_hex(32);
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !valid_name(n) {
+                    return Err(Error::Invalid(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                n.to_string()
+            }
+            None => {
+                let r = random_hex(2);
+                let b = u16::from_str_radix(&r, 16).unwrap_or(0) as usize;
+                format!(
+                    "{}_{}",
+                    ADJECTIVES[b % ADJECTIVES.len()],
+                    NAMES[(b / 16) % NAMES.len()]
+                ) + &format!("{}", b % 100)
+            }
+        };
+        let hostname = body["Hostname"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .unwrap_or_else(|| {
+                if hc["NetworkMode"] == "host" {
+                    nix::unistd::gethostname()
+                        .map(|h| h.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                } else {
+                    id[..12].to_string()
+                }
+            });
+        let config = json!({
+            "Hostname": hostname,
+            "Domainname": body["Domainname"].as_str().unwrap_or(""),
+            "User": pick("User"),
+            "AttachStdin": body["AttachStdin"].as_bool().unwrap_or(false),
+            "AttachStdout": body["AttachStdout"].as_bool().unwrap_or(false),
+            "AttachStderr": body["AttachStderr"].as_bool().unwrap_or(false),
+            "ExposedPorts": if body["ExposedPorts"].is_object() { body["ExposedPorts"].clone() } else { ic["ExposedPorts"].clone() },
+            "Tty": body["Tty"].as_bool().unwrap_or(false),
+            "OpenStdin": body["OpenStdin"].as_bool().unwrap_or(false),
+            "StdinOnce": body["StdinOnce"].as_bool().unwrap_or(false),
+            "Env": env,
+            "Cmd": if cmd.is_empty() { Value::Null } else { json!(cmd) },
+            "Healthcheck": body["Healthcheck"],
+            "Image": image,
+            "Volumes": if body["Volumes"].is_object() { body["Volumes"].clone() } else { ic["Volumes"].clone() },
+            "WorkingDir": pick("WorkingDir"),
+            "Entrypoint": if entrypoint.is_empty() { Value::Null } else { json!(entrypoint) },
+            "OnBuild": Value::Null,
+            "Labels": labels,
+            "StopSignal": pick("StopSignal"),
+            "StopTimeout": body["StopTimeout"],
+        });
+        let record = Record {
+            id: id.clone(),
+            name: name.clone(),
+            created: now(),
+            image: image.clone(),
+            image_id: rec.id.to_string(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            config,
+            host_config: hc,
+            state: State {
+                status: "created".into(),
+                ..Default::default()
+            },
+            restart_count: 0,
+            manual_stop: false,
+            spec: Value::Null,
+        };
+        let mut map = self.lock();
+        if let Some(other) = map.values().find(|e| e.record().name == name) {
+            return Err(Error::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
+        let dir = self.dir(&id);
+        std::fs::create_dir_all(dir.join("upper")).map_err(internal("container dir"))?;
+        std::fs::create_dir_all(dir.join("work")).map_err(internal("container dir"))?;
+        if let Err(e) = self.save(&record) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let (out, _) = broadcast::channel(1024);
+        map.insert(
+            id.clone(),
+            Arc::new(Entry {
+                id: id.clone(),
+                rec: Mutex::new(record),
+                gen: watch::Sender::new(Gen::default()),
+                out,
+                stdin: tokio::sync::Mutex::new(None),
+                op: tokio::sync::Mutex::new(()),
+            }),
+        );
+        Ok((id, Vec::new()))
+    }
+
+    fn lowerdirs(&self, rec: &Record) -> Result<Vec<PathBuf>> {
+        let img = self
+            .images
+            .resolve(&rec.image_id)
+            .map_err(|_| Error::NotFound(format!("No such image: {}", rec.image_id)))?;
+        let mut dirs: Vec<PathBuf> = chain_ids(&img.diff_ids())
+            .iter()
+            .map(|c| self.images.snapshots.fs_path(c))
+            .collect();
+        dirs.reverse();
+        if dirs.is_empty() {
+            let empty = self.dir(&rec.id).join("empty");
+            std::fs::create_dir_all(&empty).map_err(internal("empty lowerdir"))?;
+            dirs.push(empty);
+        }
+        Ok(dirs)
+    }
+
+    fn write_etc(&self, rec: &Record) -> Result<()> {
+        let dir = self.dir(&rec.id);
+        let hostname = rec.config["Hostname"].as_str().unwrap_or("");
+        let host_net = rec.host_config["NetworkMode"] == "host";
+        std::fs::write(dir.join("hostname"), format!("{hostname}\n"))
+            .map_err(internal("writing hostname"))?;
+        let hosts = if host_net {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+        } else {
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string()
+        };
+        std::fs::write(dir.join("hosts"), hosts).map_err(internal("writing hosts"))?;
+        let mut resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        if !host_net {
+            // Loopback resolvers are unreachable from the container's own network.
+            resolv = resolv
+                .lines()
+                .filter(|l| !(l.starts_with("nameserver 127.") || l.starts_with("nameserver ::1")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
+        std::fs::write(dir.join("resolv.conf"), resolv).map_err(internal("writing resolv.conf"))
+    }
+
+    fn binds(&self, rec: &Record) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for b in strs(&rec.host_config["Binds"]) {
+            let parts: Vec<&str> = b.split(':').collect();
+            if parts.len() < 2 || !parts[0].starts_with('/') {
+                return Err(Error::Invalid(format!(
+                    "invalid bind {b:?}: only host paths (/src:/dst[:ro]) are supported"
+                )));
+            }
+            let ro = parts
+                .get(2)
+                .is_some_and(|o| o.split(',').any(|x| x == "ro"));
+            if !Path::new(parts[0]).exists() {
+                std::fs::create_dir_all(parts[0]).map_err(internal(parts[0]))?;
+            }
+            let mut opts = vec!["rbind", "rprivate"];
+            if ro {
+                opts.push("ro");
+            }
+            out.push(json!({"destination": parts[1], "type": "bind", "source": parts[0], "options": opts}));
+        }
+        Ok(out)
+    }
+
+    /// POST /containers/{id}/start.
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
+        let entry = self.get(name)?;
+        let _op = entry.op.lock().await;
+        if entry.running() {
+            return Err(Error::NotModified("container already started".into()));
+        }
+        let r = self.start_locked(&entry).await;
+        if let Err(e) = &r {
+            let msg = e.to_string();
+            entry.update(|r| {
+                r.state.error = msg;
+                r.state.exit_code = 128;
+            });
+            let _ = self.save(&entry.record());
+            drop(_op);
+            if entry.record().host_config["AutoRemove"]
+                .as_bool()
+                .unwrap_or(false)
+            {
+                let _ = self.remove(&entry.id, true).await;
+            }
+        }
+        r
+    }
+
+    async fn start_locked(self: &Arc<Self>, entry: &Arc<Entry>) -> Result<()> {
+        let rec = entry.record();
+        let id = rec.id.clone();
+        let dir = self.dir(&id);
+        let lowers = self.lowerdirs(&rec)?;
+        let mut roots = vec![dir.join("upper")];
+        roots.extend(lowers.iter().cloned());
+        let user = lookup_user(&roots, rec.config["User"].as_str().unwrap_or(""))?;
+        self.write_etc(&rec)?;
+        let tty = rec.config["Tty"].as_bool().unwrap_or(false);
+        let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
+        let mut args = vec![rec.path.clone()];
+        args.extend(rec.args.iter().cloned());
+        let cwd = rec.config["WorkingDir"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("/")
+            .to_string();
+        let spec = spec::build(&spec::SpecInput {
+            args,
+            env: strs(&rec.config["Env"]),
+            cwd,
+            user,
+            hostname: rec.config["Hostname"].as_str().unwrap_or("").to_string(),
+            tty,
+            host_config: &rec.host_config,
+            dir: &dir,
+            id: &id,
+            mounts: self.binds(&rec)?,
+        })
+        .map_err(Error::Invalid)?;
+        let lowerdir = lowers
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        // A crash may have left the supervisor's record and task behind.
+        self.cleanup_task(&id).await;
+        let container = pb::Container {
+            id: id.clone(),
+            labels: Default::default(),
+            spec: serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?,
+            rootfs: vec![pb::Mount {
+                r#type: "overlay".into(),
+                source: "overlay".into(),
+                target: String::new(),
+                options: vec![
+                    format!("lowerdir={lowerdir}"),
+                    format!("upperdir={}", dir.join("upper").display()),
+                    format!("workdir={}", dir.join("work").display()),
+                ],
+            }],
+            runtime: Some(pb::Runtime::default()),
+            created_at: None,
+            updated_at: None,
+        };
+        self.sv
+            .containers()
+            .create(pb::CreateContainerRequest {
+                namespace: NAMESPACE.into(),
+                container: Some(container),
+            })
+            .await
+            .map_err(grpc("creating container"))?;
+        let fifos = Fifos::make(&self.fifo_dir(&id), "init", open_stdin)
+            .map_err(internal("making FIFOs"))?;
+        let log = io::open_log(&self.log_path(&id)).map_err(internal("opening log"))?;
+        let (exited_tx, exited_rx) = watch::channel(false);
+        let copiers = io::spawn_copiers(&fifos, tty, Some(log), entry.out.clone(), exited_rx);
+        let stdin = fifos.open_stdin().map_err(internal("opening stdin"))?;
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        let created = self
+            .sv
+            .tasks()
+            .create(pb::CreateTaskRequest {
+                namespace: NAMESPACE.into(),
+                container_id: id.clone(),
+                stdin: path(&fifos.stdin),
+                stdout: fifos.stdout.display().to_string(),
+                stderr: fifos.stderr.display().to_string(),
+                terminal: tty,
+            })
+            .await;
+        let started = match created {
+            Ok(_) => self
+                .sv
+                .tasks()
+                .start(pb::StartRequest {
+                    namespace: NAMESPACE.into(),
+                    container_id: id.clone(),
+                    exec_id: String::new(),
+                })
+                .await
+                .map(|r| r.into_inner().pid),
+            Err(e) => Err(e),
+        };
+        let pid = match started {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = exited_tx.send(true);
+                copiers.abort();
+                self.cleanup_task(&id).await;
+                fifos.remove();
+                return Err(Error::Internal(format!(
+                    "failed to create task for container: {}",
+                    e.message()
+                )));
+            }
+        };
+        *entry.stdin.lock().await = stdin;
+        entry.update(|r| {
+            r.state.status = "running".into();
+            r.state.pid = pid;
+            r.state.started_at = now();
+            r.state.error.clear();
+            r.spec = spec;
+        });
+        self.save(&entry.record())?;
+        entry.gen.send_modify(|g| g.running = true);
+        self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
+        Ok(())
+    }
+
+    /// Deletes the supervisor's task and record of a container, if any.
+    async fn cleanup_task(&self, id: &str) {
+        let _ = self
+            .sv
+            .tasks()
+            .delete(pb::DeleteTaskRequest {
+                namespace: NAMESPACE.into(),
+                container_id: id.into(),
+            })
+            .await;
+        let _ = self
+            .sv
+            .containers()
+            .delete(pb::DeleteContainerRequest {
+                namespace: NAMESPACE.into(),
+                id: id.into(),
+            })
+            .await;
+    }
+
+    fn spawn_monitor(
+        self: &Arc<Self>,
+        entry: Arc<Entry>,
+        fifos: Fifos,
+        exited: watch::Sender<bool>,
+        copiers: tokio::task::JoinHandle<()>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let id = entry.id.clone();
+            let code = loop {
+                let r = this
+                    .sv
+                    .tasks()
+                    .wait(pb::WaitRequest {
+                        namespace: NAMESPACE.into(),
+                        container_id: id.clone(),
+                        exec_id: String::new(),
+                    })
+                    .await;
+                match r {
+                    Ok(r) => break r.into_inner().exit_status as i64,
+                    Err(e) if e.code() == Code::NotFound => break 255,
+                    Err(e) => {
+                        tracing::debug!(%id, error = %e.message(), "wait failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            };
+            let _ = exited.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), copiers).await;
+            *entry.stdin.lock().await = None;
+            this.cleanup_task(&id).await;
+            fifos.remove();
+            this.finish_exit(&entry, code);
+            this.after_exit(entry, code).await;
+        });
+    }
+
+    fn finish_exit(&self, entry: &Entry, code: i64) {
+        entry.update(|r| {
+            r.state.status = "exited".into();
+            r.state.pid = 0;
+            r.state.exit_code = code;
+            r.state.finished_at = now();
+        });
+        let _ = self.save(&entry.record());
+        entry.gen.send_modify(|g| {
+            g.running = false;
+            g.exits += 1;
+            g.exit_code = code;
+        });
+    }
+
+    /// Restart policy, then AutoRemove.
+    async fn after_exit(self: &Arc<Self>, entry: Arc<Entry>, code: i64) {
+        let rec = entry.record();
+        let policy = &rec.host_config["RestartPolicy"];
+        let name = policy["Name"].as_str().unwrap_or("");
+        let max = policy["MaximumRetryCount"].as_u64().unwrap_or(0);
+        let restart = match name {
+            "always" => !rec.manual_stop,
+            "unless-stopped" => !rec.manual_stop,
+            "on-failure" => code != 0 && !rec.manual_stop && (max == 0 || rec.restart_count < max),
+            _ => false,
+        };
+        if restart && self.lock().contains_key(&rec.id) {
+            let delay = Duration::from_millis(100u64 << rec.restart_count.min(6));
+            tokio::time::sleep(delay).await;
+            if entry.record().manual_stop || !self.lock().contains_key(&rec.id) {
+                return;
+            }
+            entry.update(|r| r.restart_count += 1);
+            if let Err(e) = self.start(&rec.id).await {
+                tracing::warn!(id = %rec.id, error = %e, "restart failed");
+            }
+            return;
+        }
+        if rec.host_config["AutoRemove"].as_bool().unwrap_or(false) {
+            if let Err(e) = self.remove(&rec.id, true).await {
+                tracing::warn!(id = %rec.id, error = %e, "auto-remove failed");
+            }
+        }
+    }
+
+    /// POST /containers/{id}/kill.
+    pub async fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
+        let entry = self.get(name)?;
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => {
+                parse_signal(s).ok_or_else(|| Error::Invalid(format!("Invalid signal: {s}")))?
+            }
+            None => 9,
+        };
+        if !entry.running() {
+            return Err(Error::Conflict(format!(
+                "Cannot kill container: {name}: Container {} is not running",
+                entry.id
+            )));
+        }
+        if sig == 9 || sig == 15 {
+            entry.update(|r| r.manual_stop = true);
+        }
+        self.signal(&entry.id, sig).await
+    }
+
+    async fn signal(&self, id: &str, sig: u32) -> Result<()> {
+        self.sv
+            .tasks()
+            .kill(pb::KillRequest {
+                namespace: NAMESPACE.into(),
+                container_id: id.into(),
+                exec_id: String::new(),
+                signal: sig,
+                all: sig == 9,
+            })
+            .await
+            .map_err(grpc("kill"))?;
+        Ok(())
+    }
+
+    async fn wait_stopped(&self, entry: &Entry, timeout: Duration) -> bool {
+        let mut rx = entry.gen.subscribe();
+        let r = tokio::time::timeout(timeout, rx.wait_for(|g| !g.running))
+            .await
+            .is_ok();
+        r
+    }
+
+    /// POST /containers/{id}/stop.
+    pub async fn stop(&self, name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        let entry = self.get(name)?;
+        if !entry.running() {
+            return Err(Error::NotModified("container already stopped".into()));
+        }
+        let rec = entry.record();
+        let sig_name = signal
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .or_else(|| {
+                rec.config["StopSignal"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| "SIGTERM".into());
+        let sig = parse_signal(&sig_name)
+            .ok_or_else(|| Error::Invalid(format!("Invalid signal: {sig_name}")))?;
+        let t = timeout
+            .or_else(|| rec.config["StopTimeout"].as_i64())
+            .unwrap_or(10);
+        entry.update(|r| r.manual_stop = true);
+        let _ = self.save(&entry.record());
+        if t != 0 {
+            let _ = self.signal(&entry.id, sig).await;
+        }
+        let wait = if t < 0 {
+            Duration::from_secs(3600)
+        } else {
+            Duration::from_secs(t as u64)
+        };
+        if !self.wait_stopped(&entry, wait).await {
+            let _ = self.signal(&entry.id, 9).await;
+            if !self.wait_stopped(&entry, Duration::from_secs(30)).await {
+                return Err(Error::Internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    entry.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// POST /containers/{id}/restart.
+    pub async fn restart(self: &Arc<Self>, name: &str, timeout: Option<i64>) -> Result<()> {
+        match self.stop(name, timeout, None).await {
+            Ok(()) | Err(Error::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let entry = self.get(name)?;
+        entry.update(|r| r.manual_stop = false);
+        self.start(name).await
+    }
+
+    /// DELETE /containers/{id}.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let entry = self.get(name)?;
+        if entry.running() {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    entry.record().name
+                )));
+            }
+            entry.update(|r| r.manual_stop = true);
+            let _ = self.signal(&entry.id, 9).await;
+            if !self.wait_stopped(&entry, Duration::from_secs(30)).await {
+                return Err(Error::Internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    entry.id
+                )));
+            }
+        }
+        let _op = entry.op.lock().await;
+        if self.lock().remove(&entry.id).is_none() {
+            return Ok(());
+        }
+        self.cleanup_task(&entry.id).await;
+        let _ = std::fs::remove_dir_all(self.fifo_dir(&entry.id));
+        if let Err(e) = std::fs::remove_dir_all(self.dir(&entry.id)) {
+            tracing::warn!(id = %entry.id, error = %e, "removing container directory");
+        }
+        let execs: Vec<String> = self
+            .execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, e)| e.container == entry.id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in execs {
+            self.execs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&k);
+        }
+        entry.update(|r| r.state.status = "removing".into());
+        entry.gen.send_modify(|g| g.removed = true);
+        Ok(())
+    }
+
+    /// POST /containers/{id}/resize.
+    pub async fn resize(&self, name: &str, exec_id: &str, w: u32, h: u32) -> Result<()> {
+        let entry = self.get(name)?;
+        if !entry.running() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                entry.id
+            )));
+        }
+        self.sv
+            .tasks()
+            .resize_pty(pb::ResizePtyRequest {
+                namespace: NAMESPACE.into(),
+                container_id: entry.id.clone(),
+                exec_id: exec_id.into(),
+                width: w,
+                height: h,
+            })
+            .await
+            .map_err(grpc("resize"))?;
+        Ok(())
+    }
+
+    /// Closes the running process's stdin (the attached client closed its side).
+    pub async fn close_stdin(
+        &self,
+        id: &str,
+        exec_id: &str,
+        stdin: &tokio::sync::Mutex<Option<pipe::Sender>>,
+    ) {
+        *stdin.lock().await = None;
+        let _ = self
+            .sv
+            .tasks()
+            .close_io(pb::CloseIoRequest {
+                namespace: NAMESPACE.into(),
+                container_id: id.into(),
+                exec_id: exec_id.into(),
+                stdin: true,
+            })
+            .await;
+    }
+
+    /// POST /containers/{id}/exec.
+    pub fn exec_create(&self, name: &str, body: &Value) -> Result<String> {
+        let entry = self.get(name)?;
+        if !entry.running() {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                entry.id
+            )));
+        }
+        if strs(&body["Cmd"]).is_empty() {
+            return Err(Error::Invalid("No exec command specified".into()));
+        }
+        let id = random_hex(32);
+        let (out, _) = broadcast::channel(1024);
+        let exec = Arc::new(Exec {
+            id: id.clone(),
+            container: entry.id.clone(),
+            config: body.clone(),
+            state: Mutex::new((false, None, 0)),
+            out,
+            stdin: tokio::sync::Mutex::new(None),
+            done: watch::Sender::new(false),
+        });
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), exec);
+        Ok(id)
+    }
+
+    /// An exec by ID.
+    pub fn exec(&self, id: &str) -> Result<Arc<Exec>> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    /// Starts an exec'd process; its output goes to `exec.out`.
+    pub async fn exec_start(self: &Arc<Self>, exec: &Arc<Exec>, tty: bool) -> Result<()> {
+        {
+            let st = exec.state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.0 || st.1.is_some() {
+                return Err(Error::Conflict(format!(
+                    "Error: Exec command {} has already run",
+                    exec.id
+                )));
+            }
+        }
+        let entry = self.get(&exec.container)?;
+        if !entry.running() {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                entry.id
+            )));
+        }
+        let rec = entry.record();
+        let c = &exec.config;
+        let mut process = rec.spec["process"].clone();
+        process["args"] = json!(strs(&c["Cmd"]));
+        process["terminal"] = json!(tty);
+        let mut env = strs(&process["env"]);
+        for e in strs(&c["Env"]) {
+            let key = e.split('=').next().unwrap_or("").to_string();
+            env.retain(|x| x.split('=').next() != Some(key.as_str()));
+            env.push(e);
+        }
+        process["env"] = json!(env);
+        if let Some(w) = c["WorkingDir"].as_str().filter(|s| !s.is_empty()) {
+            process["cwd"] = json!(w);
+        }
+        if let Some(u) = c["User"].as_str().filter(|s| !s.is_empty()) {
+            let mut roots = vec![self.dir(&rec.id).join("upper")];
+            roots.extend(self.lowerdirs(&rec)?);
+            let (uid, gid, gids) = lookup_user(&roots, u)?;
+            process["user"] = json!({"uid": uid, "gid": gid, "additionalGids": gids});
+        }
+        if c["Privileged"].as_bool().unwrap_or(false) {
+            let caps = spec::host_caps();
+            process["capabilities"] =
+                json!({"bounding": caps, "effective": caps, "permitted": caps});
+        }
+        let open_stdin = c["AttachStdin"].as_bool().unwrap_or(false);
+        let fifos = Fifos::make(
+            &self.fifo_dir(&rec.id),
+            &format!("exec-{}", &exec.id[..16]),
+            open_stdin,
+        )
+        .map_err(internal("making FIFOs"))?;
+        let (exited_tx, exited_rx) = watch::channel(false);
+        let copiers = io::spawn_copiers(&fifos, tty, None, exec.out.clone(), exited_rx);
+        let stdin = fifos.open_stdin().map_err(internal("opening stdin"))?;
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        let mut tasks = self.sv.tasks();
+        let r = tasks
+            .exec(pb::ExecProcessRequest {
+                namespace: NAMESPACE.into(),
+                container_id: rec.id.clone(),
+                exec_id: exec.id.clone(),
+                stdin: path(&fifos.stdin),
+                stdout: fifos.stdout.display().to_string(),
+                stderr: fifos.stderr.display().to_string(),
+                terminal: tty,
+                spec: serde_json::to_vec(&process).map_err(|e| Error::Internal(e.to_string()))?,
+            })
+            .await;
+        let started = match r {
+            Ok(_) => tasks
+                .start(pb::StartRequest {
+                    namespace: NAMESPACE.into(),
+                    container_id: rec.id.clone(),
+                    exec_id: exec.id.clone(),
+                })
+                .await
+                .map(|r| r.into_inner().pid),
+            Err(e) => Err(e),
+        };
+        let pid = match started {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = exited_tx.send(true);
+                copiers.abort();
+                let _ = tasks
+                    .delete_process(pb::DeleteProcessRequest {
+                        namespace: NAMESPACE.into(),
+                        container_id: rec.id.clone(),
+                        exec_id: exec.id.clone(),
+                    })
+                    .await;
+                fifos.remove();
+                let msg = e.message().to_string();
+                *exec.state.lock().unwrap_or_else(|p| p.into_inner()) = (false, Some(126), 0);
+                let _ = exec.out.send(Chunk::End);
+                exec.done.send_replace(true);
+                return Err(Error::Internal(format!("exec failed: {msg}")));
+            }
+        };
+        *exec.stdin.lock().await = stdin;
+        *exec.state.lock().unwrap_or_else(|p| p.into_inner()) = (true, None, pid);
+        let exec = exec.clone();
+        tokio::spawn(async move {
+            let code = match tasks
+                .wait(pb::WaitRequest {
+                    namespace: NAMESPACE.into(),
+                    container_id: exec.container.clone(),
+                    exec_id: exec.id.clone(),
+                })
+                .await
+            {
+                Ok(r) => r.into_inner().exit_status as i64,
+                Err(_) => 255,
+            };
+            // Recorded before the stream ends: the client inspects the exit code then.
+            *exec.state.lock().unwrap_or_else(|p| p.into_inner()) = (false, Some(code), pid);
+            let _ = exited_tx.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), copiers).await;
+            *exec.stdin.lock().await = None;
+            let _ = tasks
+                .delete_process(pb::DeleteProcessRequest {
+                    namespace: NAMESPACE.into(),
+                    container_id: exec.container.clone(),
+                    exec_id: exec.id.clone(),
+                })
+                .await;
+            fifos.remove();
+            *exec.state.lock().unwrap_or_else(|p| p.into_inner()) = (false, Some(code), pid);
+            exec.done.send_replace(true);
+        });
+        Ok(())
+    }
+
+    /// IDs of the running execs of a container.
+    pub fn exec_ids(&self, id: &str) -> Vec<String> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|e| e.container == id && e.state.lock().map(|s| s.0).unwrap_or(false))
+            .map(|e| e.id.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL"), Some(9));
+        assert_eq!(parse_signal("SIGTERM"), Some(15));
+        assert_eq!(parse_signal("10"), Some(10));
+        assert_eq!(parse_signal("BOGUS"), None);
+    }
+
+    #[test]
+    fn users() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("etc/group"), "root:x:0:\nwheel:x:10:nobody\n").unwrap();
+        let roots = vec![d.path().to_path_buf()];
+        assert_eq!(lookup_user(&roots, "").unwrap(), (0, 0, vec![]));
+        assert_eq!(
+            lookup_user(&roots, "nobody").unwrap(),
+            (65534, 65534, vec![10])
+        );
+        assert_eq!(
+            lookup_user(&roots, "1000:wheel").unwrap(),
+            (1000, 10, vec![])
+        );
+        assert!(lookup_user(&roots, "ghost").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("web-1"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a b"));
+    }
+}
