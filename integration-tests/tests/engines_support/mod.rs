@@ -7,6 +7,8 @@
 //! cgroups the test's engines made are removed, and the scratch dir is deleted.
 #![allow(dead_code)]
 
+pub use berth_integration_tests::{require_root, wait_until};
+
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -19,30 +21,6 @@ pub mod cli;
 
 /// Time limit for one engine command.
 pub const CMD_LIMIT: Duration = Duration::from_secs(60);
-
-/// The built berth-runtime (target/<profile>/berth-runtime).
-pub fn berth_runtime() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("berth-runtime");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p berth-runtime` first",
-        path.display()
-    );
-    path
-}
-
-/// The tests need root; say so plainly.
-pub fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the engine tests need root (they start real engines and containers)"
-    );
-}
 
 /// A program on PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
@@ -72,42 +50,20 @@ pub fn have_programs(engine: &str, programs: &[&str]) -> bool {
     false
 }
 
-fn busybox() -> PathBuf {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox is missing: apt-get install -y busybox-static")
+/// A busybox rootfs with a marker under /run (to see `tmpcopyup` copy it in).
+pub fn make_rootfs(dir: &Path) {
+    berth_integration_tests::make_rootfs(dir);
+    std::fs::create_dir_all(dir.join("run/sub")).unwrap();
+    std::fs::write(dir.join("run/sub/marker"), RUN_MARKER).unwrap();
+}
+
+/// berth-runtime as built for the tests.
+pub fn berth_runtime() -> PathBuf {
+    berth_integration_tests::binary("berth-runtime")
 }
 
 /// Text the image carries under /run, to see `tmpcopyup` copy it into the tmpfs.
 pub const RUN_MARKER: &str = "image-run-content";
-
-/// A busybox rootfs: the static binary, applet links, passwd/group, a marker under /run.
-pub fn make_rootfs(dir: &Path) {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(busybox(), bin.join("busybox")).unwrap();
-    let list = Command::new(busybox()).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" && !applet.is_empty() {
-            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
-        }
-    }
-    for sub in ["proc", "sys", "dev", "etc", "root", "run/sub", "var/tmp"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    std::fs::create_dir_all(dir.join("tmp")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::fs::write(dir.join("run/sub/marker"), RUN_MARKER).unwrap();
-    std::fs::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
-}
 
 /// A plain (uncompressed) tar of `rootfs`, symlinks kept as links: what `docker import`
 /// and `podman import` take, and an OCI layer.
@@ -263,18 +219,6 @@ pub fn ok(out: Output, what: &str) -> String {
         stderr(&out)
     );
     stdout(&out)
-}
-
-/// Wait until `f` holds, up to `limit`.
-pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 /// Run a command with its stdin, stdout and stderr on a new pseudo-terminal; type

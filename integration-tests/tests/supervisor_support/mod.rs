@@ -7,46 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use berth_integration_tests::{binary, make_rootfs};
 pub use berth_proto::v1 as pb;
 use serde_json::{json, Value};
-
-/// The directory holding the workspace's built binaries.
-pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-/// A workspace binary.
-pub fn binary(name: &str) -> PathBuf {
-    let p = bin_dir().join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        p.display()
-    );
-    p
-}
-
-/// A busybox rootfs (static busybox and applet links, skipping "busybox" itself).
-pub fn make_rootfs(dir: &Path) {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let bb = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("apt-get install busybox-static");
-    std::fs::copy(bb, bin.join("busybox")).unwrap();
-    let list = Command::new(bb).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" && !applet.is_empty() {
-            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
-        }
-    }
-    for sub in ["proc", "sys", "dev", "etc", "tmp"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-}
 
 /// A default OCI spec (from berth-runtime spec) running `sh -c script`.
 pub fn spec(script: &str) -> Value {

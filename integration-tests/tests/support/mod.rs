@@ -1,7 +1,11 @@
 //! Shared helpers for the runtime integration tests: a busybox rootfs, bundles whose
 //! config.json is edited as JSON (the way engines write it), and a runtime under a
 //! private `--root` that deletes every container it made when dropped, even on failure.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+pub use berth_integration_tests::{
+    bin_dir, binary, busybox, make_rootfs, require_root, wait_until,
+};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -9,74 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-/// The directory holding the workspace's built binaries (target/<profile>).
-pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test>-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
-}
-
-/// Path of a workspace binary; fails with a hint when it has not been built.
-pub fn binary(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` (or `make test`) first",
-        path.display()
-    );
-    path
-}
-
-/// The tests need root (namespaces, mounts, cgroups); say so plainly instead of failing
-/// somewhere deep.
-pub fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the integration tests need root (they create real containers)"
-    );
-}
-
-fn busybox() -> PathBuf {
-    for candidate in ["/bin/busybox", "/usr/bin/busybox"] {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    panic!("busybox is missing: apt-get install -y busybox-static");
-}
-
-/// Make a busybox rootfs at `dir`: the static binary, one symlink per applet, and the
-/// few files a container expects.
-pub fn make_rootfs(dir: &Path) {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(busybox(), bin.join("busybox")).unwrap();
-    // Ask the host's copy: running the fresh copy could race another thread's fork that
-    // briefly holds its write descriptor (ETXTBSY).
-    let list = Command::new(busybox()).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" && !applet.is_empty() {
-            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
-        }
-    }
-    for sub in ["proc", "sys", "dev", "etc", "tmp", "root"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    std::fs::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("etc/group"),
-        "root:x:0:\nwheel:x:10:\nnobody:x:65534:\n",
-    )
-    .unwrap();
-}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -287,18 +223,6 @@ pub fn stdout(out: &Output) -> String {
 /// stderr as a string.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Wait until `f` holds, up to `limit`.
-pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    f()
 }
 
 /// Whether a process exists and is not a zombie.
