@@ -145,7 +145,14 @@ fn inspect(st: &AppState, e: &Entry) -> Value {
                 "WorkDir": dir.join("work"),
             }
         },
-        "Mounts": [],
+        "Mounts": r.mounts.iter().map(|m| {
+            let mut m = m.clone();
+            if let Some(o) = m.as_object_mut() {
+                o.remove("Anonymous");
+                o.remove("Create");
+            }
+            m
+        }).collect::<Vec<_>>(),
         "Config": r.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
@@ -266,7 +273,9 @@ pub async fn delete(
     uri: Uri,
 ) -> ApiResult<Response> {
     let q = query_pairs(&uri);
-    st.containers.remove(&id, query_bool(&q, "force")).await?;
+    st.containers
+        .remove_with(&id, query_bool(&q, "force"), query_bool(&q, "v"))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

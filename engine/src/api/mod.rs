@@ -7,6 +7,7 @@ mod containers;
 mod distribution;
 mod images;
 mod system;
+mod volumes;
 
 use crate::images::{Error as ImageError, ImageService};
 use crate::{archive, content, registry, snapshots};
@@ -142,6 +143,13 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/{op}", post(containers::post_op))
         .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::delete),
+        )
         .route("/exec/{id}/{op}", post(containers::exec_op))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         .with_state(state);

@@ -7,6 +7,7 @@
 pub mod io;
 pub mod spec;
 pub mod supervisor;
+pub mod volumes;
 
 use crate::images::ImageService;
 use crate::snapshots::chain_ids;
@@ -106,6 +107,10 @@ pub struct Record {
     /// The last spec it ran with.
     #[serde(default)]
     pub spec: Value,
+    /// Mounts as inspect shows them (binds, volumes, tmpfs); `Anonymous` marks volumes
+    /// made for this container.
+    #[serde(default)]
+    pub mounts: Vec<Value>,
 }
 
 /// What waiters watch.
@@ -171,6 +176,8 @@ pub struct Exec {
 /// The container half of the engine.
 pub struct ContainerService {
     images: Arc<ImageService>,
+    /// Named volumes.
+    pub volumes: volumes::Volumes,
     sv: Supervisor,
     data_root: PathBuf,
     exec_root: PathBuf,
@@ -319,6 +326,7 @@ impl ContainerService {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir)?;
         let s = Arc::new(Self {
+            volumes: volumes::Volumes::open(data_root)?,
             images,
             sv,
             data_root: data_root.to_path_buf(),
@@ -605,7 +613,9 @@ impl ContainerService {
             "StopSignal": pick("StopSignal"),
             "StopTimeout": body["StopTimeout"],
         });
+        let mounts = self.make_mounts(&hc, &config)?;
         let record = Record {
+            mounts,
             id: id.clone(),
             name: name.clone(),
             created: now(),
@@ -694,26 +704,140 @@ impl ContainerService {
         std::fs::write(dir.join("resolv.conf"), resolv).map_err(internal("writing resolv.conf"))
     }
 
-    fn binds(&self, rec: &Record) -> Result<Vec<Value>> {
-        let mut out = Vec::new();
-        for b in strs(&rec.host_config["Binds"]) {
+    /// Binds (`-v`), Mounts (`--mount`), Tmpfs, and an anonymous volume for every
+    /// path of Config.Volumes (the image's VOLUME and `-v /path`) not mounted otherwise.
+    fn make_mounts(&self, hc: &Value, config: &Value) -> Result<Vec<Value>> {
+        let mut out: Vec<Value> = Vec::new();
+        let volume = |name: &str, dst: &str, rw: bool, anon: bool| -> Result<Value> {
+            self.volumes.create(name, &Value::Null)?;
+            Ok(
+                json!({"Type": "volume", "Name": name, "Source": self.volumes.data(name),
+                "Destination": dst, "Driver": "local", "Mode": if rw { "" } else { "ro" },
+                "RW": rw, "Propagation": "", "Anonymous": anon}),
+            )
+        };
+        for b in strs(&hc["Binds"]) {
             let parts: Vec<&str> = b.split(':').collect();
-            if parts.len() < 2 || !parts[0].starts_with('/') {
+            if parts.len() < 2 || parts.len() > 3 || !parts[1].starts_with('/') {
                 return Err(Error::Invalid(format!(
-                    "invalid bind {b:?}: only host paths (/src:/dst[:ro]) are supported"
+                    "invalid volume specification: '{b}'"
                 )));
             }
-            let ro = parts
-                .get(2)
-                .is_some_and(|o| o.split(',').any(|x| x == "ro"));
-            if !Path::new(parts[0]).exists() {
-                std::fs::create_dir_all(parts[0]).map_err(internal(parts[0]))?;
+            let mode = parts.get(2).copied().unwrap_or("");
+            let rw = !mode.split(',').any(|o| o == "ro");
+            if parts[0].starts_with('/') {
+                out.push(
+                    json!({"Type": "bind", "Source": parts[0], "Destination": parts[1],
+                    "Mode": mode, "RW": rw, "Propagation": "rprivate", "Create": true}),
+                );
+            } else {
+                out.push(volume(parts[0], parts[1], rw, false)?);
+            }
+        }
+        for m in hc["Mounts"].as_array().into_iter().flatten() {
+            let dst = m["Target"].as_str().unwrap_or("");
+            if !dst.starts_with('/') {
+                return Err(Error::Invalid(format!(
+                    "invalid mount config: mount target must be an absolute path: {dst:?}"
+                )));
+            }
+            let rw = !m["ReadOnly"].as_bool().unwrap_or(false);
+            let src = m["Source"].as_str().unwrap_or("");
+            match m["Type"].as_str().unwrap_or("") {
+                "bind" => {
+                    if !Path::new(src).exists() {
+                        return Err(Error::Invalid(format!(
+                            "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                        )));
+                    }
+                    out.push(json!({"Type": "bind", "Source": src, "Destination": dst,
+                        "Mode": "", "RW": rw, "Propagation": "rprivate"}));
+                }
+                "volume" => {
+                    let (name, anon) = if src.is_empty() {
+                        (random_hex(32), true)
+                    } else {
+                        (src.to_string(), false)
+                    };
+                    out.push(volume(&name, dst, rw, anon)?);
+                }
+                "tmpfs" => {
+                    let mut opts = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
+                    if let Some(sz) = m["TmpfsOptions"]["SizeBytes"].as_u64() {
+                        opts.push(format!("size={sz}"));
+                    }
+                    out.push(json!({"Type": "tmpfs", "Source": "", "Destination": dst,
+                        "Mode": opts.join(","), "RW": rw, "Propagation": ""}));
+                }
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "invalid mount config: mount type unknown: {other:?}"
+                    )))
+                }
+            }
+        }
+        for (dst, opts) in hc["Tmpfs"].as_object().into_iter().flatten() {
+            let mut o = "nosuid,nodev,noexec".to_string();
+            if let Some(extra) = opts.as_str().filter(|s| !s.is_empty()) {
+                o = format!("{o},{extra}");
+            }
+            out.push(json!({"Type": "tmpfs", "Source": "", "Destination": dst,
+                "Mode": o, "RW": true, "Propagation": ""}));
+        }
+        for dst in config["Volumes"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
+            if !out.iter().any(|m| m["Destination"] == dst.as_str()) {
+                out.push(volume(&random_hex(32), dst, true, true)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a container uses the named volume.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|e| {
+                e.record()
+                    .mounts
+                    .iter()
+                    .any(|m| m["Type"] == "volume" && m["Name"] == name)
+            })
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    fn binds(&self, rec: &Record) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for m in &rec.mounts {
+            let dst = m["Destination"].as_str().unwrap_or("");
+            let src = m["Source"].as_str().unwrap_or("");
+            let rw = m["RW"].as_bool().unwrap_or(true);
+            if m["Type"] == "tmpfs" {
+                let mut opts: Vec<&str> = m["Mode"]
+                    .as_str()
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .collect();
+                if !rw {
+                    opts.push("ro");
+                }
+                out.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts}));
+                continue;
+            }
+            if m["Create"] == true && !Path::new(src).exists() {
+                std::fs::create_dir_all(src).map_err(internal(src))?;
             }
             let mut opts = vec!["rbind", "rprivate"];
-            if ro {
+            if !rw {
                 opts.push("ro");
             }
-            out.push(json!({"destination": parts[1], "type": "bind", "source": parts[0], "options": opts}));
+            out.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
         }
         Ok(out)
     }
@@ -1077,6 +1201,11 @@ impl ContainerService {
 
     /// DELETE /containers/{id}.
     pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
+        self.remove_with(name, force, false).await
+    }
+
+    /// DELETE /containers/{id}?v=: also its anonymous volumes when `volumes`.
+    pub async fn remove_with(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let entry = self.get(name)?;
         if entry.running() {
             if !force {
@@ -1116,6 +1245,16 @@ impl ContainerService {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&k);
+        }
+        let rec = entry.record();
+        if volumes || rec.host_config["AutoRemove"].as_bool().unwrap_or(false) {
+            for m in rec.mounts.iter().filter(|m| m["Anonymous"] == true) {
+                if let Some(n) = m["Name"].as_str() {
+                    if self.volume_users(n).is_empty() {
+                        let _ = self.volumes.remove(n);
+                    }
+                }
+            }
         }
         entry.update(|r| r.state.status = "removing".into());
         entry.gen.send_modify(|g| g.removed = true);

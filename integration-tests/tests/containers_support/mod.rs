@@ -187,6 +187,16 @@ impl Berthd {
         }
     }
 
+    /// kill -9 berthd (its supervisor gets SIGTERM; shims and containers live on), then
+    /// start it again on the same state.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.launch();
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
     }

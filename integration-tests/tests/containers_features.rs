@@ -1,0 +1,264 @@
+//! berthd containers: volumes, restart policies, resource limits, and a kill -9 of
+//! berthd while a container runs; driven by the real docker CLI.
+
+mod containers_support;
+
+use containers_support::Berthd;
+use std::time::Duration;
+
+const IMG: &str = "busybox:test";
+
+#[test]
+fn volumes_named_bind_anonymous_tmpfs() {
+    let d = Berthd::start();
+    d.ok(&["volume", "create", "data"]);
+    d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        IMG,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data:ro",
+        IMG,
+        "sh",
+        "-c",
+        "cat /data/f; touch /data/g 2>/dev/null || echo ro",
+    ]);
+    assert_eq!(out, "kept\nro\n");
+    // A volume named on first use is created.
+    d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "auto:/x",
+        IMG,
+        "true",
+    ]);
+    let ls = d.ok(&["volume", "ls", "-q"]);
+    assert!(
+        ls.lines().any(|l| l == "auto") && ls.lines().any(|l| l == "data"),
+        "{ls}"
+    );
+    assert_eq!(
+        d.ok(&["volume", "inspect", "-f", "{{.Driver}} {{.Name}}", "data"])
+            .trim(),
+        "local data"
+    );
+    // In use: 409.
+    d.ok(&[
+        "create",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        IMG,
+        "true",
+    ]);
+    let err = d.err(&["volume", "rm", "data"]);
+    assert!(err.contains("volume is in use"), "{err}");
+    assert_eq!(
+        d.inspect(
+            "user",
+            "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{end}}"
+        ),
+        "volume data /data"
+    );
+    d.ok(&["rm", "user"]);
+    d.ok(&["volume", "rm", "data"]);
+    let err = d.err(&["volume", "inspect", "data"]);
+    assert!(err.contains("no such volume"), "{err}");
+    // Bind mounts, read-write and read-only.
+    let host = d.dir.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host\n").unwrap();
+    let spec = format!("{}:/h", host.display());
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &spec,
+        IMG,
+        "sh",
+        "-c",
+        "cat /h/in; echo from ctr > /h/out",
+    ]);
+    assert_eq!(out, "from host\n");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap(),
+        "from ctr\n"
+    );
+    let spec_ro = format!("{}:/h:ro", host.display());
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &spec_ro,
+        IMG,
+        "sh",
+        "-c",
+        "touch /h/x 2>/dev/null || echo ro",
+    ]);
+    assert_eq!(out, "ro\n");
+    // Anonymous volume (-v /path) goes with --rm; tmpfs.
+    let before = d.ok(&["volume", "ls", "-q"]).lines().count();
+    d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/anon",
+        "--tmpfs",
+        "/scratch",
+        IMG,
+        "sh",
+        "-c",
+        "echo x > /anon/f && mount | grep -q ' /scratch type tmpfs'",
+    ]);
+    assert_eq!(d.ok(&["volume", "ls", "-q"]).lines().count(), before);
+}
+
+#[test]
+fn restart_policies() {
+    let d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:2",
+        IMG,
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    d.wait_until("two restarts", Duration::from_secs(20), || {
+        d.inspect("flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        d.inspect("flaky", "{{.RestartCount}} {{.State.ExitCode}}"),
+        "2 3"
+    );
+    assert_eq!(d.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
+    // always: restarted after it exits, but not after docker stop.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 0.3",
+    ]);
+    d.wait_until("restarted", Duration::from_secs(20), || {
+        d.inspect("always", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 1
+    });
+    d.ok(&["stop", "-t", "1", "always"]);
+    let n = d.inspect("always", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        d.inspect("always", "{{.RestartCount}} {{.State.Status}}"),
+        format!("{n} exited")
+    );
+}
+
+fn cgroup_file(pid: &str, controller: &str, file: &str) -> String {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = cg
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctl, p) = (f.next()?, f.next()?, f.next()?);
+            ctl.split(',')
+                .any(|c| c == controller)
+                .then(|| p.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {controller} cgroup in {cg}"));
+    let p = format!("/sys/fs/cgroup/{controller}{path}/{file}");
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn limits_in_cgroups_and_daemon_crash() {
+    let mut d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "limited",
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--cpus",
+        "0.5",
+        IMG,
+        "sh",
+        "-c",
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+    ]);
+    let pid = d.inspect("limited", "{{.State.Pid}}");
+    assert_eq!(
+        cgroup_file(&pid, "memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(cgroup_file(&pid, "pids", "pids.max"), "50");
+    assert_eq!(cgroup_file(&pid, "cpu", "cpu.cfs_quota_us"), "50000");
+    // kill -9 berthd: the container keeps running, and the new berthd follows it.
+    d.crash_and_restart();
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "container died with berthd"
+    );
+    assert_eq!(
+        d.inspect("limited", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {pid}")
+    );
+    let before = d.ok(&["logs", "limited"]).lines().count();
+    d.wait_until(
+        "logs flowing after restart",
+        Duration::from_secs(10),
+        || d.ok(&["logs", "limited"]).lines().count() > before + 2,
+    );
+    let (code, out, _) = d.run(&["exec", "limited", "echo", "still here"], None);
+    assert_eq!((code, out.as_str()), (0, "still here\n"));
+    d.ok(&["stop", "-t", "1", "limited"]);
+    assert_eq!(d.inspect("limited", "{{.State.Status}}"), "exited");
+}
