@@ -283,3 +283,31 @@ fn spec_writes_a_config_and_refuses_to_overwrite() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
 }
+
+#[test]
+fn no_pivot_moves_the_rootfs_instead() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&rt, "ls /bin/busybox && cat /proc/self/mountinfo | wc -l");
+    let id = unique_id("nopivot");
+    rt.track(&id);
+    let out = rt.output(&[
+        "run",
+        "--no-pivot",
+        "--no-new-keyring",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert_ok(&out, "run --no-pivot");
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("/bin/busybox"));
+    // The host's mounts stay out of view either way.
+    let mounts: usize = lines.next().unwrap().trim().parse().unwrap();
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    assert!(mounts < host_mounts + 20, "{mounts} mounts visible");
+    assert!(!rt.state_dir(&id).exists());
+}
