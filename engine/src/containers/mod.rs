@@ -849,6 +849,7 @@ impl ContainerService {
         if entry.running() {
             return Err(Error::NotModified("container already started".into()));
         }
+        entry.update(|r| r.manual_stop = false);
         let r = self.start_locked(&entry).await;
         if let Err(e) = &r {
             let msg = e.to_string();
@@ -1147,6 +1148,9 @@ impl ContainerService {
     /// POST /containers/{id}/stop.
     pub async fn stop(&self, name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
         let entry = self.get(name)?;
+        // Also when it is not running: a restart the policy has scheduled is cancelled.
+        entry.update(|r| r.manual_stop = true);
+        let _ = self.save(&entry.record());
         if !entry.running() {
             return Err(Error::NotModified("container already stopped".into()));
         }
