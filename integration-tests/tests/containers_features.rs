@@ -262,3 +262,56 @@ fn limits_in_cgroups_and_daemon_crash() {
     d.ok(&["stop", "-t", "1", "limited"]);
     assert_eq!(d.inspect("limited", "{{.State.Status}}"), "exited");
 }
+
+#[test]
+fn pause_rename_top_update_prune() {
+    let d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pz",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "while true; do date +%s%N > /tmp/t; sleep 0.05; done",
+    ]);
+    d.ok(&["pause", "pz"]);
+    assert_eq!(
+        d.inspect("pz", "{{.State.Status}} {{.State.Paused}}"),
+        "paused true"
+    );
+    let ps = d.ok(&["ps", "--format", "{{.Status}}"]);
+    assert!(ps.contains("(Paused)"), "{ps}");
+    d.ok(&["unpause", "pz"]);
+    assert_eq!(d.inspect("pz", "{{.State.Status}}"), "running");
+    d.ok(&["rename", "pz", "qz"]);
+    assert_eq!(d.inspect("qz", "{{.Name}}"), "/qz");
+    let top = d.ok(&["top", "qz"]);
+    assert!(top.contains("sh -c while true"), "{top}");
+    d.ok(&[
+        "update",
+        "--memory",
+        "32m",
+        "--memory-swap",
+        "64m",
+        "--pids-limit",
+        "20",
+        "qz",
+    ]);
+    let pid = d.inspect("qz", "{{.State.Pid}}");
+    assert_eq!(cgroup_file(&pid, "pids", "pids.max"), "20");
+    assert_eq!(
+        cgroup_file(&pid, "memory", "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(d.inspect("qz", "{{.HostConfig.PidsLimit}}"), "20");
+    d.ok(&["create", "--name", "idle", "--network", "none", IMG, "true"]);
+    let out = d.ok(&["container", "prune", "-f"]);
+    assert!(out.contains("Deleted Containers"), "{out}");
+    let names = d.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(names.trim(), "qz");
+    d.ok(&["rm", "-f", "qz"]);
+}

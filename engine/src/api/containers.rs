@@ -79,6 +79,7 @@ fn status_text(e: &Entry) -> String {
             human(ago(&r.state.finished_at))
         ),
         "created" => "Created".into(),
+        "paused" => format!("Up {} (Paused)", human(ago(&r.state.started_at))),
         other => other.to_string(),
     }
 }
@@ -113,8 +114,8 @@ fn inspect(st: &AppState, e: &Entry) -> Value {
         "Args": r.args,
         "State": {
             "Status": r.state.status,
-            "Running": r.state.status == "running",
-            "Paused": false,
+            "Running": r.state.status == "running" || r.state.status == "paused",
+            "Paused": r.state.status == "paused",
             "Restarting": false,
             "OOMKilled": false,
             "Dead": false,
@@ -204,7 +205,7 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let mut out = Vec::new();
     for e in st.containers.all() {
         let r = e.record();
-        if !all && r.state.status != "running" && !fs.iter().any(|(k, _)| k == "status") {
+        if !all && !e.running() && !fs.iter().any(|(k, _)| k == "status") {
             continue;
         }
         let labels = r.config["Labels"].as_object().cloned().unwrap_or_default();
@@ -605,6 +606,20 @@ pub async fn post_op(
             };
             Ok(hijack(req, a))
         }
+        "pause" | "unpause" => {
+            svc.pause(&id, op == "pause").await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "rename" => {
+            let new = query_get(&q, "name").unwrap_or("");
+            svc.rename(&id, new)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "update" => {
+            let body = json_body(req).await?;
+            svc.update(&id, &body).await?;
+            Ok(Json(json!({"Warnings": []})).into_response())
+        }
         "resize" => {
             let h = query_get(&q, "h").and_then(|v| v.parse().ok()).unwrap_or(0);
             let w = query_get(&q, "w").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -698,4 +713,15 @@ pub async fn exec_inspect(
         "Pid": pid,
     }))
     .into_response())
+}
+
+/// `GET /containers/{id}/top`.
+pub async fn top(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(st.containers.top(&id).await?).into_response())
+}
+
+/// `POST /containers/prune`.
+pub async fn prune(State(st): State<AppState>) -> ApiResult<Response> {
+    let gone = st.containers.prune().await;
+    Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": 0})).into_response())
 }

@@ -135,6 +135,8 @@ pub fn router(state: AppState) -> Router {
         .route("/distribution/{*rest}", get(distribution::inspect))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/top", get(containers::top))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::delete),

@@ -1265,6 +1265,185 @@ impl ContainerService {
         Ok(())
     }
 
+    /// POST /containers/{id}/pause and unpause.
+    pub async fn pause(&self, name: &str, pause: bool) -> Result<()> {
+        let entry = self.get(name)?;
+        if !entry.running() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                entry.id
+            )));
+        }
+        let paused = entry.record().state.status == "paused";
+        if pause && paused {
+            return Err(Error::Conflict(format!(
+                "Container {} is already paused",
+                entry.id
+            )));
+        }
+        if !pause && !paused {
+            return Err(Error::Conflict(format!(
+                "Container {} is not paused",
+                entry.id
+            )));
+        }
+        let mut t = self.sv.tasks();
+        if pause {
+            t.pause(pb::PauseTaskRequest {
+                namespace: NAMESPACE.into(),
+                container_id: entry.id.clone(),
+            })
+            .await
+            .map_err(grpc("pause"))?;
+        } else {
+            t.resume(pb::ResumeTaskRequest {
+                namespace: NAMESPACE.into(),
+                container_id: entry.id.clone(),
+            })
+            .await
+            .map_err(grpc("unpause"))?;
+        }
+        entry.update(|r| r.state.status = if pause { "paused" } else { "running" }.into());
+        self.save(&entry.record())
+    }
+
+    /// POST /containers/{id}/rename.
+    pub fn rename(&self, name: &str, new: &str) -> Result<()> {
+        let entry = self.get(name)?;
+        let new = new.strip_prefix('/').unwrap_or(new);
+        if !valid_name(new) {
+            return Err(Error::Invalid(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let map = self.lock();
+        if let Some(other) = map.values().find(|e| e.record().name == new) {
+            return Err(Error::Conflict(format!(
+                "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
+        drop(map);
+        entry.update(|r| r.name = new.to_string());
+        self.save(&entry.record())
+    }
+
+    /// GET /containers/{id}/top: UID, PID, PPID and command of every process.
+    pub async fn top(&self, name: &str) -> Result<Value> {
+        let entry = self.get(name)?;
+        if !entry.running() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                entry.id
+            )));
+        }
+        let pids = self
+            .sv
+            .tasks()
+            .list_pids(pb::ListPidsRequest {
+                namespace: NAMESPACE.into(),
+                container_id: entry.id.clone(),
+            })
+            .await
+            .map_err(grpc("top"))?
+            .into_inner()
+            .pids;
+        let mut rows = Vec::new();
+        for pid in pids {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .and_then(|v| v.split_whitespace().next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .trim_end_matches('\0')
+                        .replace('\0', " ")
+                })
+                .unwrap_or_default();
+            rows.push(json!([field("Uid:"), pid.to_string(), field("PPid:"), cmd]));
+        }
+        Ok(json!({"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": rows}))
+    }
+
+    /// POST /containers/prune: every stopped container.
+    pub async fn prune(&self) -> Vec<String> {
+        let mut gone = Vec::new();
+        for e in self.all() {
+            if !e.running() && self.remove(&e.id, false).await.is_ok() {
+                gone.push(e.id.clone());
+            }
+        }
+        gone
+    }
+
+    /// POST /containers/{id}/update: resources (applied to a running task) and the
+    /// restart policy.
+    pub async fn update(&self, name: &str, body: &Value) -> Result<()> {
+        let entry = self.get(name)?;
+        let mut hc = entry.record().host_config;
+        for k in [
+            "Memory",
+            "MemorySwap",
+            "NanoCpus",
+            "CpuShares",
+            "CpusetCpus",
+            "PidsLimit",
+            "RestartPolicy",
+        ] {
+            let v = &body[k];
+            let set = match v {
+                Value::Null => false,
+                Value::Number(n) => n.as_i64() != Some(0),
+                Value::String(s) => !s.is_empty(),
+                Value::Object(o) => o
+                    .get("Name")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| !n.is_empty()),
+                _ => true,
+            };
+            if set {
+                hc[k] = v.clone();
+            }
+        }
+        if entry.running() {
+            let spec = spec::build(&spec::SpecInput {
+                args: Vec::new(),
+                env: Vec::new(),
+                cwd: "/".into(),
+                user: (0, 0, Vec::new()),
+                hostname: String::new(),
+                tty: false,
+                host_config: &hc,
+                dir: &self.dir(&entry.id),
+                id: &entry.id,
+                mounts: Vec::new(),
+            })
+            .map_err(Error::Invalid)?;
+            let mut res = spec["linux"]["resources"].clone();
+            if let Some(o) = res.as_object_mut() {
+                o.remove("devices");
+            }
+            self.sv
+                .tasks()
+                .update(pb::UpdateTaskRequest {
+                    namespace: NAMESPACE.into(),
+                    container_id: entry.id.clone(),
+                    resources: serde_json::to_vec(&res)
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                })
+                .await
+                .map_err(grpc("update"))?;
+        }
+        entry.update(|r| r.host_config = hc);
+        self.save(&entry.record())
+    }
+
     /// POST /containers/{id}/resize.
     pub async fn resize(&self, name: &str, exec_id: &str, w: u32, h: u32) -> Result<()> {
         let entry = self.get(name)?;
