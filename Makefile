@@ -43,10 +43,15 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: deps build
+	# What `make install` installs: the static runtime and shim beside the rest.
+	mkdir -p target/bench-bin
+	cp target/release/berth-supervisor target/release/berth-ctl target/bench-bin/
+	cp $(STATIC_DIR)/berth-shim $(STATIC_DIR)/berth-runtime target/bench-bin/
 	./bench/runtime.sh
 	./bench/pull.sh
-	./bench/shim_memory.sh 50 target/release
-	./bench/supervisor_run.sh 10 target/release
+	./bench/shim_memory.sh 50 target/bench-bin
+	./bench/supervisor_run.sh 10 target/bench-bin
+	BERTH_RUNTIME=$(CURDIR)/target/bench-bin/berth-runtime ./bench/engines.sh
 
 clean:
 	$(CARGO) clean
