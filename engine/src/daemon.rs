@@ -68,6 +68,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     )
     .await
     .context("opening containers")?;
+    let weak = std::sync::Arc::downgrade(&containers);
+    images.set_users(Box::new(move || {
+        weak.upgrade().map(|c| c.image_users()).unwrap_or_default()
+    }));
     let state = AppState {
         images,
         data_root: cfg.data_root.clone(),

@@ -80,3 +80,54 @@ fn errors_as_dockerd() {
     assert_ne!(code, 0);
     d.ok(&["rm", "dup"]);
 }
+
+#[test]
+fn image_in_use_and_log_options() {
+    let d = Berthd::start();
+    d.ok(&[
+        "run",
+        "--name",
+        "lg",
+        "--network",
+        "none",
+        "busybox:test",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line $i; done",
+    ]);
+    assert_eq!(d.ok(&["logs", "--tail", "2", "lg"]), "line 4\nline 5\n");
+    let stamped = d.ok(&["logs", "-t", "lg"]);
+    let first = stamped.lines().next().unwrap();
+    assert!(
+        first.starts_with("20") && first.ends_with("Z line 1"),
+        "{first}"
+    );
+    // -f on a stopped container ends; on a running one it follows until the exit.
+    assert_eq!(d.ok(&["logs", "-f", "lg"]).lines().count(), 5);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fl",
+        "--network",
+        "none",
+        "busybox:test",
+        "sh",
+        "-c",
+        "echo a; sleep 1; echo b",
+    ]);
+    assert_eq!(d.ok(&["logs", "-f", "fl"]), "a\nb\n");
+    // An image a container uses cannot go.
+    let err = d.err(&["rmi", "busybox:test"]);
+    assert!(err.contains("is using its referenced image"), "{err}");
+    let id = d.ok(&["images", "-q", "busybox:test"]);
+    let err = d.err(&["rmi", id.trim()]);
+    assert!(err.contains("image is being used by container"), "{err}");
+    // Forced: untagged, kept; the container still runs.
+    d.ok(&["rmi", "-f", "busybox:test"]);
+    d.ok(&["rm", "fl"]);
+    d.ok(&["start", "-a", "lg"]);
+    d.ok(&["rm", "lg"]);
+    d.ok(&["image", "prune", "-f"]);
+    assert!(d.ok(&["images", "-aq"]).trim().is_empty());
+}

@@ -349,6 +349,17 @@ impl ContainerService {
         Ok(s)
     }
 
+    /// Image ID → a container using it.
+    pub fn image_users(&self) -> HashMap<String, String> {
+        self.lock()
+            .values()
+            .map(|e| {
+                let r = e.record();
+                (r.image_id, r.id)
+            })
+            .collect()
+    }
+
     /// Stops the supervisor berthd started.
     pub fn shutdown(&self) {
         self.sv.stop();

@@ -101,7 +101,11 @@ pub struct ImageService {
     /// that GC never deletes a blob a pull has written but not yet referenced.
     gc_lock: tokio::sync::RwLock<()>,
     tmp: PathBuf,
+    users: std::sync::RwLock<Option<ImageUsers>>,
 }
+
+/// Which containers use which image: image ID (`sha256:...`) → a container ID.
+pub type ImageUsers = Box<dyn Fn() -> HashMap<String, String> + Send + Sync>;
 
 /// The platform this daemon runs images for, as `os/arch`.
 pub fn host_arch() -> &'static str {
@@ -130,6 +134,7 @@ impl ImageService {
             logins: AuthStore::new(&data_root.join("config.json")),
             gc_lock: tokio::sync::RwLock::new(()),
             tmp,
+            users: std::sync::RwLock::new(None),
         }))
     }
 
@@ -404,6 +409,17 @@ impl ImageService {
         Ok(())
     }
 
+    /// Tells the store which images containers use: those are never deleted (a forced
+    /// delete only untags them) nor pruned.
+    pub fn set_users(&self, f: ImageUsers) {
+        *self.users.write().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    fn user_of(&self, id: &Digest) -> Option<String> {
+        let g = self.users.read().unwrap_or_else(|p| p.into_inner());
+        g.as_ref().and_then(|f| f().remove(&id.to_string()))
+    }
+
     /// Removes an image reference, and the image if nothing else names it, like
     /// `DELETE /images/{name}`. Returns Docker's list of `Untagged`/`Deleted` items.
     pub async fn delete(&self, name: &str, force: bool) -> Result<Vec<Value>> {
@@ -417,14 +433,29 @@ impl ImageService {
             .reference_key(name)?
             .filter(|(_, id)| *id == rec.id)
             .map(|(key, _)| key);
+        let user = self.user_of(&rec.id);
         if let Some(key) = via_reference {
             let r = Reference::parse_with_default_tag(name)?;
+            let remaining = tags.iter().filter(|t| t.to_string() != key).count();
+            if let (0, Some(c), false) = (remaining, &user, force) {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to remove repository reference \"{}\" (must force) - container {} is using its referenced image {}",
+                    r.familiar(),
+                    &c[..c.len().min(12)],
+                    rec.id.short()
+                )));
+            }
             self.meta.remove_reference(&key)?;
             out.push(json!({"Untagged": r.familiar()}));
-            let remaining = tags.iter().filter(|t| t.to_string() != key).count();
-            if remaining > 0 {
+            if remaining > 0 || user.is_some() {
                 return Ok(out);
             }
+        } else if let Some(c) = &user {
+            return Err(Error::Conflict(format!(
+                "conflict: unable to delete {} (cannot be forced) - image is being used by container {}",
+                rec.id.short(),
+                &c[..c.len().min(12)]
+            )));
         } else {
             let repos: HashSet<String> = tags.iter().map(|t| t.name()).collect();
             if repos.len() > 1 && !force {
@@ -457,7 +488,7 @@ impl ImageService {
         let mut deleted = Vec::new();
         for rec in self.meta.images()? {
             let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
-            if !all && !tags.is_empty() {
+            if (!all && !tags.is_empty()) || self.user_of(&rec.id).is_some() {
                 continue;
             }
             let config = self.config(&rec).unwrap_or(Value::Null);
