@@ -315,3 +315,80 @@ fn pause_rename_top_update_prune() {
     assert_eq!(names.trim(), "qz");
     d.ok(&["rm", "-f", "qz"]);
 }
+
+#[test]
+fn cp_both_ways_and_no_escape() {
+    let d = Berthd::start();
+    let host = d.dir.path().join("cp");
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("tree/sub/f"), "deep\n").unwrap();
+    std::fs::write(host.join("one"), "single\n").unwrap();
+    // Into and out of a running container.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cpr",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "ln -s /etc /tmp/etclink; ln -s / /tmp/rootlink; echo made > /tmp/made; sleep 100",
+    ]);
+    d.wait_until("files", Duration::from_secs(10), || {
+        d.run(&["exec", "cpr", "cat", "/tmp/made"], None).1 == "made\n"
+    });
+    d.ok(&["cp", host.join("one").to_str().unwrap(), "cpr:/tmp/"]);
+    d.ok(&["cp", host.join("tree").to_str().unwrap(), "cpr:/tmp/tree"]);
+    assert_eq!(
+        d.ok(&["exec", "cpr", "cat", "/tmp/one", "/tmp/tree/sub/f"]),
+        "single\ndeep\n"
+    );
+    let out = host.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    d.ok(&["cp", "cpr:/tmp/made", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("made")).unwrap(), "made\n");
+    // A symlink to / inside the container leads to the container's root, not the host's.
+    d.ok(&[
+        "cp",
+        "cpr:/tmp/rootlink/etc/passwd",
+        out.join("passwd").to_str().unwrap(),
+    ]);
+    let passwd = std::fs::read_to_string(out.join("passwd")).unwrap();
+    assert_eq!(
+        passwd,
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
+    );
+    d.ok(&[
+        "cp",
+        host.join("one").to_str().unwrap(),
+        "cpr:/tmp/etclink/",
+    ]);
+    assert_eq!(d.ok(&["exec", "cpr", "cat", "/etc/one"]), "single\n");
+    assert!(!std::path::Path::new("/etc/one").exists());
+    // A stopped container: through its layers.
+    d.ok(&["rm", "-f", "cpr"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "cps",
+        "--network",
+        "none",
+        IMG,
+        "cat",
+        "/tmp/one",
+    ]);
+    d.ok(&["cp", host.join("one").to_str().unwrap(), "cps:/tmp/"]);
+    d.ok(&["cp", "cps:/etc/group", out.join("group").to_str().unwrap()]);
+    assert!(std::fs::read_to_string(out.join("group"))
+        .unwrap()
+        .starts_with("root:x:0:"));
+    let (code, o, _) = d.run(&["start", "-a", "cps"], None);
+    assert_eq!((code, o.as_str()), (0, "single\n"));
+    let err = d.err(&["cp", "cps:/nonexistent", out.to_str().unwrap()]);
+    assert!(
+        err.contains("Could not find the file /nonexistent"),
+        "{err}"
+    );
+}

@@ -725,3 +725,93 @@ pub async fn prune(State(st): State<AppState>) -> ApiResult<Response> {
     let gone = st.containers.prune().await;
     Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": 0})).into_response())
 }
+
+fn archive_path(uri: &Uri) -> ApiResult<String> {
+    let q = query_pairs(uri);
+    query_get(&q, "path")
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .ok_or_else(|| ApiError::bad_request("path is required"))
+}
+
+/// `HEAD /containers/{id}/archive`: the stat header only.
+pub async fn archive_head(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    use base64::Engine as _;
+    let path = archive_path(&uri)?;
+    let view = st.containers.root_view(&id)?;
+    let full = crate::containers::archive::secure_join(&view.path, &path, false)?;
+    let stat = crate::containers::archive::path_stat(&full, &path)?;
+    let hdr = base64::engine::general_purpose::STANDARD.encode(stat.to_string());
+    Ok(([("x-docker-container-path-stat", hdr)], StatusCode::OK).into_response())
+}
+
+/// `GET /containers/{id}/archive`: a tar of the path.
+pub async fn archive_get(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    use base64::Engine as _;
+    let path = archive_path(&uri)?;
+    let svc = st.containers.clone();
+    let (stat, data) = tokio::task::spawn_blocking(move || -> ApiResult<(Value, Vec<u8>)> {
+        let view = svc.root_view(&id)?;
+        // A trailing "/." copies a directory's content: follow the last link then.
+        let follow = path.ends_with("/.") || path.ends_with('/');
+        let full = crate::containers::archive::secure_join(&view.path, &path, follow)?;
+        let stat = crate::containers::archive::path_stat(&full, &path)?;
+        let name = stat["name"].as_str().unwrap_or("").to_string();
+        let data = crate::containers::archive::tar_path(&full, &name).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("archive {path}: {e}"),
+            )
+        })?;
+        Ok((stat, data))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let hdr = base64::engine::general_purpose::STANDARD.encode(stat.to_string());
+    Ok((
+        [
+            ("x-docker-container-path-stat", hdr),
+            ("content-type", "application/x-tar".to_string()),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+/// `PUT /containers/{id}/archive`: unpack a tar into a directory of the container.
+pub async fn archive_put(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    req: Request,
+) -> ApiResult<Response> {
+    let path = archive_path(&uri)?;
+    let data = axum::body::to_bytes(req.into_body(), 1 << 30)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
+    let svc = st.containers.clone();
+    tokio::task::spawn_blocking(move || -> ApiResult<()> {
+        let view = svc.root_view(&id)?;
+        let dir = crate::containers::archive::secure_join(&view.path, &path, true)?;
+        if !dir.is_dir() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("Could not find the file {path} in container {id}"),
+            ));
+        }
+        let rel = dir.strip_prefix(&view.path).unwrap_or(&dir).display().to_string();
+        crate::containers::archive::untar_into(&data, &view.path, &rel)
+            .map_err(|e| ApiError::bad_request(format!("extracting archive into {path}: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(StatusCode::OK.into_response())
+}

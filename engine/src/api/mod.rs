@@ -138,6 +138,12 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/top", get(containers::top))
         .route(
+            "/containers/{id}/archive",
+            get(containers::archive_get)
+                .head(containers::archive_head)
+                .put(containers::archive_put),
+        )
+        .route(
             "/containers/{id}",
             axum::routing::delete(containers::delete),
         )

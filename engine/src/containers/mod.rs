@@ -4,6 +4,7 @@
 //! and their life cycle through berth-supervisor: create, start, wait, stop, kill,
 //! remove, exec, restart policies. Streams and logs are in `io`.
 
+pub mod archive;
 pub mod io;
 pub mod spec;
 pub mod supervisor;
@@ -185,7 +186,7 @@ pub struct ContainerService {
     execs: Mutex<HashMap<String, Arc<Exec>>>,
 }
 
-fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     use std::io::Read;
     let mut b = vec![0u8; n];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
@@ -673,7 +674,7 @@ impl ContainerService {
         Ok((id, Vec::new()))
     }
 
-    fn lowerdirs(&self, rec: &Record) -> Result<Vec<PathBuf>> {
+    pub(crate) fn lowerdirs(&self, rec: &Record) -> Result<Vec<PathBuf>> {
         let img = self
             .images
             .resolve(&rec.image_id)
