@@ -392,3 +392,45 @@ fn cp_both_ways_and_no_escape() {
         "{err}"
     );
 }
+
+#[test]
+fn supervisor_kill9_while_running() {
+    let d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sv",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "i=0; while true; do echo n $i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    let pid = d.inspect("sv", "{{.State.Pid}}");
+    let old = d.supervisor_pid().expect("supervisor running");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    d.wait_until("a new supervisor", Duration::from_secs(15), || {
+        d.supervisor_pid().is_some_and(|p| p != old)
+    });
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let before = d.ok(&["logs", "sv"]).lines().count();
+    d.wait_until("logs flowing", Duration::from_secs(10), || {
+        d.ok(&["logs", "sv"]).lines().count() > before + 2
+    });
+    d.wait_until(
+        "exec through the new supervisor",
+        Duration::from_secs(15),
+        || d.run(&["exec", "sv", "echo", "ok"], None).1 == "ok\n",
+    );
+    d.ok(&["stop", "-t", "1", "sv"]);
+    assert_eq!(
+        d.inspect("sv", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 137"
+    );
+}

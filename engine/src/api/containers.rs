@@ -807,7 +807,11 @@ pub async fn archive_put(
                 format!("Could not find the file {path} in container {id}"),
             ));
         }
-        let rel = dir.strip_prefix(&view.path).unwrap_or(&dir).display().to_string();
+        let rel = dir
+            .strip_prefix(&view.path)
+            .unwrap_or(&dir)
+            .display()
+            .to_string();
         crate::containers::archive::untar_into(&data, &view.path, &rel)
             .map_err(|e| ApiError::bad_request(format!("extracting archive into {path}: {e}")))
     })

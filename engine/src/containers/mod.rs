@@ -335,6 +335,16 @@ impl ContainerService {
             entries: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
         });
+        let weak = Arc::downgrade(&s);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                match weak.upgrade() {
+                    Some(s) => s.sv.revive(),
+                    None => return,
+                }
+            }
+        });
         for e in std::fs::read_dir(&dir)?.flatten() {
             let p = e.path().join("config.v2.json");
             let Ok(bytes) = std::fs::read(&p) else {

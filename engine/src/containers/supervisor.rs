@@ -16,6 +16,8 @@ pub struct Supervisor {
     /// The gRPC channel (lazy; reconnects).
     pub channel: Channel,
     child: std::sync::Mutex<Option<std::process::Child>>,
+    /// How to start it again: data root, exec root, socket, log level.
+    respawn: Option<(PathBuf, PathBuf, PathBuf, String)>,
 }
 
 fn find_binary(name: &str) -> PathBuf {
@@ -93,9 +95,18 @@ impl Supervisor {
                 (socket, Some(child))
             }
         };
+        let respawn = child.as_ref().map(|_| {
+            (
+                data_root.to_path_buf(),
+                exec_root.to_path_buf(),
+                socket.clone(),
+                log_level.to_string(),
+            )
+        });
         let s = Self {
             channel: berth_proto::unix_channel(&socket),
             child: std::sync::Mutex::new(child),
+            respawn,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -130,6 +141,26 @@ impl Supervisor {
             }
         }
         Ok(s)
+    }
+
+    /// Starts the supervisor again if berthd owns it and it has died (a crash, a kill
+    /// -9): the new one finds the shims, and berthd's waits reconnect. Called
+    /// periodically.
+    pub fn revive(&self) {
+        let Some((data_root, exec_root, socket, level)) = &self.respawn else {
+            return;
+        };
+        let mut g = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(c) = g.as_mut() else {
+            return; // stopped on purpose
+        };
+        if let Ok(Some(st)) = c.try_wait() {
+            tracing::warn!(%st, "berth-supervisor died; starting it again");
+            match spawn(data_root, exec_root, socket, level) {
+                Ok(c) => *g = Some(c),
+                Err(e) => tracing::error!(error = %e, "restarting berth-supervisor"),
+            }
+        }
     }
 
     /// The tasks client.

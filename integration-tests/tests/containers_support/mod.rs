@@ -197,6 +197,18 @@ impl Berthd {
         self.launch();
     }
 
+    /// The PID of the berth-supervisor berthd started.
+    pub fn supervisor_pid(&self) -> Option<i32> {
+        let d = self.dir.path().to_string_lossy().into_owned();
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let exe = cmd.split(' ').next().unwrap_or("");
+            (exe.ends_with("berth-supervisor") && cmd.contains(&d)).then_some(pid)
+        })
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
     }
