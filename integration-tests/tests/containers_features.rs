@@ -308,6 +308,17 @@ fn pause_rename_top_update_prune() {
         (32u64 << 20).to_string()
     );
     assert_eq!(d.inspect("qz", "{{.HostConfig.PidsLimit}}"), "20");
+    let stats = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.MemUsage}}|{{.PIDs}}",
+        "qz",
+    ]);
+    let f: Vec<&str> = stats.trim().split('|').collect();
+    assert_eq!(f[0], "qz", "{stats}");
+    assert!(f[1].ends_with("/ 32MiB"), "{stats}");
+    assert!(f[2].parse::<u32>().unwrap() >= 1, "{stats}");
     d.ok(&["create", "--name", "idle", "--network", "none", IMG, "true"]);
     let out = d.ok(&["container", "prune", "-f"]);
     assert!(out.contains("Deleted Containers"), "{out}");

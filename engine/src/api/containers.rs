@@ -819,3 +819,55 @@ pub async fn archive_put(
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(StatusCode::OK.into_response())
 }
+
+/// `GET /containers/{id}/stats`: one sample (`stream=false`, after a short second
+/// sample for CPU usage unless `one-shot`), or one a second until the client goes or
+/// the container stops.
+pub async fn stats(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    use crate::containers::stats::{sample, to_json};
+    let q = query_pairs(&uri);
+    let stream = query_get(&q, "stream").is_none_or(|v| matches!(v, "1" | "true" | "True"));
+    let one_shot = query_bool(&q, "one-shot");
+    let e = st.containers.get(&id)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    tokio::spawn(async move {
+        let mut pre = None;
+        loop {
+            let r = e.record();
+            let running = e.running() && r.state.pid > 0;
+            let now = if running {
+                sample(r.state.pid)
+            } else {
+                crate::containers::stats::Sample {
+                    read: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    ..Default::default()
+                }
+            };
+            if !stream && !one_shot && pre.is_none() && running {
+                pre = Some(now);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let mut line = to_json(&r.id, &r.name, &now, pre.as_ref()).to_string();
+            line.push('\n');
+            if tx.send(Bytes::from(line)).await.is_err() || !stream || !running {
+                return;
+            }
+            pre = Some(now);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let s = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures_util::StreamExt::map(
+            s,
+            Ok::<_, std::convert::Infallible>,
+        )),
+    )
+        .into_response())
+}

@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/stats", get(containers::stats))
         .route(
             "/containers/{id}/archive",
             get(containers::archive_get)

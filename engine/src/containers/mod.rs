@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod io;
 pub mod spec;
+pub mod stats;
 pub mod supervisor;
 pub mod volumes;
 
