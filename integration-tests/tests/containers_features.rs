@@ -37,6 +37,36 @@ fn volumes_named_bind_anonymous_tmpfs() {
         "cat /data/f; touch /data/g 2>/dev/null || echo ro",
     ]);
     assert_eq!(out, "kept\nro\n");
+    // A new volume starts with the image's content at its path.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "etcvol:/etc",
+        IMG,
+        "head",
+        "-1",
+        "/etc/passwd",
+    ]);
+    assert_eq!(out, "root:x:0:0:root:/root:/bin/sh\n");
+    let vol = d.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "etcvol"]);
+    assert!(std::path::Path::new(vol.trim()).join("group").exists());
+    // Ulimits.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=256:512",
+        IMG,
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn",
+    ]);
+    assert_eq!(out, "256\n512\n");
     // A volume named on first use is created.
     d.ok(&[
         "run",

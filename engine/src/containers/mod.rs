@@ -228,6 +228,35 @@ fn strs(v: &Value) -> Vec<String> {
     }
 }
 
+/// Copies a directory tree (files, directories, symlinks; modes and owners kept).
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let m = std::fs::symlink_metadata(src)?;
+    std::fs::create_dir_all(dst)?;
+    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+    let _ = std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid()));
+    for e in std::fs::read_dir(src)? {
+        let e = e?;
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        let m = std::fs::symlink_metadata(&from)?;
+        let ft = m.file_type();
+        if ft.is_dir() {
+            copy_tree(&from, &to)?;
+            continue;
+        }
+        if ft.is_symlink() {
+            let _ = std::fs::remove_file(&to);
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(&from, &to)?;
+        } else {
+            continue;
+        }
+        let _ = std::os::unix::fs::lchown(&to, Some(m.uid()), Some(m.gid()));
+    }
+    Ok(())
+}
+
 /// Parses a signal name or number ("KILL", "SIGKILL", "9").
 pub fn parse_signal(s: &str) -> Option<u32> {
     if let Ok(n) = s.parse::<u32>() {
@@ -636,7 +665,11 @@ impl ContainerService {
             "StopSignal": pick("StopSignal"),
             "StopTimeout": body["StopTimeout"],
         });
-        let mounts = self.make_mounts(&hc, &config)?;
+        let layers: Vec<PathBuf> = chain_ids(&rec.diff_ids())
+            .iter()
+            .map(|c| self.images.snapshots.fs_path(c))
+            .collect();
+        let mounts = self.make_mounts(&hc, &config, &layers)?;
         let record = Record {
             mounts,
             id: id.clone(),
@@ -729,10 +762,23 @@ impl ContainerService {
 
     /// Binds (`-v`), Mounts (`--mount`), Tmpfs, and an anonymous volume for every
     /// path of Config.Volumes (the image's VOLUME and `-v /path`) not mounted otherwise.
-    fn make_mounts(&self, hc: &Value, config: &Value) -> Result<Vec<Value>> {
+    fn make_mounts(&self, hc: &Value, config: &Value, layers: &[PathBuf]) -> Result<Vec<Value>> {
         let mut out: Vec<Value> = Vec::new();
         let volume = |name: &str, dst: &str, rw: bool, anon: bool| -> Result<Value> {
+            let new = self.volumes.inspect(name).is_err();
             self.volumes.create(name, &Value::Null)?;
+            if new {
+                // As dockerd: a new volume starts with what the image has at its path
+                // (layers applied base first; whiteouts and devices skipped).
+                let data = self.volumes.data(name);
+                for l in layers {
+                    let src = l.join(dst.trim_start_matches('/'));
+                    if src.is_dir() {
+                        copy_tree(&src, &data)
+                            .map_err(internal(format!("copying {dst} into volume {name}")))?;
+                    }
+                }
+            }
             Ok(
                 json!({"Type": "volume", "Name": name, "Source": self.volumes.data(name),
                 "Destination": dst, "Driver": "local", "Mode": if rw { "" } else { "ro" },

@@ -385,6 +385,19 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, String> {
     if input.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
+    let rlimits: Vec<Value> = hc["Ulimits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| {
+            let name = u["Name"].as_str()?;
+            Some(json!({
+                "type": format!("RLIMIT_{}", name.to_ascii_uppercase()),
+                "soft": u["Soft"].as_u64()?,
+                "hard": u["Hard"].as_u64()?,
+            }))
+        })
+        .collect();
     let (uid, gid, ref gids) = input.user;
     Ok(json!({
         "ociVersion": "1.0.2",
@@ -398,6 +411,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, String> {
                 "bounding": caps, "effective": caps, "permitted": caps,
             },
             "noNewPrivileges": no_new_privs,
+            "rlimits": rlimits,
         },
         "root": {"path": "rootfs", "readonly": hc["ReadonlyRootfs"].as_bool().unwrap_or(false)},
         "hostname": input.hostname,
