@@ -117,6 +117,41 @@ fn image_in_use_and_log_options() {
         "echo a; sleep 1; echo b",
     ]);
     assert_eq!(d.ok(&["logs", "-f", "fl"]), "a\nb\n");
+    // json-file rotation: max-size and max-file.
+    d.ok(&[
+        "run",
+        "--name",
+        "rot",
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox:test",
+        "sh",
+        "-c",
+        "for i in $(seq 1 200); do echo line $i; done",
+    ]);
+    let logs = d.ok(&["logs", "rot"]);
+    assert!(logs.ends_with("line 200\n"), "{logs}");
+    let n = logs.lines().count();
+    assert!(n > 5 && n < 200, "{n} lines kept");
+    let path = d.inspect("rot", "{{.LogPath}}");
+    assert!(std::path::Path::new(&format!("{path}.1")).exists());
+    assert!(!std::path::Path::new(&format!("{path}.2")).exists());
+    d.ok(&["rm", "rot"]);
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--log-driver",
+        "syslog",
+        "busybox:test",
+        "true",
+    ]);
+    assert!(err.contains("no log driver named 'syslog'"), "{err}");
     // An image a container uses cannot go.
     let err = d.err(&["rmi", "busybox:test"]);
     assert!(err.contains("is using its referenced image"), "{err}");

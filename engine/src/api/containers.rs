@@ -312,7 +312,18 @@ pub async fn logs(
         let mut first = true;
         loop {
             let running = entry.running() || entry.record().state.status == "created";
-            let (mut lines, next) = read_log(&path, off);
+            let mut lines = Vec::new();
+            if first {
+                // Rotated files first, oldest first.
+                let files = crate::containers::io::log_files(&path);
+                for f in &files[..files.len() - 1] {
+                    lines.extend(read_log(f, 0).0);
+                }
+            } else if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < off {
+                off = 0; // rotated while following
+            }
+            let (more, next) = read_log(&path, off);
+            lines.extend(more);
             off = next;
             if first {
                 if let Some(n) = tail {

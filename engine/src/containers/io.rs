@@ -85,16 +85,76 @@ impl Fifos {
     }
 }
 
-/// A json-file log writer shared by a container's stdout and stderr copiers.
-pub type LogFile = Arc<Mutex<std::fs::File>>;
+/// The json-file log of a container: one JSON line per line of output, rotated at
+/// `max-size` keeping `max-file` files (`PATH`, `PATH.1`, ...) as dockerd's driver.
+pub struct LogWriter {
+    file: std::fs::File,
+    path: PathBuf,
+    size: u64,
+    max_size: u64,
+    max_file: u32,
+}
 
-/// Opens (appending) the json-file log at `path`.
-pub fn open_log(path: &Path) -> std::io::Result<LogFile> {
-    let f = std::fs::OpenOptions::new()
+/// A json-file log writer shared by a container's stdout and stderr copiers.
+pub type LogFile = Arc<Mutex<LogWriter>>;
+
+/// Parses `10k`, `1m`, `1g` or a byte count (binary units, as dockerd).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.trim_end_matches('b');
+    let (num, mul) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mul)
+}
+
+/// Opens (appending) the json-file log at `path`; `max_size` 0 means no rotation.
+pub fn open_log(path: &Path, max_size: u64, max_file: u32) -> std::io::Result<LogFile> {
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    Ok(Arc::new(Mutex::new(f)))
+    let size = file.metadata()?.len();
+    Ok(Arc::new(Mutex::new(LogWriter {
+        file,
+        path: path.to_path_buf(),
+        size,
+        max_size,
+        max_file: max_file.max(1),
+    })))
+}
+
+impl LogWriter {
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let name = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
+        if self.max_file > 1 {
+            for n in (1..self.max_file - 1).rev() {
+                let _ = std::fs::rename(name(n), name(n + 1));
+            }
+            std::fs::rename(&self.path, name(1))?;
+        }
+        self.file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// The rotated files of a log, oldest first, then the current one.
+pub fn log_files(path: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = (1..100)
+        .map(|n| PathBuf::from(format!("{}.{n}", path.display())))
+        .take_while(|p| p.exists())
+        .collect();
+    v.reverse();
+    v.push(path.to_path_buf());
+    v
 }
 
 fn now_nanos() -> String {
@@ -103,20 +163,30 @@ fn now_nanos() -> String {
 
 fn write_log(log: &LogFile, stream: u8, data: &[u8]) {
     let name = if stream == 2 { "stderr" } else { "stdout" };
-    let mut out = Vec::new();
+    let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
     for line in data.split_inclusive(|b| *b == b'\n') {
         let l = LogLine {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: name.into(),
             time: now_nanos(),
         };
-        if serde_json::to_writer(&mut out, &l).is_ok() {
-            out.push(b'\n');
+        let mut out = match serde_json::to_vec(&l) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        out.push(b'\n');
+        if f.max_size > 0 && f.size > 0 && f.size + out.len() as u64 > f.max_size {
+            if let Err(e) = f.rotate() {
+                tracing::warn!(error = %e, "rotating container log");
+            }
         }
-    }
-    let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = f.write_all(&out) {
-        tracing::warn!(error = %e, "writing container log");
+        match f.file.write_all(&out) {
+            Ok(()) => f.size += out.len() as u64,
+            Err(e) => {
+                tracing::warn!(error = %e, "writing container log");
+                return;
+            }
+        }
     }
 }
 
@@ -247,6 +317,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rotation() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l.json");
+        let log = open_log(&p, 200, 3).unwrap();
+        for i in 0..20 {
+            write_log(&log, 1, format!("line {i}\n").as_bytes());
+        }
+        let files = log_files(&p);
+        assert_eq!(files.len(), 3);
+        let all: Vec<String> = files
+            .iter()
+            .flat_map(|f| read_log(f, 0).0)
+            .map(|l| l.log)
+            .collect();
+        assert_eq!(all.last().unwrap(), "line 19\n");
+        assert!(all.len() < 20);
+        assert_eq!(parse_size("10k"), Some(10240));
+        assert_eq!(parse_size("1m"), Some(1 << 20));
+    }
+
+    #[test]
     fn frames() {
         assert_eq!(frame(2, b"ab"), vec![2, 0, 0, 0, 0, 0, 0, 2, b'a', b'b']);
     }
@@ -255,7 +346,7 @@ mod tests {
     fn log_lines_roundtrip() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("l.json");
-        let log = open_log(&p).unwrap();
+        let log = open_log(&p, 0, 1).unwrap();
         write_log(&log, 1, b"a\nb\n");
         write_log(&log, 2, b"c\n");
         let (lines, off) = read_log(&p, 0);

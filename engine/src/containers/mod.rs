@@ -456,7 +456,7 @@ impl ContainerService {
                 stderr: self.fifo_dir(&rec.id).join("init-stderr"),
             };
             entry.gen.send_modify(|g| g.running = true);
-            let log = io::open_log(&self.log_path(&rec.id)).ok();
+            let log = self.open_log(&rec).ok();
             let (exited_tx, exited_rx) = watch::channel(false);
             let copiers = io::spawn_copiers(&fifos, tty, log, entry.out.clone(), exited_rx);
             self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
@@ -478,6 +478,16 @@ impl ContainerService {
 
     fn fifo_dir(&self, id: &str) -> PathBuf {
         self.exec_root.join("containers").join(id)
+    }
+
+    fn open_log(&self, rec: &Record) -> std::io::Result<io::LogFile> {
+        let c = &rec.host_config["LogConfig"]["Config"];
+        let max_size = c["max-size"].as_str().and_then(io::parse_size).unwrap_or(0);
+        let max_file = c["max-file"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        io::open_log(&self.log_path(&rec.id), max_size, max_file)
     }
 
     /// The json-file log.
@@ -543,6 +553,20 @@ impl ContainerService {
                 return Err(Error::NotFound(format!(
                     "network {other} not found (berthd supports only --network none and --network host)"
                 )))
+            }
+        }
+        match hc["LogConfig"]["Type"].as_str().unwrap_or("") {
+            "" | "json-file" => {}
+            other => {
+                return Err(Error::Invalid(format!(
+                    "logger: no log driver named '{other}' is registered (berthd has json-file)"
+                )))
+            }
+        }
+        let c = &hc["LogConfig"]["Config"];
+        if let Some(v) = c["max-size"].as_str() {
+            if io::parse_size(v).is_none() {
+                return Err(Error::Invalid(format!("invalid max-size: {v}")));
             }
         }
         let caps = |k: &str| strs(&hc[k]);
@@ -1004,7 +1028,7 @@ impl ContainerService {
             .map_err(grpc("creating container"))?;
         let fifos = Fifos::make(&self.fifo_dir(&id), "init", open_stdin)
             .map_err(internal("making FIFOs"))?;
-        let log = io::open_log(&self.log_path(&id)).map_err(internal("opening log"))?;
+        let log = self.open_log(&rec).map_err(internal("opening log"))?;
         let (exited_tx, exited_rx) = watch::channel(false);
         let copiers = io::spawn_copiers(&fifos, tty, Some(log), entry.out.clone(), exited_rx);
         let stdin = fifos.open_stdin().map_err(internal("opening stdin"))?;
