@@ -166,3 +166,68 @@ fn image_in_use_and_log_options() {
     d.ok(&["image", "prune", "-f"]);
     assert!(d.ok(&["images", "-aq"]).trim().is_empty());
 }
+
+#[test]
+fn events_since_until_filters() {
+    let d = Berthd::start();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let t0 = now() - 1;
+    d.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "ev",
+        "--network",
+        "none",
+        "--label",
+        "k=v",
+        "busybox:test",
+        "true",
+    ]);
+    d.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "other",
+        "--network",
+        "none",
+        "busybox:test",
+        "true",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (since, until) = (t0.to_string(), (now() + 1).to_string());
+    let out = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=ev",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(
+        out,
+        "container create ev\ncontainer start ev\ncontainer die ev\ncontainer destroy ev\n"
+    );
+    let out = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+        "--filter",
+        "label=k=v",
+        "--format",
+        "{{.Actor.Attributes.exitCode}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(out, "0 ev\n");
+}

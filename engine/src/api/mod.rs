@@ -133,6 +133,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(images::delete),
         )
         .route("/distribution/{*rest}", get(distribution::inspect))
+        .route("/events", get(containers::events))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))

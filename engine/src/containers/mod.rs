@@ -185,6 +185,10 @@ pub struct ContainerService {
     exec_root: PathBuf,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
     execs: Mutex<HashMap<String, Arc<Exec>>>,
+    /// Container events (Docker's /events messages), live.
+    pub events: broadcast::Sender<Value>,
+    /// The last events, for `since`.
+    pub recent: Mutex<std::collections::VecDeque<Value>>,
 }
 
 pub(crate) fn random_hex(n: usize) -> String {
@@ -364,6 +368,8 @@ impl ContainerService {
             exec_root: exec_root.to_path_buf(),
             entries: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            events: broadcast::channel(1024).0,
+            recent: Mutex::new(std::collections::VecDeque::new()),
         });
         let weak = Arc::downgrade(&s);
         tokio::spawn(async move {
@@ -388,6 +394,35 @@ impl ContainerService {
             s.restore(&entry).await;
         }
         Ok(s)
+    }
+
+    /// Records and publishes a container event (`start`, `die`, ...) with extra
+    /// attributes.
+    pub fn emit(&self, action: &str, rec: &Record, extra: &[(&str, String)]) {
+        let mut attrs = serde_json::Map::new();
+        if let Some(l) = rec.config["Labels"].as_object() {
+            attrs.extend(l.clone());
+        }
+        attrs.insert("image".into(), json!(rec.image));
+        attrs.insert("name".into(), json!(rec.name));
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), json!(v));
+        }
+        let now = chrono::Utc::now();
+        let nanos = now.timestamp_nanos_opt().unwrap_or(0);
+        let ev = json!({
+            "status": action, "id": rec.id, "from": rec.image,
+            "Type": "container", "Action": action,
+            "Actor": {"ID": rec.id, "Attributes": attrs},
+            "scope": "local", "time": now.timestamp(), "timeNano": nanos,
+        });
+        let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        r.push_back(ev.clone());
+        if r.len() > 1024 {
+            r.pop_front();
+        }
+        drop(r);
+        let _ = self.events.send(ev);
     }
 
     /// Image ID → a container using it.
@@ -739,6 +774,11 @@ impl ContainerService {
                 op: tokio::sync::Mutex::new(()),
             }),
         );
+        let rec = map.get(&id).map(|e| e.record());
+        drop(map);
+        if let Some(rec) = rec {
+            self.emit("create", &rec, &[]);
+        }
         Ok((id, Vec::new()))
     }
 
@@ -1085,6 +1125,7 @@ impl ContainerService {
         });
         self.save(&entry.record())?;
         entry.gen.send_modify(|g| g.running = true);
+        self.emit("start", &entry.record(), &[]);
         self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
         Ok(())
     }
@@ -1161,6 +1202,7 @@ impl ContainerService {
             g.exits += 1;
             g.exit_code = code;
         });
+        self.emit("die", &entry.record(), &[("exitCode", code.to_string())]);
     }
 
     /// Restart policy, then AutoRemove.
@@ -1212,7 +1254,9 @@ impl ContainerService {
         if sig == 9 || sig == 15 {
             entry.update(|r| r.manual_stop = true);
         }
-        self.signal(&entry.id, sig).await
+        self.signal(&entry.id, sig).await?;
+        self.emit("kill", &entry.record(), &[("signal", sig.to_string())]);
+        Ok(())
     }
 
     async fn signal(&self, id: &str, sig: u32) -> Result<()> {
@@ -1282,6 +1326,7 @@ impl ContainerService {
                 )));
             }
         }
+        self.emit("stop", &entry.record(), &[]);
         Ok(())
     }
 
@@ -1354,6 +1399,7 @@ impl ContainerService {
             }
         }
         entry.update(|r| r.state.status = "removing".into());
+        self.emit("destroy", &entry.record(), &[]);
         entry.gen.send_modify(|g| g.removed = true);
         Ok(())
     }
@@ -1397,6 +1443,11 @@ impl ContainerService {
             .map_err(grpc("unpause"))?;
         }
         entry.update(|r| r.state.status = if pause { "paused" } else { "running" }.into());
+        self.emit(
+            if pause { "pause" } else { "unpause" },
+            &entry.record(),
+            &[],
+        );
         self.save(&entry.record())
     }
 
@@ -1417,7 +1468,9 @@ impl ContainerService {
             )));
         }
         drop(map);
+        let old = entry.record().name;
         entry.update(|r| r.name = new.to_string());
+        self.emit("rename", &entry.record(), &[("oldName", format!("/{old}"))]);
         self.save(&entry.record())
     }
 
