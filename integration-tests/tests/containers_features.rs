@@ -475,3 +475,35 @@ fn supervisor_kill9_while_running() {
         "exited 137"
     );
 }
+
+#[test]
+fn restart_policy_applied_when_berthd_starts() {
+    let mut d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "alw",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    let pid: i32 = d.inspect("alw", "{{.State.Pid}}").parse().unwrap();
+    // berthd goes (kill -9), the container dies while it is away, berthd comes back.
+    d.crash_and_restart_with(|| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    d.wait_until("restarted by its policy", Duration::from_secs(20), || {
+        d.inspect("alw", "{{.State.Status}} {{.RestartCount}}") == "running 1"
+    });
+    assert_ne!(d.inspect("alw", "{{.State.Pid}}"), pid.to_string());
+}

@@ -263,3 +263,65 @@ fn default_security_and_files() {
     ]);
     assert_eq!(out, "CapEff:\t0000000000001000\nread-only\n");
 }
+
+#[test]
+fn signals_restart_attach_security_opts() {
+    let d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'echo got USR1' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
+    d.wait_until("ready", Duration::from_secs(10), || {
+        d.ok(&["logs", "sig"]).contains("ready")
+    });
+    d.ok(&["kill", "-s", "USR1", "sig"]);
+    d.wait_until("USR1 handled", Duration::from_secs(10), || {
+        d.ok(&["logs", "sig"]).contains("got USR1")
+    });
+    assert_eq!(d.inspect("sig", "{{.State.Status}}"), "running");
+    let pid = d.inspect("sig", "{{.State.Pid}}");
+    d.ok(&["restart", "-t", "1", "sig"]);
+    let pid2 = d.inspect("sig", "{{.State.Status}} {{.State.Pid}}");
+    assert!(
+        pid2.starts_with("running ") && !pid2.ends_with(&format!(" {pid}")),
+        "{pid2}"
+    );
+    // docker attach to a running container: its output from now on.
+    let mut attach = d.cmd(&["attach", "--no-stdin", "sig"]);
+    attach
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null());
+    let child = attach.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    d.ok(&["kill", "-s", "USR1", "sig"]);
+    std::thread::sleep(Duration::from_millis(500));
+    d.ok(&["kill", "sig"]);
+    let out = containers_support::wait_output(child, Duration::from_secs(20));
+    assert!(out.contains("got USR1"), "{out}");
+    // no-new-privileges and seccomp=unconfined.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        "no-new-privileges",
+        "--security-opt",
+        "seccomp=unconfined",
+        IMG,
+        "grep",
+        "-E",
+        "^(NoNewPrivs|Seccomp):",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out, "NoNewPrivs:\t1\nSeccomp:\t0\n");
+}

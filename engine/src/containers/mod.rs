@@ -503,6 +503,10 @@ impl ContainerService {
                 .unwrap_or(255);
             self.cleanup_task(&rec.id).await;
             self.finish_exit(entry, code);
+            // It exited while berthd was away: its restart policy applies now.
+            let this = self.clone();
+            let entry = entry.clone();
+            tokio::spawn(async move { this.after_exit(entry, code).await });
         }
     }
 

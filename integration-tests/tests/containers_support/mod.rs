@@ -190,10 +190,16 @@ impl Berthd {
     /// kill -9 berthd (its supervisor gets SIGTERM; shims and containers live on), then
     /// start it again on the same state.
     pub fn crash_and_restart(&mut self) {
+        self.crash_and_restart_with(|| {});
+    }
+
+    /// As `crash_and_restart`, running `meanwhile` while berthd is down.
+    pub fn crash_and_restart_with(&mut self, meanwhile: impl FnOnce()) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        meanwhile();
         self.launch();
     }
 
@@ -367,4 +373,27 @@ pub fn kill_leftovers(dir: &Path) {
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Waits (bounded) for a spawned child with piped stdout; returns its stdout.
+pub fn wait_output(mut child: Child, timeout: Duration) -> String {
+    let mut out = child.stdout.take().expect("stdout piped");
+    let t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    String::from_utf8_lossy(&t.join().unwrap_or_default()).into_owned()
 }
