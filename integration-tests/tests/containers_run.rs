@@ -325,3 +325,73 @@ fn signals_restart_attach_security_opts() {
     ]);
     assert_eq!(out, "NoNewPrivs:\t1\nSeccomp:\t0\n");
 }
+
+/// `docker run -it` and `docker exec -it` under a pseudo-terminal (util-linux
+/// `script`), typing into the container's shell.
+#[test]
+fn interactive_tty() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no script(1)");
+        return;
+    }
+    let d = Berthd::start();
+    let typed = |cmd: &str, input: &'static [u8]| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", cmd, "/dev/null"])
+            .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = c.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            std::thread::sleep(Duration::from_millis(1500));
+            let _ = stdin.write_all(input);
+            std::thread::sleep(Duration::from_millis(1000));
+        });
+        let mut out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status.code(), reader.join().unwrap())
+    };
+    let (code, out) = typed(
+        &format!("docker run -it --rm --network none {IMG} sh"),
+        b"echo hi-$((1+2))\nexit 5\n",
+    );
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("hi-3"), "{out}");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tt",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "100",
+    ]);
+    let (code, out) = typed("docker exec -it tt sh", b"tty; exit 7\n");
+    assert_eq!(code, Some(7), "{out}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+}
