@@ -507,3 +507,72 @@ fn restart_policy_applied_when_berthd_starts() {
     });
     assert_ne!(d.inspect("alw", "{{.State.Pid}}"), pid.to_string());
 }
+
+#[test]
+fn exec_options_wait_create_start_paused_removal() {
+    let d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ex",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "100",
+    ]);
+    let out = d.ok(&[
+        "exec",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "ex",
+        "sh",
+        "-c",
+        "echo $(id -u) $(pwd)",
+    ]);
+    assert_eq!(out, "65534 /tmp\n");
+    let out = d.ok(&[
+        "exec",
+        "--privileged",
+        "ex",
+        "grep",
+        "^CapEff:",
+        "/proc/self/status",
+    ]);
+    assert_ne!(out.trim(), "CapEff:\t00000000a80425fb");
+    // A paused container is thawed by stop and rm -f.
+    d.ok(&["pause", "ex"]);
+    d.ok(&["rm", "-f", "ex"]);
+    // create, then start -ai with stdin; docker wait.
+    d.ok(&[
+        "create",
+        "-i",
+        "--name",
+        "ci",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "read l; echo got $l; exit 9",
+    ]);
+    let (code, out, _) = d.run(&["start", "-ai", "ci"], Some(b"line\n"));
+    assert_eq!((code, out.as_str()), (9, "got line\n"));
+    assert_eq!(d.ok(&["wait", "ci"]).trim(), "9");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "wt",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 0.5; exit 4",
+    ]);
+    assert_eq!(d.ok(&["wait", "wt"]).trim(), "4");
+}

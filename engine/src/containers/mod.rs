@@ -1264,6 +1264,15 @@ impl ContainerService {
     }
 
     async fn signal(&self, id: &str, sig: u32) -> Result<()> {
+        // A frozen container gets no signal until thawed: SIGTERM or SIGKILL thaw it
+        // first (as dockerd does for stop and rm -f).
+        if sig == 9 || sig == 15 {
+            if let Ok(e) = self.get(id) {
+                if e.record().state.status == "paused" {
+                    let _ = self.pause(id, false).await;
+                }
+            }
+        }
         self.sv
             .tasks()
             .kill(pb::KillRequest {
