@@ -289,6 +289,11 @@ fn limits_in_cgroups_and_daemon_crash() {
     );
     let (code, out, _) = d.run(&["exec", "limited", "echo", "still here"], None);
     assert_eq!((code, out.as_str()), (0, "still here\n"));
+    // Paused across a restart of berthd: still paused, and still followed.
+    d.ok(&["pause", "limited"]);
+    d.crash_and_restart();
+    assert_eq!(d.inspect("limited", "{{.State.Status}}"), "paused");
+    d.ok(&["unpause", "limited"]);
     d.ok(&["stop", "-t", "1", "limited"]);
     assert_eq!(d.inspect("limited", "{{.State.Status}}"), "exited");
 }

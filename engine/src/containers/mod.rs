@@ -466,7 +466,7 @@ impl ContainerService {
     /// still runs, else record its exit.
     async fn restore(self: &Arc<Self>, entry: &Arc<Entry>) {
         let rec = entry.record();
-        if rec.state.status != "running" {
+        if rec.state.status != "running" && rec.state.status != "paused" {
             return;
         }
         let got = self
@@ -482,7 +482,11 @@ impl ContainerService {
             .as_ref()
             .ok()
             .and_then(|r| r.get_ref().process.as_ref())
-            .is_some_and(|p| p.status == pb::Status::Running as i32);
+            .is_some_and(|p| {
+                p.status == pb::Status::Running as i32
+                    || p.status == pb::Status::Paused as i32
+                    || p.status == pb::Status::Pausing as i32
+            });
         if running {
             let tty = rec.config["Tty"].as_bool().unwrap_or(false);
             let fifos = Fifos {
