@@ -149,10 +149,16 @@ impl Supervisor {
     /// A container record with the busybox rootfs bind-mounted and `runtime`.
     pub fn container(&self, id: &str, script: &str, runtime: pb::Runtime) -> pb::Container {
         let mut s = spec(script);
-        if runtime.name == "io.containerd.runc.v2" {
-            // runc refuses the berth-runtime default of no cgroupsPath? keep both happy.
-            s["linux"]["cgroupsPath"] = json!(format!("/berth-test/{id}"));
-        }
+        // Tests run side by side with the same container IDs: each supervisor's containers
+        // get their own cgroups, or one test's delete would kill another's container.
+        let unique = self
+            .dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        s["linux"]["cgroupsPath"] = json!(format!("/berth-test/{unique}/{id}"));
         pb::Container {
             id: id.into(),
             spec: serde_json::to_vec(&s).unwrap(),
@@ -231,6 +237,21 @@ impl Drop for Supervisor {
             self.cleanup();
         }
         self.kill9();
+        // The per-supervisor cgroup parents (see `container`), once their children went.
+        let unique = self
+            .dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(hierarchy.path().join("berth-test").join(&unique));
+        }
         // Any shim still alive (a failed test): stop it by the PID it recorded.
         if let Ok(nss) = std::fs::read_dir(self.dir.path().join("state/tasks")) {
             for ns in nss.flatten() {

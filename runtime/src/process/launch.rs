@@ -175,7 +175,15 @@ fn drive(
     channel.send(&Message::Proceed(state_json))?;
     // The init builds its rootfs meanwhile (two cores, two jobs).
     req.cgroup.enter_and_apply(pid, req.spec)?;
-    channel.send(&Message::Proceed(String::new()))?;
+    if let Err(send_error) = channel.send(&Message::Proceed(String::new())) {
+        // The init may have failed meanwhile: its reason is worth more than our EPIPE.
+        return Err(match channel.recv() {
+            Ok(Some(Message::Failed(reason))) => {
+                RuntimeError::Init(format!("container set-up failed: {reason}"))
+            }
+            _ => send_error,
+        });
+    }
     loop {
         match channel.recv()? {
             Some(Message::RunHooks) => {
