@@ -696,6 +696,13 @@ impl ContainerService {
                 ) + &format!("{}", b % 100)
             }
         };
+        // Before anything is made (volumes): a taken name fails cleanly.
+        if let Some(other) = self.lock().values().find(|e| e.record().name == name) {
+            return Err(Error::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
         let hostname = body["Hostname"]
             .as_str()
             .filter(|s| !s.is_empty())
