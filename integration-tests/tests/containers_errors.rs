@@ -22,8 +22,31 @@ fn errors_as_dockerd() {
     assert!(err.contains("No such container: nope"), "{err}");
     let err = d.err(&["logs", "nope"]);
     assert!(err.contains("No such container: nope"), "{err}");
-    let err = d.err(&["stop", "nope"]);
-    assert!(err.contains("No such container: nope"), "{err}");
+    for cmd in [
+        &["stop", "nope"][..],
+        &["start", "nope"],
+        &["kill", "nope"],
+        &["exec", "nope", "true"],
+        &["wait", "nope"],
+        &["pause", "nope"],
+        &["restart", "nope"],
+    ] {
+        let err = d.err(cmd);
+        assert!(err.contains("No such container: nope"), "{cmd:?}: {err}");
+    }
+    // Without --pull never the CLI pulls first; no registry answers here.
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "127.0.0.1:1/nosuch:img",
+        "true",
+    ]);
+    assert!(
+        err.contains("Unable to find image '127.0.0.1:1/nosuch:img' locally"),
+        "{err}"
+    );
     d.ok(&[
         "create",
         "--name",
