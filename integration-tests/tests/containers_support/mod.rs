@@ -210,6 +210,45 @@ impl Berthd {
         err
     }
 
+    /// `berth ARGS` (Berth's own CLI) pointed at this berthd through `BERTH_HOST`.
+    pub fn berth_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(target_dir().join("berth"));
+        c.env("BERTH_HOST", format!("unix://{}", self.socket.display()))
+            .env_remove("DOCKER_HOST")
+            .env("BERTH_CONFIG", self.dir.path().join("berth-config"))
+            .args(args);
+        c
+    }
+
+    /// `berth ARGS` with optional stdin: (exit code, stdout, stderr).
+    pub fn berth(&self, args: &[&str], input: Option<&[u8]>) -> (i32, String, String) {
+        let out = run_with_timeout(self.berth_cmd(args), input, COMMAND_TIMEOUT);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `berth ARGS`, which must succeed; its stdout.
+    pub fn berth_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.berth(args, None);
+        assert_eq!(
+            code,
+            0,
+            "berth {args:?} failed:\nstdout: {out}\nstderr: {err}\nberthd log:\n{}",
+            tail(&self.log(), 40)
+        );
+        out
+    }
+
+    /// `berth ARGS`, which must fail; its stderr.
+    pub fn berth_err(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.berth(args, None);
+        assert_ne!(code, 0, "berth {args:?} unexpectedly succeeded: {out}");
+        err
+    }
+
     /// `docker inspect -f FORMAT NAME`, trimmed.
     pub fn inspect(&self, name: &str, format: &str) -> String {
         self.ok(&["inspect", "-f", format, name]).trim().to_string()

@@ -1,0 +1,17 @@
+//! `berth import`: import the contents from a tarball to create a filesystem image. PLACEHOLDER: being written.
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// Flags of `berth import`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+/// Runs `berth import`.
+pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
+    Err(Error::Usage("PLACEHOLDER".into()))
+}

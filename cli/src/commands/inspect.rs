@@ -1,0 +1,17 @@
+//! `berth inspect`: return low-level information on containers, images or volumes. PLACEHOLDER: being written.
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// Flags of `berth inspect`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+/// Runs `berth inspect`.
+pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
+    Err(Error::Usage("PLACEHOLDER".into()))
+}

@@ -1,0 +1,17 @@
+//! `berth logout`: log out from a registry. PLACEHOLDER: being written.
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// Flags of `berth logout`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+/// Runs `berth logout`.
+pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
+    Err(Error::Usage("PLACEHOLDER".into()))
+}

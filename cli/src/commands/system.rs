@@ -1,0 +1,17 @@
+//! `berth system`: manage berthd (prune, df, info). PLACEHOLDER: being written.
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// Flags of `berth system`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+/// Runs `berth system`.
+pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
+    Err(Error::Usage("PLACEHOLDER".into()))
+}

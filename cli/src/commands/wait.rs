@@ -1,0 +1,17 @@
+//! `berth wait`: block until one or more containers stop, then print their exit codes. PLACEHOLDER: being written.
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// Flags of `berth wait`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+/// Runs `berth wait`.
+pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
+    Err(Error::Usage("PLACEHOLDER".into()))
+}

@@ -1,0 +1,284 @@
+//! How results are printed as docker prints them: aligned tables, `--format` templates
+//! (the Go-template subset people use: `{{.Field}}`, `{{.A.B}}`, `{{json .}}`,
+//! `{{json .Field}}`, a `table` prefix, `\t`), short IDs, human sizes and times.
+
+use crate::error::{Error, Result};
+use serde_json::Value;
+
+/// Rows printed as docker's tabwriter does: columns padded to the widest cell plus 3.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(cols) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let cells: Vec<&str> = cells.collect();
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            l.push_str(cell);
+            if i + 1 < cells.len() {
+                let pad = widths[i] + 3 - cell.chars().count();
+                l.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// A parsed `--format` template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    parts: Vec<Part>,
+    /// Whether it began with `table ` (a header row is printed first).
+    pub table: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Field { json: bool, path: Vec<String> },
+}
+
+impl Template {
+    /// Parses a template; unknown actions are refused with the offending text.
+    pub fn parse(src: &str) -> Result<Self> {
+        let (table, src) = match src.strip_prefix("table") {
+            Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => {
+                (true, rest.trim_start())
+            }
+            _ => (false, src),
+        };
+        let src = src.replace("\\t", "\t").replace("\\n", "\n");
+        let mut parts = Vec::new();
+        let mut rest = src.as_str();
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                parts.push(Part::Text(rest[..start].to_string()));
+            }
+            let end = rest[start..]
+                .find("}}")
+                .ok_or_else(|| Error::Usage(format!("template: unclosed action in {src:?}")))?;
+            let action = rest[start + 2..start + end].trim();
+            parts.push(parse_action(action)?);
+            rest = &rest[start + end + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        Ok(Self { parts, table })
+    }
+
+    /// Renders the template against one JSON object.
+    pub fn render(&self, v: &Value) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Field { json, path } => {
+                    let mut cur = v;
+                    for key in path {
+                        cur = cur.get(key).unwrap_or(&Value::Null);
+                    }
+                    if *json {
+                        out.push_str(&cur.to_string());
+                    } else {
+                        out.push_str(&plain(cur));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The header row of a `table` template: each field's name, upper-cased.
+    pub fn header(&self) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Field { path, .. } => {
+                    out.push_str(&path.last().map(|s| s.to_uppercase()).unwrap_or_default())
+                }
+            }
+        }
+        out
+    }
+}
+
+fn parse_action(action: &str) -> Result<Part> {
+    let (json, expr) = match action.strip_prefix("json") {
+        Some(rest) if rest.starts_with(char::is_whitespace) => (true, rest.trim()),
+        _ => (false, action),
+    };
+    let bad = || Error::Usage(format!("template: unsupported action {{{{{action}}}}}"));
+    if expr == "." {
+        return Ok(Part::Field { json, path: vec![] });
+    }
+    let path = expr.strip_prefix('.').ok_or_else(bad)?;
+    let path: Vec<String> = path.split('.').map(String::from).collect();
+    if path
+        .iter()
+        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    {
+        return Err(bad());
+    }
+    Ok(Part::Field { json, path })
+}
+
+/// A value as Go's template prints it: strings bare, maps as `map[k:v]`, null as `<no value>`.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => "<no value>".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(a) => format!("[{}]", a.iter().map(plain).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}:{}", plain(&m[*k])))
+                .collect();
+            format!("map[{}]", inner.join(" "))
+        }
+    }
+}
+
+/// The 12-character short form of an ID (any `sha256:` prefix dropped).
+pub fn short_id(id: &str) -> String {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    id.chars().take(12).collect()
+}
+
+/// A size as docker prints it: decimal units, 3 significant digits ("4.26MB").
+pub fn human_size(bytes: f64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut size = bytes;
+    let mut i = 0;
+    while size >= 1000.0 && i + 1 < UNITS.len() {
+        size /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", trim_float(size), UNITS[i])
+}
+
+/// A size in binary units, as `docker stats` prints memory ("1.5MiB").
+pub fn human_size_binary(bytes: f64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut size = bytes;
+    let mut i = 0;
+    while size >= 1024.0 && i + 1 < UNITS.len() {
+        size /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", trim_float(size), UNITS[i])
+}
+
+fn trim_float(v: f64) -> String {
+    // Three significant digits, no trailing zeros, as Go's %.3g.
+    let s = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// A duration as docker says it ("Less than a second", "5 seconds", "About a minute",
+/// "3 hours", "2 weeks").
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        _ if s < 46 * 60 => format!("{} minutes", s / 60),
+        _ if s < 90 * 60 => "About an hour".into(),
+        _ if s < 48 * 3600 => format!("{} hours", s / 3600),
+        _ if s < 14 * 86400 => format!("{} days", s / 86400),
+        _ if s < 60 * 86400 => format!("{} weeks", s / (7 * 86400)),
+        _ if s < 2 * 365 * 86400 => format!("{} months", s / (30 * 86400)),
+        _ => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+/// Seconds since a Unix timestamp.
+pub fn seconds_since(unix: i64) -> i64 {
+    chrono::Utc::now().timestamp() - unix
+}
+
+/// Seconds since an RFC 3339 time (0 if it does not parse).
+pub fn seconds_since_rfc3339(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| chrono::Utc::now().timestamp() - d.timestamp())
+        .unwrap_or(0)
+}
+
+/// Prints JSON as docker's `inspect` does: indented, an array of objects.
+pub fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_render_fields_nested_fields_and_json() {
+        let v =
+            json!({"Name": "web", "State": {"Status": "running", "Pid": 42}, "Labels": {"a": "1"}});
+        let t =
+            Template::parse("{{.Name}} {{.State.Status}}/{{.State.Pid}} {{json .Labels}}").unwrap();
+        assert_eq!(t.render(&v), r#"web running/42 {"a":"1"}"#);
+        assert_eq!(
+            Template::parse("{{.Missing}}").unwrap().render(&v),
+            "<no value>"
+        );
+        assert_eq!(
+            Template::parse("{{.Labels}}").unwrap().render(&v),
+            "map[a:1]"
+        );
+        let t = Template::parse("table {{.Name}}\\t{{.State.Status}}").unwrap();
+        assert!(t.table);
+        assert_eq!(t.header(), "NAME\tSTATUS");
+        assert!(Template::parse("{{range .X}}").is_err());
+        assert!(Template::parse("{{.Name").is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations_read_as_docker_prints_them() {
+        assert_eq!(human_size(4_261_000.0), "4.26MB");
+        assert_eq!(human_size(999.0), "999B");
+        assert_eq!(human_size(1_500.0), "1.5kB");
+        assert_eq!(human_size_binary(1536.0), "1.5KiB");
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(75), "About a minute");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+    }
+
+    #[test]
+    fn tables_pad_columns_to_the_widest_cell() {
+        let t = table(&["A", "BB"], &[vec!["long".into(), "x".into()]]);
+        assert_eq!(t, "A      BB\nlong   x\n");
+    }
+}
