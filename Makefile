@@ -1,7 +1,7 @@
 # Berth: build, install, test, benchmark, demo.
 PREFIX ?= /usr/local
 CARGO ?= cargo
-BINARIES := berthd berth-supervisor berth-ctl
+BINARIES := berthd berth-supervisor berth-ctl berth
 # The runtime and the shim run once per container: built static and non-PIE, they skip
 # the dynamic loader and relocations (about half a millisecond per exec here).
 STATIC_BINARIES := berth-runtime berth-shim

@@ -16,7 +16,7 @@ pub enum RuntimeError {
         id: String,
         status: String,
         action: &'static str,
-        wanted: &'static str,
+        wanted: String,
     },
     #[error("cannot read {path}: {source}")]
     ReadConfig {

@@ -137,15 +137,7 @@ fn build_process(container: &Container, args: &ExecArgs) -> Result<Process> {
 
 pub(super) fn run(global: &GlobalOptions, args: ExecArgs) -> Result<i32> {
     let container = Container::load(&global.root, &args.id)?;
-    let status = container.status();
-    if !matches!(status, Status::Created | Status::Running) {
-        return Err(RuntimeError::WrongStatus {
-            id: args.id.clone(),
-            status: status.to_string(),
-            action: "exec",
-            wanted: "created or running",
-        });
-    }
+    container.require("exec", &[Status::Created, Status::Running])?;
     let process = build_process(&container, &args)?;
     let terminal = process.terminal().unwrap_or(false);
     let mut console = Console::new(terminal, args.console_socket.as_deref(), args.detach)?;

@@ -25,7 +25,7 @@ impl Container {
                     id: self.state.id.clone(),
                     status: status.to_string(),
                     action: "delete",
-                    wanted: "stopped (use --force to kill it first)",
+                    wanted: "stopped (use --force to kill it first)".into(),
                 })
             }
         }

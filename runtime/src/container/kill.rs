@@ -2,20 +2,12 @@
 
 use super::{Container, Status};
 use crate::cgroups::Cgroup;
-use crate::error::{Context, Result, RuntimeError};
+use crate::error::{Context, Result};
 
 impl Container {
     /// Signal the container. A stopped container cannot be signalled.
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
-        let status = self.status();
-        if status == Status::Stopped {
-            return Err(RuntimeError::WrongStatus {
-                id: self.state.id.clone(),
-                status: status.to_string(),
-                action: "kill",
-                wanted: "created, running or paused",
-            });
-        }
+        let status = self.require("kill", &[Status::Created, Status::Running, Status::Paused])?;
         let thaw_after = status == Status::Paused && signal == libc::SIGKILL;
         let result = self.send(signal, all);
         if thaw_after {

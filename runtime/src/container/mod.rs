@@ -106,6 +106,27 @@ impl Container {
         Status::of(self)
     }
 
+    /// The current status if it is one of `allowed`; otherwise the error naming what
+    /// `action` needs, so every lifecycle verb refuses in the same words.
+    pub(crate) fn require(&self, action: &'static str, allowed: &[Status]) -> Result<Status> {
+        let status = self.status();
+        if allowed.contains(&status) {
+            return Ok(status);
+        }
+        let names: Vec<String> = allowed.iter().map(Status::to_string).collect();
+        let wanted = match names.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => "nothing".into(),
+        };
+        Err(RuntimeError::WrongStatus {
+            id: self.state.id.clone(),
+            status: status.to_string(),
+            action,
+            wanted,
+        })
+    }
+
     /// The state JSON of the runtime spec, as `state` prints and hooks receive.
     pub fn oci_state(&self) -> OciState {
         let status = self.status();

@@ -13,15 +13,7 @@ use crate::hooks::{self, HookKind};
 impl Container {
     /// Start a created container.
     pub fn start(&self) -> Result<()> {
-        let status = self.status();
-        if status != Status::Created {
-            return Err(RuntimeError::WrongStatus {
-                id: self.state.id.clone(),
-                status: status.to_string(),
-                action: "start",
-                wanted: "created",
-            });
-        }
+        self.require("start", &[Status::Created])?;
         let fifo_path = self.exec_fifo();
         // Non-blocking open, then poll: a plain blocking open would hang forever if the
         // init died after `create`.

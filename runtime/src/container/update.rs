@@ -4,7 +4,7 @@ use oci_spec::runtime::{LinuxResources, LinuxResourcesBuilder};
 
 use super::{Container, Status};
 use crate::cgroups::Cgroup;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 
 /// Overlay `changes` on `current`: each section given in `changes` replaces the field it
 /// sets, the rest is kept.
@@ -67,15 +67,10 @@ pub fn merge(current: &LinuxResources, changes: &LinuxResources) -> LinuxResourc
 impl Container {
     /// Apply new limits to a created, running or paused container and persist them.
     pub fn update(&mut self, changes: &LinuxResources) -> Result<()> {
-        let status = self.status();
-        if status == Status::Stopped {
-            return Err(RuntimeError::WrongStatus {
-                id: self.state.id.clone(),
-                status: status.to_string(),
-                action: "update",
-                wanted: "created, running or paused",
-            });
-        }
+        self.require(
+            "update",
+            &[Status::Created, Status::Running, Status::Paused],
+        )?;
         let current = self
             .state
             .spec
