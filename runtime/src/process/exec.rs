@@ -33,12 +33,23 @@ pub fn find_executable(program: &str, env: &[String], cwd: &Path) -> Result<Path
         } else {
             cwd.join(program)
         };
-        return if is_exec(&path) {
-            Ok(path)
-        } else {
-            Err(RuntimeError::Init(format!(
-                "exec {program:?}: no such executable file"
-            )))
+        return match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(path),
+            // The words are runc's (and the kernel's): engines map "no such file or
+            // directory" to exit code 127, "permission denied"/"is a directory" to 126.
+            Ok(m) if m.is_dir() => Err(RuntimeError::Init(format!(
+                "exec {program:?}: is a directory"
+            ))),
+            Ok(_) => Err(RuntimeError::Init(format!(
+                "exec {program:?}: permission denied"
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(RuntimeError::Init(
+                format!("exec {program:?}: permission denied"),
+            )),
+            Err(_) => Err(RuntimeError::Init(format!(
+                "exec {program:?}: stat {}: no such file or directory",
+                path.display()
+            ))),
         };
     }
     let search = env_value(env, "PATH").unwrap_or(DEFAULT_PATH);
@@ -137,6 +148,12 @@ mod tests {
             find_executable("./tool", &[], dir.path()).unwrap(),
             dir.path().join("./tool")
         );
+        // Explicit paths fail in the words engines map to exit codes 127 and 126.
+        let err = |p: &str| find_executable(p, &[], dir.path()).unwrap_err().to_string();
+        assert!(err("/nonexistent").contains("no such file or directory"));
+        std::fs::write(dir.path().join("data"), "x").unwrap();
+        assert!(err("./data").contains("permission denied"));
+        assert!(err("/").contains("is a directory"));
     }
 
     #[test]
