@@ -31,3 +31,34 @@ json.dump(c, open("config.json", "w"), indent=2)
 PY
 echo "+ $runtime --root $dir/state run demo"
 "$runtime" --root "$dir/state" run demo
+
+# The whole stack: berthd (which starts berth-supervisor, one berth-shim per container,
+# berth-runtime) in a private root, driven by the berth CLI. The image is made here, by
+# importing the same busybox rootfs, so no registry or network is needed.
+berthd_root="$dir/berthd"
+mkdir -p "$berthd_root"
+export BERTH_HOST="unix://$berthd_root/berth.sock"
+"$bin/berthd" --data-root "$berthd_root/data" --exec-root "$berthd_root/exec" \
+  -H "$BERTH_HOST" >"$berthd_root/berthd.log" 2>&1 &
+berthd_pid=$!
+stop_berthd() {
+  "$bin/berth" rm -f demo-web >/dev/null 2>&1 || true
+  kill "$berthd_pid" 2>/dev/null || true
+  wait "$berthd_pid" 2>/dev/null || true
+}
+trap stop_berthd EXIT
+for _ in $(seq 100); do [ -S "$berthd_root/berth.sock" ] && break; sleep 0.1; done
+[ -S "$berthd_root/berth.sock" ] || { echo "demo: berthd did not start:" >&2; cat "$berthd_root/berthd.log" >&2; exit 1; }
+
+say() { echo "+ berth $*"; "$bin/berth" "$@"; }
+tar -C "$dir/rootfs" -cf "$dir/rootfs.tar" .
+say import -c 'CMD ["sh"]' "$dir/rootfs.tar" busybox:demo
+say images
+say run --rm --network none --hostname demo --memory 64m busybox:demo \
+  sh -c 'echo "hello from $(hostname) through berthd; memory limit $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"'
+say run -d --name demo-web --network none busybox:demo sh -c 'while true; do date; sleep 1; done' >/dev/null
+sleep 1.5
+say ps
+say logs --tail 1 demo-web
+say exec demo-web ps
+say rm -f demo-web

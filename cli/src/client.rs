@@ -12,7 +12,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tokio::io::AsyncRead;
 use tokio::net::UnixStream;
 
@@ -81,11 +81,6 @@ impl Client {
         })
     }
 
-    /// The socket this client talks to.
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-
     /// Sends one request; a 4xx/5xx answer becomes `Error::Api` with berthd's message.
     pub async fn send(
         &self,
@@ -94,8 +89,27 @@ impl Client {
         body: Body,
         content_type: Option<&str>,
     ) -> Result<Response<Incoming>> {
-        let req = self.request(method, path, content_type).body(body);
-        let req = req.map_err(|e| Error::Usage(format!("bad request path {path:?}: {e}")))?;
+        self.send_with_headers(method, path, body, content_type, &[])
+            .await
+    }
+
+    /// As [`Client::send`], with extra request headers (`X-Registry-Auth` for pull
+    /// and push).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>> {
+        let mut req = self.request(method, path, content_type);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req
+            .body(body)
+            .map_err(|e| Error::Usage(format!("bad request path {path:?}: {e}")))?;
         let mut sender = self.connect(false).await?;
         let resp = sender.send_request(req).await?;
         check(resp).await

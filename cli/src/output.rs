@@ -5,7 +5,8 @@
 use crate::error::{Error, Result};
 use serde_json::Value;
 
-/// Rows printed as docker's tabwriter does: columns padded to the widest cell plus 3.
+/// Rows printed as docker's tabwriter does: columns padded to the widest cell plus 3,
+/// and at least 10 wide.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let cols = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -21,7 +22,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in cells.iter().enumerate() {
             l.push_str(cell);
             if i + 1 < cells.len() {
-                let pad = widths[i] + 3 - cell.chars().count();
+                // docker's tabwriter: minimum cell width 10, padding 3.
+                let pad = (widths[i] + 3).max(10) - cell.chars().count();
                 l.push_str(&" ".repeat(pad));
             }
         }
@@ -173,18 +175,6 @@ pub fn human_size(bytes: f64) -> String {
     format!("{}{}", trim_float(size), UNITS[i])
 }
 
-/// A size in binary units, as `docker stats` prints memory ("1.5MiB").
-pub fn human_size_binary(bytes: f64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut size = bytes;
-    let mut i = 0;
-    while size >= 1024.0 && i + 1 < UNITS.len() {
-        size /= 1024.0;
-        i += 1;
-    }
-    format!("{}{}", trim_float(size), UNITS[i])
-}
-
 fn trim_float(v: f64) -> String {
     // Three significant digits, no trailing zeros, as Go's %.3g.
     let s = if v >= 100.0 {
@@ -225,13 +215,6 @@ pub fn seconds_since(unix: i64) -> i64 {
     chrono::Utc::now().timestamp() - unix
 }
 
-/// Seconds since an RFC 3339 time (0 if it does not parse).
-pub fn seconds_since_rfc3339(t: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| chrono::Utc::now().timestamp() - d.timestamp())
-        .unwrap_or(0)
-}
-
 /// Prints JSON as docker's `inspect` does: indented, an array of objects.
 pub fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
@@ -269,7 +252,6 @@ mod tests {
         assert_eq!(human_size(4_261_000.0), "4.26MB");
         assert_eq!(human_size(999.0), "999B");
         assert_eq!(human_size(1_500.0), "1.5kB");
-        assert_eq!(human_size_binary(1536.0), "1.5KiB");
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(human_duration(75), "About a minute");
         assert_eq!(human_duration(3 * 3600), "3 hours");
@@ -279,6 +261,11 @@ mod tests {
     #[test]
     fn tables_pad_columns_to_the_widest_cell() {
         let t = table(&["A", "BB"], &[vec!["long".into(), "x".into()]]);
-        assert_eq!(t, "A      BB\nlong   x\n");
+        assert_eq!(t, "A         BB\nlong      x\n");
+        let t = table(
+            &["NAME", "X"],
+            &[vec!["a-rather-long-name".into(), "y".into()]],
+        );
+        assert_eq!(t, "NAME                 X\na-rather-long-name   y\n");
     }
 }

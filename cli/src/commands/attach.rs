@@ -1,17 +1,76 @@
-//! `berth attach`: attach local standard input, output, and error streams to a running container. PLACEHOLDER: being written.
+//! `berth attach`: attach local standard input, output, and error streams to a running
+//! container, as `docker attach`; its exit code is the container's once it stops
+//! (0 when detached with the detach keys).
 
+use crate::batch::seg;
 use crate::client::Client;
+use crate::commands::run::{attach_start_wait, Outcome};
 use crate::error::{Error, Result};
+use crate::streams::{self, Session};
+use clap::builder::BoolishValueParser;
+use serde_json::Value;
+use std::io::IsTerminal;
 
 /// Flags of `berth attach`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
+    /// Do not attach STDIN.
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    /// Proxy all received signals to the process.
+    #[arg(long = "sig-proxy", default_value = "true", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true,
+          value_parser = BoolishValueParser::new())]
+    sig_proxy: bool,
+    /// The container.
+    #[arg(value_name = "CONTAINER")]
+    container: String,
 }
 
 /// Runs `berth attach`.
-pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
-    Err(Error::Usage("PLACEHOLDER".into()))
+pub async fn run(client: &Client, args: Args) -> Result<i32> {
+    let info: Value = client
+        .get_json(&format!("/containers/{}/json", seg(&args.container)))
+        .await?;
+    let state = &info["State"];
+    if !state["Running"].as_bool().unwrap_or(false) {
+        return Err(Error::Usage(
+            "You cannot attach to a stopped container, start it first".into(),
+        ));
+    }
+    if state["Paused"].as_bool().unwrap_or(false) {
+        return Err(Error::Usage(
+            "You cannot attach to a paused container, unpause it first".into(),
+        ));
+    }
+    let id = info["Id"].as_str().unwrap_or(&args.container).to_string();
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = !args.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    if tty && stdin && !std::io::stdin().is_terminal() {
+        return Err(Error::Usage("the input device is not a TTY".into()));
+    }
+    let detach_keys = match &args.detach_keys {
+        Some(k) => streams::parse_detach_keys(k)?,
+        None => streams::DEFAULT_DETACH_KEYS.to_vec(),
+    };
+    let session = Session {
+        tty,
+        stdin,
+        stdout: true,
+        stderr: true,
+        detach_keys,
+        raw: tty && stdin,
+    };
+    let proxy = args.sig_proxy && !tty;
+    match attach_start_wait(client, &id, session, proxy, "not-running", false).await? {
+        Outcome::Exited(code) => Ok(code),
+        Outcome::Detached => {
+            eprintln!("read escape sequence");
+            Ok(0)
+        }
+        Outcome::StartFailed(e) => Err(e),
+    }
 }

@@ -1,17 +1,249 @@
-//! `berth images`: list images. PLACEHOLDER: being written.
+//! `berth images`: list images, one row per repository and tag as docker shows them.
 
-use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::client::{query, Client};
+use crate::commands::ps::filters_json;
+use crate::error::Result;
+use crate::output::{self, Template};
+use serde_json::{json, Value};
 
 /// Flags of `berth images`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Show all images (default hides intermediate images).
+    #[arg(short, long)]
+    all: bool,
+    /// Show digests.
+    #[arg(long)]
+    digests: bool,
+    /// Filter output based on conditions provided (dangling=, reference=, label=,
+    /// before=, since=).
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    filter: Vec<String>,
+    /// Format output: `table`, `table TEMPLATE`, `json`, or a template (`{{.ID}}`).
+    #[arg(long)]
+    format: Option<String>,
+    /// Don't truncate output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Only images of this repository (and tag; `*` wildcards allowed).
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    reference: Option<String>,
 }
 
 /// Runs `berth images`.
-pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
-    Err(Error::Usage("PLACEHOLDER".into()))
+pub async fn run(client: &Client, args: Args) -> Result<i32> {
+    let mut filters = args.filter.clone();
+    if let Some(r) = &args.reference {
+        filters.push(format!("reference={r}"));
+    }
+    let mut q: Vec<(&str, String)> = Vec::new();
+    if args.all {
+        q.push(("all", "1".into()));
+    }
+    if !filters.is_empty() {
+        q.push(("filters", filters_json(&filters)?));
+    }
+    let list: Vec<Value> = client
+        .get_json(&format!("/images/json{}", query(&q)))
+        .await?;
+    let rows: Vec<Value> = list
+        .iter()
+        .flat_map(|i| rows(i, args.digests, args.no_trunc))
+        .collect();
+    if args.quiet {
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or(""));
+        }
+        return Ok(0);
+    }
+    match args.format.as_deref() {
+        None | Some("table") => {
+            let mut header = vec!["REPOSITORY", "TAG"];
+            let mut keys = vec!["Repository", "Tag"];
+            if args.digests {
+                header.push("DIGEST");
+                keys.push("Digest");
+            }
+            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+            keys.extend(["ID", "CreatedSince", "Size"]);
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    keys.iter()
+                        .map(|k| r[*k].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .collect();
+            print!("{}", output::table(&header, &cells));
+        }
+        Some("json") => {
+            for r in &rows {
+                println!("{r}");
+            }
+        }
+        Some(f) => {
+            let t = Template::parse(f)?;
+            if t.table {
+                println!("{}", t.header());
+            }
+            for r in &rows {
+                println!("{}", t.render(r));
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Splits `name:tag` or `name@digest` at the separator after the last `/`.
+fn split_at(reference: &str, sep: char) -> Option<(&str, &str)> {
+    let slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
+    reference[slash..]
+        .rfind(sep)
+        .map(|i| (&reference[..slash + i], &reference[slash + i + 1..]))
+}
+
+/// The rows of one image: one per repository and tag (and digest with `--digests`),
+/// digest-only repositories after, and a `<none>` row if it has no name at all.
+fn rows(image: &Value, digests: bool, no_trunc: bool) -> Vec<Value> {
+    let strings = |k: &str| -> Vec<String> {
+        image[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Grouped by repository in the order the daemon lists them, as docker shows them.
+    let group = |key: &str, sep: char, none: &str| -> Vec<(String, Vec<String>)> {
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for r in strings(key) {
+            // dockerd lists "<none>:<none>" for untagged images in old API versions.
+            if r == none {
+                continue;
+            }
+            let Some((repo, rest)) = split_at(&r, sep) else {
+                continue;
+            };
+            match groups.iter_mut().find(|(g, _)| g == repo) {
+                Some((_, v)) => v.push(rest.to_string()),
+                None => groups.push((repo.to_string(), vec![rest.to_string()])),
+            }
+        }
+        groups
+    };
+    let tags = group("RepoTags", ':', "<none>:<none>");
+    let mut repo_digests = group("RepoDigests", '@', "<none>@<none>");
+    let mut out = Vec::new();
+    for (repo, tag_list) in &tags {
+        let ds = match repo_digests.iter().position(|(r, _)| r == repo) {
+            Some(i) => repo_digests.remove(i).1,
+            None => Vec::new(),
+        };
+        for tag in tag_list {
+            if !digests || ds.is_empty() {
+                out.push(row(image, repo, tag, "<none>", no_trunc));
+            } else {
+                for d in &ds {
+                    out.push(row(image, repo, tag, d, no_trunc));
+                }
+            }
+        }
+    }
+    for (repo, ds) in &repo_digests {
+        if digests {
+            for d in ds {
+                out.push(row(image, repo, "<none>", d, no_trunc));
+            }
+        } else {
+            out.push(row(image, repo, "<none>", "<none>", no_trunc));
+        }
+    }
+    if out.is_empty() {
+        out.push(row(image, "<none>", "<none>", "<none>", no_trunc));
+    }
+    out
+}
+
+/// One row as docker's `images --format` sees it.
+fn row(image: &Value, repo: &str, tag: &str, digest: &str, no_trunc: bool) -> Value {
+    let id = image["Id"].as_str().unwrap_or("");
+    let created = image["Created"].as_i64().unwrap_or(0);
+    let created_at = chrono::DateTime::from_timestamp(created, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+        .unwrap_or_default();
+    let size = |k: &str| match image[k].as_i64() {
+        Some(n) if n >= 0 => output::human_size(n as f64),
+        _ => "N/A".to_string(),
+    };
+    let containers = match image["Containers"].as_i64() {
+        Some(n) if n >= 0 => n.to_string(),
+        _ => "N/A".to_string(),
+    };
+    let unique = match (image["Size"].as_i64(), image["SharedSize"].as_i64()) {
+        (Some(s), Some(sh)) if sh >= 0 => output::human_size((s - sh).max(0) as f64),
+        _ => "N/A".to_string(),
+    };
+    json!({
+        "ID": if no_trunc { id.to_string() } else { output::short_id(id) },
+        "Repository": repo,
+        "Tag": tag,
+        "Digest": digest,
+        "CreatedAt": created_at,
+        "CreatedSince": format!("{} ago", output::human_duration(output::seconds_since(created))),
+        "Size": size("Size"),
+        "VirtualSize": size("Size"),
+        "SharedSize": size("SharedSize"),
+        "UniqueSize": unique,
+        "Containers": containers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_has_a_row_per_tag_and_none_when_unnamed() {
+        let img = json!({
+            "Id": "sha256:0123456789abcdef0123",
+            "RepoTags": ["b:1", "127.0.0.1:5000/b:2", "b:3"],
+            "RepoDigests": ["127.0.0.1:5000/b@sha256:aa", "c@sha256:bb"],
+            "Created": 0, "Size": 1500, "SharedSize": -1, "Containers": -1,
+        });
+        let r = rows(&img, false, false);
+        let names: Vec<String> = r
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}:{}",
+                    x["Repository"].as_str().unwrap_or(""),
+                    x["Tag"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        assert_eq!(names, ["b:1", "b:3", "127.0.0.1:5000/b:2", "c:<none>"]);
+        assert_eq!(r[0]["ID"], "0123456789ab");
+        assert_eq!(r[0]["Size"], "1.5kB");
+        let r = rows(&img, true, true);
+        assert_eq!(
+            (r[0]["Digest"].as_str(), r[3]["Digest"].as_str()),
+            (Some("<none>"), Some("sha256:bb"))
+        );
+        assert_eq!(r[2]["Digest"], "sha256:aa");
+        assert_eq!(r[0]["ID"], "sha256:0123456789abcdef0123");
+        let none = rows(
+            &json!({"Id": "sha256:ff", "RepoTags": [], "RepoDigests": []}),
+            false,
+            false,
+        );
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0]["Repository"], "<none>");
+        assert_eq!(none[0]["Tag"], "<none>");
+    }
 }

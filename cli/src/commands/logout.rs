@@ -1,17 +1,24 @@
-//! `berth logout`: log out from a registry. PLACEHOLDER: being written.
+//! `berth logout`: forget the saved credentials of a registry.
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::config;
+use crate::error::Result;
 
 /// Flags of `berth logout`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// The registry (`host[:port]`); Docker Hub if none.
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
 }
 
-/// Runs `berth logout`.
-pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
-    Err(Error::Usage("PLACEHOLDER".into()))
+/// Runs `berth logout`. Not being logged in is no error, as with docker.
+pub async fn run(_client: &Client, args: Args) -> Result<i32> {
+    let key = config::registry_key(args.server.as_deref().unwrap_or(""));
+    if config::remove_credentials(&key)? {
+        println!("Removing login credentials for {key}");
+    } else {
+        println!("Not logged in to {key}");
+    }
+    Ok(0)
 }

@@ -5,10 +5,12 @@ use crate::client::Client;
 use crate::error::Result;
 
 pub mod attach;
+pub mod container;
 pub mod cp;
 pub mod create;
 pub mod events;
 pub mod exec;
+pub mod image;
 pub mod images;
 pub mod r#import;
 pub mod info;
@@ -113,6 +115,10 @@ pub enum Command {
     Info(info::Args),
     /// Manage berthd (prune, df, info)
     System(system::Args),
+    /// Manage containers (`container ls`, `container prune`, ...)
+    Container(container::Args),
+    /// Manage images (`image ls`, `image prune`, ...)
+    Image(image::Args),
 }
 
 impl Command {
@@ -154,6 +160,8 @@ impl Command {
             Command::Version(args) => version::run(client, args).await,
             Command::Info(args) => info::run(client, args).await,
             Command::System(args) => system::run(client, args).await,
+            Command::Container(args) => container::run(client, args).await,
+            Command::Image(args) => image::run(client, args).await,
         }
     }
 }

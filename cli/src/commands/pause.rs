@@ -1,17 +1,23 @@
-//! `berth pause`: pause all processes within one or more containers. PLACEHOLDER: being written.
+//! `berth pause`: pause all processes within one or more containers.
 
+use crate::batch::{each, seg};
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Flags of `berth pause`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// The containers.
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
 }
 
 /// Runs `berth pause`.
-pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
-    Err(Error::Usage("PLACEHOLDER".into()))
+pub async fn run(client: &Client, args: Args) -> Result<i32> {
+    Ok(each(&args.containers, |name| async move {
+        client
+            .post(&format!("/containers/{}/pause", seg(&name)), None)
+            .await
+    })
+    .await)
 }

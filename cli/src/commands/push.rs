@@ -1,17 +1,67 @@
-//! `berth push`: upload an image to a registry. PLACEHOLDER: being written.
+//! `berth push`: upload an image to a registry, showing progress.
 
-use crate::client::Client;
+use crate::batch::seg;
+use crate::client::{empty, query, Client};
+use crate::commands::tag::ImageRef;
+use crate::config;
 use crate::error::{Error, Result};
+use crate::progress::{self, Mode};
+use hyper::Method;
 
 /// Flags of `berth push`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Push all tags of an image to the repository.
+    #[arg(short, long = "all-tags")]
+    all_tags: bool,
+    /// Suppress verbose output.
+    #[arg(short, long)]
+    quiet: bool,
+    /// The image.
+    #[arg(value_name = "NAME[:TAG]")]
+    name: String,
 }
 
 /// Runs `berth push`.
-pub async fn run(_client: &Client, _args: Args) -> Result<i32> {
-    Err(Error::Usage("PLACEHOLDER".into()))
+pub async fn run(client: &Client, args: Args) -> Result<i32> {
+    let mut r = ImageRef::parse(&args.name)?;
+    if r.digest.is_some() {
+        return Err(Error::Usage(format!(
+            "cannot push a digest reference ({}): push a tag",
+            args.name
+        )));
+    }
+    if args.all_tags && r.tag.is_some() {
+        return Err(Error::Usage(
+            "tag can't be used with --all-tags/-a".to_string(),
+        ));
+    }
+    let mode = progress::Mode::for_stdout(args.quiet);
+    if !args.all_tags && r.tag.is_none() {
+        r.tag = Some("latest".into());
+        if mode != Mode::Quiet {
+            println!("Using default tag: latest");
+        }
+    }
+    let q = query(&[("tag", r.tag.clone().unwrap_or_default())]);
+    let auth = config::auth_header_for_image(&r.repo)?;
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("X-Registry-Auth", a)])
+        .unwrap_or_default();
+    let resp = client
+        .send_with_headers(
+            Method::POST,
+            &format!("/images/{}/push{q}", seg(&r.repo)),
+            empty(),
+            None,
+            &headers,
+        )
+        .await?;
+    progress::show(resp, mode).await?;
+    if mode == Mode::Quiet {
+        // docker -q still names what was pushed.
+        println!("{}", args.name);
+    }
+    Ok(0)
 }
