@@ -45,13 +45,14 @@ lint:
 bench: deps build
 	# What `make install` installs: the static runtime and shim beside the rest.
 	mkdir -p target/bench-bin
-	cp target/release/berth-supervisor target/release/berth-ctl target/bench-bin/
+	cp target/release/berthd target/release/berth-supervisor target/release/berth-ctl target/bench-bin/
 	cp $(STATIC_DIR)/berth-shim $(STATIC_DIR)/berth-runtime target/bench-bin/
 	./bench/runtime.sh
 	./bench/pull.sh
 	./bench/shim_memory.sh 50 target/bench-bin
 	./bench/supervisor_run.sh 10 target/bench-bin
 	BERTH_RUNTIME=$(CURDIR)/target/bench-bin/berth-runtime ./bench/engines.sh
+	./bench/engine_containers.sh 20 100 target/bench-bin
 
 clean:
 	$(CARGO) clean
