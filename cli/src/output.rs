@@ -37,6 +37,33 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Prints listing rows as `--format` asks: `default_table` (docker's table) when no
+/// format or `table` is given, one JSON object a line for `json`, else the template.
+pub fn print_rows(
+    format: Option<&str>,
+    rows: &[Value],
+    default_table: impl FnOnce() -> String,
+) -> Result<()> {
+    match format {
+        None | Some("table") => print!("{}", default_table()),
+        Some("json") => {
+            for r in rows {
+                println!("{r}");
+            }
+        }
+        Some(f) => {
+            let t = Template::parse(f)?;
+            if t.table {
+                println!("{}", t.header());
+            }
+            for r in rows {
+                println!("{}", t.render(r));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A parsed `--format` template.
 #[derive(Debug, Clone)]
 pub struct Template {

@@ -138,6 +138,35 @@ pub struct Session {
     pub raw: bool,
 }
 
+impl Session {
+    /// A session attached to an existing container (`attach`, `start -a`), from its
+    /// inspect JSON: stdin only if asked for and the container keeps it open; a raw
+    /// local terminal when it has a TTY and stdin.
+    pub fn for_container(
+        info: &serde_json::Value,
+        want_stdin: bool,
+        detach_keys: Option<&str>,
+    ) -> Result<Self> {
+        let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+        let stdin = want_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+        if tty && stdin && !std::io::stdin().is_terminal() {
+            return Err(Error::Usage("the input device is not a TTY".into()));
+        }
+        let detach_keys = match detach_keys {
+            Some(k) => parse_detach_keys(k)?,
+            None => DEFAULT_DETACH_KEYS.to_vec(),
+        };
+        Ok(Self {
+            tty,
+            stdin,
+            stdout: true,
+            stderr: true,
+            detach_keys,
+            raw: tty && stdin,
+        })
+    }
+}
+
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {

@@ -6,10 +6,9 @@ use crate::batch::seg;
 use crate::client::Client;
 use crate::commands::run::{attach_start_wait, Outcome};
 use crate::error::{Error, Result};
-use crate::streams::{self, Session};
+use crate::streams::Session;
 use clap::builder::BoolishValueParser;
 use serde_json::Value;
-use std::io::IsTerminal;
 
 /// Flags of `berth attach`.
 #[derive(Debug, clap::Args)]
@@ -47,23 +46,8 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         ));
     }
     let id = info["Id"].as_str().unwrap_or(&args.container).to_string();
-    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    let stdin = !args.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    if tty && stdin && !std::io::stdin().is_terminal() {
-        return Err(Error::Usage("the input device is not a TTY".into()));
-    }
-    let detach_keys = match &args.detach_keys {
-        Some(k) => streams::parse_detach_keys(k)?,
-        None => streams::DEFAULT_DETACH_KEYS.to_vec(),
-    };
-    let session = Session {
-        tty,
-        stdin,
-        stdout: true,
-        stderr: true,
-        detach_keys,
-        raw: tty && stdin,
-    };
+    let session = Session::for_container(&info, !args.no_stdin, args.detach_keys.as_deref())?;
+    let tty = session.tty;
     let proxy = args.sig_proxy && !tty;
     match attach_start_wait(client, &id, session, proxy, "not-running", false).await? {
         Outcome::Exited(code) => Ok(code),

@@ -3,7 +3,7 @@
 use crate::client::{query, Client};
 use crate::commands::ps::filters_json;
 use crate::error::Result;
-use crate::output::{self, Template};
+use crate::output;
 use serde_json::{json, Value};
 
 /// Flags of `berth images`.
@@ -59,41 +59,25 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         }
         return Ok(0);
     }
-    match args.format.as_deref() {
-        None | Some("table") => {
-            let mut header = vec!["REPOSITORY", "TAG"];
-            let mut keys = vec!["Repository", "Tag"];
-            if args.digests {
-                header.push("DIGEST");
-                keys.push("Digest");
-            }
-            header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            keys.extend(["ID", "CreatedSince", "Size"]);
-            let cells: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    keys.iter()
-                        .map(|k| r[*k].as_str().unwrap_or("").to_string())
-                        .collect()
-                })
-                .collect();
-            print!("{}", output::table(&header, &cells));
+    output::print_rows(args.format.as_deref(), &rows, || {
+        let mut header = vec!["REPOSITORY", "TAG"];
+        let mut keys = vec!["Repository", "Tag"];
+        if args.digests {
+            header.push("DIGEST");
+            keys.push("Digest");
         }
-        Some("json") => {
-            for r in &rows {
-                println!("{r}");
-            }
-        }
-        Some(f) => {
-            let t = Template::parse(f)?;
-            if t.table {
-                println!("{}", t.header());
-            }
-            for r in &rows {
-                println!("{}", t.render(r));
-            }
-        }
-    }
+        header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+        keys.extend(["ID", "CreatedSince", "Size"]);
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                keys.iter()
+                    .map(|k| r[*k].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .collect();
+        output::table(&header, &cells)
+    })?;
     Ok(0)
 }
 

@@ -2,7 +2,7 @@
 
 use crate::client::{query, Client};
 use crate::error::{Error, Result};
-use crate::output::{self, Template};
+use crate::output;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -75,60 +75,41 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         return Ok(0);
     }
     let rows: Vec<Value> = list.iter().map(|c| row(c, args.no_trunc)).collect();
-    match args.format.as_deref() {
-        None | Some("table") => {
-            let cells: Vec<Vec<String>> = rows
+    output::print_rows(args.format.as_deref(), &rows, || {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                [
+                    "ID",
+                    "Image",
+                    "Command",
+                    "RunningFor",
+                    "Status",
+                    "Ports",
+                    "Names",
+                ]
                 .iter()
-                .map(|r| {
-                    [
-                        "ID",
-                        "Image",
-                        "Command",
-                        "RunningFor",
-                        "Status",
-                        "Ports",
-                        "Names",
-                    ]
-                    .iter()
-                    .map(|k| r[*k].as_str().unwrap_or("").to_string())
-                    .collect::<Vec<String>>()
-                })
-                .map(|mut c| {
-                    c[3] = format!("{} ago", c[3]);
-                    c
-                })
-                .collect();
-            print!(
-                "{}",
-                output::table(
-                    &[
-                        "CONTAINER ID",
-                        "IMAGE",
-                        "COMMAND",
-                        "CREATED",
-                        "STATUS",
-                        "PORTS",
-                        "NAMES"
-                    ],
-                    &cells
-                )
-            );
-        }
-        Some("json") => {
-            for r in &rows {
-                println!("{r}");
-            }
-        }
-        Some(f) => {
-            let t = Template::parse(f)?;
-            if t.table {
-                println!("{}", t.header());
-            }
-            for r in &rows {
-                println!("{}", t.render(r));
-            }
-        }
-    }
+                .map(|k| r[*k].as_str().unwrap_or("").to_string())
+                .collect::<Vec<String>>()
+            })
+            .map(|mut c| {
+                c[3] = format!("{} ago", c[3]);
+                c
+            })
+            .collect();
+        output::table(
+            &[
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ],
+            &cells,
+        )
+    })?;
     Ok(0)
 }
 

@@ -7,10 +7,9 @@ use crate::client::Client;
 use crate::commands::run::{attach_start_wait, Outcome};
 use crate::container_options;
 use crate::error::{Error, Result};
-use crate::streams::{self, Session};
+use crate::streams::Session;
 use clap::builder::BoolishValueParser;
 use serde_json::Value;
-use std::io::IsTerminal;
 
 /// Flags of `berth start`.
 #[derive(Debug, clap::Args)]
@@ -73,23 +72,8 @@ async fn start_attached(client: &Client, args: Args) -> Result<i32> {
         .get_json(&format!("/containers/{}/json", seg(name)))
         .await?;
     let id = info["Id"].as_str().unwrap_or(name).to_string();
-    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    let stdin = args.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    if tty && stdin && !std::io::stdin().is_terminal() {
-        return Err(Error::Usage("the input device is not a TTY".into()));
-    }
-    let detach_keys = match &args.detach_keys {
-        Some(k) => streams::parse_detach_keys(k)?,
-        None => streams::DEFAULT_DETACH_KEYS.to_vec(),
-    };
-    let session = Session {
-        tty,
-        stdin,
-        stdout: true,
-        stderr: true,
-        detach_keys,
-        raw: tty && stdin,
-    };
+    let session = Session::for_container(&info, args.interactive, args.detach_keys.as_deref())?;
+    let tty = session.tty;
     let auto_remove = info["HostConfig"]["AutoRemove"].as_bool().unwrap_or(false);
     let condition = if auto_remove { "removed" } else { "next-exit" };
     let proxy = args.sig_proxy && !tty;

@@ -187,34 +187,18 @@ async fn ls(client: &Client, a: LsArgs) -> Result<i32> {
         return Ok(0);
     }
     let rows: Vec<Value> = volumes.iter().map(row).collect();
-    match a.format.as_deref() {
-        None | Some("table") => {
-            let cells: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r["Driver"].as_str().unwrap_or("").to_string(),
-                        r["Name"].as_str().unwrap_or("").to_string(),
-                    ]
-                })
-                .collect();
-            print!("{}", output::table(&["DRIVER", "VOLUME NAME"], &cells));
-        }
-        Some("json") => {
-            for r in &rows {
-                println!("{r}");
-            }
-        }
-        Some(f) => {
-            let t = Template::parse(f)?;
-            if t.table {
-                println!("{}", t.header());
-            }
-            for r in &rows {
-                println!("{}", t.render(r));
-            }
-        }
-    }
+    output::print_rows(a.format.as_deref(), &rows, || {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r["Driver"].as_str().unwrap_or("").to_string(),
+                    r["Name"].as_str().unwrap_or("").to_string(),
+                ]
+            })
+            .collect();
+        output::table(&["DRIVER", "VOLUME NAME"], &cells)
+    })?;
     Ok(0)
 }
 
