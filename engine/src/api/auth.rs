@@ -1,4 +1,5 @@
-//! `POST /auth`: checks credentials against a registry and saves them.
+//! `POST /auth`: checks credentials against a registry (the client keeps them, as with
+//! dockerd; berthd stores nothing).
 
 use super::{ApiError, ApiResult, AppState};
 use crate::images::reference::DEFAULT_DOMAIN;
@@ -52,10 +53,6 @@ pub async fn login(State(st): State<AppState>, body: axum::body::Bytes) -> ApiRe
             ))
         }
     }
-    st.images
-        .logins
-        .set(&host, &creds)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(
         json!({"Status": "Login Succeeded", "IdentityToken": ""}),
     ))

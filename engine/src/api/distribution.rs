@@ -19,6 +19,6 @@ pub async fn inspect(
     let reference = Reference::parse_with_default_tag(name)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let auth = headers.get("x-registry-auth").and_then(|v| v.to_str().ok());
-    let creds = st.images.credentials(auth, &reference.domain);
+    let creds = st.images.credentials(auth);
     Ok(Json(st.images.remote_descriptor(&reference, creds).await?))
 }

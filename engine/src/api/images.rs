@@ -57,9 +57,7 @@ pub async fn create(
         format!("{image}:{tag}")
     };
     let reference = Reference::parse(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let creds = st
-        .images
-        .credentials(registry_auth(&headers), &reference.domain);
+    let creds = st.images.credentials(registry_auth(&headers));
     let platform = platform.unwrap_or_else(Platform::host);
     // No tag and no digest: every tag of the repository, as dockerd does (`pull -a`).
     let references = if reference.tag.is_none() && reference.digest.is_none() {
@@ -224,7 +222,7 @@ pub async fn post_sub(
             ),
         ));
     }
-    let creds = st.images.credentials(registry_auth(&headers), &base.domain);
+    let creds = st.images.credentials(registry_auth(&headers));
     let (progress, rx) = Progress::channel();
     let svc = st.images.clone();
     let (name, tag) = (name.to_string(), tag.to_string());

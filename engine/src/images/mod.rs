@@ -15,7 +15,7 @@ pub use pull::{Platform, Resolved};
 
 use crate::archive;
 use crate::content::{self, ContentStore, Digest};
-use crate::registry::auth::{AuthStore, Credentials};
+use crate::registry::auth::Credentials;
 use crate::registry::{self, RegistryClient};
 use crate::snapshots::{self, chain_ids, SnapshotStore};
 use reference::{Reference, ReferenceError};
@@ -95,8 +95,6 @@ pub struct ImageService {
     pub meta: MetaStore,
     /// Registry connections.
     pub registry: RegistryClient,
-    /// Saved logins.
-    pub logins: AuthStore,
     /// Held shared by writers of new content, exclusively by garbage collection, so
     /// that GC never deletes a blob a pull has written but not yet referenced.
     gc_lock: tokio::sync::RwLock<()>,
@@ -131,7 +129,6 @@ impl ImageService {
             snapshots: SnapshotStore::open(&data_root.join("snapshots"))?,
             meta,
             registry: RegistryClient::new(insecure)?,
-            logins: AuthStore::new(&data_root.join("config.json")),
             gc_lock: tokio::sync::RwLock::new(()),
             tmp,
             users: std::sync::RwLock::new(None),
@@ -143,11 +140,9 @@ impl ImageService {
         &self.tmp
     }
 
-    /// Credentials for a registry: those of the request, else a saved login.
-    pub fn credentials(&self, header: Option<&str>, domain: &str) -> Option<Credentials> {
-        header
-            .and_then(Credentials::from_header)
-            .or_else(|| self.logins.get(domain))
+    /// Credentials for a registry: those the request carries (berthd keeps none).
+    pub fn credentials(&self, header: Option<&str>) -> Option<Credentials> {
+        header.and_then(Credentials::from_header)
     }
 
     /// Finds an image by ID, ID prefix, tag or digest reference.
@@ -270,16 +265,24 @@ impl ImageService {
                     continue;
                 }
             }
-            if !filters.reference.is_empty()
-                && !tags.iter().any(|t| {
+            // As dockerd, a reference filter also narrows the names listed to those
+            // that match it (`images busybox` shows no other tags of the image).
+            let (tags, digests) = if filters.reference.is_empty() {
+                (tags, digests)
+            } else {
+                let matches = |t: &Reference| {
                     filters
                         .reference
                         .iter()
                         .any(|pat| glob(pat, &t.familiar()) || glob(pat, &t.familiar_name()))
-                })
-            {
-                continue;
-            }
+                };
+                let tags: Vec<Reference> = tags.into_iter().filter(|t| matches(t)).collect();
+                let digests: Vec<Reference> = digests.into_iter().filter(|t| matches(t)).collect();
+                if tags.is_empty() && digests.is_empty() {
+                    continue;
+                }
+                (tags, digests)
+            };
             if !labels_match(&config, &filters.label) {
                 continue;
             }
@@ -448,6 +451,18 @@ impl ImageService {
             self.meta.remove_reference(&key)?;
             out.push(json!({"Untagged": r.familiar()}));
             if remaining > 0 || user.is_some() {
+                // As dockerd: with the last tag of a repository go its digest
+                // references, or `images` would keep a `<none>` row for it.
+                let last_of_repo = r.digest.is_none()
+                    && !tags
+                        .iter()
+                        .any(|t| t.to_string() != key && t.name() == r.name());
+                if last_of_repo {
+                    for d in digests.iter().filter(|d| d.name() == r.name()) {
+                        self.meta.remove_reference(&d.to_string())?;
+                        out.push(json!({"Untagged": d.familiar()}));
+                    }
+                }
                 return Ok(out);
             }
         } else if let Some(c) = &user {

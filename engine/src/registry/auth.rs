@@ -1,12 +1,9 @@
-//! Registry credentials: the `X-Registry-Auth` header, WWW-Authenticate challenges, and
-//! a docker-style `config.json` of logins kept under the data root.
+//! Registry credentials: the `X-Registry-Auth` header and WWW-Authenticate challenges.
+//! As dockerd, berthd keeps no logins of its own: credentials come with each request
+//! (the client keeps them), so a client's logout really ends its access.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 
 /// Credentials for one registry, as the Docker API carries them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -111,77 +108,6 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     })
 }
 
-/// Errors of the login store.
-#[derive(Debug, thiserror::Error)]
-#[error("credentials store {path}: {source}")]
-pub struct StoreError {
-    path: PathBuf,
-    source: std::io::Error,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct ConfigFile {
-    #[serde(default)]
-    auths: BTreeMap<String, Credentials>,
-}
-
-/// Logins saved by `/auth`, in docker's `config.json` format (`{"auths": {host: {"auth":
-/// base64(user:password)}}}`), used when a request carries no credentials.
-#[derive(Debug, Clone)]
-pub struct AuthStore {
-    path: PathBuf,
-}
-
-impl AuthStore {
-    /// A store at this file path.
-    pub fn new(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-        }
-    }
-
-    fn load(&self) -> ConfigFile {
-        std::fs::read(&self.path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    /// Saved credentials for a registry host.
-    pub fn get(&self, host: &str) -> Option<Credentials> {
-        self.load().auths.remove(host).and_then(|c| c.normalized())
-    }
-
-    /// Saves credentials for a host (atomically, mode 0600).
-    pub fn set(&self, host: &str, creds: &Credentials) -> Result<(), StoreError> {
-        let err = |source| StoreError {
-            path: self.path.clone(),
-            source,
-        };
-        let mut cfg = self.load();
-        let raw = format!("{}:{}", creds.username, creds.password);
-        cfg.auths.insert(
-            host.to_string(),
-            Credentials {
-                auth: base64::engine::general_purpose::STANDARD.encode(raw),
-                ..Default::default()
-            },
-        );
-        let bytes = serde_json::to_vec_pretty(&cfg).map_err(|e| err(e.into()))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(err)?;
-        f.write_all(&bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(err)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,16 +131,11 @@ mod tests {
     }
 
     #[test]
-    fn decodes_header_and_store_round_trips() {
+    fn decodes_header() {
         let json = r#"{"username":"u","password":"p","serveraddress":"h"}"#;
         let h = base64::engine::general_purpose::URL_SAFE.encode(json);
         let c = Credentials::from_header(&h).unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p"));
         assert!(Credentials::from_header("e30=").is_none());
-        let dir = tempfile::tempdir().unwrap();
-        let store = AuthStore::new(&dir.path().join("config.json"));
-        store.set("h:1", &c).unwrap();
-        let back = store.get("h:1").unwrap();
-        assert_eq!((back.username.as_str(), back.password.as_str()), ("u", "p"));
     }
 }
