@@ -66,7 +66,8 @@ pub fn open_output(path: &str) -> Result<File, String> {
 }
 
 /// Open an input stream. For a FIFO: the read end of a pipe, fed by a thread that
-/// copies from the FIFO until its writer closes it or CloseIO is asked.
+/// copies from the FIFO until its writer closes it or CloseIO is asked (after what is
+/// buffered in the FIFO).
 pub fn open_input(path: &str) -> Result<(File, Option<StdinCloser>), String> {
     if path.is_empty() {
         let f = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
@@ -83,7 +84,10 @@ pub fn open_input(path: &str) -> Result<(File, Option<StdinCloser>), String> {
     Ok((r, Some(closer)))
 }
 
-/// Copy from the FIFO at `path` to `to` until EOF or `closer`; then close `to`.
+/// Copy from the FIFO at `path` to `to` until EOF, or until `closer` is asked and what
+/// was already written to the FIFO has been copied (containerd's CloseIO: the writer
+/// closes its end, then asks; the bytes still buffered in the FIFO belong to the
+/// process); then close `to`.
 pub fn spawn_fifo_copy(path: String, mut to: File, closer: StdinCloser) -> Result<(), String> {
     // Non-blocking open of the read side always succeeds; then poll for data.
     let from = OpenOptions::new()
@@ -97,19 +101,25 @@ pub fn spawn_fifo_copy(path: String, mut to: File, closer: StdinCloser) -> Resul
             let mut from = from;
             let mut buf = [0u8; 8192];
             let mut had_writer = false;
-            while !closer.closed() {
+            loop {
+                // Read before the flag: once asked to close, drain without waiting and
+                // stop at the first empty read.
+                let closing = closer.closed();
                 let mut pfd = [libc::pollfd {
                     fd: from.as_raw_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 }];
-                if sys::poll(&mut pfd, 200).unwrap_or(0) == 0 {
+                if sys::poll(&mut pfd, if closing { 0 } else { 200 }).unwrap_or(0) == 0 {
+                    if closing {
+                        break;
+                    }
                     continue;
                 }
                 match from.read(&mut buf) {
                     Ok(0) => {
                         // No writer: before the first one connects this is not the end.
-                        if had_writer {
+                        if had_writer || closing {
                             break;
                         }
                         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -121,8 +131,12 @@ pub fn spawn_fifo_copy(path: String, mut to: File, closer: StdinCloser) -> Resul
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if closing {
+                            break;
+                        }
                         had_writer = true;
                     }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
             }
