@@ -78,6 +78,13 @@ fn exec_sets_user_cwd_env_and_returns_the_exit_code() {
     ]);
     assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
     assert_eq!(stdout(&out), "1000\n1000\n/tmp\nhi\n");
+    // A missing cwd fails the exec, naming it, and the container is left as it was
+    // (runc's behaviour; only the init's cwd is made).
+    let out = rt.output(&["exec", "--cwd", "/no/such/dir", &id, "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("/no/such/dir"), "{}", stderr(&out));
+    let out = rt.output(&["exec", &id, "test", "-e", "/no"]);
+    assert_eq!(out.status.code(), Some(1), "exec made the missing cwd");
 }
 
 #[test]

@@ -23,6 +23,9 @@ pub struct Finalize<'a> {
     pub seccomp: Option<&'a SeccompProgram>,
     /// Descriptors 3 .. 3+N-1 stay open for the program.
     pub preserve_fds: i32,
+    /// Make a missing cwd (the container's init, as runc); an exec'd process whose cwd
+    /// is missing fails instead, as with runc, rather than changing the container.
+    pub make_cwd: bool,
 }
 
 /// The program, resolved, ready for `exec`.
@@ -56,7 +59,7 @@ impl Finalize<'_> {
                 format!("set oom_score_adj {score} (lowering it needs CAP_SYS_RESOURCE)")
             })?;
         }
-        enter_cwd(process)?;
+        enter_cwd(process, self.make_cwd)?;
         // Looked up before any seccomp filter, which may refuse stat calls (statx is
         // missing from older profiles).
         let env = exec::environment(process);
@@ -99,10 +102,10 @@ impl Finalize<'_> {
     }
 }
 
-/// chdir to process.cwd (made if missing), then check the result is inside the
-/// container's root: a cwd reached through a leaked host descriptor (`/proc/self/fd/N`)
-/// would be outside it (CVE-2024-21626).
-fn enter_cwd(process: &Process) -> Result<()> {
+/// chdir to process.cwd (made if missing and `make` says so), then check the result is
+/// inside the container's root: a cwd reached through a leaked host descriptor
+/// (`/proc/self/fd/N`) would be outside it (CVE-2024-21626).
+fn enter_cwd(process: &Process, make: bool) -> Result<()> {
     let cwd = process.cwd();
     if !cwd.is_absolute() {
         return Err(RuntimeError::InvalidConfig(format!(
@@ -110,7 +113,9 @@ fn enter_cwd(process: &Process) -> Result<()> {
             cwd.display()
         )));
     }
-    std::fs::create_dir_all(cwd).with_context(|| format!("create cwd {}", cwd.display()))?;
+    if make {
+        std::fs::create_dir_all(cwd).with_context(|| format!("create cwd {}", cwd.display()))?;
+    }
     nix::unistd::chdir(cwd).with_context(|| format!("chdir to cwd {}", cwd.display()))?;
     match nix::unistd::getcwd() {
         Ok(path) if path.is_absolute() => Ok(()),

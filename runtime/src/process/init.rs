@@ -65,6 +65,7 @@ impl InitContext<'_> {
             capabilities: self.capabilities,
             seccomp: self.seccomp,
             preserve_fds: self.preserve_fds,
+            make_cwd: true,
         }
     }
 }

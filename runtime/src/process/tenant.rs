@@ -118,6 +118,7 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
                 capabilities: &capabilities,
                 seccomp: seccomp.as_ref(),
                 preserve_fds: req.preserve_fds,
+                make_cwd: false,
             };
             let error = match enter_and_exec(&child, &join, &root, &finalize) {
                 Ok(never) => match never {},
