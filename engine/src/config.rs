@@ -1,7 +1,12 @@
 //! berthd's command line, following dockerd's.
 
 use clap::Parser;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// The runtime berthd runs containers with unless told otherwise: berth-runtime, found
+/// by the supervisor (and shim) beside themselves.
+pub const BERTH_RUNTIME: &str = "berth";
 
 /// berthd: the Berth engine, serving the Docker Engine API.
 #[derive(Debug, Clone, Parser)]
@@ -24,6 +29,13 @@ pub struct Config {
     /// the exec root.
     #[arg(long)]
     pub supervisor: Option<String>,
+    /// The OCI runtime containers get when they name none (`berth`, `runc`, or a name
+    /// given with --add-runtime).
+    #[arg(long, default_value = BERTH_RUNTIME)]
+    pub default_runtime: String,
+    /// Another OCI runtime, NAME=PATH (repeatable); `docker run --runtime NAME` uses it.
+    #[arg(long = "add-runtime")]
+    pub add_runtimes: Vec<String>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(short = 'l', long, default_value = "info")]
     pub log_level: String,
@@ -37,5 +49,93 @@ impl Config {
         } else {
             self.hosts.clone()
         }
+    }
+
+    /// The runtimes containers may name: `berth` and `runc` (as dockerd registers its
+    /// runc), then those of --add-runtime, and the default among them.
+    pub fn runtimes(&self) -> Result<Runtimes, RuntimeError> {
+        let mut paths = BTreeMap::new();
+        paths.insert(BERTH_RUNTIME.to_string(), "berth-runtime".to_string());
+        paths.insert("runc".to_string(), "runc".to_string());
+        for arg in &self.add_runtimes {
+            let (name, path) = arg
+                .split_once('=')
+                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                .ok_or_else(|| RuntimeError::BadArgument(arg.clone()))?;
+            // As dockerd: the built-in names cannot be redefined.
+            if name == BERTH_RUNTIME || name == "runc" {
+                return Err(RuntimeError::Reserved(name.to_string()));
+            }
+            paths.insert(name.to_string(), path.to_string());
+        }
+        if !paths.contains_key(&self.default_runtime) {
+            return Err(RuntimeError::UnknownDefault(self.default_runtime.clone()));
+        }
+        Ok(Runtimes {
+            default: self.default_runtime.clone(),
+            paths,
+        })
+    }
+}
+
+/// A bad --add-runtime or --default-runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// Not NAME=PATH.
+    #[error("invalid --add-runtime {0:?}: expected NAME=PATH")]
+    BadArgument(String),
+    /// `berth` or `runc`.
+    #[error("runtime name '{0}' is reserved")]
+    Reserved(String),
+    /// --default-runtime names no known runtime.
+    #[error("specified default runtime '{0}' does not exist")]
+    UnknownDefault(String),
+}
+
+/// The OCI runtimes berthd knows, by name.
+#[derive(Debug, Clone)]
+pub struct Runtimes {
+    /// The one a container gets when it names none.
+    pub default: String,
+    /// Name → runtime binary (a path, or a name looked up in PATH).
+    pub paths: BTreeMap<String, String>,
+}
+
+impl Runtimes {
+    /// The binary the supervisor should run for `name`: empty for `berth` (the
+    /// supervisor and shim find berth-runtime beside themselves); None if unknown.
+    pub fn binary(&self, name: &str) -> Option<&str> {
+        let path = self.paths.get(name)?;
+        Some(if name == BERTH_RUNTIME { "" } else { path })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtimes_from_flags() {
+        let cfg = Config::parse_from(["berthd", "--add-runtime", "crun2=/usr/bin/crun"]);
+        let rt = cfg.runtimes().unwrap();
+        assert_eq!(rt.default, "berth");
+        assert_eq!(rt.binary("berth"), Some(""));
+        assert_eq!(rt.binary("runc"), Some("runc"));
+        assert_eq!(rt.binary("crun2"), Some("/usr/bin/crun"));
+        assert_eq!(rt.binary("nope"), None);
+        let bad = Config::parse_from(["berthd", "--add-runtime", "crun2"]);
+        assert!(matches!(bad.runtimes(), Err(RuntimeError::BadArgument(_))));
+        let reserved = Config::parse_from(["berthd", "--add-runtime", "runc=/x"]);
+        assert!(matches!(
+            reserved.runtimes(),
+            Err(RuntimeError::Reserved(_))
+        ));
+        let default = Config::parse_from(["berthd", "--default-runtime", "x"]);
+        assert!(matches!(
+            default.runtimes(),
+            Err(RuntimeError::UnknownDefault(_))
+        ));
+        let runc = Config::parse_from(["berthd", "--default-runtime", "runc"]);
+        assert_eq!(runc.runtimes().unwrap().default, "runc");
     }
 }

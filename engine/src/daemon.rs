@@ -32,6 +32,7 @@ fn parse_host(h: &str) -> anyhow::Result<Listen> {
 
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let runtimes = cfg.runtimes()?;
     let listens = cfg
         .listen_addresses()
         .iter()
@@ -65,6 +66,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         sv,
         &cfg.data_root,
         &cfg.exec_root,
+        runtimes,
     )
     .await
     .context("opening containers")?;

@@ -326,6 +326,17 @@ fn pause_rename_top_update_prune() {
     assert_eq!(d.inspect("qz", "{{.Name}}"), "/qz");
     let top = d.ok(&["top", "qz"]);
     assert!(top.contains("sh -c while true"), "{top}");
+    // Docker's default columns: `ps -ef`.
+    let titles: Vec<&str> = top
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        titles,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
     d.ok(&[
         "update",
         "--memory",

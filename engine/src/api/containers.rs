@@ -2,7 +2,7 @@
 //! logs, stop, kill, restart, resize, delete, inspect, list, and exec.
 
 use super::{query_bool, query_get, query_pairs, ApiError, ApiResult, AppState};
-use crate::containers::io::{frame, read_log, Chunk};
+use crate::containers::io::{frame, Chunk, LogReader};
 use crate::containers::{ContainerService, Entry, Error, Exec};
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -29,20 +29,26 @@ impl From<Error> for ApiError {
     }
 }
 
-async fn json_body(req: Request) -> ApiResult<Value> {
-    let bytes = axum::body::to_bytes(req.into_body(), 16 << 20)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+/// A JSON body checked against a dockerd request struct; no body reads as `{}`.
+async fn json_body(req: Request, schema: &super::body::Schema) -> ApiResult<Value> {
+    Ok(super::body::read(req, schema)
+        .await?
+        .filter(|v| !v.is_null())
+        .unwrap_or_else(|| json!({})))
 }
 
 /// `POST /containers/create`.
 pub async fn create(State(st): State<AppState>, uri: Uri, req: Request) -> ApiResult<Response> {
     let q = query_pairs(&uri);
-    let body = json_body(req).await?;
+    // As dockerd: a create needs a body, and one with some Config field in it.
+    let body = super::body::read(req, &super::body::CREATE)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("invalid JSON: got EOF while reading request body"))?;
+    if !super::body::has_config(&body) {
+        return Err(ApiError::bad_request(
+            "Config cannot be empty in order to create a container",
+        ));
+    }
     let (id, warnings) = st.containers.create(query_get(&q, "name"), &body)?;
     Ok((
         StatusCode::CREATED,
@@ -72,7 +78,14 @@ fn ago(t: &str) -> i64 {
 fn status_text(e: &Entry) -> String {
     let r = e.record();
     match r.state.status.as_str() {
-        "running" => format!("Up {}", human(ago(&r.state.started_at))),
+        "running" => match r.state.health.as_ref().map(|h| h.status.as_str()) {
+            // As dockerd: "(health: starting)", "(healthy)", "(unhealthy)".
+            Some(s) if s == crate::containers::health::STARTING => {
+                format!("Up {} (health: starting)", human(ago(&r.state.started_at)))
+            }
+            Some(s) if !s.is_empty() => format!("Up {} ({s})", human(ago(&r.state.started_at))),
+            _ => format!("Up {}", human(ago(&r.state.started_at))),
+        },
         "exited" => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
@@ -107,7 +120,7 @@ fn inspect(st: &AppState, e: &Entry) -> Value {
     };
     let mut networks = serde_json::Map::new();
     networks.insert(net, json!({"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}));
-    json!({
+    let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.path,
@@ -159,7 +172,12 @@ fn inspect(st: &AppState, e: &Entry) -> Value {
             "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
             "Networks": networks,
         },
-    })
+    });
+    // Only containers with a health check have State.Health, as with dockerd.
+    if let Some(h) = &r.state.health {
+        v["State"]["Health"] = json!(h);
+    }
+    v
 }
 
 /// `GET /containers/{id}/json`.
@@ -189,9 +207,14 @@ fn filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
             _ => {}
         }
     }
-    for (k, _) in &out {
-        if !["status", "name", "id", "label", "ancestor"].contains(&k.as_str()) {
+    for (k, v) in &out {
+        if !["status", "name", "id", "label", "ancestor", "health"].contains(&k.as_str()) {
             return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+        }
+        if k == "health" && !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Unrecognised filter value for health: {v}"
+            )));
         }
     }
     Ok(out)
@@ -220,6 +243,10 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
         let keep = ok_for("status", &|v| v == r.state.status)
             && ok_for("name", &|v| r.name.contains(v.trim_start_matches('/')))
             && ok_for("id", &|v| r.id.starts_with(v))
+            && ok_for("health", &|v| {
+                let status = r.state.health.as_ref().map(|h| h.status.as_str());
+                v == status.filter(|s| !s.is_empty()).unwrap_or("none")
+            })
             && ok_for("ancestor", &|v| {
                 r.image == v
                     || r.image_id == v
@@ -280,6 +307,27 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// A `since`/`until` of the logs query as nanoseconds since the epoch: the API sends
+/// Unix seconds with up to nine decimals (`1700000000.123456789`), parsed exactly (an
+/// f64 would round a bound past the line it names); absent or 0 means no bound.
+fn log_time(q: &[(String, String)], key: &str) -> ApiResult<Option<i64>> {
+    let Some(v) = query_get(q, key).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::bad_request(format!("invalid value for \"{key}\": {v:?}"));
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i64 = secs.parse().map_err(|_| bad())?;
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let nanos: i64 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
+    let t = secs
+        .checked_mul(1_000_000_000)
+        .and_then(|s| s.checked_add(nanos))
+        .ok_or_else(bad)?;
+    Ok((t != 0).then_some(t))
+}
+
 /// `GET /containers/{id}/logs`.
 pub async fn logs(
     State(st): State<AppState>,
@@ -297,34 +345,19 @@ pub async fn logs(
     let follow = query_bool(&q, "follow");
     let stamps = query_bool(&q, "timestamps");
     let tail = query_get(&q, "tail").and_then(|t| t.parse::<usize>().ok());
-    let since = query_get(&q, "since")
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    let until = query_get(&q, "until")
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let since = log_time(&q, "since")?;
+    let until = log_time(&q, "until")?;
     let tty = e.record().config["Tty"].as_bool().unwrap_or(false);
     let path = st.containers.log_path(&e.id);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     let entry = e.clone();
     tokio::spawn(async move {
-        let mut off = 0u64;
+        let mut reader = LogReader::new(&path);
         let mut first = true;
         loop {
             let running = entry.running() || entry.record().state.status == "created";
-            let mut lines = Vec::new();
-            if first {
-                // Rotated files first, oldest first.
-                let files = crate::containers::io::log_files(&path);
-                for f in &files[..files.len() - 1] {
-                    lines.extend(read_log(f, 0).0);
-                }
-            } else if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < off {
-                off = 0; // rotated while following
-            }
-            let (more, next) = read_log(&path, off);
-            lines.extend(more);
-            off = next;
+            // Rotated files first, oldest first; then what was written since.
+            let mut lines = reader.next_lines();
             if first {
                 if let Some(n) = tail {
                     let skip = lines.len().saturating_sub(n);
@@ -334,9 +367,11 @@ pub async fn logs(
             }
             for l in lines {
                 let t = chrono::DateTime::parse_from_rfc3339(&l.time)
-                    .map(|d| d.timestamp() as f64 + d.timestamp_subsec_nanos() as f64 / 1e9)
-                    .unwrap_or(0.0);
-                if (since > 0.0 && t < since) || (until > 0.0 && t > until) {
+                    .ok()
+                    .and_then(|d| d.timestamp_nanos_opt())
+                    .unwrap_or(0);
+                // Both bounds include a line at exactly their time, as dockerd's.
+                if since.is_some_and(|s| t < s) || until.is_some_and(|u| t > u) {
                     continue;
                 }
                 let s = if l.stream == "stderr" { 2 } else { 1 };
@@ -355,6 +390,11 @@ pub async fn logs(
                 }
             }
             if !follow || !running {
+                return;
+            }
+            // Following ends at `until`, though the container runs on.
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            if until.is_some_and(|u| now > u) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -398,6 +438,9 @@ impl Target {
     }
 }
 
+/// Starts the process of an exec once its connection is hijacked; the error's text.
+type StartExec = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
 struct Attach {
     svc: Arc<ContainerService>,
     target: Target,
@@ -405,6 +448,20 @@ struct Attach {
     tty: bool,
     stdin: bool,
     close_stdin_at_eof: bool,
+    /// The detach sequence to look for in stdin (with a TTY, as dockerd).
+    detach_keys: Option<Vec<u8>>,
+    /// Run first: exec start hijacks the connection, then starts the process.
+    start: Option<StartExec>,
+}
+
+/// The text of a failed exec start as dockerd writes it into the stream.
+fn start_failure(tty: bool, msg: &str) -> Vec<u8> {
+    let text = format!("{msg}\r\n");
+    if tty {
+        text.into_bytes()
+    } else {
+        frame(1, text.as_bytes())
+    }
 }
 
 async fn pump<S>(io: S, a: Attach)
@@ -412,10 +469,24 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(io);
+    if let Some(start) = a.start {
+        // As dockerd: the client already holds the stream, so it gets the reason there
+        // and reads the exit code from the exec's inspect.
+        if let Err(msg) = start.await {
+            let _ = wr.write_all(&start_failure(a.tty, &msg)).await;
+            let _ = wr.shutdown().await;
+            return;
+        }
+    }
+    let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     let stdin_task = a.stdin.then(|| {
         let target = a.target.clone();
         let svc = a.svc.clone();
         let close = a.close_stdin_at_eof;
+        let mut scanner = a
+            .detach_keys
+            .as_deref()
+            .map(crate::containers::detach::Scanner::new);
         tokio::spawn(async move {
             // Attached before start: stdin exists once the task runs.
             if let Target::Container(e) = &target {
@@ -431,10 +502,24 @@ where
                 if n == 0 {
                     break;
                 }
-                let mut g = target.stdin().lock().await;
-                let Some(w) = g.as_mut() else { break };
-                if w.write_all(&buf[..n]).await.is_err() {
-                    break;
+                let (data, detached) = match scanner.as_mut() {
+                    Some(s) => s.feed(&buf[..n]),
+                    None => (buf[..n].to_vec(), false),
+                };
+                if !data.is_empty() {
+                    let mut g = target.stdin().lock().await;
+                    let Some(w) = g.as_mut() else { break };
+                    if w.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                if detached {
+                    // The attach ends; the process and its stdin live on.
+                    if let Target::Container(e) = &target {
+                        svc.emit("detach", &e.record(), &[]);
+                    }
+                    let _ = detach_tx.send(());
+                    return;
                 }
             }
             if close {
@@ -444,8 +529,20 @@ where
         })
     });
     if let Some(mut rx) = a.rx {
+        // Until the stdin task ends without detaching (then the sender is dropped).
+        let mut detach_watched = true;
         loop {
-            match rx.recv().await {
+            let next = tokio::select! {
+                r = rx.recv() => r,
+                d = &mut detach_rx, if detach_watched => {
+                    if d.is_ok() {
+                        break;
+                    }
+                    detach_watched = false;
+                    continue;
+                }
+            };
+            match next {
                 Ok(Chunk::Data(s, b)) => {
                     let msg = if a.tty { b.to_vec() } else { frame(s, &b) };
                     if wr.write_all(&msg).await.is_err() {
@@ -477,22 +574,28 @@ fn hijack(mut req: Request, a: Attach) -> Response {
     if !wants_upgrade {
         // A plain client: the output as the response body.
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-        if let Some(mut brx) = a.rx {
-            tokio::spawn(async move {
-                loop {
-                    match brx.recv().await {
-                        Ok(Chunk::Data(s, b)) => {
-                            let msg = if a.tty { b } else { Bytes::from(frame(s, &b)) };
-                            if tx.send(msg).await.is_err() {
-                                break;
-                            }
-                        }
-                        Ok(Chunk::End) | Err(broadcast::error::RecvError::Closed) => break,
-                        Err(_) => {}
-                    }
+        let (start, tty) = (a.start, a.tty);
+        tokio::spawn(async move {
+            if let Some(start) = start {
+                if let Err(msg) = start.await {
+                    let _ = tx.send(Bytes::from(start_failure(tty, &msg))).await;
+                    return;
                 }
-            });
-        }
+            }
+            let Some(mut brx) = a.rx else { return };
+            loop {
+                match brx.recv().await {
+                    Ok(Chunk::Data(s, b)) => {
+                        let msg = if tty { b } else { Bytes::from(frame(s, &b)) };
+                        if tx.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Chunk::End) | Err(broadcast::error::RecvError::Closed) => break,
+                    Err(_) => {}
+                }
+            }
+        });
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
         return (
             [(header::CONTENT_TYPE, ct)],
@@ -546,7 +649,7 @@ pub async fn post_op(
         }
         "restart" => {
             let t = query_get(&q, "t").and_then(|t| t.parse().ok());
-            svc.restart(&id, t).await?;
+            svc.restart(&id, t, query_get(&q, "signal")).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "kill" => {
@@ -603,17 +706,32 @@ pub async fn post_op(
             let rec = e.record();
             let tty = rec.config["Tty"].as_bool().unwrap_or(false);
             let wants_out = query_bool(&q, "stdout") || query_bool(&q, "stderr");
-            let ended = !e.running() && rec.state.status != "created";
+            // As dockerd, a stream attached to a stopped container carries its next
+            // run: `start -a` attaches first, then starts.
+            let next_run = query_bool(&q, "stream") && rec.state.status == "exited";
+            let ended = !e.running() && rec.state.status != "created" && !next_run;
             let rx = (wants_out && !ended).then(|| e.out.subscribe());
             let stdin =
                 query_bool(&q, "stdin") && rec.config["OpenStdin"].as_bool().unwrap_or(false);
+            let detach_keys = match query_get(&q, "detachKeys").filter(|k| !k.is_empty()) {
+                Some(k) => crate::containers::detach::parse(k).map_err(|_| {
+                    ApiError::bad_request(format!("Invalid detach keys ({k}) provided"))
+                })?,
+                None => crate::containers::detach::DEFAULT.to_vec(),
+            };
             let a = Attach {
                 svc: svc.clone(),
                 target: Target::Container(e.clone()),
                 rx: if ended { Some(closed_receiver()) } else { rx },
                 tty,
                 stdin,
-                close_stdin_at_eof: rec.config["StdinOnce"].as_bool().unwrap_or(false),
+                // As dockerd: only without a TTY does the end of an attached stdin
+                // close the container's (a TTY session ends by detaching, and a later
+                // attach must still be able to type).
+                close_stdin_at_eof: rec.config["StdinOnce"].as_bool().unwrap_or(false) && !tty,
+                // As dockerd: only a TTY's input is scanned for the detach sequence.
+                detach_keys: tty.then_some(detach_keys),
+                start: None,
             };
             Ok(hijack(req, a))
         }
@@ -627,7 +745,7 @@ pub async fn post_op(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "update" => {
-            let body = json_body(req).await?;
+            let body = json_body(req, &super::body::UPDATE).await?;
             svc.update(&id, &body).await?;
             Ok(Json(json!({"Warnings": []})).into_response())
         }
@@ -638,7 +756,11 @@ pub async fn post_op(
             Ok(StatusCode::OK.into_response())
         }
         "exec" => {
-            let body = json_body(req).await?;
+            let body = json_body(req, &super::body::EXEC).await?;
+            // Checked before the container is looked up, as dockerd does.
+            if body["Cmd"].as_array().is_none_or(|c| c.is_empty()) {
+                return Err(ApiError::bad_request("No exec command specified"));
+            }
             let exec_id = svc.exec_create(&id, &body)?;
             Ok((StatusCode::CREATED, Json(json!({"Id": exec_id}))).into_response())
         }
@@ -660,20 +782,35 @@ pub async fn exec_op(
     req: Request,
 ) -> ApiResult<Response> {
     let svc = st.containers.clone();
-    let exec = svc.exec(&id)?;
     match op.as_str() {
         "start" => {
             let (parts, body) = req.into_parts();
-            let body = json_body(Request::from_parts(parts.clone(), body)).await?;
+            // The body is read before the exec is looked up, as dockerd does.
+            let body = json_body(
+                Request::from_parts(parts.clone(), body),
+                &super::body::EXEC_START,
+            )
+            .await?;
+            let exec = svc.exec(&id)?;
             let tty = body["Tty"]
                 .as_bool()
                 .unwrap_or(exec.config["Tty"].as_bool().unwrap_or(false));
             let detach = body["Detach"].as_bool().unwrap_or(false);
-            let rx = exec.out.subscribe();
-            svc.exec_start(&exec, tty).await?;
+            // As dockerd: what fails before the process is tried is an HTTP error...
+            svc.exec_startable(&exec)?;
             if detach {
+                svc.exec_start(&exec, tty).await?;
                 return Ok(StatusCode::OK.into_response());
             }
+            // ...and a process that cannot start is reported in the hijacked stream.
+            let rx = exec.out.subscribe();
+            let (starter, started) = (svc.clone(), exec.clone());
+            let start: StartExec = Box::pin(async move {
+                starter
+                    .exec_start(&started, tty)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
             let a = Attach {
                 svc: svc.clone(),
                 target: Target::Exec(exec.clone()),
@@ -681,10 +818,29 @@ pub async fn exec_op(
                 tty,
                 stdin: exec.config["AttachStdin"].as_bool().unwrap_or(false),
                 close_stdin_at_eof: true,
+                detach_keys: tty.then(|| ContainerService::exec_detach_keys(&exec)),
+                start: Some(start),
             };
             Ok(hijack(Request::from_parts(parts, Body::empty()), a))
         }
         "resize" => {
+            let exec = svc.exec(&id)?;
+            // As dockerd: the process starts only once exec start has hijacked its
+            // connection, so a resize sent right after that waits for it (bounded).
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let (running, code, _) = *exec.state.lock().unwrap_or_else(|p| p.into_inner());
+                if running || code.is_some() {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    return Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "timeout waiting for exec session ready",
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let q = query_pairs(&uri);
             let h = query_get(&q, "h").and_then(|v| v.parse().ok()).unwrap_or(0);
             let w = query_get(&q, "w").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -720,15 +876,21 @@ pub async fn exec_inspect(
         "OpenStdout": c["AttachStdout"].as_bool().unwrap_or(false),
         "CanRemove": false,
         "ContainerID": exec.container,
-        "DetachKeys": "",
+        "DetachKeys": c["DetachKeys"].as_str().unwrap_or(""),
         "Pid": pid,
     }))
     .into_response())
 }
 
-/// `GET /containers/{id}/top`.
-pub async fn top(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(st.containers.top(&id).await?).into_response())
+/// `GET /containers/{id}/top`: `ps_args` runs the host's `ps` with them, as dockerd.
+pub async fn top(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let q = query_pairs(&uri);
+    let ps_args = query_get(&q, "ps_args").filter(|a| !a.trim().is_empty());
+    Ok(Json(st.containers.top(&id, ps_args).await?).into_response())
 }
 
 /// `POST /containers/prune`.
@@ -753,9 +915,13 @@ pub async fn archive_head(
 ) -> ApiResult<Response> {
     use base64::Engine as _;
     let path = archive_path(&uri)?;
-    let view = st.containers.root_view(&id)?;
-    let full = crate::containers::archive::secure_join(&view.path, &path, false)?;
-    let stat = crate::containers::archive::path_stat(&full, &path)?;
+    let svc = st.containers.clone();
+    let stat = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+        let view = svc.root_view(&id)?;
+        Ok(crate::containers::archive::path_stat(&view, &path, &id)?)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     let hdr = base64::engine::general_purpose::STANDARD.encode(stat.to_string());
     Ok(([("x-docker-container-path-stat", hdr)], StatusCode::OK).into_response())
 }
@@ -771,18 +937,7 @@ pub async fn archive_get(
     let svc = st.containers.clone();
     let (stat, data) = tokio::task::spawn_blocking(move || -> ApiResult<(Value, Vec<u8>)> {
         let view = svc.root_view(&id)?;
-        // A trailing "/." copies a directory's content: follow the last link then.
-        let follow = path.ends_with("/.") || path.ends_with('/');
-        let full = crate::containers::archive::secure_join(&view.path, &path, follow)?;
-        let stat = crate::containers::archive::path_stat(&full, &path)?;
-        let name = stat["name"].as_str().unwrap_or("").to_string();
-        let data = crate::containers::archive::tar_path(&full, &name).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("archive {path}: {e}"),
-            )
-        })?;
-        Ok((stat, data))
+        Ok(crate::containers::archive::tar_path(&view, &path, &id)?)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
@@ -805,26 +960,18 @@ pub async fn archive_put(
     req: Request,
 ) -> ApiResult<Response> {
     let path = archive_path(&uri)?;
+    let opts = crate::containers::archive::ExtractOptions {
+        no_overwrite_dir_non_dir: query_bool(&query_pairs(&uri), "noOverwriteDirNonDir"),
+    };
     let data = axum::body::to_bytes(req.into_body(), 1 << 30)
         .await
         .map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
     let svc = st.containers.clone();
     tokio::task::spawn_blocking(move || -> ApiResult<()> {
         let view = svc.root_view(&id)?;
-        let dir = crate::containers::archive::secure_join(&view.path, &path, true)?;
-        if !dir.is_dir() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("Could not find the file {path} in container {id}"),
-            ));
-        }
-        let rel = dir
-            .strip_prefix(&view.path)
-            .unwrap_or(&dir)
-            .display()
-            .to_string();
-        crate::containers::archive::untar_into(&data, &view.path, &rel)
-            .map_err(|e| ApiError::bad_request(format!("extracting archive into {path}: {e}")))
+        Ok(crate::containers::archive::untar_into(
+            &view, &path, &id, &data, opts,
+        )?)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
@@ -896,7 +1043,13 @@ fn event_matches(ev: &Value, fs: &[(String, String)]) -> bool {
     };
     check("type", &|v| v == "container")
         && check("container", &|v| id.starts_with(v) || attrs["name"] == v)
-        && check("event", &|v| ev["Action"] == v)
+        && check("event", &|v| {
+            // As dockerd: these three match their "NAME: detail" actions by prefix.
+            let action = ev["Action"].as_str().unwrap_or("");
+            action == v
+                || (["health_status", "exec_create", "exec_start"].contains(&v)
+                    && action.starts_with(&format!("{v}:")))
+        })
         && check("image", &|v| attrs["image"] == v)
         && fs
             .iter()

@@ -3,6 +3,7 @@
 //! resource; handlers only translate between HTTP and the image service.
 
 mod auth;
+mod body;
 mod containers;
 mod distribution;
 mod images;
@@ -162,6 +163,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/exec/{id}/{op}", post(containers::exec_op))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
+        // dockerd's router has no 405: a known path with another method is not found.
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "page not found")
+        })
         .with_state(state);
     inner
 }

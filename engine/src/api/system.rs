@@ -70,6 +70,14 @@ pub async fn version() -> Json<Value> {
 
 /// `GET /info`.
 pub async fn info(State(st): State<AppState>) -> Json<Value> {
+    // As dockerd: each runtime with the binary it runs.
+    let runtimes: serde_json::Map<String, Value> = st
+        .containers
+        .runtimes
+        .paths
+        .iter()
+        .map(|(name, path)| (name.clone(), json!({ "path": path })))
+        .collect();
     let images = st.images.meta.images().map(|i| i.len()).unwrap_or(0);
     let mem_total = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -91,9 +99,20 @@ pub async fn info(State(st): State<AppState>) -> Json<Value> {
     } else {
         "1"
     };
+    // Counted from the container service (they were always 0 before, whatever ran).
+    let (mut running, mut paused, mut stopped) = (0, 0, 0);
+    let containers = st.containers.all();
+    for e in &containers {
+        match e.record().state.status.as_str() {
+            "running" | "restarting" => running += 1,
+            "paused" => paused += 1,
+            _ => stopped += 1,
+        }
+    }
     Json(json!({
         "ID": "",
-        "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Containers": containers.len(), "ContainersRunning": running,
+        "ContainersPaused": paused, "ContainersStopped": stopped,
         "Images": images,
         "Driver": "overlay",
         "DriverStatus": [["Snapshots", st.data_root.join("snapshots").display().to_string()]],
@@ -126,8 +145,8 @@ pub async fn info(State(st): State<AppState>) -> Json<Value> {
         "Labels": [],
         "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": {},
-        "DefaultRuntime": "",
+        "Runtimes": runtimes,
+        "DefaultRuntime": st.containers.runtimes.default,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                   "ControlAvailable": false, "Error": "", "RemoteManagers": null},
         "LiveRestoreEnabled": false,

@@ -5,19 +5,14 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// `POST /volumes/create`.
 pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Response> {
-    let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
-    let body: Value = if bytes.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-    };
+    let body = super::body::read(req, &super::body::VOLUME_CREATE)
+        .await?
+        .filter(|v| !v.is_null())
+        .unwrap_or_else(|| json!({}));
     if let Some(d) = body["Driver"]
         .as_str()
         .filter(|d| !d.is_empty() && *d != "local")
@@ -42,9 +37,93 @@ pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Respo
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-/// `GET /volumes`.
-pub async fn list(State(st): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(json!({"Volumes": st.containers.volumes.list(), "Warnings": null})).into_response())
+/// Filters of `GET /volumes` and `POST /volumes/prune` (`{"key": ["value"]}` or
+/// `{"key": {"value": true}}`, as dockerd reads them).
+#[derive(Debug, Default)]
+struct VolumeFilters {
+    dangling: Option<bool>,
+    name: Vec<String>,
+    driver: Vec<String>,
+    label: Vec<String>,
+    all: bool,
+}
+
+impl VolumeFilters {
+    /// Parses the `filters` query; `prune` also takes `all`, `list` does not.
+    fn parse(text: Option<&str>, prune: bool) -> ApiResult<Self> {
+        let mut f = Self::default();
+        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+            return Ok(f);
+        };
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
+        for (k, v) in map {
+            let values: Vec<String> = match v {
+                serde_json::Value::Array(a) => a
+                    .into_iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
+                serde_json::Value::Object(o) => o
+                    .into_iter()
+                    .filter(|(_, b)| b.as_bool() == Some(true))
+                    .map(|(k, _)| k)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let truth = |v: &str| -> ApiResult<bool> {
+                match v {
+                    "true" | "1" => Ok(true),
+                    "false" | "0" => Ok(false),
+                    _ => Err(ApiError::bad_request(format!(
+                        "invalid filter '{k}={v}': expected true or false"
+                    ))),
+                }
+            };
+            match k.as_str() {
+                "dangling" => f.dangling = values.first().map(|v| truth(v)).transpose()?,
+                "name" => f.name = values,
+                "driver" => f.driver = values,
+                "label" => f.label = values,
+                "all" if prune => {
+                    f.all = values.first().map(|v| truth(v)).transpose()? == Some(true)
+                }
+                other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether a volume (as the API shows it) passes the filters; `in_use` says
+    /// whether a container uses it.
+    fn matches(&self, v: &serde_json::Value, in_use: bool) -> bool {
+        let name = v["Name"].as_str().unwrap_or("");
+        let labels = &v["Labels"];
+        self.dangling.is_none_or(|d| d != in_use)
+            && (self.name.is_empty() || self.name.iter().any(|n| name.contains(n.as_str())))
+            && (self.driver.is_empty() || self.driver.iter().any(|d| v["Driver"] == d.as_str()))
+            && self.label.iter().all(|l| match l.split_once('=') {
+                Some((k, val)) => labels[k].as_str() == Some(val),
+                None => !labels[l.as_str()].is_null(),
+            })
+    }
+}
+
+/// `GET /volumes`, with `dangling`, `name`, `driver` and `label` filters.
+pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let q = query_pairs(&uri);
+    let filters = VolumeFilters::parse(super::query_get(&q, "filters"), false)?;
+    let volumes: Vec<serde_json::Value> = st
+        .containers
+        .volumes
+        .list()
+        .into_iter()
+        .filter(|v| {
+            let name = v["Name"].as_str().unwrap_or("");
+            let in_use = filters.dangling.is_some() && !st.containers.volume_users(name).is_empty();
+            filters.matches(v, in_use)
+        })
+        .collect();
+    Ok(Json(json!({"Volumes": volumes, "Warnings": null})).into_response())
 }
 
 /// `GET /volumes/{name}`.
@@ -75,12 +154,14 @@ pub async fn delete(
 /// dockerd since API 1.42).
 pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let q = query_pairs(&uri);
-    let all = super::query_get(&q, "filters").is_some_and(|f| f.contains("\"all\""));
+    let filters = VolumeFilters::parse(super::query_get(&q, "filters"), true)?;
+    let all = filters.all;
     let mut deleted = Vec::new();
     for v in st.containers.volumes.list() {
         let name = v["Name"].as_str().unwrap_or("").to_string();
         let anonymous = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
         if (all || anonymous)
+            && filters.matches(&v, false)
             && st.containers.volume_users(&name).is_empty()
             && st.containers.volumes.remove(&name).is_ok()
         {

@@ -190,8 +190,15 @@ fn write_log(log: &LogFile, stream: u8, data: &[u8]) {
     }
 }
 
-/// Copies one output FIFO until `exited` turns true, then drains what is left (until
-/// 100 ms pass without data). Line-buffers for the log.
+/// Copies one output FIFO until the container has exited and every writer is gone.
+/// Line-buffers for the log.
+///
+/// While the container runs the FIFO is held open read-write, so the copier never sees a
+/// spurious end-of-file (before the shim opens its end, or across a berthd restart).
+/// Once the exit is known that end is swapped for a read-only one: the pipe then reports
+/// end-of-file as soon as the last writer (the container's processes, or the shim's
+/// terminal copier) has closed, so what is still in flight is read in full and nothing
+/// waits for a quiet period. `DRAIN_LIMIT` only bounds a writer that never closes.
 async fn copy_out(
     path: PathBuf,
     stream: u8,
@@ -199,7 +206,8 @@ async fn copy_out(
     out: broadcast::Sender<Chunk>,
     mut exited: watch::Receiver<bool>,
 ) {
-    let rx = match pipe::OpenOptions::new()
+    const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+    let mut rx = match pipe::OpenOptions::new()
         .read_write(true)
         .open_receiver(&path)
     {
@@ -222,18 +230,29 @@ async fn copy_out(
             }
         }
     };
-    let mut draining = *exited.borrow();
+    let mut draining = false;
     loop {
         if draining {
-            match tokio::time::timeout(Duration::from_millis(100), rx.readable()).await {
+            match tokio::time::timeout(DRAIN_LIMIT, rx.readable()).await {
                 Err(_) => break,
                 Ok(Err(_)) => break,
                 Ok(Ok(())) => {}
             }
+        } else if *exited.borrow() {
+            draining = true;
+            // Opened before the read-write end is dropped, so the pipe (and what is
+            // buffered in it) never loses its last reader in between.
+            match pipe::OpenOptions::new().open_receiver(&path) {
+                Ok(read_only) => rx = read_only,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "reopening output FIFO");
+                }
+            }
+            continue;
         } else {
             tokio::select! {
                 r = rx.readable() => { if r.is_err() { break; } }
-                _ = exited.wait_for(|e| *e) => { draining = true; continue; }
+                _ = exited.wait_for(|e| *e) => continue,
             }
         }
         match rx.try_read(&mut buf) {
@@ -302,6 +321,94 @@ pub fn read_log(path: &Path, from: u64) -> (Vec<LogLine>, u64) {
     (lines, from + end as u64)
 }
 
+/// Reads a json-file log and its rotated files in order, on and on (`docker logs -f`),
+/// across rotations: it remembers the file it read by inode, so that when that file
+/// has been renamed to `PATH.1` (or further) it finishes it, then reads the newer ones,
+/// and loses nothing that is still on disk.
+pub struct LogReader {
+    path: PathBuf,
+    /// The file read last (device, inode) and how far.
+    pos: Option<((u64, u64), u64)>,
+}
+
+impl LogReader {
+    /// A reader of the log at `path` (and `path.1`, ...), from its oldest line.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            pos: None,
+        }
+    }
+
+    /// Every file of the log, oldest first, opened: opened newest first and kept by
+    /// inode, so a rotation while they are opened yields each file once, in order.
+    fn open_all(&self) -> Vec<(std::fs::File, (u64, u64))> {
+        use std::os::unix::fs::MetadataExt;
+        let mut files: Vec<(std::fs::File, (u64, u64))> = Vec::new();
+        let names = std::iter::once(self.path.clone())
+            .chain((1..100).map(|n| PathBuf::from(format!("{}.{n}", self.path.display()))));
+        for p in names {
+            let Ok(f) = std::fs::File::open(&p) else {
+                break;
+            };
+            let Ok(m) = f.metadata() else {
+                break;
+            };
+            let key = (m.dev(), m.ino());
+            if !files.iter().any(|(_, k)| *k == key) {
+                files.push((f, key));
+            }
+        }
+        files.reverse();
+        files
+    }
+
+    /// The lines written since the last call (everything on the first), oldest first.
+    pub fn next_lines(&mut self) -> Vec<LogLine> {
+        let files = self.open_all();
+        let (first, mut from) = match self.pos {
+            None => (0, 0),
+            Some((key, off)) => match files.iter().position(|(_, k)| *k == key) {
+                // Truncated in place (max-file 1 rotates so): from its start.
+                Some(i) if files[i].0.metadata().map(|m| m.len()).unwrap_or(0) < off => (i, 0),
+                Some(i) => (i, off),
+                // Rotated away: whatever is left is newer than what was read.
+                None => (0, 0),
+            },
+        };
+        let mut out = Vec::new();
+        for (f, key) in &files[first.min(files.len())..] {
+            let (lines, end) = read_lines(f, from);
+            out.extend(lines);
+            self.pos = Some((*key, end));
+            from = 0;
+        }
+        out
+    }
+}
+
+/// Whole JSON lines of an open log file from `from`, and the offset after them.
+fn read_lines(mut f: &std::fs::File, from: u64) -> (Vec<LogLine>, u64) {
+    use std::io::{Read, Seek};
+    if f.seek(std::io::SeekFrom::Start(from)).is_err() {
+        return (Vec::new(), from);
+    }
+    let mut s = Vec::new();
+    let _ = f.read_to_end(&mut s);
+    // Only whole lines; a line being written waits for the next read.
+    let end = s
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    let lines = s[..end]
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect();
+    (lines, from + end as u64)
+}
+
 /// A frame of Docker's multiplexed stream: `[stream, 0, 0, 0, len(be32)] payload`.
 pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + data.len());
@@ -335,6 +442,26 @@ mod tests {
         assert!(all.len() < 20);
         assert_eq!(parse_size("10k"), Some(10240));
         assert_eq!(parse_size("1m"), Some(1 << 20));
+    }
+
+    #[test]
+    fn reader_follows_rotations() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l.json");
+        let log = open_log(&p, 300, 4).unwrap();
+        let mut r = LogReader::new(&p);
+        let mut seen = Vec::new();
+        for i in 0..40 {
+            write_log(&log, 1, format!("line {i}\n").as_bytes());
+            // Read every third line: rotations happen between reads.
+            if i % 3 == 0 {
+                seen.extend(r.next_lines().into_iter().map(|l| l.log));
+            }
+        }
+        seen.extend(r.next_lines().into_iter().map(|l| l.log));
+        let want: Vec<String> = (0..40).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(seen, want);
+        assert!(r.next_lines().is_empty());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! remove, exec, restart policies. Streams and logs are in `io`.
 
 pub mod archive;
+pub mod detach;
+pub mod health;
 pub mod io;
 pub mod spec;
 pub mod stats;
@@ -76,6 +78,9 @@ pub struct State {
     pub finished_at: String,
     /// Why the last start failed.
     pub error: String,
+    /// Health checks' status and last results, when the container has a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::Health>,
 }
 
 /// What is stored of a container.
@@ -189,6 +194,10 @@ pub struct ContainerService {
     pub events: broadcast::Sender<Value>,
     /// The last events, for `since`.
     pub recent: Mutex<std::collections::VecDeque<Value>>,
+    /// Health check loops.
+    health: health::Monitors,
+    /// The OCI runtimes containers may name (HostConfig.Runtime).
+    pub runtimes: crate::config::Runtimes,
 }
 
 pub(crate) fn random_hex(n: usize) -> String {
@@ -201,13 +210,40 @@ pub(crate) fn random_hex(n: usize) -> String {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry",
-    "nimble", "quirky", "serene", "tender", "vibrant", "wizardly",
+    "admiring", "bold", "brave", "busy", "calm", "clever", "cool", "dazzling", "eager", "ecstatic",
+    "elegant", "fervent", "festive", "focused", "gallant", "happy", "hopeful", "jolly", "keen",
+    "kind", "lucid", "merry", "modest", "nimble", "peaceful", "quirky", "relaxed", "serene",
+    "sharp", "tender", "vibrant", "wizardly",
 ];
 const NAMES: &[&str] = &[
-    "babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "kepler", "lovelace",
-    "noether", "pascal", "ritchie", "shannon", "turing", "volta", "wozniak",
+    "babbage", "bohr", "boole", "cerf", "curie", "darwin", "dijkstra", "einstein", "euler",
+    "faraday", "fermi", "galileo", "gauss", "hamilton", "hopper", "hypatia", "kepler", "knuth",
+    "lamport", "liskov", "lovelace", "maxwell", "newton", "noether", "pascal", "ritchie",
+    "shannon", "thompson", "turing", "volta", "wozniak", "yalow",
 ];
+
+/// A docker-style name (`adjective_scientist`) that `taken` does not refuse: each try
+/// draws fresh randomness, and after the first collisions a number is added, so even a
+/// busy engine finds a free one instead of failing the create.
+fn generated_name(taken: impl Fn(&str) -> bool) -> String {
+    let mut candidate = String::new();
+    for attempt in 0..64 {
+        let r = random_hex(4);
+        let b = u32::from_str_radix(&r, 16).unwrap_or(attempt) as usize;
+        candidate = format!(
+            "{}_{}",
+            ADJECTIVES[b % ADJECTIVES.len()],
+            NAMES[(b >> 8) % NAMES.len()]
+        );
+        if attempt > 0 {
+            candidate += &((b >> 16) % 10_000).to_string();
+        }
+        if !taken(&candidate) {
+            break;
+        }
+    }
+    candidate
+}
 
 fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
@@ -259,6 +295,60 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
         let _ = std::os::unix::fs::lchown(&to, Some(m.uid()), Some(m.gid()));
     }
     Ok(())
+}
+
+/// `docker top` with ps arguments, as dockerd does it: the host's `ps ARGS`, its
+/// header as the titles, and only the rows of the container's processes (the
+/// thread rows after them, with `-` for a PID, too); the last column keeps spaces.
+async fn ps_top(args: &str, pids: &[u32]) -> Result<Value> {
+    let argv: Vec<String> = args.split_whitespace().map(String::from).collect();
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new("ps").args(&argv).output())
+            .await
+            .map_err(|e| Error::Internal(format!("running ps: {e}")))?
+            .map_err(|e| Error::Internal(format!("Error running ps: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Internal(format!(
+            "ps: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let pid_col = titles
+        .iter()
+        .position(|t| t == "PID")
+        .ok_or_else(|| Error::Internal("Couldn't find PID field in ps output".into()))?;
+    let mut rows = Vec::new();
+    let mut in_container = false;
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid) = fields.get(pid_col) else {
+            continue;
+        };
+        let keep = if *pid == "-" {
+            in_container
+        } else {
+            let p: u32 = pid
+                .parse()
+                .map_err(|e| Error::Internal(format!("Unexpected pid '{pid}': {e}")))?;
+            in_container = pids.contains(&p);
+            in_container
+        };
+        if keep {
+            let last = titles.len().saturating_sub(1).min(fields.len());
+            let mut row: Vec<String> = fields[..last].iter().map(|f| f.to_string()).collect();
+            row.push(fields[last..].join(" "));
+            rows.push(row);
+        }
+    }
+    Ok(json!({"Titles": titles, "Processes": rows}))
 }
 
 /// Parses a signal name or number ("KILL", "SIGKILL", "9").
@@ -357,6 +447,7 @@ impl ContainerService {
         sv: Supervisor,
         data_root: &Path,
         exec_root: &Path,
+        runtimes: crate::config::Runtimes,
     ) -> anyhow::Result<Arc<Self>> {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir)?;
@@ -370,6 +461,8 @@ impl ContainerService {
             execs: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             recent: Mutex::new(std::collections::VecDeque::new()),
+            health: health::Monitors::default(),
+            runtimes,
         });
         let weak = Arc::downgrade(&s);
         tokio::spawn(async move {
@@ -499,6 +592,8 @@ impl ContainerService {
             let (exited_tx, exited_rx) = watch::channel(false);
             let copiers = io::spawn_copiers(&fifos, tty, log, entry.out.clone(), exited_rx);
             self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
+            // Checks go on where they were; the status is kept, as dockerd keeps it.
+            self.start_health(entry, false);
         } else {
             let code = got
                 .ok()
@@ -580,11 +675,19 @@ impl ContainerService {
         if image.is_empty() {
             return Err(Error::Invalid("No image specified".into()));
         }
-        let hc = if body["HostConfig"].is_object() {
+        let mut hc = if body["HostConfig"].is_object() {
             body["HostConfig"].clone()
         } else {
             json!({})
         };
+        // As dockerd: no runtime means the default one, recorded by name; an unknown
+        // one is refused before anything else is looked at.
+        let runtime = match hc["Runtime"].as_str().filter(|r| !r.is_empty()) {
+            None => self.runtimes.default.clone(),
+            Some(r) if self.runtimes.paths.contains_key(r) => r.to_string(),
+            Some(r) => return Err(Error::Invalid(format!("Unknown runtime specified {r}"))),
+        };
+        hc["Runtime"] = json!(runtime);
         match hc["NetworkMode"].as_str().unwrap_or("") {
             "none" | "host" => {}
             "" | "default" | "bridge" => {
@@ -663,6 +766,8 @@ impl ContainerService {
         if argv.is_empty() {
             return Err(Error::Invalid("No command specified".into()));
         }
+        let healthcheck = health::merge(&body["Healthcheck"], &ic["Healthcheck"]);
+        health::validate(&healthcheck)?;
         let mut labels = ic["Labels"].as_object().cloned().unwrap_or_default();
         if let Some(l) = body["Labels"].as_object() {
             labels.extend(l.clone());
@@ -687,13 +792,8 @@ impl ContainerService {
                 n.to_string()
             }
             None => {
-                let r = random_hex(2);
-                let b = u16::from_str_radix(&r, 16).unwrap_or(0) as usize;
-                format!(
-                    "{}_{}",
-                    ADJECTIVES[b % ADJECTIVES.len()],
-                    NAMES[(b / 16) % NAMES.len()]
-                ) + &format!("{}", b % 100)
+                let entries = self.lock();
+                generated_name(|n| entries.values().any(|e| e.record().name == n))
             }
         };
         // Before anything is made (volumes): a taken name fails cleanly.
@@ -716,7 +816,7 @@ impl ContainerService {
                     id[..12].to_string()
                 }
             });
-        let config = json!({
+        let mut config = json!({
             "Hostname": hostname,
             "Domainname": body["Domainname"].as_str().unwrap_or(""),
             "User": pick("User"),
@@ -729,7 +829,7 @@ impl ContainerService {
             "StdinOnce": body["StdinOnce"].as_bool().unwrap_or(false),
             "Env": env,
             "Cmd": if cmd.is_empty() { Value::Null } else { json!(cmd) },
-            "Healthcheck": body["Healthcheck"],
+            "Healthcheck": healthcheck,
             "Image": image,
             "Volumes": if body["Volumes"].is_object() { body["Volumes"].clone() } else { ic["Volumes"].clone() },
             "WorkingDir": pick("WorkingDir"),
@@ -739,6 +839,10 @@ impl ContainerService {
             "StopSignal": pick("StopSignal"),
             "StopTimeout": body["StopTimeout"],
         });
+        // The shell of CMD-SHELL health checks (the image's SHELL unless given).
+        if let Some(shell) = body["Shell"].as_array().or(ic["Shell"].as_array()) {
+            config["Shell"] = json!(shell);
+        }
         let layers: Vec<PathBuf> = chain_ids(&rec.diff_ids())
             .iter()
             .map(|c| self.images.snapshots.fs_path(c))
@@ -1069,7 +1173,7 @@ impl ContainerService {
                     format!("workdir={}", dir.join("work").display()),
                 ],
             }],
-            runtime: Some(pb::Runtime::default()),
+            runtime: Some(self.runtime_for(&rec)?),
             created_at: None,
             updated_at: None,
         };
@@ -1135,6 +1239,9 @@ impl ContainerService {
             r.state.status = "running".into();
             r.state.pid = pid;
             r.state.started_at = now();
+            // As dockerd: a running container has no exit code yet (FinishedAt keeps
+            // the last run's end).
+            r.state.exit_code = 0;
             r.state.error.clear();
             r.spec = spec;
         });
@@ -1142,7 +1249,25 @@ impl ContainerService {
         entry.gen.send_modify(|g| g.running = true);
         self.emit("start", &entry.record(), &[]);
         self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
+        self.start_health(entry, true);
         Ok(())
+    }
+
+    /// The supervisor's runtime for a container: its HostConfig.Runtime (the default
+    /// for records made before runtimes were recorded).
+    fn runtime_for(&self, rec: &Record) -> Result<pb::Runtime> {
+        let name = rec.host_config["Runtime"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&self.runtimes.default);
+        let binary = self
+            .runtimes
+            .binary(name)
+            .ok_or_else(|| Error::Invalid(format!("Unknown runtime specified {name}")))?;
+        Ok(pb::Runtime {
+            binary_name: binary.to_string(),
+            ..Default::default()
+        })
     }
 
     /// Deletes the supervisor's task and record of a container, if any.
@@ -1211,6 +1336,7 @@ impl ContainerService {
             r.state.exit_code = code;
             r.state.finished_at = now();
         });
+        health::mark_unhealthy(entry);
         let _ = self.save(&entry.record());
         entry.gen.send_modify(|g| {
             g.running = false;
@@ -1271,6 +1397,14 @@ impl ContainerService {
         }
         self.signal(&entry.id, sig).await?;
         self.emit("kill", &entry.record(), &[("signal", sig.to_string())]);
+        // As dockerd: a SIGKILL returns once the container has exited, so that what
+        // the client does next (inspect, start, rm) sees it stopped.
+        if sig == 9 && !self.wait_stopped(&entry, Duration::from_secs(30)).await {
+            return Err(Error::Internal(format!(
+                "container {} did not exit after SIGKILL",
+                entry.id
+            )));
+        }
         Ok(())
     }
 
@@ -1354,9 +1488,15 @@ impl ContainerService {
         Ok(())
     }
 
-    /// POST /containers/{id}/restart.
-    pub async fn restart(self: &Arc<Self>, name: &str, timeout: Option<i64>) -> Result<()> {
-        match self.stop(name, timeout, None).await {
+    /// POST /containers/{id}/restart: stop (with `signal` and `timeout` as stop takes
+    /// them), then start.
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        match self.stop(name, timeout, signal).await {
             Ok(()) | Err(Error::NotModified(_)) => {}
             Err(e) => return Err(e),
         }
@@ -1393,6 +1533,7 @@ impl ContainerService {
         if self.lock().remove(&entry.id).is_none() {
             return Ok(());
         }
+        self.health.forget(&entry.id);
         self.cleanup_task(&entry.id).await;
         let _ = std::fs::remove_dir_all(self.fifo_dir(&entry.id));
         if let Err(e) = std::fs::remove_dir_all(self.dir(&entry.id)) {
@@ -1467,6 +1608,9 @@ impl ContainerService {
             .map_err(grpc("unpause"))?;
         }
         entry.update(|r| r.state.status = if pause { "paused" } else { "running" }.into());
+        if pause {
+            self.health_paused(&entry);
+        }
         self.emit(
             if pause { "pause" } else { "unpause" },
             &entry.record(),
@@ -1498,8 +1642,8 @@ impl ContainerService {
         self.save(&entry.record())
     }
 
-    /// GET /containers/{id}/top: UID, PID, PPID and command of every process.
-    pub async fn top(&self, name: &str) -> Result<Value> {
+    /// GET /containers/{id}/top: the host's `ps` rows of the container's processes.
+    pub async fn top(&self, name: &str, ps_args: Option<&str>) -> Result<Value> {
         let entry = self.get(name)?;
         if !entry.running() {
             return Err(Error::Conflict(format!(
@@ -1518,27 +1662,8 @@ impl ContainerService {
             .map_err(grpc("top"))?
             .into_inner()
             .pids;
-        let mut rows = Vec::new();
-        for pid in pids {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k))
-                    .and_then(|v| v.split_whitespace().next())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|b| {
-                    String::from_utf8_lossy(&b)
-                        .trim_end_matches('\0')
-                        .replace('\0', " ")
-                })
-                .unwrap_or_default();
-            rows.push(json!([field("Uid:"), pid.to_string(), field("PPid:"), cmd]));
-        }
-        Ok(json!({"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": rows}))
+        // Without ps_args dockerd runs `ps -ef` (UID PID PPID C STIME TTY TIME CMD).
+        ps_top(ps_args.unwrap_or("-ef"), &pids).await
     }
 
     /// POST /containers/prune: every stopped container.
@@ -1669,6 +1794,10 @@ impl ContainerService {
         if strs(&body["Cmd"]).is_empty() {
             return Err(Error::Invalid("No exec command specified".into()));
         }
+        if let Some(k) = body["DetachKeys"].as_str().filter(|k| !k.is_empty()) {
+            detach::parse(k)
+                .map_err(|_| Error::Invalid(format!("Invalid escape keys ({k}) provided")))?;
+        }
         let id = random_hex(32);
         let (out, _) = broadcast::channel(1024);
         let exec = Arc::new(Exec {
@@ -1697,8 +1826,9 @@ impl ContainerService {
             .ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))
     }
 
-    /// Starts an exec'd process; its output goes to `exec.out`.
-    pub async fn exec_start(self: &Arc<Self>, exec: &Arc<Exec>, tty: bool) -> Result<()> {
+    /// Whether an exec can start: not run yet, and its container running (checked
+    /// before exec start hijacks the connection, as dockerd does).
+    pub fn exec_startable(&self, exec: &Exec) -> Result<Arc<Entry>> {
         {
             let st = exec.state.lock().unwrap_or_else(|p| p.into_inner());
             if st.0 || st.1.is_some() {
@@ -1715,6 +1845,12 @@ impl ContainerService {
                 entry.id
             )));
         }
+        Ok(entry)
+    }
+
+    /// Starts an exec'd process; its output goes to `exec.out`.
+    pub async fn exec_start(self: &Arc<Self>, exec: &Arc<Exec>, tty: bool) -> Result<()> {
+        let entry = self.exec_startable(exec)?;
         let rec = entry.record();
         let c = &exec.config;
         let mut process = rec.spec["process"].clone();
@@ -1794,7 +1930,8 @@ impl ContainerService {
                     .await;
                 fifos.remove();
                 let msg = e.message().to_string();
-                *exec.state.lock().unwrap_or_else(|p| p.into_inner()) = (false, Some(126), 0);
+                let code = exec_start_code(&strs(&c["Cmd"]), &msg);
+                *exec.state.lock().unwrap_or_else(|p| p.into_inner()) = (false, Some(code), 0);
                 let _ = exec.out.send(Chunk::End);
                 exec.done.send_replace(true);
                 return Err(Error::Internal(format!("exec failed: {msg}")));
@@ -1834,6 +1971,15 @@ impl ContainerService {
         Ok(())
     }
 
+    /// The detach keys of an exec (dockerd's default unless its config names others).
+    pub fn exec_detach_keys(exec: &Exec) -> Vec<u8> {
+        exec.config["DetachKeys"]
+            .as_str()
+            .filter(|k| !k.is_empty())
+            .and_then(|k| detach::parse(k).ok())
+            .unwrap_or_else(|| detach::DEFAULT.to_vec())
+    }
+
     /// IDs of the running execs of a container.
     pub fn exec_ids(&self, id: &str) -> Vec<String> {
         self.execs
@@ -1843,6 +1989,20 @@ impl ContainerService {
             .filter(|e| e.container == id && e.state.lock().map(|s| s.0).unwrap_or(false))
             .map(|e| e.id.clone())
             .collect()
+    }
+}
+
+/// The exit code of an exec whose process could not start, as dockerd records it: 127
+/// when the runtime says the program was not found, else 126.
+fn exec_start_code(cmd: &[String], msg: &str) -> i64 {
+    let m = msg.to_lowercase();
+    let program = cmd.first().map(|c| c.to_lowercase()).unwrap_or_default();
+    if m.contains(&program)
+        && (m.contains("executable file not found") || m.contains("no such file or directory"))
+    {
+        127
+    } else {
+        126
     }
 }
 
@@ -1886,5 +2046,19 @@ mod tests {
         assert!(valid_name("web-1"));
         assert!(!valid_name("-x"));
         assert!(!valid_name("a b"));
+    }
+
+    #[test]
+    fn exec_start_codes() {
+        let cmd = |c: &str| vec![c.to_string()];
+        let nf = r#"exec "nosuch": executable file not found in $PATH"#;
+        assert_eq!(exec_start_code(&cmd("nosuch"), nf), 127);
+        let gone = r#"exec "/nope": stat /nope: no such file or directory"#;
+        assert_eq!(exec_start_code(&cmd("/nope"), gone), 127);
+        let denied = r#"exec "/etc/passwd": permission denied"#;
+        assert_eq!(exec_start_code(&cmd("/etc/passwd"), denied), 126);
+        // A missing working directory is not a missing program.
+        let cwd = r#"chdir to cwd ("/x") set in config.json failed: no such file or directory"#;
+        assert_eq!(exec_start_code(&cmd("ls"), cwd), 126);
     }
 }

@@ -75,11 +75,18 @@ pub struct Berthd {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// Extra berthd flags (kept across restarts).
+    flags: Vec<String>,
 }
 
 impl Berthd {
     /// Starts berthd and imports busybox as `busybox:test`.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As `start`, with extra berthd flags (`--add-runtime ...`).
+    pub fn start_with(flags: &[&str]) -> Self {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the container tests need root"
@@ -94,6 +101,7 @@ impl Berthd {
             dir,
             socket,
             child: None,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         };
         d.launch();
         let tar = d.dir.path().join("rootfs.tar");
@@ -123,6 +131,7 @@ impl Berthd {
             .arg(format!("unix://{}", self.socket.display()))
             .arg("--log-level")
             .arg("debug")
+            .args(&self.flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
