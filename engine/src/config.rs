@@ -36,6 +36,10 @@ pub struct Config {
     /// Another OCI runtime, NAME=PATH (repeatable); `docker run --runtime NAME` uses it.
     #[arg(long = "add-runtime")]
     pub add_runtimes: Vec<String>,
+    /// The cgroup under which containers that name none (HostConfig.CgroupParent) get
+    /// their own, as dockerd's `--cgroup-parent`.
+    #[arg(long, default_value = "/berth", value_parser = parse_cgroup_parent)]
+    pub cgroup_parent: String,
     /// Log level: error, warn, info, debug or trace.
     #[arg(short = 'l', long, default_value = "info")]
     pub log_level: String,
@@ -110,6 +114,18 @@ impl Runtimes {
     }
 }
 
+/// A cgroup parent as berthd uses it: absolute, no trailing slash, no `..` (which would
+/// put containers outside the hierarchy it names).
+pub fn parse_cgroup_parent(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim_matches('/');
+    if trimmed.split('/').any(|c| c == ".." || c == ".") {
+        return Err(format!(
+            "invalid cgroup parent {raw:?}: no \".\" or \"..\" components"
+        ));
+    }
+    Ok(format!("/{trimmed}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +153,13 @@ mod tests {
         ));
         let runc = Config::parse_from(["berthd", "--default-runtime", "runc"]);
         assert_eq!(runc.runtimes().unwrap().default, "runc");
+    }
+
+    #[test]
+    fn cgroup_parents_are_absolute_and_stay_inside() {
+        assert_eq!(parse_cgroup_parent("berth").unwrap(), "/berth");
+        assert_eq!(parse_cgroup_parent("/a/b/").unwrap(), "/a/b");
+        assert!(parse_cgroup_parent("a/../../b").is_err());
+        assert!(parse_cgroup_parent("./a").is_err());
     }
 }

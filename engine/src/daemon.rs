@@ -32,6 +32,7 @@ fn parse_host(h: &str) -> anyhow::Result<Listen> {
 
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    crate::memory::trim_periodically(std::time::Duration::from_secs(10));
     let runtimes = cfg.runtimes()?;
     let listens = cfg
         .listen_addresses()
@@ -67,6 +68,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         &cfg.data_root,
         &cfg.exec_root,
         runtimes,
+        cfg.cgroup_parent.clone(),
     )
     .await
     .context("opening containers")?;

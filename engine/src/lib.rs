@@ -14,6 +14,7 @@ pub mod containers;
 pub mod content;
 pub mod daemon;
 pub mod images;
+pub mod memory;
 pub mod progress;
 pub mod registry;
 pub mod snapshots;

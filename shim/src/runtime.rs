@@ -86,9 +86,11 @@ impl Runtime {
         let msg = from_log
             .or_else(|| (!stderr.is_empty()).then_some(stderr))
             .unwrap_or_else(|| format!("exited with {}", out.status));
+        // containerd's wording, without the host path of the runtime binary: clients
+        // (and the docker CLI's exit-code mapping) see only what failed and why.
         Err(format!(
-            "{name} {}: {msg}",
-            args.first().copied().unwrap_or("")
+            "OCI runtime {} failed: {msg}",
+            args.first().copied().unwrap_or("command")
         ))
     }
 }

@@ -8,6 +8,7 @@
 mod api;
 mod error;
 mod events;
+mod memory;
 mod shim;
 mod store;
 mod tasks;
@@ -54,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .init();
+    memory::limit_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -63,6 +65,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    memory::trim_periodically(std::time::Duration::from_secs(10));
     let address = args
         .address
         .strip_prefix("unix://")

@@ -68,6 +68,9 @@ enum Sub {
 /// Flags of `berth container prune`.
 #[derive(Debug, clap::Args)]
 struct PruneArgs {
+    /// Provide filter values (e.g. `until=<timestamp>`, `label=<key>=<value>`).
+    #[arg(long = "filter", value_name = "FILTER")]
+    filter: Vec<String>,
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     force: bool,
@@ -100,7 +103,7 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
             if !a.force && !system::confirm("WARNING! This will remove all stopped containers.")? {
                 return Ok(0);
             }
-            let reclaimed = system::prune_containers(client).await?;
+            let reclaimed = system::prune_containers(client, &a.filter).await?;
             system::print_reclaimed(reclaimed);
             Ok(0)
         }

@@ -46,6 +46,9 @@ struct PruneArgs {
     /// Remove all unused images, not just dangling ones.
     #[arg(short, long)]
     all: bool,
+    /// Provide filter values (e.g. `until=<timestamp>`, `label=<key>=<value>`).
+    #[arg(long = "filter", value_name = "FILTER")]
+    filter: Vec<String>,
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     force: bool,
@@ -72,7 +75,7 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
             if !a.force && !system::confirm(warning)? {
                 return Ok(0);
             }
-            let reclaimed = system::prune_images(client, a.all).await?;
+            let reclaimed = system::prune_images(client, a.all, &a.filter).await?;
             system::print_reclaimed(reclaimed);
             Ok(0)
         }

@@ -114,7 +114,7 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
 }
 
 /// One container as docker's `ps --format` sees it.
-fn row(c: &Value, no_trunc: bool) -> Value {
+pub(crate) fn row(c: &Value, no_trunc: bool) -> Value {
     let id = c["Id"].as_str().unwrap_or("");
     let names: Vec<String> = c["Names"]
         .as_array()
@@ -170,7 +170,11 @@ fn row(c: &Value, no_trunc: bool) -> Value {
         "Labels": labels,
         "Mounts": mounts.join(","),
         "Networks": networks.join(","),
-        "LocalVolumes": mounts.len().to_string(),
+        // As docker: the mounts of the local volume driver.
+        "LocalVolumes": c["Mounts"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|m| m["Driver"] == "local").count())
+            .to_string(),
         "Size": "",
     })
 }

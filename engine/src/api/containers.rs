@@ -208,7 +208,12 @@ fn filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
         }
     }
     for (k, v) in &out {
-        if !["status", "name", "id", "label", "ancestor", "health"].contains(&k.as_str()) {
+        if ![
+            "status", "name", "id", "label", "ancestor", "health", "before", "since", "exited",
+            "volume",
+        ]
+        .contains(&k.as_str())
+        {
             return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
         }
         if k == "health" && !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
@@ -216,15 +221,38 @@ fn filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
                 "Unrecognised filter value for health: {v}"
             )));
         }
+        if k == "exited" && v.parse::<i64>().is_err() {
+            return Err(ApiError::bad_request(format!(
+                "strconv.Atoi: parsing \"{v}\": invalid syntax"
+            )));
+        }
     }
     Ok(out)
+}
+
+/// Whether a dockerd filter value, a regular expression (Go's `regexp.MatchString`),
+/// matches `text` anywhere; a value that is no valid expression matches nothing, as in
+/// dockerd.
+fn regex_match(pattern: &str, text: &str) -> bool {
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(text))
+}
+
+/// The creation time of the container a `before`/`since` filter names.
+fn filter_anchor(st: &AppState, fs: &[(String, String)], key: &str) -> ApiResult<Option<String>> {
+    match fs.iter().find(|(k, _)| k == key) {
+        Some((_, name)) => Ok(Some(st.containers.get(name)?.record().created)),
+        None => Ok(None),
+    }
 }
 
 /// `GET /containers/json`.
 pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let q = query_pairs(&uri);
     let all = query_bool(&q, "all");
+    let size = query_bool(&q, "size");
     let fs = filters(&q)?;
+    let before = filter_anchor(&st, &fs, "before")?;
+    let since = filter_anchor(&st, &fs, "since")?;
     let mut out = Vec::new();
     for e in st.containers.all() {
         let r = e.record();
@@ -241,8 +269,24 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
             vals.is_empty() || vals.iter().any(|v| pass(v))
         };
         let keep = ok_for("status", &|v| v == r.state.status)
-            && ok_for("name", &|v| r.name.contains(v.trim_start_matches('/')))
-            && ok_for("id", &|v| r.id.starts_with(v))
+            // As dockerd: regular expressions against `/NAME` or `NAME`, and the full ID.
+            && ok_for("name", &|v| {
+                regex_match(v, &format!("/{}", r.name)) || regex_match(v, &r.name)
+            })
+            && ok_for("id", &|v| r.id.starts_with(v) || regex_match(v, &r.id))
+            && ok_for("exited", &|v| {
+                !e.running()
+                    && !r.state.started_at.is_empty()
+                    && !r.state.started_at.starts_with("0001-")
+                    && v.parse::<i64>() == Ok(r.state.exit_code)
+            })
+            && ok_for("volume", &|v| {
+                r.mounts.iter().any(|m| {
+                    (m["Type"] == "volume" && m["Name"] == v) || m["Destination"] == v
+                })
+            })
+            && before.as_ref().is_none_or(|b| r.created < *b)
+            && since.as_ref().is_none_or(|s| r.created > *s)
             && ok_for("health", &|v| {
                 let status = r.state.health.as_ref().map(|h| h.status.as_str());
                 v == status.filter(|s| !s.is_empty()).unwrap_or("none")
@@ -262,6 +306,56 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
         if !keep {
             continue;
         }
+        let mut item = summary(&e);
+        if size {
+            item["SizeRw"] = json!(st.containers.size_rw(&r.id));
+            item["SizeRootFs"] = json!(root_fs_size(&st, &r));
+        }
+        out.push(item);
+    }
+    if let Some(n) = query_get(&q, "limit").and_then(|l| l.parse::<usize>().ok()) {
+        if n > 0 {
+            out.truncate(n);
+        }
+    }
+    Ok(Json(out).into_response())
+}
+
+/// SizeRootFs as dockerd counts it: the container's own bytes plus its image's.
+pub(super) fn root_fs_size(st: &AppState, r: &crate::containers::Record) -> u64 {
+    let image = st
+        .images
+        .resolve(&r.image_id)
+        .map(|i| i.size())
+        .unwrap_or(0);
+    st.containers.size_rw(&r.id) + image
+}
+
+/// A container's mounts as dockerd's list shows them (its MountPoint fields; the
+/// volume's name and driver only for volumes).
+fn list_mounts(mounts: &[Value]) -> Vec<Value> {
+    mounts
+        .iter()
+        .map(|m| {
+            let mut o = json!({
+                "Type": m["Type"], "Source": m["Source"], "Destination": m["Destination"],
+                "Mode": m["Mode"].as_str().unwrap_or(""), "RW": m["RW"].as_bool().unwrap_or(true),
+                "Propagation": m["Propagation"].as_str().unwrap_or(""),
+            });
+            if m["Type"] == "volume" {
+                o["Name"] = m["Name"].clone();
+                o["Driver"] = json!(m["Driver"].as_str().unwrap_or("local"));
+            }
+            o
+        })
+        .collect()
+}
+
+/// A container as `GET /containers/json` (and `/system/df`) lists it.
+pub(super) fn summary(e: &Entry) -> Value {
+    let r = e.record();
+    let labels = r.config["Labels"].as_object().cloned().unwrap_or_default();
+    {
         let mut command = vec![r.path.clone()];
         command.extend(r.args.iter().cloned());
         let net = r.host_config["NetworkMode"]
@@ -270,7 +364,7 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
             .to_string();
         let mut networks = serde_json::Map::new();
         networks.insert(net.clone(), json!({}));
-        out.push(json!({
+        json!({
             "Id": r.id,
             "Names": [format!("/{}", r.name)],
             "Image": r.image,
@@ -280,18 +374,12 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
             "Ports": [],
             "Labels": labels,
             "State": r.state.status,
-            "Status": status_text(&e),
+            "Status": status_text(e),
             "HostConfig": {"NetworkMode": net},
             "NetworkSettings": {"Networks": networks},
-            "Mounts": [],
-        }));
+            "Mounts": list_mounts(&r.mounts),
+        })
     }
-    if let Some(n) = query_get(&q, "limit").and_then(|l| l.parse::<usize>().ok()) {
-        if n > 0 {
-            out.truncate(n);
-        }
-    }
-    Ok(Json(out).into_response())
 }
 
 /// `DELETE /containers/{id}`.
@@ -893,10 +981,66 @@ pub async fn top(
     Ok(Json(st.containers.top(&id, ps_args).await?).into_response())
 }
 
-/// `POST /containers/prune`.
-pub async fn prune(State(st): State<AppState>) -> ApiResult<Response> {
-    let gone = st.containers.prune().await;
-    Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": 0})).into_response())
+/// `POST /containers/prune`: stopped containers, narrowed as dockerd narrows them by
+/// `until` (created before), `label` (all must match) and `label!` (not all match).
+pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let q = query_pairs(&uri);
+    let fs = prune_filters(&q)?;
+    let mut until = None;
+    for (_, v) in fs.iter().filter(|(k, _)| k == "until") {
+        until =
+            Some(crate::images::parse_until(v).map_err(|e| ApiError::bad_request(e.to_string()))?);
+    }
+    let values = |key: &str| -> Vec<String> {
+        fs.iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let (with, without) = (values("label"), values("label!"));
+    let (gone, reclaimed) = st
+        .containers
+        .prune(|r| {
+            let labels = &r.config["Labels"];
+            until.is_none_or(|u| crate::images::unix_time(&r.created) < u)
+                && labels_match_all(labels, &with)
+                && (without.is_empty() || !labels_match_all(labels, &without))
+        })
+        .await;
+    Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": reclaimed})).into_response())
+}
+
+/// The filters of `POST /containers/prune`; others are refused, as dockerd does.
+fn prune_filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
+    let Some(f) = query_get(q, "filters").filter(|s| !s.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let v: Value = serde_json::from_str(f)
+        .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
+    let mut out = Vec::new();
+    for (k, vals) in v.as_object().into_iter().flatten() {
+        if !["until", "label", "label!"].contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+        }
+        match vals {
+            Value::Object(m) => out.extend(m.keys().map(|x| (k.clone(), x.clone()))),
+            Value::Array(a) => out.extend(
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .map(|x| (k.clone(), x.to_string())),
+            ),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Whether labels satisfy every `KEY` or `KEY=VALUE` (dockerd's `MatchKVList`).
+fn labels_match_all(labels: &Value, filters: &[String]) -> bool {
+    filters.iter().all(|l| match l.split_once('=') {
+        Some((k, v)) => labels[k].as_str() == Some(v),
+        None => !labels[l.as_str()].is_null(),
+    })
 }
 
 fn archive_path(uri: &Uri) -> ApiResult<String> {
@@ -932,22 +1076,47 @@ pub async fn archive_get(
     Path(id): Path<String>,
     uri: Uri,
 ) -> ApiResult<Response> {
+    use crate::containers::archive::{tar_source, RootView, TarSource};
     use base64::Engine as _;
     let path = archive_path(&uri)?;
     let svc = st.containers.clone();
-    let (stat, data) = tokio::task::spawn_blocking(move || -> ApiResult<(Value, Vec<u8>)> {
-        let view = svc.root_view(&id)?;
-        Ok(crate::containers::archive::tar_path(&view, &path, &id)?)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    // The path is resolved and stat'ed first: its stat is a header, and a missing path
+    // must be a 404, not a broken body.
+    let (view, stat, source) =
+        tokio::task::spawn_blocking(move || -> ApiResult<(RootView, Value, TarSource)> {
+            let view = svc.root_view(&id)?;
+            let (stat, source) = tar_source(&view, &path, &id)?;
+            Ok((view, stat, source))
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    // Then the tar is written as the walk goes, a few chunks ahead of the client.
+    let (writer, rx) = crate::streams::ChannelWriter::new(8);
+    let err_tx = writer.sender();
+    tokio::spawn(async move {
+        let res = tokio::task::spawn_blocking(move || {
+            // The view (for a stopped container, its mount) lasts as long as the walk.
+            let _view = view;
+            source.write_to(writer)
+        })
+        .await;
+        let err = match res {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(error = %err, "archive failed");
+        // Breaking the body tells the client the archive is incomplete.
+        let _ = err_tx.send(Err(std::io::Error::other(err))).await;
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let hdr = base64::engine::general_purpose::STANDARD.encode(stat.to_string());
     Ok((
         [
             ("x-docker-container-path-stat", hdr),
             ("content-type", "application/x-tar".to_string()),
         ],
-        data,
+        body,
     )
         .into_response())
 }
@@ -959,22 +1128,56 @@ pub async fn archive_put(
     uri: Uri,
     req: Request,
 ) -> ApiResult<Response> {
+    use crate::containers::archive::{container_owner, untar_into, ExtractOptions};
+    use futures_util::StreamExt;
     let path = archive_path(&uri)?;
-    let opts = crate::containers::archive::ExtractOptions {
-        no_overwrite_dir_non_dir: query_bool(&query_pairs(&uri), "noOverwriteDirNonDir"),
+    let q = query_pairs(&uri);
+    let mut opts = ExtractOptions {
+        no_overwrite_dir_non_dir: query_bool(&q, "noOverwriteDirNonDir"),
+        owner: None,
     };
-    let data = axum::body::to_bytes(req.into_body(), 1 << 30)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
+    let copy_owner = query_bool(&q, "copyUIDGID");
     let svc = st.containers.clone();
-    tokio::task::spawn_blocking(move || -> ApiResult<()> {
+    // The body is unpacked as it arrives, a few chunks behind the network.
+    let (tx, reader) = crate::streams::ChannelReader::new(16);
+    let worker = tokio::task::spawn_blocking(move || -> ApiResult<()> {
         let view = svc.root_view(&id)?;
-        Ok(crate::containers::archive::untar_into(
-            &view, &path, &id, &data, opts,
-        )?)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+        if copy_owner {
+            opts.owner = container_owner(&view, &svc.configured_user(&id)?)?;
+        }
+        Ok(untar_into(&view, &path, &id, reader, opts)?)
+    });
+    let mut stream = req.into_body().into_data_stream();
+    let mut body_err = None;
+    let mut tx = Some(tx);
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => {
+                if let Some(t) = &tx {
+                    if t.send(c).await.is_err() {
+                        // The extraction stopped (its result says why). The rest of
+                        // the body is still read, and dropped: a client that is cut
+                        // off while it sends sees a broken pipe, not the error.
+                        tx = None;
+                    }
+                }
+            }
+            Err(e) => {
+                body_err = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    // The end of the body, or its failure, reads as the end of the archive: a file cut
+    // short then fails its size check and is not left in place.
+    drop(tx);
+    let result = worker
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Some(e) = body_err {
+        return Err(ApiError::bad_request(format!("reading request body: {e}")));
+    }
+    result?;
     Ok(StatusCode::OK.into_response())
 }
 

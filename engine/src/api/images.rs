@@ -58,6 +58,10 @@ pub async fn create(
     };
     let reference = Reference::parse(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let creds = st.images.credentials(registry_auth(&headers));
+    // Only a platform the client named is checked against what a single-platform
+    // image turns out to be (dockerd's warning below).
+    let asked = platform.clone();
+    let from_image = image.to_string();
     let platform = platform.unwrap_or_else(Platform::host);
     // No tag and no digest: every tag of the repository, as dockerd does (`pull -a`).
     let references = if reference.tag.is_none() && reference.digest.is_none() {
@@ -96,10 +100,28 @@ pub async fn create(
                 Ok(res) => svc.pull(res, &progress).await,
                 Err(e) => Err(e),
             };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, reference = %r, "pull failed");
-                progress.error(e.to_string());
-                return;
+            match result {
+                Ok(id) => {
+                    // As dockerd since 20.10.7: a warning, not a failure (an index
+                    // without the platform already failed in resolve_remote).
+                    if let Some(actual) = asked
+                        .as_ref()
+                        .and_then(|want| svc.platform_mismatch(&id, want).map(|a| (want, a)))
+                    {
+                        progress.status(
+                            None,
+                            format!(
+                                "WARNING: image with reference {from_image} was found but does not match the specified platform: wanted {}, actual: {}",
+                                actual.0, actual.1
+                            ),
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, reference = %r, "pull failed");
+                    progress.error(e.to_string());
+                    return;
+                }
             }
         }
     });

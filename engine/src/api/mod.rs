@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_ping", get(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(system::df))
         .route("/auth", post(auth::login))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

@@ -156,3 +156,125 @@ pub async fn info(State(st): State<AppState>) -> Json<Value> {
         "Warnings": null,
     }))
 }
+
+/// `GET /system/df`: disk usage of layers, images, containers and volumes, measured in
+/// berthd's stores (`type=` narrows it to some of them, as dockerd since API 1.42).
+pub async fn df(State(st): State<AppState>, uri: axum::http::Uri) -> super::ApiResult<Json<Value>> {
+    let q = super::query_pairs(&uri);
+    let types: Vec<String> = q
+        .into_iter()
+        .filter(|(k, _)| k == "type")
+        .map(|(_, v)| v)
+        .collect();
+    for t in &types {
+        if !["container", "image", "volume", "build-cache"].contains(&t.as_str()) {
+            return Err(super::ApiError::bad_request(format!(
+                "unknown object type: {t}"
+            )));
+        }
+    }
+    let wants = move |t: &str| types.is_empty() || types.iter().any(|x| x == t);
+    // Walking the stores reads every file: off the async workers.
+    let body = tokio::task::spawn_blocking(move || -> super::ApiResult<Value> {
+        let mut out = serde_json::Map::new();
+        if wants("image") {
+            let (layers_size, images) = image_usage(&st)?;
+            out.insert("LayersSize".into(), json!(layers_size));
+            out.insert("Images".into(), json!(images));
+        }
+        if wants("container") {
+            let containers: Vec<Value> = st
+                .containers
+                .all()
+                .iter()
+                .map(|e| {
+                    let r = e.record();
+                    let mut c = super::containers::summary(e);
+                    c["SizeRw"] = json!(st.containers.size_rw(&r.id));
+                    c["SizeRootFs"] = json!(super::containers::root_fs_size(&st, &r));
+                    c
+                })
+                .collect();
+            out.insert("Containers".into(), json!(containers));
+        }
+        if wants("volume") {
+            let volumes: Vec<Value> = st
+                .containers
+                .volumes
+                .list()
+                .into_iter()
+                .map(|mut v| {
+                    let name = v["Name"].as_str().unwrap_or("").to_string();
+                    let size = st.containers.volumes.size(&name);
+                    let refs = st.containers.volume_users(&name).len();
+                    v["UsageData"] = json!({"Size": size, "RefCount": refs});
+                    v
+                })
+                .collect();
+            out.insert("Volumes".into(), json!(volumes));
+        }
+        if wants("build-cache") {
+            // berthd has no builder, so no build cache.
+            out.insert("BuildCache".into(), json!([]));
+        }
+        Ok(Value::Object(out))
+    })
+    .await
+    .map_err(|e| {
+        super::ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("disk usage: {e}"),
+        )
+    })??;
+    Ok(Json(body))
+}
+
+/// The bytes of every layer snapshot, and each image as the image list shows it with
+/// dockerd's usage fields: `Containers` (how many use it) and `SharedSize` (the bytes of
+/// its layers that other images use too).
+fn image_usage(st: &AppState) -> super::ApiResult<(u64, Vec<Value>)> {
+    use std::collections::HashMap;
+    let snapshots = &st.images.snapshots;
+    let layers_size: u64 = snapshots
+        .list()
+        .map_err(crate::images::Error::from)?
+        .iter()
+        .map(|c| snapshots.usage(c))
+        .sum();
+    let records = st.images.meta.images()?;
+    // How many images stand on each layer (a chain ID names a layer with all below it).
+    let mut layer_users: HashMap<String, usize> = HashMap::new();
+    let mut chains_of: HashMap<String, Vec<(String, u64)>> = HashMap::new();
+    for rec in &records {
+        let chains = crate::snapshots::chain_ids(&rec.diff_ids());
+        let layers: Vec<(String, u64)> = chains
+            .iter()
+            .zip(&rec.layers)
+            .map(|(c, l)| (c.to_string(), l.unpacked_size))
+            .collect();
+        for (c, _) in &layers {
+            *layer_users.entry(c.clone()).or_default() += 1;
+        }
+        chains_of.insert(rec.id.to_string(), layers);
+    }
+    let mut containers_of: HashMap<String, i64> = HashMap::new();
+    for e in st.containers.all() {
+        *containers_of.entry(e.record().image_id).or_default() += 1;
+    }
+    let mut images = st
+        .images
+        .summaries(&crate::images::ImageFilters::default())?;
+    for img in &mut images {
+        let id = img["Id"].as_str().unwrap_or("").to_string();
+        let shared: u64 = chains_of
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter(|(c, _)| layer_users.get(c).is_some_and(|n| *n > 1))
+            .map(|(_, size)| size)
+            .sum();
+        img["SharedSize"] = json!(shared);
+        img["Containers"] = json!(containers_of.get(&id).copied().unwrap_or(0));
+    }
+    Ok((layers_size, images))
+}

@@ -33,7 +33,10 @@ pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Respo
             }
             hex::encode(b)
         });
-    let v = st.containers.volumes.create(&name, &body["Labels"])?;
+    let v = st
+        .containers
+        .volumes
+        .create(&name, &body["Labels"], &body["DriverOpts"])?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -157,16 +160,22 @@ pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> 
     let filters = VolumeFilters::parse(super::query_get(&q, "filters"), true)?;
     let all = filters.all;
     let mut deleted = Vec::new();
+    let mut reclaimed = 0;
     for v in st.containers.volumes.list() {
         let name = v["Name"].as_str().unwrap_or("").to_string();
         let anonymous = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
-        if (all || anonymous)
+        if !((all || anonymous)
             && filters.matches(&v, false)
-            && st.containers.volume_users(&name).is_empty()
-            && st.containers.volumes.remove(&name).is_ok()
+            && st.containers.volume_users(&name).is_empty())
         {
+            continue;
+        }
+        // Measured before it goes: the bytes removing it frees.
+        let size = st.containers.volumes.size(&name);
+        if st.containers.volumes.remove(&name).is_ok() {
             deleted.push(name);
+            reclaimed += size;
         }
     }
-    Ok(Json(json!({"VolumesDeleted": deleted, "SpaceReclaimed": 0})).into_response())
+    Ok(Json(json!({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})).into_response())
 }

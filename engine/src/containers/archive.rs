@@ -16,6 +16,12 @@
 //! A running container is reached through `/proc/PID/root` (so its volumes are seen
 //! too), checked to still be that container; a stopped one through a temporary overlay
 //! mount of its layers.
+//!
+//! Both directions stream: GET writes the tar as the walk produces it (into a writer
+//! that feeds the response body) and PUT unpacks the request body as it arrives, so a
+//! copy of any size costs berthd a few buffers, not the archive's size. A file being
+//! unpacked is written under a temporary name and renamed into place once complete, so
+//! an archive cut short never leaves a truncated file under its final name.
 
 use super::{ContainerService, Error, Result};
 use nix::errno::Errno;
@@ -30,6 +36,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
+use xattr::FileExt;
 
 /// Symlinks followed at most while naming a link's target (as the kernel's limit).
 const MAX_LINKS: usize = 40;
@@ -72,6 +79,13 @@ fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag, mode: Mode) -> nix::
 }
 
 impl ContainerService {
+    /// The container's configured user (`Config.User`, empty if none): whom `docker cp
+    /// -a` gives what it copies in.
+    pub fn configured_user(&self, name: &str) -> Result<String> {
+        let rec = self.get(name)?.record();
+        Ok(rec.config["User"].as_str().unwrap_or("").to_string())
+    }
+
     /// The container's root: `/proc/PID/root` while it runs, else its overlay mounted
     /// read-write on a temporary directory.
     pub fn root_view(&self, name: &str) -> Result<RootView> {
@@ -341,28 +355,140 @@ fn io_err(what: &(impl AsRef<Path> + ?Sized), e: impl std::fmt::Display) -> Erro
     Error::Internal(format!("archive {}: {e}", what.as_ref().display()))
 }
 
-/// GET archive: the stat of `path` and a tar of it (a file, a symlink, a device or a
-/// directory tree), its entries named as dockerd names them: under the path's base
-/// name, so `/dir/.` gives `./...` (the directory's content) and `/dir` gives `dir/...`.
-pub fn tar_path(root: &RootView, path: &str, ctr: &str) -> Result<(Value, Vec<u8>)> {
-    let t = target(root.fd(), path, ctr)?;
-    let stat = stat_json(root.fd(), path, &t, ctr)?;
+/// GET archive, first step: the stat of `path` (sent as a header before any of the
+/// tar) and what to archive, resolved now; `TarSource::write_to` then writes the tar.
+pub fn tar_source(root: &RootView, path: &str, ctr: &str) -> Result<(Value, TarSource)> {
+    let target = target(root.fd(), path, ctr)?;
+    let stat = stat_json(root.fd(), path, &target, ctr)?;
     let name = OsString::from(base_name(path));
-    let mut w = TarWriter {
-        b: tar::Builder::new(Vec::new()),
-        links: HashMap::new(),
-    };
-    match &t {
-        Target::Dir(fd) => w.dir(fd, &name)?,
-        Target::Entry { parent, name: last } => w.entry(parent.as_fd(), OsStr::new(last), &name)?,
+    Ok((stat, TarSource { target, name }))
+}
+
+/// A path resolved for GET archive: a file, a symlink, a device or a directory tree,
+/// held by descriptors. Its `RootView` must be kept until the tar is written (for a
+/// stopped container it holds the mount).
+pub struct TarSource {
+    target: Target,
+    name: OsString,
+}
+
+impl TarSource {
+    /// Writes the tar into `out` as the walk goes, its entries named as dockerd names
+    /// them: under the path's base name, so `/dir/.` gives `./...` (the directory's
+    /// content) and `/dir` gives `dir/...`. `out` is flushed at the end.
+    pub fn write_to<W: Write>(self, out: W) -> Result<()> {
+        let mut w = TarWriter {
+            b: tar::Builder::new(out),
+            links: HashMap::new(),
+        };
+        match &self.target {
+            Target::Dir(fd) => w.dir(fd, &self.name)?,
+            Target::Entry { parent, name: last } => {
+                w.entry(parent.as_fd(), OsStr::new(last), &self.name)?
+            }
+        }
+        let mut out = w.b.into_inner().map_err(|e| io_err(&self.name, e))?;
+        out.flush().map_err(|e| io_err(&self.name, e))
     }
-    let data = w.b.into_inner().map_err(|e| io_err(path, e))?;
+}
+
+/// The whole tar of `path` in memory (for tests).
+#[cfg(test)]
+fn tar_path(root: &RootView, path: &str, ctr: &str) -> Result<(Value, Vec<u8>)> {
+    let (stat, src) = tar_source(root, path, ctr)?;
+    let mut data = Vec::new();
+    src.write_to(&mut data)?;
     Ok((stat, data))
 }
 
+/// A file's content as exactly the `left` bytes its header announced: a file that
+/// shrinks while it is read is padded with zeros and one that grows is cut, as GNU tar
+/// does, so that the archive stays well-formed whatever the container does meanwhile.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = self.left.min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = match self.inner.read(&mut buf[..want])? {
+            0 => {
+                buf[..want].fill(0);
+                want
+            }
+            n => n,
+        };
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The PAX key under which tar (GNU, Go, libarchive) keeps an extended attribute.
+const PAX_XATTR: &str = "SCHILY.xattr.";
+
+/// The extended attributes of an open file or directory that go into its entry: only
+/// `security.capability`, as dockerd archives (other attributes stay behind, which
+/// also spares the client attributes its filesystem may refuse). A version-3 capability
+/// (bound to a user namespace's root) is written as version 2, as dockerd does: that
+/// root means nothing where the archive is unpacked.
+fn archived_xattrs(fd: BorrowedFd<'_>) -> Vec<(String, Vec<u8>)> {
+    // The xattr crate reads through a `File`; a duplicate keeps `fd` with its owner.
+    let Ok(f) = fd.try_clone_to_owned().map(std::fs::File::from) else {
+        return Vec::new();
+    };
+    match f.get_xattr("security.capability") {
+        Ok(Some(mut cap)) => {
+            if cap.get(3) == Some(&3) {
+                cap[3] = 2;
+                cap.truncate(20);
+            }
+            vec![(format!("{PAX_XATTR}security.capability"), cap)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A PAX extended header ('x') holding `records`, for the entry named `name`.
+fn pax_entry(name: &[u8], records: &[(String, Vec<u8>)]) -> (tar::Header, Vec<u8>) {
+    let mut data = Vec::new();
+    for (k, v) in records {
+        // "LEN KEY=VALUE\n", where LEN counts the whole record, its own digits too.
+        let rest = k.len() + v.len() + 3;
+        let mut len = rest + 1;
+        while len != rest + len.to_string().len() {
+            len = rest + len.to_string().len();
+        }
+        data.extend_from_slice(format!("{len} {k}=").as_bytes());
+        data.extend_from_slice(v);
+        data.push(b'\n');
+    }
+    let mut h = tar::Header::new_ustar();
+    let mut hname = b"PaxHeaders.0/".to_vec();
+    let base = name
+        .strip_suffix(b"/")
+        .unwrap_or(name)
+        .rsplit(|b| *b == b'/')
+        .next()
+        .unwrap_or(b"");
+    hname.extend_from_slice(&base[..base.len().min(80)]);
+    h.as_old_mut().name[..hname.len()].copy_from_slice(&hname);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(data.len() as u64);
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_cksum();
+    (h, data)
+}
+
 /// Writes archive entries from descriptors.
-struct TarWriter {
-    b: tar::Builder<Vec<u8>>,
+struct TarWriter<W: Write> {
+    b: tar::Builder<W>,
     /// Files with more than one link already archived, by (device, inode): later
     /// names become hard links to the first, as Docker writes them.
     links: HashMap<(u64, u64), OsString>,
@@ -385,18 +511,25 @@ fn long_entry(kind: u8, value: &[u8]) -> std::io::Result<(tar::Header, Vec<u8>)>
     Ok((h, data))
 }
 
-impl TarWriter {
+impl<W: Write> TarWriter<W> {
     /// Appends `h` named `name` (and `link` as its link name), byte for byte as given:
     /// the tar crate's own setters normalize paths, which turns a link to `/` into `//`.
+    /// `pax` records go in an extended header before it; `data` gives `size` bytes.
     fn append(
         &mut self,
         h: &mut tar::Header,
         name: &OsStr,
         link: Option<&[u8]>,
-        data: &[u8],
+        pax: &[(String, Vec<u8>)],
+        size: u64,
+        data: impl Read,
     ) -> Result<()> {
         let fail = |e: std::io::Error| io_err(name, e);
         let name_bytes = name.as_bytes();
+        if !pax.is_empty() {
+            let (ph, pd) = pax_entry(name_bytes, pax);
+            self.b.append(&ph, pd.as_slice()).map_err(fail)?;
+        }
         let name_field = h.as_old().name.len();
         if name_bytes.len() > name_field {
             let (lh, ld) = long_entry(b'L', name_bytes).map_err(fail)?;
@@ -415,7 +548,7 @@ impl TarWriter {
             h.as_old_mut().linkname = [0; 100];
             h.as_old_mut().linkname[..n].copy_from_slice(&link[..n]);
         }
-        h.set_size(data.len() as u64);
+        h.set_size(size);
         h.set_cksum();
         self.b.append(h, data).map_err(fail)
     }
@@ -438,7 +571,15 @@ impl TarWriter {
         if !dir_name.ends_with(b"/") {
             dir_name.push(b'/');
         }
-        self.append(&mut h, OsStr::from_bytes(&dir_name), None, &[])?;
+        let pax = archived_xattrs(fd.as_fd());
+        self.append(
+            &mut h,
+            OsStr::from_bytes(&dir_name),
+            None,
+            &pax,
+            0,
+            std::io::empty(),
+        )?;
         // The listing reads through its own descriptor; `fd` stays for the *at calls.
         let listing = fd.try_clone().map_err(|e| io_err(name, e))?;
         let mut d = nix::dir::Dir::from(listing).map_err(|e| io_err(name, e))?;
@@ -500,22 +641,39 @@ impl TarWriter {
                 if st.st_nlink > 1 {
                     if let Some(first) = self.links.get(&key).cloned() {
                         let mut h = Self::header(&st, tar::EntryType::Link);
-                        return self.append(&mut h, name, Some(first.as_bytes()), &[]);
+                        return self.append(
+                            &mut h,
+                            name,
+                            Some(first.as_bytes()),
+                            &[],
+                            0,
+                            std::io::empty(),
+                        );
                     }
                     self.links.insert(key, name.to_os_string());
                 }
-                let mut data = Vec::with_capacity(st.st_size.max(0) as usize);
-                std::fs::File::from(fd)
-                    .read_to_end(&mut data)
-                    .map_err(|e| io_err(name, e))?;
+                let pax = archived_xattrs(fd.as_fd());
+                // Streamed from the descriptor: never more than a buffer in memory.
+                let size = st.st_size.max(0) as u64;
+                let data = Exact {
+                    inner: std::fs::File::from(fd),
+                    left: size,
+                };
                 let mut h = Self::header(&st, tar::EntryType::Regular);
-                self.append(&mut h, name, None, &data)
+                self.append(&mut h, name, None, &pax, size, data)
             }
             libc::S_IFLNK => {
                 let target =
                     readlinkat(Some(parent.as_raw_fd()), child).map_err(|e| io_err(name, e))?;
                 let mut h = Self::header(&st, tar::EntryType::Symlink);
-                self.append(&mut h, name, Some(target.as_bytes()), &[])
+                self.append(
+                    &mut h,
+                    name,
+                    Some(target.as_bytes()),
+                    &[],
+                    0,
+                    std::io::empty(),
+                )
             }
             libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO => {
                 let t = match kind(&st) {
@@ -529,7 +687,7 @@ impl TarWriter {
                         .and_then(|_| h.set_device_minor(libc::minor(st.st_rdev)))
                         .map_err(|e| io_err(name, e))?;
                 }
-                self.append(&mut h, name, None, &[])
+                self.append(&mut h, name, None, &[], 0, std::io::empty())
             }
             // Sockets cannot be archived; dockerd skips them too.
             _ => Ok(()),
@@ -543,6 +701,9 @@ pub struct ExtractOptions {
     /// Refuse to replace a directory with a non-directory or the reverse (the CLI's
     /// default, `noOverwriteDirNonDir`).
     pub no_overwrite_dir_non_dir: bool,
+    /// Owner (uid, gid) given to every entry instead of the archive's: `docker cp -a`
+    /// (`copyUIDGID`) with a configured user, see `container_owner`.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// A numeric header field as Go's archive/tar reads it: octal, or base-256 when the
@@ -579,19 +740,29 @@ struct Meta {
     uid: u32,
     gid: u32,
     mtime: i64,
+    /// Extended attributes (PAX `SCHILY.xattr.NAME` records): name, value.
+    xattrs: Vec<(OsString, Vec<u8>)>,
 }
 
-fn meta(e: &mut tar::Entry<'_, &[u8]>) -> std::io::Result<Meta> {
+fn meta<R: Read>(e: &mut tar::Entry<'_, R>) -> std::io::Result<Meta> {
     let old = e.header().as_old();
     let mut m = Meta {
         mode: (numeric(&old.mode)? & 0o7777) as u32,
         uid: numeric(&old.uid)? as u32,
         gid: numeric(&old.gid)? as u32,
         mtime: numeric(&old.mtime)? as i64,
+        xattrs: Vec::new(),
     };
     // PAX records override the header (large IDs, sub-second times).
     if let Some(pax) = e.pax_extensions()? {
         for ext in pax.flatten() {
+            if let Some(name) = ext.key_bytes().strip_prefix(PAX_XATTR.as_bytes()) {
+                m.xattrs.push((
+                    OsStr::from_bytes(name).to_os_string(),
+                    ext.value_bytes().to_vec(),
+                ));
+                continue;
+            }
             let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else {
                 continue;
             };
@@ -695,8 +866,8 @@ fn remove_all_at(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<()> {
     )
 }
 
-/// Sets owner, then mode (a chown clears set-id bits), then times on an open file or
-/// directory.
+/// Sets owner, then mode (a chown clears set-id bits), then extended attributes (a
+/// chown clears `security.capability` too), then times on an open file or directory.
 fn apply_meta(fd: BorrowedFd<'_>, m: &Meta) -> nix::Result<()> {
     nix::unistd::fchown(
         fd.as_raw_fd(),
@@ -704,8 +875,117 @@ fn apply_meta(fd: BorrowedFd<'_>, m: &Meta) -> nix::Result<()> {
         Some(Gid::from_raw(m.gid)),
     )?;
     nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(m.mode))?;
+    set_xattrs(fd, m)?;
     let t = TimeSpec::new(m.mtime, 0);
     nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t)
+}
+
+/// Restores an entry's extended attributes on its open descriptor, as dockerd does
+/// every `SCHILY.xattr.*` record: an attribute the kernel refuses with EPERM is only
+/// logged (dockerd too: e.g. `trusted.*` where not allowed), any other failure fails.
+fn set_xattrs(fd: BorrowedFd<'_>, m: &Meta) -> nix::Result<()> {
+    if m.xattrs.is_empty() {
+        return Ok(());
+    }
+    // The xattr crate writes through a `File`; a duplicate keeps `fd` with its owner.
+    let f = std::fs::File::from(fd.try_clone_to_owned().map_err(io_errno)?);
+    for (name, value) in &m.xattrs {
+        match f.set_xattr(name, value) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                tracing::warn!(xattr = ?name, error = %e, "extended attribute not restored");
+            }
+            Err(e) => return Err(io_errno(e)),
+        }
+    }
+    Ok(())
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// `docker cp -a` into a container: the owner dockerd gives what is extracted, the
+/// container's configured user (`Config.User`: `name`, `uid`, with `:group` or `:gid`)
+/// looked up in the container's own `/etc/passwd` and `/etc/group` (read through its
+/// root, as the rest). No configured user: `None`, the archive's owners are kept, as
+/// dockerd keeps them. As libcontainer resolves it: a name or number matching a
+/// passwd entry takes that entry's uid and gid, another number stands for itself (gid
+/// 0), an unknown name is an error; likewise for the group.
+pub fn container_owner(root: &RootView, user: &str) -> Result<Option<(u32, u32)>> {
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read_config_file(root.fd(), "etc/passwd");
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u)));
+    let (uid, mut gid) = match (entry, u.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse().map_err(|_| bad_entry("passwd", u))?,
+            f[3].parse().map_err(|_| bad_entry("passwd", u))?,
+        ),
+        (None, Ok(n)) => (n, 0),
+        (None, Err(_)) => {
+            return Err(Error::Invalid(format!(
+                "unable to find user {u}: no matching entries in passwd file"
+            )))
+        }
+    };
+    if let Some(g) = g {
+        let group = read_config_file(root.fd(), "etc/group");
+        let entry = group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 2 && (f[0] == g || (g.parse::<u32>().is_ok() && f[2] == g)));
+        gid = match (entry, g.parse::<u32>()) {
+            (Some(f), _) => f[2].parse().map_err(|_| bad_entry("group", g))?,
+            (None, Ok(n)) => n,
+            (None, Err(_)) => {
+                return Err(Error::Invalid(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                )))
+            }
+        };
+    }
+    Ok(Some((uid, gid)))
+}
+
+fn bad_entry(file: &str, who: &str) -> Error {
+    Error::Invalid(format!("invalid {file} entry for {who}"))
+}
+
+/// Longest passwd or group file read (a container could offer an endless one).
+const MAX_CONFIG_FILE: u64 = 16 << 20;
+
+/// A small text file of the container (`etc/passwd`), resolved inside its root; empty
+/// if missing or not a regular file. O_NONBLOCK and O_NOCTTY so that a FIFO or a
+/// terminal put there can neither hang nor be taken.
+fn read_config_file(root: BorrowedFd<'_>, rel: &str) -> String {
+    let Ok(fd) = open_in_root(
+        root,
+        rel,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+    ) else {
+        return String::new();
+    };
+    if !fstat(fd.as_raw_fd()).is_ok_and(|st| kind(&st) == libc::S_IFREG) {
+        return String::new();
+    }
+    let mut data = Vec::new();
+    if std::fs::File::from(fd)
+        .take(MAX_CONFIG_FILE)
+        .read_to_end(&mut data)
+        .is_err()
+    {
+        return String::new();
+    }
+    String::from_utf8_lossy(&data).into_owned()
 }
 
 /// Owner and times of `name` in `dir` without following it (a symlink or a device).
@@ -727,15 +1007,17 @@ fn apply_meta_nofollow(dir: BorrowedFd<'_>, name: &OsStr, m: &Meta) -> nix::Resu
     )
 }
 
-/// PUT archive: unpacks `data` (a tar) into the directory `path` of the container
-/// `ctr`. Every entry's parent directory is resolved inside the root (symlinks in the
-/// container or made by an earlier entry are followed as the container would); the
-/// entry itself is created relative to that directory without following anything.
-pub fn untar_into(
+/// PUT archive: unpacks `data` (a tar, read as it arrives) into the directory `path`
+/// of the container `ctr`. Every entry's parent directory is resolved inside the root
+/// (symlinks in the container or made by an earlier entry are followed as the
+/// container would); the entry itself is created relative to that directory without
+/// following anything. An error stops the extraction; entries already made stay, as
+/// with dockerd, but a regular file appears under its name only once it is complete.
+pub fn untar_into<R: Read>(
     root: &RootView,
     path: &str,
     ctr: &str,
-    data: &[u8],
+    data: R,
     opts: ExtractOptions,
 ) -> Result<()> {
     let root = root.fd();
@@ -781,9 +1063,17 @@ pub fn untar_into(
         let fail = |e: Errno| Error::Invalid(format!("extracting {shown} into {path}: {e}"));
         let parent_rel = Path::new(&dest).join(parents.iter().collect::<PathBuf>());
         let dir = open_dir_creating(root, &parent_rel).map_err(fail)?;
-        let m = meta(&mut e).map_err(bad)?;
+        let mut m = meta(&mut e).map_err(bad)?;
+        if let Some((uid, gid)) = opts.owner {
+            m.uid = uid;
+            m.gid = gid;
+        }
         let is_dir = et.is_dir();
+        let is_file = matches!(et, T::Regular | T::Continuous);
         let last_os = last.as_os_str();
+        // A directory that a regular file replaces; removed only once the file is
+        // complete (anything else in its way is replaced by the rename).
+        let mut dir_in_the_way = false;
         match fstatat(Some(dir.as_raw_fd()), last_os, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => {
                 let exists_dir = kind(&st) == libc::S_IFDIR;
@@ -806,7 +1096,9 @@ pub fn untar_into(
                         "cannot overwrite non-directory {full:?} with directory {shown_dest:?}"
                     )));
                 }
-                if !(exists_dir && is_dir) {
+                if is_file {
+                    dir_in_the_way = exists_dir;
+                } else if !(exists_dir && is_dir) {
                     remove_all_at(dir.as_fd(), last).map_err(fail)?;
                 }
             }
@@ -835,19 +1127,49 @@ pub fn untar_into(
         }
         match et {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                // O_EXCL with O_NOFOLLOW: a name that reappeared meanwhile (even as a
-                // symlink) makes this fail instead of writing through it.
+                // Written under a temporary name, renamed over the final one when
+                // complete. O_EXCL with O_NOFOLLOW: a name that appeared meanwhile
+                // (even as a symlink) makes this fail instead of writing through it;
+                // renameat replaces a symlink at the final name, never follows it.
+                let tmp = OsString::from(format!(".berth-cp-{}", super::random_hex(8)));
                 let fd = open_at(
                     dir.as_fd(),
-                    last_os,
+                    &tmp,
                     OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
                     Mode::from_bits_truncate(0o600),
                 )
                 .map_err(fail)?;
                 let mut f = std::fs::File::from(fd);
-                std::io::copy(&mut e, &mut f).map_err(bad)?;
-                f.flush().map_err(bad)?;
-                apply_meta(f.as_fd(), &m).map_err(fail)?;
+                let size = e.size();
+                let done = (|| -> Result<()> {
+                    let n = std::io::copy(&mut e, &mut f).map_err(bad)?;
+                    if n != size {
+                        // The body ended inside the file.
+                        return Err(Error::Invalid(format!(
+                            "extracting {shown} into {path}: unexpected end of archive"
+                        )));
+                    }
+                    f.flush().map_err(bad)?;
+                    apply_meta(f.as_fd(), &m).map_err(fail)?;
+                    if dir_in_the_way {
+                        remove_all_at(dir.as_fd(), last).map_err(fail)?;
+                    }
+                    nix::fcntl::renameat(
+                        Some(dir.as_raw_fd()),
+                        tmp.as_os_str(),
+                        Some(dir.as_raw_fd()),
+                        last_os,
+                    )
+                    .map_err(fail)
+                })();
+                if done.is_err() {
+                    let _ = nix::unistd::unlinkat(
+                        Some(dir.as_raw_fd()),
+                        tmp.as_os_str(),
+                        nix::unistd::UnlinkatFlags::NoRemoveDir,
+                    );
+                }
+                done?;
             }
             tar::EntryType::Symlink => {
                 let target = e
@@ -909,6 +1231,9 @@ pub fn untar_into(
             _ => {}
         }
     }
+    // The end-of-archive blocks (and padding) that follow the last entry are read, so
+    // that the client sees its whole body taken; bounded, junk after them is ignored.
+    let _ = std::io::copy(&mut a.into_inner().take(1 << 20), &mut std::io::sink());
     for (parent_rel, name, m) in dir_times.iter().rev() {
         if let Ok(dir) = open_in_root(root, parent_rel, OFlag::O_PATH | OFlag::O_DIRECTORY) {
             let t = TimeSpec::new(m.mtime, 0);
@@ -1025,7 +1350,14 @@ mod tests {
         h.set_mode(0o644);
         b.append_data(&mut h, "f", &b"hi"[..]).unwrap();
         let data = b.into_inner().unwrap();
-        untar_into(&v, "/up/root/etc", "c", &data, ExtractOptions::default()).unwrap();
+        untar_into(
+            &v,
+            "/up/root/etc",
+            "c",
+            data.as_slice(),
+            ExtractOptions::default(),
+        )
+        .unwrap();
         assert_eq!(std::fs::read_to_string(r.join("etc/f")).unwrap(), "hi");
         // Names that are not UTF-8 go out and back in byte for byte.
         let odd = OsStr::from_bytes(b"caf\xe9");
@@ -1033,7 +1365,7 @@ mod tests {
         std::fs::write(r.join("src").join(odd).join(odd), "x").unwrap();
         let (_, t) = tar_path(&v, "/src/.", "c").unwrap();
         std::fs::create_dir_all(r.join("dst")).unwrap();
-        untar_into(&v, "/dst", "c", &t, ExtractOptions::default()).unwrap();
+        untar_into(&v, "/dst", "c", t.as_slice(), ExtractOptions::default()).unwrap();
         assert_eq!(
             std::fs::read_to_string(r.join("dst").join(odd).join(odd)).unwrap(),
             "x"
@@ -1048,7 +1380,7 @@ mod tests {
             &v,
             "/dst",
             "c",
-            &b.into_inner().unwrap(),
+            b.into_inner().unwrap().as_slice(),
             ExtractOptions::default(),
         )
         .unwrap();
@@ -1056,10 +1388,97 @@ mod tests {
             std::fs::read_to_string(r.join("dst").join(odd)).unwrap(),
             "y"
         );
-        let err = untar_into(&v, "/nope", "c", &data, ExtractOptions::default()).unwrap_err();
+        let err =
+            untar_into(&v, "/nope", "c", data.as_slice(), ExtractOptions::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "Could not find the file /nope in container c"
         );
+    }
+
+    #[test]
+    fn pax_records_and_short_files() {
+        // Record lengths count their own digits, across a digit-count boundary too.
+        for vlen in [0usize, 80, 88, 89, 90, 990, 995] {
+            let v = vec![b'v'; vlen];
+            let recs = vec![("SCHILY.xattr.user.k".to_string(), v.clone())];
+            let (h, data) = pax_entry(b"dir/name", &recs);
+            let mut out = h.as_bytes().to_vec();
+            out.extend_from_slice(&data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+            let mut fh = tar::Header::new_gnu();
+            fh.set_size(0);
+            fh.set_mode(0o644);
+            fh.as_old_mut().name[..1].copy_from_slice(b"f");
+            fh.set_cksum();
+            out.extend_from_slice(fh.as_bytes());
+            out.extend_from_slice(&[0; 1024]);
+            let mut a = tar::Archive::new(out.as_slice());
+            let mut e = a.entries().unwrap().next().unwrap().unwrap();
+            let got: Vec<Vec<u8>> = e
+                .pax_extensions()
+                .unwrap()
+                .unwrap()
+                .map(|r| r.unwrap().value_bytes().to_vec())
+                .collect();
+            assert_eq!(got, [v], "value of {vlen} bytes");
+        }
+        // A shrinking file is padded to its announced size, a growing one cut.
+        let mut out = Vec::new();
+        Exact {
+            inner: &b"abc"[..],
+            left: 5,
+        }
+        .read_to_end(&mut out)
+        .unwrap();
+        assert_eq!(out, b"abc\0\0");
+        out.clear();
+        Exact {
+            inner: &b"abcdef"[..],
+            left: 2,
+        }
+        .read_to_end(&mut out)
+        .unwrap();
+        assert_eq!(out, b"ab");
+    }
+
+    #[test]
+    fn cut_short_archive_leaves_no_file_and_owner_resolves() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        std::fs::write(
+            r.join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nu:x:7:8::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(r.join("etc/group"), "root:x:0:\ng:x:9:\n").unwrap();
+        std::fs::write(r.join("old"), "old").unwrap();
+        let v = view(r);
+        for name in ["new", "old"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(4096);
+            h.set_mode(0o644);
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            let mut data = h.as_bytes().to_vec();
+            data.extend_from_slice(&[b'x'; 1000]);
+            assert!(untar_into(&v, "/", "c", data.as_slice(), ExtractOptions::default()).is_err());
+        }
+        let mut left: Vec<String> = std::fs::read_dir(r)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["etc", "old"]);
+        assert_eq!(std::fs::read_to_string(r.join("old")).unwrap(), "old");
+        assert_eq!(container_owner(&v, "").unwrap(), None);
+        assert_eq!(container_owner(&v, "u").unwrap(), Some((7, 8)));
+        assert_eq!(container_owner(&v, "7").unwrap(), Some((7, 8)));
+        assert_eq!(container_owner(&v, "u:g").unwrap(), Some((7, 9)));
+        assert_eq!(container_owner(&v, "50:51").unwrap(), Some((50, 51)));
+        assert_eq!(container_owner(&v, "50").unwrap(), Some((50, 0)));
+        assert!(container_owner(&v, "nobody").is_err());
+        assert!(container_owner(&v, "u:nogroup").is_err());
     }
 }

@@ -198,6 +198,8 @@ pub struct ContainerService {
     health: health::Monitors,
     /// The OCI runtimes containers may name (HostConfig.Runtime).
     pub runtimes: crate::config::Runtimes,
+    /// Where containers' cgroups go unless their HostConfig.CgroupParent says otherwise.
+    cgroup_parent: String,
 }
 
 pub(crate) fn random_hex(n: usize) -> String {
@@ -448,6 +450,7 @@ impl ContainerService {
         data_root: &Path,
         exec_root: &Path,
         runtimes: crate::config::Runtimes,
+        cgroup_parent: String,
     ) -> anyhow::Result<Arc<Self>> {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir)?;
@@ -463,6 +466,7 @@ impl ContainerService {
             recent: Mutex::new(std::collections::VecDeque::new()),
             health: health::Monitors::default(),
             runtimes,
+            cgroup_parent,
         });
         let weak = Arc::downgrade(&s);
         tokio::spawn(async move {
@@ -949,7 +953,7 @@ impl ContainerService {
         let mut out: Vec<Value> = Vec::new();
         let volume = |name: &str, dst: &str, rw: bool, anon: bool| -> Result<Value> {
             let new = self.volumes.inspect(name).is_err();
-            self.volumes.create(name, &Value::Null)?;
+            self.volumes.create(name, &Value::Null, &Value::Null)?;
             if new {
                 // As dockerd: a new volume starts with what the image has at its path
                 // (layers applied base first; whiteouts and devices skipped).
@@ -1066,6 +1070,10 @@ impl ContainerService {
     fn binds(&self, rec: &Record) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         for m in &rec.mounts {
+            if let Some(name) = m["Name"].as_str().filter(|_| m["Type"] == "volume") {
+                // A volume made with options is mounted while a container uses it.
+                self.volumes.activate(name)?;
+            }
             let dst = m["Destination"].as_str().unwrap_or("");
             let src = m["Source"].as_str().unwrap_or("");
             let rw = m["RW"].as_bool().unwrap_or(true);
@@ -1122,6 +1130,8 @@ impl ContainerService {
     }
 
     async fn start_locked(self: &Arc<Self>, entry: &Arc<Entry>) -> Result<()> {
+        // Phase times go to the debug log: where a start's time goes, for operators.
+        let began = std::time::Instant::now();
         let rec = entry.record();
         let id = rec.id.clone();
         let dir = self.dir(&id);
@@ -1149,6 +1159,7 @@ impl ContainerService {
             host_config: &rec.host_config,
             dir: &dir,
             id: &id,
+            cgroup_parent: &self.cgroup_parent,
             mounts: self.binds(&rec)?,
         })
         .map_err(Error::Invalid)?;
@@ -1157,6 +1168,7 @@ impl ContainerService {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(":");
+        let prepared = began.elapsed();
         // A crash may have left the supervisor's record and task behind.
         self.cleanup_task(&id).await;
         let container = pb::Container {
@@ -1185,6 +1197,7 @@ impl ContainerService {
             })
             .await
             .map_err(grpc("creating container"))?;
+        let recorded = began.elapsed();
         let fifos = Fifos::make(&self.fifo_dir(&id), "init", open_stdin)
             .map_err(internal("making FIFOs"))?;
         let log = self.open_log(&rec).map_err(internal("opening log"))?;
@@ -1208,6 +1221,7 @@ impl ContainerService {
                 terminal: tty,
             })
             .await;
+        let task_created = began.elapsed();
         let started = match created {
             Ok(_) => self
                 .sv
@@ -1234,6 +1248,14 @@ impl ContainerService {
                 )));
             }
         };
+        tracing::debug!(
+            id = %id,
+            prepare_ms = prepared.as_secs_f64() * 1e3,
+            supervisor_record_ms = (recorded - prepared).as_secs_f64() * 1e3,
+            task_create_ms = (task_created - recorded).as_secs_f64() * 1e3,
+            task_start_ms = (began.elapsed() - task_created).as_secs_f64() * 1e3,
+            "container started"
+        );
         *entry.stdin.lock().await = stdin;
         entry.update(|r| {
             r.state.status = "running".into();
@@ -1344,6 +1366,30 @@ impl ContainerService {
             g.exit_code = code;
         });
         self.emit("die", &entry.record(), &[("exitCode", code.to_string())]);
+        self.release_volumes(&entry.record());
+    }
+
+    /// Unmounts the option volumes of a stopped container that no running container
+    /// still uses (dockerd's local driver counts its users the same way).
+    fn release_volumes(&self, rec: &Record) {
+        for m in rec.mounts.iter().filter(|m| m["Type"] == "volume") {
+            let Some(name) = m["Name"].as_str() else {
+                continue;
+            };
+            let in_use = self.lock().values().any(|e| {
+                e.id != rec.id
+                    && e.running()
+                    && e.record()
+                        .mounts
+                        .iter()
+                        .any(|m| m["Type"] == "volume" && m["Name"] == name)
+            });
+            if !in_use {
+                if let Err(e) = self.volumes.deactivate(name) {
+                    tracing::warn!(volume = name, error = %e, "unmounting volume");
+                }
+            }
+        }
     }
 
     /// Restart policy, then AutoRemove.
@@ -1666,15 +1712,26 @@ impl ContainerService {
         ps_top(ps_args.unwrap_or("-ef"), &pids).await
     }
 
-    /// POST /containers/prune: every stopped container.
-    pub async fn prune(&self) -> Vec<String> {
-        let mut gone = Vec::new();
+    /// POST /containers/prune: every stopped container that `select` keeps for removal;
+    /// returns their IDs and the bytes their upper dirs held (dockerd's SpaceReclaimed).
+    pub async fn prune(&self, select: impl Fn(&Record) -> bool) -> (Vec<String>, u64) {
+        let (mut gone, mut reclaimed) = (Vec::new(), 0);
         for e in self.all() {
-            if !e.running() && self.remove(&e.id, false).await.is_ok() {
+            if e.running() || !select(&e.record()) {
+                continue;
+            }
+            let size = self.size_rw(&e.id);
+            if self.remove(&e.id, false).await.is_ok() {
                 gone.push(e.id.clone());
+                reclaimed += size;
             }
         }
-        gone
+        (gone, reclaimed)
+    }
+
+    /// The bytes a container wrote: the size of its overlay upper dir (SizeRw).
+    pub fn size_rw(&self, id: &str) -> u64 {
+        disk_usage(&self.dir(id).join("upper"))
     }
 
     /// POST /containers/{id}/update: resources (applied to a running task) and the
@@ -1717,6 +1774,7 @@ impl ContainerService {
                 host_config: &hc,
                 dir: &self.dir(&entry.id),
                 id: &entry.id,
+                cgroup_parent: &self.cgroup_parent,
                 mounts: Vec::new(),
             })
             .map_err(Error::Invalid)?;
@@ -1813,6 +1871,11 @@ impl ContainerService {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), exec);
+        self.emit(
+            &format!("exec_create: {}", exec_command_text(body)),
+            &entry.record(),
+            &[("execID", id.clone())],
+        );
         Ok(id)
     }
 
@@ -1853,6 +1916,12 @@ impl ContainerService {
         let entry = self.exec_startable(exec)?;
         let rec = entry.record();
         let c = &exec.config;
+        // As dockerd: announced before the process is tried (health probes included).
+        self.emit(
+            &format!("exec_start: {}", exec_command_text(c)),
+            &rec,
+            &[("execID", exec.id.clone())],
+        );
         let mut process = rec.spec["process"].clone();
         process["args"] = json!(strs(&c["Cmd"]));
         process["terminal"] = json!(tty);
@@ -1940,6 +2009,7 @@ impl ContainerService {
         *exec.stdin.lock().await = stdin;
         *exec.state.lock().unwrap_or_else(|p| p.into_inner()) = (true, None, pid);
         let exec = exec.clone();
+        let this = self.clone();
         tokio::spawn(async move {
             let code = match tasks
                 .wait(pb::WaitRequest {
@@ -1954,6 +2024,11 @@ impl ContainerService {
             };
             // Recorded before the stream ends: the client inspects the exit code then.
             *exec.state.lock().unwrap_or_else(|p| p.into_inner()) = (false, Some(code), pid);
+            this.emit(
+                "exec_die",
+                &rec,
+                &[("execID", exec.id.clone()), ("exitCode", code.to_string())],
+            );
             let _ = exited_tx.send(true);
             let _ = tokio::time::timeout(Duration::from_secs(5), copiers).await;
             *exec.stdin.lock().await = None;
@@ -1990,6 +2065,42 @@ impl ContainerService {
             .map(|e| e.id.clone())
             .collect()
     }
+}
+
+/// The apparent size of the files under `path` (regular files and symlinks, hard links
+/// counted once), as dockerd's `directory.Size` counts; what cannot be read counts 0.
+pub fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if md.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+            continue;
+        }
+        // A file with several links is one file's worth of disk.
+        if md.nlink() > 1 && !seen.insert((md.dev(), md.ino())) {
+            continue;
+        }
+        total += md.len();
+    }
+    total
+}
+
+/// An exec's command as dockerd's exec events name it: the program, a space, then its
+/// arguments joined by spaces (so a command without arguments ends in a space).
+fn exec_command_text(config: &Value) -> String {
+    let cmd = strs(&config["Cmd"]);
+    let (program, args) = cmd
+        .split_first()
+        .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
+    format!("{program} {}", args.join(" "))
 }
 
 /// The exit code of an exec whose process could not start, as dockerd records it: 127

@@ -243,6 +243,8 @@ pub struct SpecInput<'a> {
     pub dir: &'a Path,
     /// Container ID (for the cgroup path).
     pub id: &'a str,
+    /// berthd's cgroup parent, for a container whose HostConfig names none.
+    pub cgroup_parent: &'a str,
     /// Extra mounts (volumes, binds), OCI objects.
     pub mounts: Vec<Value>,
 }
@@ -344,10 +346,14 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, String> {
     let no_new_privs = strs(&hc["SecurityOpt"]).iter().any(|o| {
         o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
     });
+    let parent = match hc["CgroupParent"].as_str().filter(|p| !p.is_empty()) {
+        Some(p) => crate::config::parse_cgroup_parent(p)?,
+        None => input.cgroup_parent.to_string(),
+    };
     let mut linux = json!({
         "namespaces": namespaces,
         "resources": resources,
-        "cgroupsPath": format!("/berth/{}", input.id),
+        "cgroupsPath": format!("{}/{}", parent.trim_end_matches('/'), input.id),
     });
     if !privileged {
         linux["maskedPaths"] = json!(MASKED);

@@ -236,6 +236,10 @@ impl ImageService {
 
     /// Entries for `GET /images/json`.
     pub fn summaries(&self, filters: &ImageFilters) -> Result<Vec<Value>> {
+        // dockerd's image list takes no `label!` (its prune does).
+        if !filters.label_not.is_empty() {
+            return Err(Error::Invalid("invalid filter 'label!'".into()));
+        }
         let refs = self.references()?;
         let mut out = Vec::new();
         let images = self.meta.images()?;
@@ -508,7 +512,10 @@ impl ImageService {
             }
             let config = self.config(&rec).unwrap_or(Value::Null);
             let created = config["created"].as_str().map(unix_time).unwrap_or(0);
-            if until.is_some_and(|u| created >= u) || !labels_match(&config, &filters.label) {
+            if until.is_some_and(|u| created >= u)
+                || !labels_match(&config, &filters.label)
+                || (!filters.label_not.is_empty() && labels_match(&config, &filters.label_not))
+            {
                 continue;
             }
             for t in tags.iter().chain(digests.iter()) {
@@ -589,6 +596,9 @@ pub struct ImageFilters {
     pub since: Option<String>,
     /// `until=TIMESTAMP|DURATION` (prune only).
     pub until: Option<String>,
+    /// `label!=KEY` or `label!=KEY=VALUE` (prune only): images whose labels match them all
+    /// are kept.
+    pub label_not: Vec<String>,
 }
 
 impl ImageFilters {
@@ -615,13 +625,25 @@ impl ImageFilters {
             };
             match k.as_str() {
                 "dangling" => {
-                    f.dangling = values.first().map(|v| v == "true" || v == "1");
+                    f.dangling = match values.first().map(String::as_str) {
+                        None => None,
+                        Some("true" | "1") => Some(true),
+                        Some("false" | "0") => Some(false),
+                        // dockerd's message, its Go slice printed as `[a b]`.
+                        Some(_) => {
+                            return Err(Error::Invalid(format!(
+                                "Invalid filter 'dangling=[{}]'",
+                                values.join(" ")
+                            )))
+                        }
+                    };
                 }
                 "reference" => f.reference = values,
                 "label" => f.label = values,
                 "before" => f.before = values.into_iter().next(),
                 "since" => f.since = values.into_iter().next(),
                 "until" => f.until = values.into_iter().next(),
+                "label!" => f.label_not = values,
                 other => return Err(Error::Invalid(format!("invalid filter '{other}'"))),
             }
         }
@@ -640,7 +662,7 @@ fn labels_match(config: &Value, filters: &[String]) -> bool {
 
 /// Parses an `until` filter: unix seconds, RFC 3339, or a Go-style duration before now
 /// (`24h`, `1h30m`, `90s`).
-fn parse_until(s: &str) -> Result<i64> {
+pub fn parse_until(s: &str) -> Result<i64> {
     if let Ok(n) = s.parse::<i64>() {
         return Ok(n);
     }

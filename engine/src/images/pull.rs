@@ -279,6 +279,29 @@ impl ImageService {
         }))
     }
 
+    /// The platform of a stored image (`os/arch[/variant]` from its config) when it is not
+    /// `want`: dockerd then warns (a single-platform image pulled with another
+    /// `--platform` is kept, for compatibility, but the client is told).
+    pub fn platform_mismatch(&self, id: &Digest, want: &Platform) -> Option<String> {
+        let bytes = self.content.read(id).ok()?;
+        let c: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let os = c["os"].as_str().unwrap_or("");
+        let arch = c["architecture"].as_str().unwrap_or("");
+        let variant = c["variant"].as_str().filter(|v| !v.is_empty());
+        let fits = os == want.os
+            && arch == want.arch
+            && (want.variant.is_none() || variant == want.variant.as_deref());
+        if fits {
+            return None;
+        }
+        let actual = Platform {
+            os: os.to_string(),
+            arch: arch.to_string(),
+            variant: variant.map(String::from),
+        };
+        Some(actual.to_string())
+    }
+
     /// Downloads a resolved image, reporting progress; returns its image ID. If it fails,
     /// whatever it stored that no image uses is collected.
     pub async fn pull(self: &Arc<Self>, r: Resolved, progress: &Progress) -> Result<Digest> {

@@ -165,6 +165,14 @@ impl Berthd {
         self.launch();
     }
 
+    /// berthd's PID (to read its memory use from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("berthd is running")
+    }
+
     /// The PID of the berth-supervisor berthd started.
     pub fn supervisor_pid(&self) -> Option<i32> {
         let d = self.dir.path().to_string_lossy().into_owned();
