@@ -30,10 +30,8 @@ done
 T=$(mktemp -d /tmp/berth-bench-ctr.XXXXXX)
 CG="berth-bench-ctr-$$"
 BERTHD_PID='' DOCKERD_PID=''
-# berthd has no cgroup parent option: its containers' cgroups are /berth/ID in every
-# hierarchy, shared with any other berthd. We remove only those of IDs ours made, and
-# berth/ itself only where it did not exist before.
-BERTH_CG_BEFORE=$(echo /sys/fs/cgroup/*/berth)
+# Every engine's containers go under our own cgroup $CG (--cgroup-parent), removed at
+# the end.
 export DOCKER_CONFIG="$T/cli"   # the CLI (and podman) read it: keep them off ~/.docker
 mkdir -p "$T/cli" && echo '{}' > "$T/cli/config.json"
 BD=(docker -H "unix://$T/berth.sock")
@@ -68,10 +66,6 @@ cleanup() {
     xargs -r -n1 umount -l 2>/dev/null
   for h in /sys/fs/cgroup/*/; do
     [ -d "$h$CG" ] && find "$h$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
-    for id in $(sort -u "$T"/berth-ids "$T"/berthd.ids 2>/dev/null); do
-      [ -d "${h}berth/$id" ] && rmdir "${h}berth/$id" 2>/dev/null
-    done
-    case " $BERTH_CG_BEFORE " in *" ${h}berth "*) ;; *) rmdir "${h}berth" 2>/dev/null;; esac
   done
   rm -rf "$T"
 }
@@ -93,7 +87,7 @@ wait_api() {  # LOG CLI...
 # berthd starts its own berth-supervisor, found beside berthd (as the shim and runtime are
 # found beside the supervisor); BIN first in PATH in case a lookup falls back to it.
 PATH="$BIN:$PATH" "$BIN/berthd" --data-root "$T/berth-data" --exec-root "$T/berth-exec" \
-  -H "unix://$T/berth.sock" >"$T/berthd.log" 2>&1 &
+  -H "unix://$T/berth.sock" --cgroup-parent "/$CG/berthd" >"$T/berthd.log" 2>&1 &
 BERTHD_PID=$!
 echo '{}' > "$T/daemon.json"
 dockerd --data-root "$T/docker-data" --exec-root "$T/docker-exec" -H "unix://$T/docker.sock" \
@@ -195,7 +189,7 @@ many() {  # NAME DAEMON_PID SHIM CLI_ARRAY RUN_ARRAY (array names)
   local n=$((${#run[@]} - 1))   # the image is the last word of the run command
   echo "== $name: $COUNT x run -d sleep 1000, then rm -f of them all"
   t0=$(now)
-  # Named: berthd's generated names collide (often, within 100) and fail the run.
+  # Named, so that a failed run shows which one.
   for i in $(seq "$COUNT"); do
     timeout 120 "${run[@]:0:n}" -d --name "bench-$i" "${run[n]}" sleep 1000 >> "$T/$name.ids"
   done
@@ -208,7 +202,9 @@ many() {  # NAME DAEMON_PID SHIM CLI_ARRAY RUN_ARRAY (array names)
   timeout 300 "${cli[@]}" rm "${rmx[@]}" $(cat "$T/$name.ids") >/dev/null
   echo "rm_$name $(secs "$t2" "$(now)")" >> "$T/results"
   echo "create_$name $(secs "$t0" "$t1")" >> "$T/results"
-  sleep 2
+  # Idle means settled: Go's scavenger and berthd's heap trim (every 10 s) both return
+  # freed memory to the kernel over time.
+  sleep 15
   [ "$pid" = 0 ] || echo "mem_after_$name $(mem "$pid" "$shim")" >> "$T/results"
 }
 many berthd "$BERTHD_PID" berth-shim BD BRUN
@@ -218,7 +214,7 @@ many podman 0 conmon PODMAN PRUN
 # Cgroups berthd left behind for containers that no longer exist: a bug if any.
 left=0
 for id in $(sort -u "$T"/berth-ids "$T"/berthd.ids); do
-  for h in /sys/fs/cgroup/*/berth/"$id"; do [ -d "$h" ] && left=$((left + 1)); done
+  for h in /sys/fs/cgroup/*/"$CG"/berthd/"$id"; do [ -d "$h" ] && left=$((left + 1)); done
 done
 echo "berth_cgroups_left $left" >> "$T/results"
 warns() { sed 's/\x1b\[[0-9;]*m//g' "$T/berthd.log" | grep -E '^[^ ]+ +(WARN|ERROR) ' || true; }

@@ -189,7 +189,9 @@ pub async fn inspect_one(
     Ok(Json(inspect(&st, &e)).into_response())
 }
 
-fn filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
+/// The `filters` query (`{"key": ["value", ...]}` or `{"key": {"value": true}}`) as
+/// key/value pairs; a key not in `allowed` is refused, as dockerd does.
+fn parse_filters(q: &[(String, String)], allowed: &[&str]) -> ApiResult<Vec<(String, String)>> {
     let Some(f) = query_get(q, "filters").filter(|s| !s.is_empty()) else {
         return Ok(Vec::new());
     };
@@ -197,6 +199,9 @@ fn filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
         .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
     let mut out = Vec::new();
     for (k, vals) in v.as_object().into_iter().flatten() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+        }
         match vals {
             Value::Object(m) => out.extend(m.keys().map(|x| (k.clone(), x.clone()))),
             Value::Array(a) => out.extend(
@@ -207,15 +212,18 @@ fn filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
             _ => {}
         }
     }
-    for (k, v) in &out {
-        if ![
+    Ok(out)
+}
+
+fn filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
+    let out = parse_filters(
+        q,
+        &[
             "status", "name", "id", "label", "ancestor", "health", "before", "since", "exited",
             "volume",
-        ]
-        .contains(&k.as_str())
-        {
-            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
-        }
+        ],
+    )?;
+    for (k, v) in &out {
         if k == "health" && !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "Unrecognised filter value for health: {v}"
@@ -1012,27 +1020,7 @@ pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> 
 
 /// The filters of `POST /containers/prune`; others are refused, as dockerd does.
 fn prune_filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
-    let Some(f) = query_get(q, "filters").filter(|s| !s.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let v: Value = serde_json::from_str(f)
-        .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
-    let mut out = Vec::new();
-    for (k, vals) in v.as_object().into_iter().flatten() {
-        if !["until", "label", "label!"].contains(&k.as_str()) {
-            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
-        }
-        match vals {
-            Value::Object(m) => out.extend(m.keys().map(|x| (k.clone(), x.clone()))),
-            Value::Array(a) => out.extend(
-                a.iter()
-                    .filter_map(|x| x.as_str())
-                    .map(|x| (k.clone(), x.to_string())),
-            ),
-            _ => {}
-        }
-    }
-    Ok(out)
+    parse_filters(q, &["until", "label", "label!"])
 }
 
 /// Whether labels satisfy every `KEY` or `KEY=VALUE` (dockerd's `MatchKVList`).

@@ -300,25 +300,10 @@ pub fn spawn_copiers(
 
 /// Reads the json-file log's entries.
 pub fn read_log(path: &Path, from: u64) -> (Vec<LogLine>, u64) {
-    use std::io::{Read, Seek};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return (Vec::new(), from);
-    };
-    let _ = f.seek(std::io::SeekFrom::Start(from));
-    let mut s = Vec::new();
-    let _ = f.read_to_end(&mut s);
-    // Only whole lines; a line being written waits for the next read.
-    let end = s
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map(|p| p + 1)
-        .unwrap_or(0);
-    let lines = s[..end]
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| serde_json::from_slice(l).ok())
-        .collect();
-    (lines, from + end as u64)
+    match std::fs::File::open(path) {
+        Ok(f) => read_lines(&f, from),
+        Err(_) => (Vec::new(), from),
+    }
 }
 
 /// Reads a json-file log and its rotated files in order, on and on (`docker logs -f`),
