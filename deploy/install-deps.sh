@@ -8,6 +8,7 @@
 #   docker-registry       a real registry on 127.0.0.1 for pull/push tests
 #   skopeo apache2-utils  pushing test images; htpasswd for registry auth tests
 #   hyperfine             benchmarks
+#   bsdutils              script(1): a terminal for the -t/-it tests
 #   iptables              networking tests
 set -euo pipefail
 
@@ -18,7 +19,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl)
+packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

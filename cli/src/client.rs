@@ -93,6 +93,18 @@ impl Client {
             .await
     }
 
+    /// POST with an empty body for a registry operation on `image` (pull, push): with
+    /// the `X-Registry-Auth` header of the saved login for its registry, if any.
+    pub async fn post_for_registry(&self, path: &str, image: &str) -> Result<Response<Incoming>> {
+        let auth = crate::config::auth_header_for_image(image)?;
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("X-Registry-Auth", a)])
+            .unwrap_or_default();
+        self.send_with_headers(Method::POST, path, empty(), None, &headers)
+            .await
+    }
+
     /// As [`Client::send`], with extra request headers (`X-Registry-Auth` for pull
     /// and push).
     pub async fn send_with_headers(

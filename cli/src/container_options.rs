@@ -945,19 +945,8 @@ pub async fn pull(client: &Client, image: &str, quiet: bool) -> Result<()> {
     if !tag.is_empty() {
         q.push(("tag", tag));
     }
-    let auth = crate::config::auth_header_for_image(&from)?;
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| vec![("X-Registry-Auth", a)])
-        .unwrap_or_default();
     let resp = client
-        .send_with_headers(
-            hyper::Method::POST,
-            &format!("/images/create{}", client::query(&q)),
-            client::empty(),
-            None,
-            &headers,
-        )
+        .post_for_registry(&format!("/images/create{}", client::query(&q)), &from)
         .await?;
     let mode = if quiet {
         progress::Mode::Quiet

@@ -64,6 +64,16 @@ pub fn print_rows(
     Ok(())
 }
 
+/// The strings of a JSON array (none for anything else).
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect()
+}
+
 /// A parsed `--format` template.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -200,6 +210,29 @@ pub fn human_size(bytes: f64) -> String {
         i += 1;
     }
     format!("{}{}", trim_float(size), UNITS[i])
+}
+
+/// A size as docker's `units.BytesSize`: binary units, four significant digits.
+pub fn bytes_size(bytes: f64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut size = bytes;
+    let mut i = 0;
+    while size >= 1024.0 && i + 1 < UNITS.len() {
+        size /= 1024.0;
+        i += 1;
+    }
+    // Go's %.4g: four significant digits, trailing zeros dropped.
+    let digits = if size >= 1.0 {
+        (size.log10().floor() as i32 + 1).max(1)
+    } else {
+        1
+    };
+    let decimals = (4 - digits).max(0) as usize;
+    let mut s = format!("{size:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", UNITS[i])
 }
 
 fn trim_float(v: f64) -> String {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod containers;
 pub mod content;
 pub mod daemon;
+pub mod disk_usage;
 pub mod images;
 pub mod memory;
 pub mod progress;

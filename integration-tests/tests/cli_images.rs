@@ -408,7 +408,11 @@ fn save_and_load_restore_an_image() {
     assert_eq!(ran.trim(), "loaded");
 
     // Refused on a terminal (as docker), and nothing half-written for unknown images.
-    if Path::new("/usr/bin/script").exists() {
+    assert!(
+        Path::new("/usr/bin/script").exists(),
+        "script(1) is needed for terminal tests: apt-get install bsdutils"
+    );
+    {
         let b = d.berth_cmd(&[]);
         let mut c = Command::new("script");
         c.args([
@@ -822,10 +826,10 @@ fn berth_on_terminal(d: &Berthd, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn progress_on_a_terminal_is_drawn_in_place_and_errors_end_it() {
-    if !Path::new("/usr/bin/script").exists() {
-        eprintln!("skipped: no /usr/bin/script (util-linux) for a pseudo-terminal");
-        return;
-    }
+    assert!(
+        Path::new("/usr/bin/script").exists(),
+        "script(1) is needed for terminal tests: apt-get install bsdutils"
+    );
     let reg = Registry::start(false);
     let d = Berthd::start();
     let id = docker_id(&d, "busybox:test");

@@ -26,8 +26,17 @@ fn cgroup_of(pid: &str, controller: &str) -> String {
         .unwrap_or_else(|| panic!("no {controller:?} hierarchy in {cg}"))
 }
 
-/// Removes the cgroup directories named `name` directly under each hierarchy's root,
-/// deepest first (only ours: the names carry this test's pid).
+/// Removes, when dropped (so also when an assertion fails), the cgroup directories named
+/// `name` directly under each hierarchy's root, deepest first (only ours: the names
+/// carry this test's pid).
+struct ParentCgroup(String);
+
+impl Drop for ParentCgroup {
+    fn drop(&mut self) {
+        remove_parent_cgroups(&self.0);
+    }
+}
+
 fn remove_parent_cgroups(name: &str) {
     for h in std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
@@ -57,6 +66,11 @@ fn remove_parent_cgroups(name: &str) {
 fn containers_go_under_the_daemons_or_their_own_cgroup_parent() {
     let daemon_parent = format!("berth-test-parent-{}", std::process::id());
     let own_parent = format!("berth-test-own-{}", std::process::id());
+    // Declared before berthd: dropped after it, once its containers are gone.
+    let _cleanup = (
+        ParentCgroup(daemon_parent.clone()),
+        ParentCgroup(own_parent.clone()),
+    );
     let flag = format!("--cgroup-parent=/{daemon_parent}/");
     {
         let d = Berthd::start_with(&[&flag]);
@@ -106,24 +120,28 @@ fn containers_go_under_the_daemons_or_their_own_cgroup_parent() {
         );
         assert_ne!(code, 0);
         assert!(err.contains("invalid cgroup parent"), "{err}");
+        assert!(
+            !Path::new("/sys/fs/cgroup/pids/escape").exists(),
+            "a cgroup was made outside the hierarchy"
+        );
+        assert_eq!(
+            d.ok(&["ps", "-q"]).lines().count(),
+            2,
+            "only the two containers run"
+        );
 
         d.ok(&["rm", "-f", &id, &id2]);
         assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{daemon_parent}/{id}")).exists());
     }
-    remove_parent_cgroups(&daemon_parent);
-    remove_parent_cgroups(&own_parent);
 }
 
 #[test]
 fn a_bad_daemon_cgroup_parent_stops_berthd_with_a_clear_error() {
-    let berthd = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("berthd");
+    let berthd = berth_integration_tests::binary("berthd");
     let dir = tempfile::tempdir().unwrap();
     let out = berthd_integration_output(&berthd, dir.path());
+    // Had berthd wrongly started, it and its supervisor must not outlive the test.
+    containers_support::kill_leftovers(dir.path());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid cgroup parent"), "{err}");

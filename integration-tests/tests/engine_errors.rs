@@ -56,7 +56,7 @@ fn unknown_image_bad_reference_registry_down() {
 }
 
 #[test]
-fn credentials_are_checked_and_saved() {
+fn credentials_are_checked_and_not_kept() {
     let reg = Registry::start(true);
     let d = Berthd::start();
     let work = tempfile::tempdir().unwrap();

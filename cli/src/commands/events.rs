@@ -2,6 +2,7 @@
 //! them (`TIME TYPE ACTION ID (attr=value, ...)`), or with `--format`.
 
 use crate::client::{json_stream, query, Client};
+use crate::container_options::parse_go_duration;
 use crate::error::{Error, Result};
 use crate::output::Template;
 use chrono::{Local, NaiveDate, NaiveDateTime, Offset, TimeZone};
@@ -28,50 +29,12 @@ pub struct Args {
     until: Option<String>,
 }
 
-/// A Go duration (`1h30m`, `10s`, `500ms`) in nanoseconds, if `s` is one.
-fn go_duration(s: &str) -> Option<i128> {
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += n * mult;
-    }
-    let ns = total as i128;
-    Some(if neg { -ns } else { ns })
-}
-
 /// A `--since`/`--until` value as the API wants it (`SECONDS[.NANOS]`), read as
 /// docker reads it: a duration before `now`, an RFC 3339 time or date (local time
 /// unless it names a zone), or a Unix timestamp as it is.
 pub fn timestamp(value: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String> {
     if value != "0" {
-        if let Some(d) = go_duration(value) {
+        if let Ok(d) = parse_go_duration(value).map(i128::from) {
             // docker sends whole seconds for a duration (Go's `Time.Unix`, floored).
             let at = i128::from(now.timestamp_nanos_opt().unwrap_or(0)) - d;
             return Ok(at.div_euclid(1_000_000_000).to_string());

@@ -92,17 +92,7 @@ fn split_at(reference: &str, sep: char) -> Option<(&str, &str)> {
 /// The rows of one image: one per repository and tag (and digest with `--digests`),
 /// digest-only repositories after, and a `<none>` row if it has no name at all.
 fn rows(image: &Value, digests: bool, no_trunc: bool) -> Vec<Value> {
-    let strings = |k: &str| -> Vec<String> {
-        image[k]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = |k: &str| output::strings(&image[k]);
     // Grouped by repository in the order the daemon lists them, as docker shows them.
     let group = |key: &str, sep: char, none: &str| -> Vec<(String, Vec<String>)> {
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();

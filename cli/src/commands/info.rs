@@ -2,7 +2,7 @@
 
 use crate::client::Client;
 use crate::error::Result;
-use crate::output::Template;
+use crate::output::{self, Template};
 use serde_json::{json, Value};
 
 /// Flags of `berth info`.
@@ -88,13 +88,7 @@ fn server_text(i: &Value) -> String {
     line(1, "Cgroup Version:", text(&i["CgroupVersion"]));
     line(1, "Plugins:", String::new());
     for kind in ["Volume", "Network", "Log"] {
-        let names: Vec<String> = i["Plugins"][kind]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(String::from)
-            .collect();
+        let names = output::strings(&i["Plugins"][kind]);
         // docker keeps the space after the label even when the list is empty.
         out_plugins(&mut line, kind, &names.join(" "));
     }
@@ -133,7 +127,7 @@ fn server_text(i: &Value) -> String {
     line(
         1,
         "Total Memory:",
-        bytes_size(i["MemTotal"].as_f64().unwrap_or(0.0)),
+        output::bytes_size(i["MemTotal"].as_f64().unwrap_or(0.0)),
     );
     line(1, "Name:", text(&i["Name"]));
     let id = text(&i["ID"]);
@@ -143,13 +137,7 @@ fn server_text(i: &Value) -> String {
     line(1, "Docker Root Dir:", text(&i["DockerRootDir"]));
     line(1, "Debug Mode:", text(&i["Debug"]));
     line(1, "Experimental:", text(&i["ExperimentalBuild"]));
-    let insecure: Vec<String> = i["RegistryConfig"]["InsecureRegistryCIDRs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(String::from)
-        .collect();
+    let insecure = output::strings(&i["RegistryConfig"]["InsecureRegistryCIDRs"]);
     if !insecure.is_empty() {
         line(1, "Insecure Registries:", String::new());
         for r in insecure {
@@ -170,29 +158,6 @@ fn out_plugins(line: &mut impl FnMut(usize, &str, String), kind: &str, names: &s
     }
 }
 
-/// A size in binary units with 4 significant digits, as docker's `units.BytesSize`
-/// ("7.763GiB").
-fn bytes_size(bytes: f64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut size = bytes;
-    let mut i = 0;
-    while size >= 1024.0 && i + 1 < UNITS.len() {
-        size /= 1024.0;
-        i += 1;
-    }
-    let decimals = match size {
-        s if s >= 1000.0 => 0,
-        s if s >= 100.0 => 1,
-        s if s >= 10.0 => 2,
-        _ => 3,
-    };
-    let mut s = format!("{size:.decimals$}");
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{s}{}", UNITS[i])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +176,6 @@ mod tests {
         assert!(t.contains("  Snapshots: /d/snapshots\n"), "{t}");
         assert!(t.contains(" Runtimes: berth runc\n"), "{t}");
         assert!(t.contains(" Total Memory: 7.763GiB\n"), "{t}");
-        assert_eq!(bytes_size(1536.0), "1.5KiB");
+        assert_eq!(output::bytes_size(1536.0), "1.5KiB");
     }
 }

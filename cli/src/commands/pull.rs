@@ -1,11 +1,9 @@
 //! `berth pull`: download an image from a registry, showing progress.
 
-use crate::client::{empty, query, Client};
+use crate::client::{query, Client};
 use crate::commands::tag::ImageRef;
-use crate::config;
 use crate::error::{Error, Result};
 use crate::progress::{self, Mode};
-use hyper::Method;
 
 /// Flags of `berth pull`.
 #[derive(Debug, clap::Args)]
@@ -48,19 +46,8 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     if let Some(p) = args.platform.filter(|p| !p.is_empty()) {
         q.push(("platform", p));
     }
-    let auth = config::auth_header_for_image(&r.repo)?;
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| vec![("X-Registry-Auth", a)])
-        .unwrap_or_default();
     let resp = client
-        .send_with_headers(
-            Method::POST,
-            &format!("/images/create{}", query(&q)),
-            empty(),
-            None,
-            &headers,
-        )
+        .post_for_registry(&format!("/images/create{}", query(&q)), &r.repo)
         .await?;
     progress::show(resp, mode).await?;
     // docker names what it pulled, fully qualified, as the last line (also with -q;

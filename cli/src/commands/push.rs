@@ -1,12 +1,10 @@
 //! `berth push`: upload an image to a registry, showing progress.
 
 use crate::batch::seg;
-use crate::client::{empty, query, Client};
+use crate::client::{query, Client};
 use crate::commands::tag::ImageRef;
-use crate::config;
 use crate::error::{Error, Result};
 use crate::progress::{self, Mode};
-use hyper::Method;
 
 /// Flags of `berth push`.
 #[derive(Debug, clap::Args)]
@@ -44,19 +42,8 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         }
     }
     let q = query(&[("tag", r.tag.clone().unwrap_or_default())]);
-    let auth = config::auth_header_for_image(&r.repo)?;
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| vec![("X-Registry-Auth", a)])
-        .unwrap_or_default();
     let resp = client
-        .send_with_headers(
-            Method::POST,
-            &format!("/images/{}/push{q}", seg(&r.repo)),
-            empty(),
-            None,
-            &headers,
-        )
+        .post_for_registry(&format!("/images/{}/push{q}", seg(&r.repo)), &r.repo)
         .await?;
     progress::show(resp, mode).await?;
     if mode == Mode::Quiet {

@@ -152,29 +152,6 @@ pub fn compute(container: &str, v: &Value) -> Entry {
     }
 }
 
-/// A size as docker's `units.BytesSize`: binary units, four significant digits.
-pub fn bytes_size(bytes: f64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut size = bytes;
-    let mut i = 0;
-    while size >= 1024.0 && i + 1 < UNITS.len() {
-        size /= 1024.0;
-        i += 1;
-    }
-    // Go's %.4g: four significant digits, trailing zeros dropped.
-    let digits = if size >= 1.0 {
-        (size.log10().floor() as i32 + 1).max(1)
-    } else {
-        1
-    };
-    let decimals = (4 - digits).max(0) as usize;
-    let mut s = format!("{size:.decimals$}");
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{s}{}", UNITS[i])
-}
-
 impl Entry {
     /// The fields `--format` sees, formatted as docker formats them.
     pub fn to_json(&self, no_trunc: bool) -> Value {
@@ -183,7 +160,7 @@ impl Entry {
             "ID": if no_trunc { self.id.clone() } else { output::short_id(&self.id) },
             "Name": self.name,
             "CPUPerc": format!("{:.2}%", self.cpu),
-            "MemUsage": format!("{} / {}", bytes_size(self.mem), bytes_size(self.limit)),
+            "MemUsage": format!("{} / {}", output::bytes_size(self.mem), output::bytes_size(self.limit)),
             "MemPerc": format!("{:.2}%", self.mem_pct),
             "NetIO": format!("{} / {}", output::human_size(self.net.0), output::human_size(self.net.1)),
             "BlockIO": format!("{} / {}", output::human_size(self.block.0), output::human_size(self.block.1)),
@@ -461,10 +438,10 @@ mod tests {
 
     #[test]
     fn byte_sizes_have_four_significant_digits() {
-        assert_eq!(bytes_size(248.0 * 1024.0), "248KiB");
-        assert_eq!(bytes_size(1_396_736.0), "1.332MiB");
-        assert_eq!(bytes_size(25_275_236_352.0), "23.54GiB");
-        assert_eq!(bytes_size(0.0), "0B");
+        assert_eq!(output::bytes_size(248.0 * 1024.0), "248KiB");
+        assert_eq!(output::bytes_size(1_396_736.0), "1.332MiB");
+        assert_eq!(output::bytes_size(25_275_236_352.0), "23.54GiB");
+        assert_eq!(output::bytes_size(0.0), "0B");
     }
 
     #[test]

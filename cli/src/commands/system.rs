@@ -86,16 +86,6 @@ pub fn confirm(warning: &str) -> Result<bool> {
     Ok(yes)
 }
 
-/// Strings of a JSON array field.
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(String::from)
-        .collect()
-}
-
 async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
     // As docker: volume prune has no `until`, so the combination is refused up front.
     if a.volumes && a.filter.iter().any(|f| f.starts_with("until=")) {
@@ -123,15 +113,7 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
     }
     let mut reclaimed = prune_containers(client, &a.filter).await?;
     if a.volumes {
-        let (volumes, space) = volume::prune_volumes(client, false, &a.filter).await?;
-        reclaimed += space;
-        if !volumes.is_empty() {
-            println!("Deleted Volumes:");
-            for v in &volumes {
-                println!("{v}");
-            }
-            println!();
-        }
+        reclaimed += volume::prune_volumes(client, false, &a.filter).await?;
     }
     reclaimed += prune_images(client, a.all, &a.filter).await?;
     print_reclaimed(reclaimed);
@@ -153,7 +135,7 @@ pub async fn prune_containers(client: &Client, filters: &[String]) -> Result<u64
     let c: Value = client
         .post_json(&format!("/containers/prune{q}"), None)
         .await?;
-    let containers = strings(&c["ContainersDeleted"]);
+    let containers = output::strings(&c["ContainersDeleted"]);
     if !containers.is_empty() {
         println!("Deleted Containers:");
         for id in &containers {

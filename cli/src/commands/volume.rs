@@ -281,27 +281,13 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
     if !a.force && !confirm(warning)? {
         return Ok(0);
     }
-    let (deleted, reclaimed) = prune_volumes(client, a.all, &a.filter).await?;
-    if !deleted.is_empty() {
-        println!("Deleted Volumes:");
-        for d in &deleted {
-            println!("{d}");
-        }
-        println!();
-    }
-    println!(
-        "Total reclaimed space: {}",
-        output::human_size(reclaimed as f64)
-    );
+    let reclaimed = prune_volumes(client, a.all, &a.filter).await?;
+    crate::commands::system::print_reclaimed(reclaimed);
     Ok(0)
 }
 
-/// `POST /volumes/prune`: the names removed and the bytes reclaimed.
-pub async fn prune_volumes(
-    client: &Client,
-    all: bool,
-    filters: &[String],
-) -> Result<(Vec<String>, u64)> {
+/// `POST /volumes/prune`, listing the volumes removed; the bytes reclaimed.
+pub async fn prune_volumes(client: &Client, all: bool, filters: &[String]) -> Result<u64> {
     let mut f = filters.to_vec();
     if all {
         f.push("all=true".into());
@@ -314,14 +300,13 @@ pub async fn prune_volumes(
     let v: Value = client
         .post_json(&format!("/volumes/prune{q}"), None)
         .await?;
-    let deleted = v["VolumesDeleted"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok((deleted, v["SpaceReclaimed"].as_u64().unwrap_or(0)))
+    let deleted = output::strings(&v["VolumesDeleted"]);
+    if !deleted.is_empty() {
+        println!("Deleted Volumes:");
+        for d in &deleted {
+            println!("{d}");
+        }
+        println!();
+    }
+    Ok(v["SpaceReclaimed"].as_u64().unwrap_or(0))
 }

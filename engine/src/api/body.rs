@@ -464,6 +464,14 @@ pub fn parse(bytes: &[u8]) -> ApiResult<Value> {
     Ok(v)
 }
 
+/// As [`read`], with no body (or `null`) read as `{}`.
+pub async fn read_or_empty(req: Request, schema: &Schema) -> ApiResult<Value> {
+    Ok(read(req, schema)
+        .await?
+        .filter(|v| !v.is_null())
+        .unwrap_or_else(|| serde_json::json!({})))
+}
+
 /// Reads a JSON request body checked against `schema`: `None` when there is no body
 /// (dockerd lets most endpoints take none).
 pub async fn read(req: Request, schema: &Schema) -> ApiResult<Option<Value>> {

@@ -29,14 +29,6 @@ impl From<Error> for ApiError {
     }
 }
 
-/// A JSON body checked against a dockerd request struct; no body reads as `{}`.
-async fn json_body(req: Request, schema: &super::body::Schema) -> ApiResult<Value> {
-    Ok(super::body::read(req, schema)
-        .await?
-        .filter(|v| !v.is_null())
-        .unwrap_or_else(|| json!({})))
-}
-
 /// `POST /containers/create`.
 pub async fn create(State(st): State<AppState>, uri: Uri, req: Request) -> ApiResult<Response> {
     let q = query_pairs(&uri);
@@ -190,8 +182,11 @@ pub async fn inspect_one(
 }
 
 /// The `filters` query (`{"key": ["value", ...]}` or `{"key": {"value": true}}`) as
-/// key/value pairs; a key not in `allowed` is refused, as dockerd does.
-fn parse_filters(q: &[(String, String)], allowed: &[&str]) -> ApiResult<Vec<(String, String)>> {
+/// key/value pairs; with `allowed`, a key not in it is refused, as dockerd does.
+fn parse_filters(
+    q: &[(String, String)],
+    allowed: Option<&[&str]>,
+) -> ApiResult<Vec<(String, String)>> {
     let Some(f) = query_get(q, "filters").filter(|s| !s.is_empty()) else {
         return Ok(Vec::new());
     };
@@ -199,7 +194,7 @@ fn parse_filters(q: &[(String, String)], allowed: &[&str]) -> ApiResult<Vec<(Str
         .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
     let mut out = Vec::new();
     for (k, vals) in v.as_object().into_iter().flatten() {
-        if !allowed.contains(&k.as_str()) {
+        if allowed.is_some_and(|a| !a.contains(&k.as_str())) {
             return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
         }
         match vals {
@@ -218,10 +213,10 @@ fn parse_filters(q: &[(String, String)], allowed: &[&str]) -> ApiResult<Vec<(Str
 fn filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
     let out = parse_filters(
         q,
-        &[
+        Some(&[
             "status", "name", "id", "label", "ancestor", "health", "before", "since", "exited",
             "volume",
-        ],
+        ]),
     )?;
     for (k, v) in &out {
         if k == "health" && !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
@@ -314,12 +309,11 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
         if !keep {
             continue;
         }
-        let mut item = summary(&e);
-        if size {
-            item["SizeRw"] = json!(st.containers.size_rw(&r.id));
-            item["SizeRootFs"] = json!(root_fs_size(&st, &r));
-        }
-        out.push(item);
+        out.push(if size {
+            summary_with_size(&st, &e)
+        } else {
+            summary(&e)
+        });
     }
     if let Some(n) = query_get(&q, "limit").and_then(|l| l.parse::<usize>().ok()) {
         if n > 0 {
@@ -329,14 +323,20 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
     Ok(Json(out).into_response())
 }
 
-/// SizeRootFs as dockerd counts it: the container's own bytes plus its image's.
-pub(super) fn root_fs_size(st: &AppState, r: &crate::containers::Record) -> u64 {
+/// A container's summary with its sizes as dockerd counts them: SizeRw, its own bytes
+/// (one walk of its upper dir), and SizeRootFs, those plus its image's.
+pub(super) fn summary_with_size(st: &AppState, e: &Entry) -> Value {
+    let r = e.record();
+    let rw = st.containers.size_rw(&r.id);
     let image = st
         .images
         .resolve(&r.image_id)
         .map(|i| i.size())
         .unwrap_or(0);
-    st.containers.size_rw(&r.id) + image
+    let mut item = summary(e);
+    item["SizeRw"] = json!(rw);
+    item["SizeRootFs"] = json!(rw + image);
+    item
 }
 
 /// A container's mounts as dockerd's list shows them (its MountPoint fields; the
@@ -363,31 +363,29 @@ fn list_mounts(mounts: &[Value]) -> Vec<Value> {
 pub(super) fn summary(e: &Entry) -> Value {
     let r = e.record();
     let labels = r.config["Labels"].as_object().cloned().unwrap_or_default();
-    {
-        let mut command = vec![r.path.clone()];
-        command.extend(r.args.iter().cloned());
-        let net = r.host_config["NetworkMode"]
-            .as_str()
-            .unwrap_or("none")
-            .to_string();
-        let mut networks = serde_json::Map::new();
-        networks.insert(net.clone(), json!({}));
-        json!({
-            "Id": r.id,
-            "Names": [format!("/{}", r.name)],
-            "Image": r.image,
-            "ImageID": r.image_id,
-            "Command": command.join(" "),
-            "Created": crate::images::unix_time(&r.created),
-            "Ports": [],
-            "Labels": labels,
-            "State": r.state.status,
-            "Status": status_text(e),
-            "HostConfig": {"NetworkMode": net},
-            "NetworkSettings": {"Networks": networks},
-            "Mounts": list_mounts(&r.mounts),
-        })
-    }
+    let mut command = vec![r.path.clone()];
+    command.extend(r.args.iter().cloned());
+    let net = r.host_config["NetworkMode"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string();
+    let mut networks = serde_json::Map::new();
+    networks.insert(net.clone(), json!({}));
+    json!({
+        "Id": r.id,
+        "Names": [format!("/{}", r.name)],
+        "Image": r.image,
+        "ImageID": r.image_id,
+        "Command": command.join(" "),
+        "Created": crate::images::unix_time(&r.created),
+        "Ports": [],
+        "Labels": labels,
+        "State": r.state.status,
+        "Status": status_text(e),
+        "HostConfig": {"NetworkMode": net},
+        "NetworkSettings": {"Networks": networks},
+        "Mounts": list_mounts(&r.mounts),
+    })
 }
 
 /// `DELETE /containers/{id}`.
@@ -841,7 +839,7 @@ pub async fn post_op(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "update" => {
-            let body = json_body(req, &super::body::UPDATE).await?;
+            let body = super::body::read_or_empty(req, &super::body::UPDATE).await?;
             svc.update(&id, &body).await?;
             Ok(Json(json!({"Warnings": []})).into_response())
         }
@@ -852,7 +850,7 @@ pub async fn post_op(
             Ok(StatusCode::OK.into_response())
         }
         "exec" => {
-            let body = json_body(req, &super::body::EXEC).await?;
+            let body = super::body::read_or_empty(req, &super::body::EXEC).await?;
             // Checked before the container is looked up, as dockerd does.
             if body["Cmd"].as_array().is_none_or(|c| c.is_empty()) {
                 return Err(ApiError::bad_request("No exec command specified"));
@@ -882,7 +880,7 @@ pub async fn exec_op(
         "start" => {
             let (parts, body) = req.into_parts();
             // The body is read before the exec is looked up, as dockerd does.
-            let body = json_body(
+            let body = super::body::read_or_empty(
                 Request::from_parts(parts.clone(), body),
                 &super::body::EXEC_START,
             )
@@ -1020,7 +1018,7 @@ pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> 
 
 /// The filters of `POST /containers/prune`; others are refused, as dockerd does.
 fn prune_filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
-    parse_filters(q, &["until", "label", "label!"])
+    parse_filters(q, Some(&["until", "label", "label!"]))
 }
 
 /// Whether labels satisfy every `KEY` or `KEY=VALUE` (dockerd's `MatchKVList`).
@@ -1256,22 +1254,8 @@ fn event_matches(ev: &Value, fs: &[(String, String)]) -> bool {
 /// image, label.
 pub async fn events(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let q = query_pairs(&uri);
-    let mut fs = Vec::new();
-    if let Some(f) = query_get(&q, "filters").filter(|s| !s.is_empty()) {
-        let v: Value = serde_json::from_str(f)
-            .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
-        for (k, vals) in v.as_object().into_iter().flatten() {
-            match vals {
-                Value::Object(m) => fs.extend(m.keys().map(|x| (k.clone(), x.clone()))),
-                Value::Array(a) => fs.extend(
-                    a.iter()
-                        .filter_map(|x| x.as_str())
-                        .map(|x| (k.clone(), x.to_string())),
-                ),
-                _ => {}
-            }
-        }
-    }
+    // Any key is taken: an unknown one matches nothing.
+    let fs = parse_filters(&q, None)?;
     let time = |k: &str| -> ApiResult<Option<i64>> {
         match query_get(&q, k).filter(|s| !s.is_empty()) {
             None => Ok(None),

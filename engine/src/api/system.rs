@@ -187,13 +187,7 @@ pub async fn df(State(st): State<AppState>, uri: axum::http::Uri) -> super::ApiR
                 .containers
                 .all()
                 .iter()
-                .map(|e| {
-                    let r = e.record();
-                    let mut c = super::containers::summary(e);
-                    c["SizeRw"] = json!(st.containers.size_rw(&r.id));
-                    c["SizeRootFs"] = json!(super::containers::root_fs_size(&st, &r));
-                    c
-                })
+                .map(|e| super::containers::summary_with_size(&st, e))
                 .collect();
             out.insert("Containers".into(), json!(containers));
         }

@@ -9,10 +9,7 @@ use serde_json::json;
 
 /// `POST /volumes/create`.
 pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Response> {
-    let body = super::body::read(req, &super::body::VOLUME_CREATE)
-        .await?
-        .filter(|v| !v.is_null())
-        .unwrap_or_else(|| json!({}));
+    let body = super::body::read_or_empty(req, &super::body::VOLUME_CREATE).await?;
     if let Some(d) = body["Driver"]
         .as_str()
         .filter(|d| !d.is_empty() && *d != "local")
@@ -26,13 +23,7 @@ pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Respo
         .as_str()
         .filter(|n| !n.is_empty())
         .map(String::from)
-        .unwrap_or_else(|| {
-            let mut b = [0u8; 32];
-            if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-                let _ = std::io::Read::read_exact(&mut f, &mut b);
-            }
-            hex::encode(b)
-        });
+        .unwrap_or_else(|| crate::containers::random_hex(32));
     let v = st
         .containers
         .volumes

@@ -240,10 +240,6 @@ impl Monitors {
     }
 }
 
-fn now() -> String {
-    super::now()
-}
-
 /// Output of a probe, kept to 4096 bytes.
 #[derive(Default)]
 struct Limited {
@@ -279,14 +275,13 @@ pub(crate) fn mark_unhealthy(entry: &Entry) -> bool {
 }
 
 impl ContainerService {
-    /// Starts health checking a container that has just started (`fresh`: the status
-    /// goes back to `starting`, the streak to 0, the log stays) or that berthd found
-    /// running again after a restart (the status stays). Without a probe, nothing.
-    pub(crate) fn start_health(self: &Arc<Self>, entry: &Arc<Entry>, fresh: bool) {
-        let rec = entry.record();
-        let Some(probe) = probe(&rec.config) else {
-            return;
-        };
+    /// The health state of a container that has just started (`fresh`: the status goes
+    /// back to `starting`, the streak to 0, the log stays) or that berthd found running
+    /// again after a restart (the status stays); its probe, or None without a check.
+    /// The caller saves the record (once, with the rest of its state), then calls
+    /// `watch_health`.
+    pub(crate) fn reset_health(entry: &Entry, fresh: bool) -> Option<Probe> {
+        let probe = probe(&entry.record().config)?;
         entry.update(|r| {
             let h = r.state.health.get_or_insert_with(Health::default);
             if fresh || h.status.is_empty() {
@@ -294,7 +289,11 @@ impl ContainerService {
                 h.failing_streak = 0;
             }
         });
-        let _ = self.save(&entry.record());
+        Some(probe)
+    }
+
+    /// Runs the probe loop of a running container.
+    pub(crate) fn watch_health(self: &Arc<Self>, entry: &Arc<Entry>, probe: Probe) {
         let run = self.health.next(&entry.id);
         let this = self.clone();
         let entry = entry.clone();
@@ -326,7 +325,7 @@ impl ContainerService {
                 Err(e) => ProbeResult {
                     exit_code: -1,
                     output: e.to_string(),
-                    end: now(),
+                    end: super::now(),
                     ..Default::default()
                 },
             };
@@ -453,7 +452,7 @@ impl ContainerService {
                 s => format!("Health check exceeded timeout ({t}): {s}"),
             };
             return Ok(ProbeResult {
-                end: now(),
+                end: super::now(),
                 exit_code: -1,
                 output,
                 ..Default::default()
@@ -467,7 +466,7 @@ impl ContainerService {
             ))
         })?;
         Ok(ProbeResult {
-            end: now(),
+            end: super::now(),
             exit_code: code,
             output: out.text(),
             ..Default::default()

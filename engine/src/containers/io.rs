@@ -146,17 +146,6 @@ impl LogWriter {
     }
 }
 
-/// The rotated files of a log, oldest first, then the current one.
-pub fn log_files(path: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = (1..100)
-        .map(|n| PathBuf::from(format!("{}.{n}", path.display())))
-        .take_while(|p| p.exists())
-        .collect();
-    v.reverse();
-    v.push(path.to_path_buf());
-    v
-}
-
 fn now_nanos() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
@@ -298,14 +287,6 @@ pub fn spawn_copiers(
     })
 }
 
-/// Reads the json-file log's entries.
-pub fn read_log(path: &Path, from: u64) -> (Vec<LogLine>, u64) {
-    match std::fs::File::open(path) {
-        Ok(f) => read_lines(&f, from),
-        Err(_) => (Vec::new(), from),
-    }
-}
-
 /// Reads a json-file log and its rotated files in order, on and on (`docker logs -f`),
 /// across rotations: it remembers the file it read by inode, so that when that file
 /// has been renamed to `PATH.1` (or further) it finishes it, then reads the newer ones,
@@ -416,11 +397,15 @@ mod tests {
         for i in 0..20 {
             write_log(&log, 1, format!("line {i}\n").as_bytes());
         }
-        let files = log_files(&p);
-        assert_eq!(files.len(), 3);
-        let all: Vec<String> = files
-            .iter()
-            .flat_map(|f| read_log(f, 0).0)
+        // Three files: the log and two rotated ones.
+        let exists = |n: &str| d.path().join(format!("l.json{n}")).exists();
+        assert_eq!(
+            [exists(""), exists(".1"), exists(".2"), exists(".3")],
+            [true, true, true, false]
+        );
+        let all: Vec<String> = LogReader::new(&p)
+            .next_lines()
+            .into_iter()
             .map(|l| l.log)
             .collect();
         assert_eq!(all.last().unwrap(), "line 19\n");
@@ -461,10 +446,11 @@ mod tests {
         let log = open_log(&p, 0, 1).unwrap();
         write_log(&log, 1, b"a\nb\n");
         write_log(&log, 2, b"c\n");
-        let (lines, off) = read_log(&p, 0);
+        let mut reader = LogReader::new(&p);
+        let lines = reader.next_lines();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[2].stream, "stderr");
         assert_eq!(lines[1].log, "b\n");
-        assert_eq!(read_log(&p, off).0.len(), 0);
+        assert_eq!(reader.next_lines().len(), 0);
     }
 }

@@ -597,7 +597,10 @@ impl ContainerService {
             let copiers = io::spawn_copiers(&fifos, tty, log, entry.out.clone(), exited_rx);
             self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
             // Checks go on where they were; the status is kept, as dockerd keeps it.
-            self.start_health(entry, false);
+            if let Some(probe) = Self::reset_health(entry, false) {
+                let _ = self.save(&entry.record());
+                self.watch_health(entry, probe);
+            }
         } else {
             let code = got
                 .ok()
@@ -1267,11 +1270,14 @@ impl ContainerService {
             r.state.error.clear();
             r.spec = spec;
         });
+        let probe = Self::reset_health(entry, true);
         self.save(&entry.record())?;
         entry.gen.send_modify(|g| g.running = true);
         self.emit("start", &entry.record(), &[]);
         self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
-        self.start_health(entry, true);
+        if let Some(probe) = probe {
+            self.watch_health(entry, probe);
+        }
         Ok(())
     }
 
@@ -1731,7 +1737,7 @@ impl ContainerService {
 
     /// The bytes a container wrote: the size of its overlay upper dir (SizeRw).
     pub fn size_rw(&self, id: &str) -> u64 {
-        disk_usage(&self.dir(id).join("upper"))
+        crate::disk_usage::disk_usage(&self.dir(id).join("upper"))
     }
 
     /// POST /containers/{id}/update: resources (applied to a running task) and the
@@ -2065,32 +2071,6 @@ impl ContainerService {
             .map(|e| e.id.clone())
             .collect()
     }
-}
-
-/// The apparent size of the files under `path` (regular files and symlinks, hard links
-/// counted once), as dockerd's `directory.Size` counts; what cannot be read counts 0.
-pub fn disk_usage(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(md) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if md.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
-            }
-            continue;
-        }
-        // A file with several links is one file's worth of disk.
-        if md.nlink() > 1 && !seen.insert((md.dev(), md.ino())) {
-            continue;
-        }
-        total += md.len();
-    }
-    total
 }
 
 /// An exec's command as dockerd's exec events name it: the program, a space, then its

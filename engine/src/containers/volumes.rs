@@ -118,7 +118,7 @@ impl Volumes {
 
     /// The bytes a volume's data holds.
     pub fn size(&self, name: &str) -> u64 {
-        super::disk_usage(&self.data(name))
+        crate::disk_usage::disk_usage(&self.data(name))
     }
 
     /// Mounts a volume made with options on its data directory, unless it is mounted

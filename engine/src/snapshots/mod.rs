@@ -196,17 +196,7 @@ impl SnapshotStore {
         {
             return n;
         }
-        fn walk(p: &Path) -> u64 {
-            let Ok(rd) = fs::read_dir(p) else { return 0 };
-            rd.flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => walk(&e.path()),
-                    Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-                    _ => 0,
-                })
-                .sum()
-        }
-        walk(&self.fs_path(chain_id))
+        crate::disk_usage::disk_usage(&self.fs_path(chain_id))
     }
 
     /// Removes a snapshot; a missing one is not an error.
