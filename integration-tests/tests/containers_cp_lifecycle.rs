@@ -421,3 +421,120 @@ fn top_shows_ps_ef() {
     );
     assert!(top.trim_end().ends_with("sleep 1000"), "{top}");
 }
+
+/// One tar entry with its name written as given (the tar crate refuses `..` and
+/// absolute names, which is what this archive must carry).
+fn raw_entry(name: &str, kind: tar::EntryType, link: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+/// A whole archive of `entries`, with its end marker.
+fn raw_tar(entries: &[Vec<u8>]) -> Vec<u8> {
+    let mut out: Vec<u8> = entries.concat();
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+#[test]
+fn cp_of_a_hostile_archive_into_a_container_writes_nothing_on_the_host() {
+    let d = Berthd::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "target",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    let pid = d.inspect("target", "{{.State.Pid}}");
+    let host_dir = tempfile::tempdir().unwrap();
+    let marker = unique("hostile");
+    let host_file = host_dir.path().join(&marker);
+    std::fs::write(&host_file, "host secret").unwrap();
+    let host_path = host_file
+        .to_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    // Each archive alone, so that one refusal does not hide what another would do.
+    let file = tar::EntryType::Regular;
+    let attempts: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "climbing out",
+            raw_tar(&[raw_entry(&format!("../../../{marker}-up"), file, "", b"x")]),
+        ),
+        (
+            "absolute",
+            raw_tar(&[raw_entry(&format!("/{marker}-abs"), file, "", b"x")]),
+        ),
+        (
+            "through a symlink it made",
+            raw_tar(&[
+                raw_entry("l", tar::EntryType::Symlink, "/", b""),
+                raw_entry(&format!("l/{marker}-via-link"), file, "", b"x"),
+            ]),
+        ),
+        (
+            "hard link to a host file",
+            raw_tar(&[raw_entry(
+                &format!("{marker}-hard"),
+                tar::EntryType::Link,
+                &format!("../../../../{host_path}"),
+                b"",
+            )]),
+        ),
+        (
+            "overwriting a host file through a symlink",
+            raw_tar(&[
+                raw_entry(
+                    "h",
+                    tar::EntryType::Symlink,
+                    host_dir.path().to_str().unwrap(),
+                    b"",
+                ),
+                raw_entry(&format!("h/{marker}"), file, "", b"overwritten"),
+            ]),
+        ),
+    ];
+    for (what, archive) in &attempts {
+        let (code, _, err) = d.run(&["cp", "-", "target:/tmp"], Some(archive));
+        // Refused or confined: either way nothing outside the container changes.
+        for escaped in [
+            format!("/{marker}-up"),
+            format!("/{marker}-abs"),
+            format!("/{marker}-via-link"),
+            format!("/tmp/{marker}-up"),
+        ] {
+            if Path::new(&escaped).exists() {
+                let _ = std::fs::remove_file(&escaped);
+                panic!("{what}: wrote {escaped} on the host (exit {code}, {err})");
+            }
+        }
+        assert_eq!(
+            std::fs::read_to_string(&host_file).unwrap(),
+            "host secret",
+            "{what}: the host file changed"
+        );
+    }
+    // What landed, landed inside the container's root.
+    let root = format!("/proc/{pid}/root");
+    assert!(
+        !Path::new(&format!("{root}/tmp/{marker}-hard")).exists()
+            || std::fs::read_to_string(format!("{root}/tmp/{marker}-hard")).unwrap_or_default()
+                != "host secret",
+        "a hard link reached the host file"
+    );
+}
