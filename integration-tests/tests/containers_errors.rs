@@ -164,6 +164,24 @@ fn image_in_use_and_log_options() {
     assert!(std::path::Path::new(&format!("{path}.1")).exists());
     assert!(!std::path::Path::new(&format!("{path}.2")).exists());
     d.ok(&["rm", "rot"]);
+    // Bad rotation options are refused at create, naming the option; nothing is made.
+    let before = d.ok(&["ps", "-aq"]).lines().count();
+    for (opt, says) in [
+        ("max-size=lots", "invalid max-size: lots"),
+        ("max-file=abc", "invalid max-file: abc"),
+        ("max-file=0", "max-file cannot be less than 1"),
+    ] {
+        let err = d.err(&[
+            "create",
+            "--network",
+            "none",
+            "--log-opt",
+            opt,
+            "busybox:test",
+        ]);
+        assert!(err.contains(says), "{opt}: {err}");
+    }
+    assert_eq!(d.ok(&["ps", "-aq"]).lines().count(), before);
     let err = d.err(&[
         "run",
         "--rm",

@@ -722,6 +722,14 @@ impl ContainerService {
                 return Err(Error::Invalid(format!("invalid max-size: {v}")));
             }
         }
+        // As dockerd: a count of files, at least one (not silently one when unreadable).
+        if let Some(v) = c["max-file"].as_str() {
+            match v.parse::<i64>() {
+                Ok(n) if n >= 1 => {}
+                Ok(_) => return Err(Error::Invalid("max-file cannot be less than 1".into())),
+                Err(_) => return Err(Error::Invalid(format!("invalid max-file: {v}"))),
+            }
+        }
         let caps = |k: &str| strs(&hc[k]);
         for (k, list) in [("CapAdd", caps("CapAdd")), ("CapDrop", caps("CapDrop"))] {
             if let Err(e) = spec::capabilities(false, &list, &[]) {
