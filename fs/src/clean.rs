@@ -1,0 +1,97 @@
+//! Container paths made canonical as dockerd makes them: Go's `filepath.Clean` of an
+//! absolute path, so that `/../../etc`, `/data/`, `//data/./x/..` name what the container
+//! names (`/etc`, `/data`, `/data`). Cleaning is only about the text; resolving the result
+//! inside a root is [`crate::Root`]'s work.
+
+use crate::{Error, Result};
+
+/// Go's `filepath.Clean`: the shortest path naming the same place lexically. Repeated
+/// separators become one, `.` elements go, `..` removes the element before it (and at
+/// the root stays at the root), a trailing `/` goes. An empty path is `.`.
+pub fn clean(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let rooted = path.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for element in path.split('/') {
+        match element {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|last| *last != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
+            }
+            name => out.push(name),
+        }
+    }
+    let joined = out.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// A mount destination as dockerd takes it: absolute, then cleaned. `what` names the
+/// mount kind in the error (`volume`, `bind`, `tmpfs`).
+pub fn mount_destination(path: &str, what: &str) -> Result<String> {
+    if !path.starts_with('/') {
+        return Err(Error::InvalidPath(format!(
+            "invalid mount config for type \"{what}\": invalid mount path: '{path}' mount path must be absolute"
+        )));
+    }
+    Ok(clean(path))
+}
+
+/// A cleaned absolute container path as a path relative to its root (`/a/b` → `a/b`,
+/// `/` → `.`), the form [`crate::Root::resolve`] takes.
+pub fn relative(path: &str) -> String {
+    let cleaned = clean(&format!("/{path}"));
+    match cleaned.trim_start_matches('/') {
+        "" => ".".into(),
+        rest => rest.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_as_go_does() {
+        for (input, want) in [
+            ("", "."),
+            ("/", "/"),
+            ("//", "/"),
+            ("/data/", "/data"),
+            ("/../../../../etc", "/etc"),
+            ("//data/./x/..", "/data"),
+            ("/a/b/../../..", "/"),
+            ("a/../..", ".."),
+            ("a/./b/", "a/b"),
+            ("../a", "../a"),
+            ("/.", "/"),
+            ("/a/.../b", "/a/.../b"),
+        ] {
+            assert_eq!(clean(input), want, "clean({input:?})");
+        }
+    }
+
+    #[test]
+    fn destinations_must_be_absolute() {
+        assert_eq!(mount_destination("/x/../etc/", "volume").unwrap(), "/etc");
+        let e = mount_destination("data", "volume").unwrap_err().to_string();
+        assert!(e.contains("mount path must be absolute"), "{e}");
+    }
+
+    #[test]
+    fn relative_never_climbs() {
+        assert_eq!(relative("/"), ".");
+        assert_eq!(relative("/../../etc"), "etc");
+        assert_eq!(relative("../x"), "x");
+        assert_eq!(relative("a/b/"), "a/b");
+    }
+}
