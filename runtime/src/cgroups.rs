@@ -1,4 +1,7 @@
 //! The container's cgroup, through libcgroups (v1, hybrid and v2 hosts alike).
+//!
+//! This module knows cgroup paths, not containers: `container/` depends on it, never the
+//! other way round (a container's handle is `ContainerState::cgroup`).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +12,6 @@ use libcgroups::common::{
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Spec};
 
-use crate::container::ContainerState;
 use crate::error::{Result, RuntimeError};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -86,11 +88,6 @@ impl Cgroup {
             .map(|h| h.mount_point.join(relative))
             .collect();
         Some(dirs)
-    }
-
-    /// The handle for an existing container.
-    pub fn of(state: &ContainerState) -> Result<Self> {
-        Self::open(&state.cgroup_path, state.systemd_cgroup, &state.id)
     }
 
     /// Put `pid` in the cgroup (creating it) and apply the spec's resource limits.
@@ -226,13 +223,10 @@ fn read_procs(dir: &Path) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// Whether the container's cgroup is frozen; read straight from the freezer file because
-/// `state` and `list` call this for every container and must stay cheap.
-pub fn is_frozen(state: &ContainerState) -> bool {
-    let relative = state
-        .cgroup_path
-        .strip_prefix("/")
-        .unwrap_or(&state.cgroup_path);
+/// Whether the cgroup at `cgroup_path` is frozen; read straight from the freezer file
+/// because `state` and `list` call this for every container and must stay cheap.
+pub fn is_frozen(cgroup_path: &Path) -> bool {
+    let relative = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
     let v1 = Path::new(CGROUP_ROOT)
         .join("freezer")
         .join(relative)

@@ -1,7 +1,6 @@
 //! `kill`: send a signal to the init, or with `--all` to every process of the container.
 
 use super::{Container, Status};
-use crate::cgroups::Cgroup;
 use crate::error::{Context, Result};
 
 impl Container {
@@ -12,14 +11,14 @@ impl Container {
         let result = self.send(signal, all);
         if thaw_after {
             // On cgroup v1 a frozen task acts on SIGKILL only once thawed (as runc does).
-            Cgroup::of(&self.state)?.set_frozen(false)?;
+            self.state.cgroup()?.set_frozen(false)?;
         }
         result
     }
 
     fn send(&self, signal: i32, all: bool) -> Result<()> {
         if all {
-            for pid in Cgroup::of(&self.state)?.pids()? {
+            for pid in self.state.cgroup()?.pids()? {
                 // A process may exit between listing and signalling: not an error.
                 let _ = raw_kill(pid, signal);
             }

@@ -18,7 +18,6 @@ use super::clone::{clone_with, Forked};
 use super::finalize::Finalize;
 use super::sync::{Channel, Message};
 use crate::capabilities::CapabilityPlan;
-use crate::cgroups::Cgroup;
 use crate::container::Container;
 use crate::error::{Context, Result, RuntimeError};
 use crate::namespaces;
@@ -106,7 +105,7 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
         Some(profile) => SeccompProgram::compile(profile)?,
         None => None,
     };
-    let cgroup = Cgroup::of(state)?;
+    let cgroup = state.cgroup()?;
     let (parent, child) = Channel::pair()?;
 
     let pid = match clone_with(CloneFlags::empty())? {
