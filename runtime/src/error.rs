@@ -18,6 +18,9 @@ pub enum RuntimeError {
         action: &'static str,
         wanted: String,
     },
+    /// runc's exact words for signalling a stopped container: wrappers match them.
+    #[error("container not running")]
+    NotRunning,
     #[error("cannot read {path}: {source}")]
     ReadConfig {
         path: PathBuf,
