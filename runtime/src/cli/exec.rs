@@ -65,7 +65,20 @@ fn build_process(container: &Container, args: &ExecArgs) -> Result<Process> {
             path: path.clone(),
             source,
         })?;
-        return crate::spec::parse_json(path, &data, crate::spec::CapabilitiesAt::Process);
+        let mut process: Process =
+            crate::spec::parse_json(path, &data, crate::spec::CapabilitiesAt::Process)?;
+        if process.apparmor_profile().is_none() {
+            // As runc: a process that names no profile gets the container's.
+            process.set_apparmor_profile(
+                container
+                    .state
+                    .spec
+                    .process()
+                    .as_ref()
+                    .and_then(|p| p.apparmor_profile().clone()),
+            );
+        }
+        return Ok(process);
     }
     if args.command.is_empty() {
         return Err(RuntimeError::InvalidConfig(

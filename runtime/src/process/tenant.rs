@@ -101,6 +101,7 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
         setns(&fd, CloneFlags::CLONE_NEWPID).context("join the container's pid namespace")?;
     }
     let capabilities = CapabilityPlan::from_spec(req.process.capabilities().as_ref());
+    let apparmor = crate::apparmor::plan_here(req.process.apparmor_profile().as_deref())?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => SeccompProgram::compile(profile)?,
         None => None,
@@ -116,6 +117,7 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
                 console: req.console,
                 capabilities: &capabilities,
                 seccomp: seccomp.as_ref(),
+                apparmor: apparmor.as_ref(),
                 preserve_fds: req.preserve_fds,
                 make_cwd: false,
             };
