@@ -1,8 +1,9 @@
 //! A process added to an existing container (`exec`): it joins the init's namespaces, root
-//! and cgroup, then goes through the same final steps as an init.
+//! and cgroups, then goes through the same final steps as an init.
 //!
-//! Protocol with the parent (over the sync channel): the parent puts the child in the
-//! container's cgroup and sends `Proceed`; the child either sends `Failed(reason)` or
+//! Protocol with the parent (over the sync channel): the parent puts the child in every
+//! cgroup the init is in (all hierarchies, `name=systemd` and unified too) and sends
+//! `Proceed`; the child either sends `Failed(reason)` or
 //! execs, which closes its (close-on-exec) end: end of file means the program runs.
 
 use std::fs::File;
@@ -106,7 +107,6 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
         Some(profile) => SeccompProgram::compile(profile)?,
         None => None,
     };
-    let cgroup = state.cgroup()?;
     let (parent, child) = Channel::pair()?;
 
     let pid = match clone_with(CloneFlags::empty())? {
@@ -133,7 +133,7 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
     };
     drop(child);
     let result = (|| {
-        cgroup.add(pid)?;
+        crate::cgroups::join_cgroups_of(state.pid, pid)?;
         parent.send(&Message::Proceed(String::new()))?;
         match parent.recv()? {
             None => Ok(pid),
