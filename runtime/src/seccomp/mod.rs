@@ -45,7 +45,7 @@ use seccompiler::{
     SeccompRule,
 };
 
-pub use abi::Abi;
+use abi::Abi;
 use abi::{AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 use bpf::{Asm, Cond, Label};
 
