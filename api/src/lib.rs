@@ -20,7 +20,14 @@
 #[macro_use]
 pub mod json;
 pub mod container;
+pub mod error;
+pub mod events;
+pub mod exec;
+pub mod image;
 pub mod mount;
 pub mod network;
 pub mod path;
 pub mod state;
+pub mod stats;
+pub mod system;
+pub mod volume;

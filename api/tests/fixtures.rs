@@ -103,3 +103,79 @@ fn container_list_and_small_answers() {
     let wait: WaitResponse = round_trip("container_wait.json", &fixture("container_wait.json"));
     assert_eq!(wait.status_code, 3);
 }
+
+#[test]
+fn exec_inspect() {
+    use berth_api::exec::ExecInspect;
+    let created: ExecInspect = round_trip(
+        "exec_inspect_created.json",
+        &fixture("exec_inspect_created.json"),
+    );
+    assert_eq!(created.exit_code, None);
+    let pc = created.process_config.unwrap();
+    assert!(pc.tty);
+    assert_eq!((pc.entrypoint.as_str(), pc.user.as_str()), ("sleep", "0"));
+    let exited: ExecInspect = round_trip(
+        "exec_inspect_exited.json",
+        &fixture("exec_inspect_exited.json"),
+    );
+    assert_eq!(exited.exit_code, Some(0));
+}
+
+#[test]
+fn images() {
+    use berth_api::image::{HistoryResponseItem, ImageInspect, ImageSummary};
+    let img: ImageInspect = round_trip("image_inspect.json", &fixture("image_inspect.json"));
+    assert_eq!(img.comment, "Imported from -");
+    assert_eq!(img.root_fs.layers.len(), 1);
+    let cfg = img.config.unwrap();
+    assert_eq!(cfg.healthcheck.unwrap().interval, 5_000_000_000);
+    assert!(img.container_config.is_some());
+    let list: Vec<ImageSummary> = round_trip("image_list.json", &fixture("image_list.json"));
+    assert_eq!(list[0].containers, -1);
+    let hist: Vec<HistoryResponseItem> =
+        round_trip("image_history.json", &fixture("image_history.json"));
+    assert_eq!(hist.len(), 1);
+}
+
+#[test]
+fn volumes_networks_system() {
+    use berth_api::network::NetworkResource;
+    use berth_api::system::{DiskUsage, Info, Version};
+    use berth_api::volume::{Volume, VolumeListResponse};
+    let v: Volume = round_trip("volume_inspect.json", &fixture("volume_inspect.json"));
+    assert_eq!(v.options.unwrap()["type"], "tmpfs");
+    let list: VolumeListResponse = round_trip("volume_list.json", &fixture("volume_list.json"));
+    assert!(list.volumes.unwrap().iter().any(|v| v.name == "vol1"));
+    for name in ["network_inspect_none.json", "network_inspect_host.json"] {
+        let _: NetworkResource = round_trip(name, &fixture(name));
+    }
+    let info: Info = round_trip("info.json", &fixture("info.json"));
+    assert_eq!(info.ncpu, 2);
+    let version: Version = round_trip("version.json", &fixture("version.json"));
+    assert_eq!(version.api_version, "1.41");
+    let df: DiskUsage = round_trip("system_df.json", &fixture("system_df.json"));
+    assert_eq!(df.build_cache, None);
+}
+
+#[test]
+fn stats_errors_and_events() {
+    use berth_api::error::ErrorResponse;
+    use berth_api::events::Message;
+    use berth_api::stats::Stats;
+    let s: Stats = round_trip("container_stats.json", &fixture("container_stats.json"));
+    assert_eq!(s.memory_stats.limit, 64 << 20);
+    let e: ErrorResponse = round_trip("error_not_found.json", &fixture("error_not_found.json"));
+    assert_eq!(e.message, "No such container: nope");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerd-20.10/events.jsonl");
+    let text = std::fs::read_to_string(p).unwrap();
+    let mut kinds = Vec::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let m: Message = round_trip("events.jsonl", &v);
+        kinds.push(m.kind);
+    }
+    for k in ["container", "volume", "network"] {
+        assert!(kinds.iter().any(|x| x == k), "{k}");
+    }
+}
