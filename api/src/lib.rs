@@ -20,6 +20,8 @@
 #[macro_use]
 pub mod json;
 pub mod container;
+pub mod detach;
+pub mod duration;
 pub mod error;
 pub mod events;
 pub mod exec;
@@ -27,7 +29,9 @@ pub mod image;
 pub mod mount;
 pub mod network;
 pub mod path;
+pub mod signal;
 pub mod state;
 pub mod stats;
 pub mod system;
+pub mod validate;
 pub mod volume;
