@@ -30,6 +30,9 @@ impl Volumes {
     pub fn open(data_root: &Path) -> std::io::Result<Self> {
         let root = data_root.join("volumes");
         std::fs::create_dir_all(&root)?;
+        // As dockerd: others may reach a volume's data (bind-mounted by path) but not
+        // list the volumes.
+        std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o701))?;
         Ok(Self {
             root,
             lock: std::sync::Mutex::new(()),
@@ -176,7 +179,7 @@ impl Volumes {
     }
 
     /// A volume's driver options, if it was made with any.
-    fn options(&self, name: &str) -> Result<Option<Value>> {
+    pub(crate) fn options(&self, name: &str) -> Result<Option<Value>> {
         let v = self.inspect(name)?;
         Ok(v["Options"]
             .as_object()
