@@ -440,3 +440,73 @@ fn data_and_exec_roots_are_private() {
     }
     d.ok(&["rm", "-f", &id]);
 }
+
+/// Whether anything is mounted at or below `dir` in the host's mount namespace.
+fn host_mounts_under(dir: &Path) -> Vec<String> {
+    let d = dir.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(String::from))
+        .filter(|p| p.starts_with(&d))
+        .collect()
+}
+
+#[test]
+fn tmpfs_and_bind_destinations_through_image_symlinks_stay_inside() {
+    let host = host_dir();
+    let other = host_dir();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("bound-file"), "bound").unwrap();
+    let d = Berthd::start();
+    let target = host.path().display().to_string();
+    let climb = format!("../../../../../../../..{}", other.path().display());
+    let top = layer(&[E::Link("tmp-abs", &target), E::Link("bind-rel", &climb)]);
+    load_image(&d, "attack/mounts:1", &[busybox_tar(), top], &[]);
+    let name = "mounts-attack";
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "--tmpfs",
+        "/tmp-abs",
+        "-v",
+        &format!("{}:/bind-rel:ro", src.path().display()),
+        "--tmpfs",
+        "/../../../x",
+        "attack/mounts:1",
+        "sleep",
+        "60",
+    ]);
+    // Inside, both mounts are where the symlinks lead within the container's root.
+    let seen = d.ok(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "ls /tmp-abs/ /bind-rel/; grep -c ' /x ' /proc/mounts",
+    ]);
+    assert!(seen.contains("bound-file"), "{seen}");
+    assert!(
+        !seen.contains(SECRET),
+        "a host directory was mounted over or shown: {seen}"
+    );
+    assert!(
+        seen.trim_end().ends_with('1'),
+        "the tmpfs at /x is missing: {seen}"
+    );
+    // On the host nothing was mounted on the host directories, which are untouched.
+    for h in [host.path(), other.path()] {
+        assert!(
+            host_mounts_under(h).is_empty(),
+            "{:?}",
+            host_mounts_under(h)
+        );
+        let left: Vec<_> = std::fs::read_dir(h).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1);
+    }
+    d.ok(&["rm", "-f", name]);
+}
