@@ -9,7 +9,8 @@
 //! headers) and finds the call in a binary search tree; a call's rules are tried most
 //! restrictive action first, so the result is the action of the strongest rule that
 //! matches, else the default. What no section covers is killed (libseccomp's "bad
-//! architecture" action), except number -1, which tracers use to skip a call.
+//! architecture" action), except number -1, which tracers use to skip a call. A profile
+//! too big for the kernel's 4096 instructions in one filter becomes one filter per ABI.
 //!
 //! Where runc agrees, so does this:
 //! - an ABI's calls numbered above the highest number any rule of the profile names in
@@ -41,8 +42,7 @@ use oci_spec::runtime::{
     LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompRule,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule,
 };
 
 use abi::Abi;
@@ -286,10 +286,11 @@ impl Section {
     }
 }
 
-/// A compiled profile: the filter and the seccomp(2) flags to load it with.
+/// A compiled profile: its filter (or one per ABI when a profile is too big for one) and
+/// the seccomp(2) flags to load them with.
 #[derive(Debug, Clone)]
 pub struct SeccompProgram {
-    filter: BpfProgram,
+    filters: Vec<BpfProgram>,
     flags: libc::c_ulong,
 }
 
@@ -343,10 +344,10 @@ impl SeccompProgram {
             SeccompAction::Allow | SeccompAction::Log | SeccompAction::Trace(_)
         );
         let sections = abis
-            .into_iter()
-            .map(|abi| Section::build(abi, &rules, &default, stub))
+            .iter()
+            .map(|abi| Section::build(*abi, &rules, &default, stub))
             .collect::<Result<Vec<_>>>()?;
-        let filter = emit(&sections, u32::from(default))?;
+        let filters = emit_all(&sections, &abis, u32::from(default))?;
         let mut flags: libc::c_ulong = 0;
         for flag in profile.flags().iter().flatten() {
             flags |= match flag {
@@ -359,34 +360,36 @@ impl SeccompProgram {
                 LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
             };
         }
-        Ok(Some(Self { filter, flags }))
+        Ok(Some(Self { filters, flags }))
     }
 
-    /// The filter's instructions.
-    pub fn instructions(&self) -> &[sock_filter] {
-        &self.filter
+    /// The filters, in the order they are loaded.
+    pub fn filters(&self) -> &[BpfProgram] {
+        &self.filters
     }
 
-    /// Install the filter on the calling thread.
+    /// Install the filters on the calling thread.
     pub fn load(&self) -> Result<()> {
-        let program = libc::sock_fprog {
-            // `emit` keeps the filter within the kernel's 4096 instructions.
-            len: self.filter.len() as u16,
-            filter: self.filter.as_ptr() as *mut libc::sock_filter,
-        };
-        // SAFETY: seccomp(2) reads `program`, which points into `self.filter`; both live
-        // across the call. seccompiler's sock_filter has libc's layout.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                self.flags,
-                &program as *const libc::sock_fprog,
-            )
-        };
-        if ret != 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(RuntimeError::Init(format!("load seccomp filter: {err}")));
+        for filter in &self.filters {
+            let program = libc::sock_fprog {
+                // `emit_all` keeps each filter within the kernel's 4096 instructions.
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            // SAFETY: seccomp(2) reads `program`, which points into `filter`; both live
+            // across the call. seccompiler's sock_filter has libc's layout.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    self.flags,
+                    &program as *const libc::sock_fprog,
+                )
+            };
+            if ret != 0 {
+                let err = std::io::Error::last_os_error();
+                return Err(RuntimeError::Init(format!("load seccomp filter: {err}")));
+            }
         }
         Ok(())
     }
@@ -395,49 +398,76 @@ impl SeccompProgram {
 /// What a section's calls are searched by: a leaf tests its calls one by one.
 const LEAF: usize = 6;
 
-/// Lay out the filter: the architecture dispatch, then one section per ABI.
-fn emit(sections: &[Section], default: u32) -> Result<BpfProgram> {
+/// Lay out a filter: the architecture dispatch, then its sections. A profile too big for
+/// one filter is loaded as one filter per ABI (see `compile`): an ABI that another filter
+/// of the profile handles is allowed here (that filter decides; the kernel keeps the
+/// strongest result), and only the filter with the native section kills the ABIs no
+/// section handles.
+fn emit(sections: &[&Section], listed: &BTreeSet<Abi>, default: u32) -> Result<BpfProgram> {
+    const ALLOW: u32 = 0x7fff_0000;
     let bad_arch = u32::from(SeccompAction::KillProcess);
     let calls: usize = sections.iter().map(|s| s.calls.len()).sum();
     let mut asm = Asm::with_capacity(5 * calls + 64);
-    let labels: Vec<(Abi, Label)> = sections.iter().map(|s| (s.abi, asm.label())).collect();
-    let label_of = |abi: Abi| labels.iter().find(|(a, _)| *a == abi).map(|(_, l)| *l);
-    let x86_64 = label_of(Abi::X86_64).ok_or_else(|| invalid("no native section".into()))?;
+    let labels: Vec<Label> = sections.iter().map(|_| asm.label()).collect();
+    let label_of = |abi: Abi| {
+        sections
+            .iter()
+            .position(|s| s.abi == abi)
+            .map(|i| labels[i])
+    };
+    let native_here = label_of(Abi::X86_64).is_some();
+    // For an ABI without a section here: another filter's, or nobody's.
+    let elsewhere = |abi: Abi| {
+        if listed.contains(&abi) || !native_here {
+            ALLOW
+        } else {
+            bad_arch
+        }
+    };
 
     asm.load(bpf::ARCH_OFFSET);
-    asm.jump(Cond::Eq, AUDIT_ARCH_X86_64, Some(x86_64), None);
-    if let Some(x86) = label_of(Abi::X86) {
-        let other = asm.label();
-        asm.jump(Cond::Eq, AUDIT_ARCH_I386, None, Some(other));
-        asm.goto(x86);
-        asm.mark(other);
+    let x86_64_arch = asm.label();
+    asm.jump(Cond::Eq, AUDIT_ARCH_X86_64, Some(x86_64_arch), None);
+    let other = asm.label();
+    asm.jump(Cond::Eq, AUDIT_ARCH_I386, None, Some(other));
+    match label_of(Abi::X86) {
+        Some(x86) => asm.goto(x86),
+        None => asm.ret(elsewhere(Abi::X86)),
     }
-    asm.ret(bad_arch);
+    asm.mark(other);
+    asm.ret(if native_here { bad_arch } else { ALLOW });
 
-    for (section, (_, label)) in sections.iter().zip(&labels) {
-        asm.mark(*label);
-        match section.abi {
-            Abi::X86_64 => {
-                asm.load(bpf::NR_OFFSET);
-                let native = asm.label();
-                asm.jump(Cond::Set, X32_SYSCALL_BIT, None, Some(native));
-                match label_of(Abi::X32) {
-                    Some(x32) => asm.goto(x32),
-                    None => {
-                        // As libseccomp: an x32 call without an x32 section is a bad
-                        // architecture, but -1 (a tracer skipping a call) is not.
-                        let bad = asm.label();
-                        asm.jump(Cond::Eq, u32::MAX, None, Some(bad));
-                        asm.ret(default);
-                        asm.mark(bad);
-                        asm.ret(bad_arch);
-                    }
-                }
-                asm.mark(native);
-            }
-            // Reached straight from the x32 bit test, the number still loaded.
-            Abi::X32 => {}
-            Abi::X86 => asm.load(bpf::NR_OFFSET),
+    // x86_64 and x32 share AUDIT_ARCH_X86_64; x32's numbers carry the x32 bit.
+    asm.mark(x86_64_arch);
+    asm.load(bpf::NR_OFFSET);
+    let native = asm.label();
+    asm.jump(Cond::Set, X32_SYSCALL_BIT, None, Some(native));
+    match label_of(Abi::X32) {
+        Some(x32) => asm.goto(x32),
+        None if listed.contains(&Abi::X32) || !native_here => asm.ret(ALLOW),
+        None => {
+            // As libseccomp: an x32 call without an x32 section is a bad architecture,
+            // but -1 (a tracer skipping a call) is not.
+            let bad = asm.label();
+            asm.jump(Cond::Eq, u32::MAX, None, Some(bad));
+            asm.ret(default);
+            asm.mark(bad);
+            asm.ret(bad_arch);
+        }
+    }
+    asm.mark(native);
+    if !native_here {
+        asm.ret(ALLOW);
+    }
+
+    // The native section first: its code follows the dispatch above.
+    let mut order: Vec<usize> = (0..sections.len()).collect();
+    order.sort_by_key(|i| sections[*i].abi != Abi::X86_64);
+    for (section, label) in order.into_iter().map(|i| (sections[i], labels[i])) {
+        asm.mark(label);
+        // x86_64 and x32 come with the number loaded by the dispatch.
+        if section.abi == Abi::X86 {
+            asm.load(bpf::NR_OFFSET);
         }
         if let Some(max) = section.enosys_above {
             let known = asm.label();
@@ -448,19 +478,33 @@ fn emit(sections: &[Section], default: u32) -> Result<BpfProgram> {
         let calls: Vec<&[(u32, Rule)]> = section.calls.chunk_by(|a, b| a.0 == b.0).collect();
         emit_tree(&mut asm, &calls, default);
     }
-    let program = asm
-        .assemble()
-        .map_err(|e| invalid(format!("building the filter: {e}")))?;
-    if program.len() > bpf::MAX_INSNS {
-        return Err(invalid(format!(
-            "the profile needs {} BPF instructions on {} architectures, more than the \
-             kernel's {}",
-            program.len(),
-            sections.len(),
-            bpf::MAX_INSNS
-        )));
+    asm.assemble()
+        .map_err(|e| invalid(format!("building the filter: {e}")))
+}
+
+/// The filters to load for the sections: one, or one per ABI when they do not fit the
+/// kernel's limit together.
+fn emit_all(sections: &[Section], listed: &BTreeSet<Abi>, default: u32) -> Result<Vec<BpfProgram>> {
+    let all: Vec<&Section> = sections.iter().collect();
+    let one = emit(&all, listed, default)?;
+    if one.len() <= bpf::MAX_INSNS {
+        return Ok(vec![one]);
     }
-    Ok(program)
+    let mut filters = Vec::new();
+    for section in sections {
+        let filter = emit(&[section], listed, default)?;
+        if filter.len() > bpf::MAX_INSNS {
+            return Err(invalid(format!(
+                "the profile needs {} BPF instructions for {:?} alone, more than the \
+                 kernel's {}",
+                filter.len(),
+                section.abi,
+                bpf::MAX_INSNS
+            )));
+        }
+        filters.push(filter);
+    }
+    Ok(filters)
 }
 
 /// A binary search over the calls (sorted by number; the number is in A), each leaf
@@ -534,10 +578,23 @@ mod tests {
         SeccompProgram::compile(&profile(json)).unwrap().unwrap()
     }
 
-    /// What the filter returns for call `nr` of `abi` (numbers as the kernel shows them).
+    /// What the kernel decides for a call (numbers as the kernel shows them): each
+    /// filter runs and the strongest result wins (seccomp(2); ties go to the newest).
     fn decide(program: &SeccompProgram, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         let data = Data { nr, arch, args };
-        run(program.instructions(), &data).unwrap().0
+        let strength = |ret: u32| (ret & 0xffff_0000) as i32;
+        program
+            .filters()
+            .iter()
+            .rev()
+            .map(|f| run(f, &data).unwrap().0)
+            .fold(ALLOW, |best, ret| {
+                if strength(ret) < strength(best) {
+                    ret
+                } else {
+                    best
+                }
+            })
     }
 
     fn call(program: &SeccompProgram, abi: Abi, name: &str, args: [u64; 6]) -> u32 {
@@ -816,7 +873,8 @@ mod tests {
             ]
         });
         let program = compile(&json.to_string());
-        let len = program.instructions().len();
+        assert_eq!(program.filters().len(), 1, "one filter for all three ABIs");
+        let len = program.filters()[0].len();
         assert!(len < bpf::MAX_INSNS, "{len} instructions");
         // Every call of every ABI is found, each in a few dozen steps.
         let mut worst = 0;
@@ -824,7 +882,7 @@ mod tests {
             for (name, _) in abi_table(abi) {
                 let nr = abi.number(name).unwrap();
                 let (out, steps) = run(
-                    program.instructions(),
+                    &program.filters()[0],
                     &Data {
                         nr,
                         arch: arch_of(abi),
@@ -837,6 +895,103 @@ mod tests {
             }
         }
         assert!(worst < 40, "{worst} steps");
+    }
+
+    /// A profile with hundreds of conditional rules: too big for one filter on three ABIs,
+    /// so one per ABI, which together decide as one would.
+    fn big_profile() -> SeccompProgram {
+        let names: Vec<&str> = syscalls_x86::SYSCALLS.iter().map(|e| e.0).collect();
+        let mut rules = vec![serde_json::json!({"names": names, "action": "SCMP_ACT_ALLOW"})];
+        for name in names.iter().filter(|n| !n.contains("getpid")).take(250) {
+            rules.push(serde_json::json!({
+                "names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": 7,
+                "args": [{"index": 1, "value": 77, "op": "SCMP_CMP_EQ"},
+                         {"index": 2, "value": 7, "op": "SCMP_CMP_GE"}]
+            }));
+        }
+        let json = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": rules
+        });
+        compile(&json.to_string())
+    }
+
+    #[test]
+    fn a_profile_too_big_for_one_filter_is_split_by_abi_and_decides_the_same() {
+        let program = big_profile();
+        assert_eq!(program.filters().len(), 3);
+        assert!(program.filters().iter().all(|f| f.len() <= bpf::MAX_INSNS));
+        for abi in ALL_ABIS {
+            assert_eq!(call(&program, abi, "getpid", [0; 6]), ALLOW, "{abi:?}");
+            assert_eq!(call(&program, abi, "close", [0; 6]), ALLOW, "{abi:?}");
+            assert_eq!(
+                call(&program, abi, "close", [0, 77, 9, 0, 0, 0]),
+                errno(7),
+                "{abi:?}"
+            );
+            assert_eq!(
+                call(&program, abi, "close", [0, 77, 6, 0, 0, 0]),
+                ALLOW,
+                "{abi:?}"
+            );
+            let bit = if abi == Abi::X32 { X32_SYSCALL_BIT } else { 0 };
+            assert_eq!(
+                decide(&program, arch_of(abi), 1000 | bit, [0; 6]),
+                errno(38)
+            );
+        }
+        assert_eq!(decide(&program, 0xc000_00b7, 172, [0; 6]), KILL_PROCESS);
+        // Without x32 in the profile, the native filter kills x32 calls (but not -1).
+        let json = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]
+        });
+        let small = compile(&json.to_string());
+        let syscall = small_rule();
+        let rules = [ProfileRule::new(&syscall).unwrap()];
+        let sections: Vec<Section> = [Abi::X86_64, Abi::X86]
+            .into_iter()
+            .map(|abi| Section::build(abi, &rules, &SeccompAction::Errno(1), true).unwrap())
+            .collect();
+        let listed = BTreeSet::from([Abi::X86_64, Abi::X86]);
+        let split = SeccompProgram {
+            filters: sections
+                .iter()
+                .map(|s| emit(&[s], &listed, errno(1)).unwrap())
+                .collect(),
+            flags: 0,
+        };
+        for program in [&small, &split] {
+            assert_eq!(call(program, Abi::X86, "getpid", [0; 6]), ALLOW);
+            assert_eq!(call(program, Abi::X86_64, "getpid", [0; 6]), ALLOW);
+            assert_eq!(call(program, Abi::X32, "getpid", [0; 6]), KILL_PROCESS);
+            assert_eq!(
+                decide(program, AUDIT_ARCH_X86_64, u32::MAX, [0; 6]),
+                errno(1)
+            );
+            assert_eq!(decide(program, 0xc000_00b7, 172, [0; 6]), KILL_PROCESS);
+        }
+    }
+
+    #[test]
+    fn a_profile_too_big_for_the_kernel_is_refused_clearly() {
+        let rules: Vec<serde_json::Value> = (0..1000)
+            .map(|v| {
+                serde_json::json!({"names": ["ioctl"], "action": "SCMP_ACT_ALLOW",
+                    "args": [{"index": 1, "value": v, "op": "SCMP_CMP_EQ"}]})
+            })
+            .collect();
+        let json = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": rules});
+        let err = SeccompProgram::compile(&profile(&json.to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than the kernel's 4096"), "{err}");
+    }
+
+    fn small_rule() -> oci_spec::runtime::LinuxSyscall {
+        serde_json::from_str(r#"{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}"#).unwrap()
     }
 
     fn abi_table(abi: Abi) -> &'static [(&'static str, u32)] {
@@ -914,6 +1069,30 @@ mod tests {
                 let status = nix::sys::wait::waitpid(child, None).unwrap();
                 assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
                 assert!(!target.exists());
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernel_runs_a_split_profile_on_every_abi() {
+        let program = big_profile();
+        assert_eq!(program.filters().len(), 3);
+        // SAFETY: the child only makes syscalls and exits with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let _ = nix::sys::prctl::set_no_new_privs();
+                let pid = i64::from(std::process::id());
+                let ok = program.load().is_ok()
+                    && native(libc::SYS_getpid as u32) == pid
+                    && int80(20) == pid
+                    && native(1000) == -38
+                    && int80(1000) == -38;
+                // SAFETY: leave the forked test process without running its destructors.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
             }
         }
     }
