@@ -1230,6 +1230,7 @@ impl ContainerService {
                 stdout: fifos.stdout.display().to_string(),
                 stderr: fifos.stderr.display().to_string(),
                 terminal: tty,
+                log: None,
             })
             .await;
         let task_created = began.elapsed();
