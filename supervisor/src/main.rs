@@ -1,9 +1,10 @@
 //! berth-supervisor: the layer between the engine and the shims (as containerd is).
 //! It owns container records and namespaces (a crash-safe redb store under `--root`),
 //! task bundles under `--state`, the shims it starts (berth-shim or
-//! containerd-shim-runc-v2), and the event fan-out. It serves berth.supervisor.v1 over
-//! gRPC on a 0600 unix socket, with gRPC reflection and health. It never runs an OCI
-//! runtime itself: shims do.
+//! containerd-shim-runc-v2), watching each through a pidfd and cleaning up after a dead
+//! one (`dead_shim`), and the event fan-out. It serves berth.supervisor.v1 over gRPC on
+//! a 0600 unix socket, with gRPC reflection and health. It never runs an OCI runtime
+//! itself: shims do (a dead shim's `delete` command included).
 
 mod api;
 mod bundle;

@@ -100,6 +100,14 @@ impl Tasks {
             .ok()
             .map(PathBuf::from);
         let address = std::fs::read_to_string(bundle.join("address")).ok();
+        if address.is_none() && !bundle.join(bundle::SHIM_PID).exists() {
+            // Cut short before its shim was started: no task ever existed.
+            let b = bundle.to_path_buf();
+            if let Err(e) = blocking(move || bundle::remove(&b)).await {
+                tracing::error!(namespace = ns, id, error = %e, "leaving a bundle behind");
+            }
+            return;
+        }
         let client = match &address {
             Some(a) => connect(a.trim()).await,
             None => None,
