@@ -16,6 +16,7 @@ mod locks;
 mod memory;
 mod records;
 mod recover;
+mod registry;
 mod shim;
 mod store;
 mod sys;
