@@ -243,6 +243,10 @@ impl Listeners {
                     });
                 }
                 Bound::Tcp(l) => {
+                    // No Nagle delay on answers written in pieces (see tls.rs).
+                    let l = axum::serve::ListenerExt::tap_io(l, |s| {
+                        let _ = s.set_nodelay(true);
+                    });
                     servers.spawn(async move {
                         axum::serve(l, make).with_graceful_shutdown(shutdown).await
                     });

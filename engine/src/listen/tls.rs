@@ -209,6 +209,9 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // Answers go out as several TLS records: without this, Nagle holds the
+                // last one back until the client's delayed ACK (40 ms a request).
+                let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
