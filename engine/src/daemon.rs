@@ -7,6 +7,14 @@ use crate::listen::Listeners;
 use anyhow::Context;
 use tower::Layer as _;
 
+/// Creates `dir` if needed and sets its mode (also on a directory an older berthd made
+/// with a wider one).
+fn make_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+}
+
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let runtimes = cfg.runtimes()?;
@@ -15,10 +23,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // listen::unix). Clients that connect early wait until the API is served.
     let listeners = Listeners::bind(&cfg).await?;
     crate::memory::trim_periodically(std::time::Duration::from_secs(10));
-    std::fs::create_dir_all(&cfg.data_root)
+    // Private, as dockerd keeps them: containers' environments (secrets), logs and files
+    // are no other local user's to read.
+    make_private_dir(&cfg.data_root, 0o710)
         .with_context(|| format!("creating data root {}", cfg.data_root.display()))?;
-    std::fs::create_dir_all(&cfg.exec_root)
+    make_private_dir(&cfg.exec_root, 0o700)
         .with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
+    // The default socket lives in the exec root: its -G group may pass through (0710),
+    // never list it; what is inside keeps its own modes.
+    listeners
+        .open_socket_dir(&cfg.exec_root)
+        .with_context(|| format!("letting the socket group into {}", cfg.exec_root.display()))?;
     let images = ImageService::open(&cfg.data_root, cfg.insecure_registries.clone())
         .with_context(|| format!("opening image store in {}", cfg.data_root.display()))?;
     // Blobs and snapshots that a crash left unreferenced (a pull cut short) go now.

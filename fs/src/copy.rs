@@ -221,7 +221,7 @@ impl Copier<'_> {
             OsStr::from_bytes(file.as_bytes()),
             Some(dst.as_raw_fd()),
             name,
-            nix::unistd::LinkatFlags::NoSymlinkFollow,
+            AtFlags::empty(),
         )
         .map_err(|errno| Error::Create {
             path: path.into(),

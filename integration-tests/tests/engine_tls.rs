@@ -460,7 +460,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `berthd ARGS` with its own roots and unix socket, through `wrap` (nsenter).
+    /// Starts `berthd ARGS` with its own roots and unix socket, through `wrap` (nsenter);
+    /// `{dir}` in an argument stands for its temp dir.
     fn spawn(wrap: &[&str], args: &[String]) -> Self {
         berth_integration_tests::require_root();
         let dir = tempfile::Builder::new()
@@ -485,7 +486,10 @@ impl Daemon {
                 "unix://{}",
                 dir.path().join("berth.sock").display()
             ))
-            .args(args)
+            .args(
+                args.iter()
+                    .map(|a| a.replace("{dir}", &dir.path().to_string_lossy())),
+            )
             .env_remove("DOCKER_CERT_PATH")
             .env_remove("DOCKER_CONFIG")
             .stdin(Stdio::null())
@@ -929,6 +933,51 @@ fn the_unix_socket_gets_the_group_of_dash_g_mode_0660() {
         (m.gid(), m.permissions().mode() & 0o7777),
         (group.gid(), 0o660)
     );
+    drop(d);
+
+    // A socket in the (private) exec root, where berthd's default one is: the group
+    // passes through the exec root to the socket, cannot list it; others cannot pass.
+    let args = strings(&["-G", &group.name, "-H", "unix://{dir}/exec/api.sock"]);
+    let mut d = Daemon::spawn(&[], &args);
+    d.wait_served();
+    let exec = std::fs::metadata(d.dir.path().join("exec")).expect("exec root");
+    assert_eq!(
+        (exec.gid(), exec.permissions().mode() & 0o7777),
+        (group.gid(), 0o710)
+    );
+    // The test's own temp dir (0700) must let others through to the exec root.
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o711))
+        .expect("chmod temp dir");
+    let sock = d.dir.path().join("exec/api.sock");
+    let as_nobody = |gid: u32, cli: Cli| {
+        let host = format!("--host=unix://{}", sock.display());
+        let args = strings(&[&host, "version", "--format", "{{.Server.Version}}"]);
+        let regid = format!("--regid={gid}");
+        let setpriv = ["setpriv", "--reuid=65534", &regid, "--clear-groups", "--"];
+        // A config directory nobody can write.
+        let home = tempfile::tempdir().expect("temp dir");
+        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod home");
+        let env = [("HOME", home.path().to_string_lossy().into_owned())];
+        run(cli_cmd(cli, home.path(), &setpriv, &args, &env), None)
+    };
+    for cli in CLIS {
+        let (code, out, err) = as_nobody(group.gid(), cli);
+        assert_eq!(
+            (code, out.trim()),
+            (0, env!("CARGO_PKG_VERSION")),
+            "{cli:?} in the group: {err}"
+        );
+        let (code, _, err) = as_nobody(65534, cli);
+        assert_eq!(code, 1, "{cli:?} outside the group: {err}");
+        assert!(
+            err.contains(&format!(
+                "permission denied while trying to connect to the Docker daemon socket at unix://{}",
+                sock.display()
+            )),
+            "{cli:?} outside the group: {err}"
+        );
+    }
     drop(d);
 
     // The default is `docker` when that group exists, else berthd's own (root).

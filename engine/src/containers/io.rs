@@ -113,9 +113,11 @@ pub fn parse_size(s: &str) -> Option<u64> {
 
 /// Opens (appending) the json-file log at `path`; `max_size` 0 means no rotation.
 pub fn open_log(path: &Path, max_size: u64, max_file: u32) -> std::io::Result<LogFile> {
+    use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)?;
     let size = file.metadata()?.len();
     Ok(Arc::new(Mutex::new(LogWriter {
@@ -136,10 +138,12 @@ impl LogWriter {
             }
             std::fs::rename(&self.path, name(1))?;
         }
+        use std::os::unix::fs::OpenOptionsExt;
         self.file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
+            .mode(0o600)
             .open(&self.path)?;
         self.size = 0;
         Ok(())

@@ -5,7 +5,6 @@
 //! remove, exec, restart policies. Streams and logs are in `io`.
 
 pub mod archive;
-pub mod detach;
 pub mod health;
 pub mod io;
 pub mod spec;
@@ -15,6 +14,7 @@ pub mod volumes;
 
 use crate::images::ImageService;
 use crate::snapshots::chain_ids;
+use berth_api::detach;
 use berth_proto::tonic::{Code, Status};
 use berth_proto::v1 as pb;
 use io::{Chunk, Fifos};
@@ -259,6 +259,32 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Writes a file only its owner (root) may read: records hold containers' environments.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
+
+/// dockerd's refusal of a second mount at the same place.
+fn refuse_duplicate(mounts: &[Value], dst: &str) -> Result<()> {
+    if mounts.iter().any(|m| m["Destination"] == dst) {
+        return Err(Error::Invalid(format!("Duplicate mount point: {dst}")));
+    }
+    Ok(())
+}
+
 fn strs(v: &Value) -> Vec<String> {
     match v {
         Value::Array(a) => a
@@ -268,35 +294,6 @@ fn strs(v: &Value) -> Vec<String> {
         Value::String(s) => vec![s.clone()],
         _ => Vec::new(),
     }
-}
-
-/// Copies a directory tree (files, directories, symlinks; modes and owners kept).
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let m = std::fs::symlink_metadata(src)?;
-    std::fs::create_dir_all(dst)?;
-    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
-    let _ = std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid()));
-    for e in std::fs::read_dir(src)? {
-        let e = e?;
-        let (from, to) = (e.path(), dst.join(e.file_name()));
-        let m = std::fs::symlink_metadata(&from)?;
-        let ft = m.file_type();
-        if ft.is_dir() {
-            copy_tree(&from, &to)?;
-            continue;
-        }
-        if ft.is_symlink() {
-            let _ = std::fs::remove_file(&to);
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-        } else if ft.is_file() {
-            std::fs::copy(&from, &to)?;
-        } else {
-            continue;
-        }
-        let _ = std::os::unix::fs::lchown(&to, Some(m.uid()), Some(m.gid()));
-    }
-    Ok(())
 }
 
 /// `docker top` with ps arguments, as dockerd does it: the host's `ps ARGS`, its
@@ -369,14 +366,25 @@ pub fn parse_signal(s: &str) -> Option<u32> {
         .map(|s| s as i32 as u32)
 }
 
+/// Longest passwd or group file read from an image (a hostile one could be endless).
+const MAX_ACCOUNT_FILE: u64 = 16 << 20;
+
 /// Finds `user` (`name`, `uid`, `name:group`, `uid:gid`) in the passwd and group files
-/// of the first of `roots` that has them.
-fn lookup_user(roots: &[PathBuf], user: &str) -> Result<(u32, u32, Vec<u32>)> {
-    let read = |f: &str| {
-        roots
-            .iter()
-            .find_map(|r| std::fs::read_to_string(r.join(f)).ok())
-            .unwrap_or_default()
+/// of a container's file system, read through `root` (resolved inside it: an image's
+/// `/etc/passwd` that is a symlink to a host file names the image's own file).
+fn lookup_user(root: Option<&berth_fs::Root>, user: &str) -> Result<(u32, u32, Vec<u32>)> {
+    let read = |f: &str| -> String {
+        let Some(root) = root else {
+            return String::new();
+        };
+        match root.read_file(f, MAX_ACCOUNT_FILE) {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => String::new(),
+            Err(e) => {
+                tracing::warn!(file = f, error = %e, "unreadable account file in the image");
+                String::new()
+            }
+        }
     };
     if user.is_empty() {
         return Ok((0, 0, Vec::new()));
@@ -385,7 +393,7 @@ fn lookup_user(roots: &[PathBuf], user: &str) -> Result<(u32, u32, Vec<u32>)> {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let passwd = read("etc/passwd");
+    let passwd = read("/etc/passwd");
     let (uid, mut gid, uname) = if let Ok(n) = u.parse::<u32>() {
         let gid = passwd
             .lines()
@@ -410,7 +418,7 @@ fn lookup_user(roots: &[PathBuf], user: &str) -> Result<(u32, u32, Vec<u32>)> {
             Some(u.to_string()),
         )
     };
-    let group = read("etc/group");
+    let group = read("/etc/group");
     if let Some(g) = g {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
@@ -454,6 +462,9 @@ impl ContainerService {
     ) -> anyhow::Result<Arc<Self>> {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir)?;
+        set_mode(&dir, 0o710)?;
+        // Views that a crash left mounted between mount and unmount.
+        berth_fs::view::sweep(&exec_root.join("views"));
         let s = Arc::new(Self {
             volumes: volumes::Volumes::open(data_root)?,
             images,
@@ -644,7 +655,7 @@ impl ContainerService {
         let dir = self.dir(&rec.id);
         let tmp = dir.join("config.v2.json.tmp");
         let bytes = serde_json::to_vec(rec).map_err(|e| Error::Internal(e.to_string()))?;
-        std::fs::write(&tmp, bytes).map_err(internal("writing container record"))?;
+        write_private(&tmp, &bytes).map_err(internal("writing container record"))?;
         std::fs::rename(&tmp, dir.join("config.v2.json"))
             .map_err(internal("writing container record"))
     }
@@ -892,6 +903,7 @@ impl ContainerService {
         let dir = self.dir(&id);
         std::fs::create_dir_all(dir.join("upper")).map_err(internal("container dir"))?;
         std::fs::create_dir_all(dir.join("work")).map_err(internal("container dir"))?;
+        set_mode(&dir, 0o710).map_err(internal("container dir"))?;
         if let Err(e) = self.save(&record) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -914,6 +926,35 @@ impl ContainerService {
             self.emit("create", &rec, &[]);
         }
         Ok((id, Vec::new()))
+    }
+
+    /// Where read-only views of containers' file systems are briefly mounted.
+    fn views_dir(&self) -> PathBuf {
+        self.exec_root.join("views")
+    }
+
+    /// The container's file system as it would start (its upper directory over the
+    /// image's layers, `lowers` top first), read-only: what is read from a container
+    /// before it runs goes through this root, never through a host path.
+    fn fs_view(&self, rec: &Record, lowers: &[PathBuf]) -> Result<berth_fs::Root> {
+        let mut layers = vec![self.dir(&rec.id).join("upper")];
+        layers.extend(lowers.iter().cloned());
+        berth_fs::view::open_layers(&layers, &self.views_dir())
+            .map_err(|e| Error::Internal(format!("reading the container's file system: {e}")))
+    }
+
+    /// The uid, gid and extra groups of `user` in the container (root without a user).
+    fn user_of(
+        &self,
+        rec: &Record,
+        lowers: &[PathBuf],
+        user: &str,
+    ) -> Result<(u32, u32, Vec<u32>)> {
+        if user.is_empty() {
+            return Ok((0, 0, Vec::new()));
+        }
+        let root = self.fs_view(rec, lowers)?;
+        lookup_user(Some(&root), user)
     }
 
     pub(crate) fn lowerdirs(&self, rec: &Record) -> Result<Vec<PathBuf>> {
@@ -960,28 +1001,27 @@ impl ContainerService {
 
     /// Binds (`-v`), Mounts (`--mount`), Tmpfs, and an anonymous volume for every
     /// path of Config.Volumes (the image's VOLUME and `-v /path`) not mounted otherwise.
+    /// Destinations are cleaned as dockerd cleans them (`/x/../data/` is `/data`) and a
+    /// destination mounted twice is refused. `layers` are the image's, base first.
     fn make_mounts(&self, hc: &Value, config: &Value, layers: &[PathBuf]) -> Result<Vec<Value>> {
         let mut out: Vec<Value> = Vec::new();
-        let volume = |name: &str, dst: &str, rw: bool, anon: bool| -> Result<Value> {
-            let new = self.volumes.inspect(name).is_err();
-            self.volumes.create(name, &Value::Null, &Value::Null)?;
-            if new {
-                // As dockerd: a new volume starts with what the image has at its path
-                // (layers applied base first; whiteouts and devices skipped).
-                let data = self.volumes.data(name);
-                for l in layers {
-                    let src = l.join(dst.trim_start_matches('/'));
-                    if src.is_dir() {
-                        copy_tree(&src, &data)
-                            .map_err(internal(format!("copying {dst} into volume {name}")))?;
-                    }
+        // The image's file system, opened once and only if a volume needs its content.
+        let mut image_root: Option<berth_fs::Root> = None;
+        let mut volume =
+            |name: &str, dst: &str, rw: bool, anon: bool, nocopy: bool| -> Result<Value> {
+                self.volumes.create(name, &Value::Null, &Value::Null)?;
+                if !nocopy {
+                    self.copy_up(&mut image_root, layers, dst, name)?;
                 }
-            }
-            Ok(
-                json!({"Type": "volume", "Name": name, "Source": self.volumes.data(name),
+                Ok(
+                    json!({"Type": "volume", "Name": name, "Source": self.volumes.data(name),
                 "Destination": dst, "Driver": "local", "Mode": if rw { "" } else { "ro" },
                 "RW": rw, "Propagation": "", "Anonymous": anon}),
-            )
+                )
+            };
+        let destination = |path: &str, kind: &str| {
+            berth_fs::clean::mount_destination(path, kind)
+                .map_err(|e| Error::Invalid(e.to_string()))
         };
         for b in strs(&hc["Binds"]) {
             let parts: Vec<&str> = b.split(':').collect();
@@ -992,25 +1032,31 @@ impl ContainerService {
             }
             let mode = parts.get(2).copied().unwrap_or("");
             let rw = !mode.split(',').any(|o| o == "ro");
+            let nocopy = mode.split(',').any(|o| o == "nocopy");
+            let dst = berth_fs::clean::clean(parts[1]);
+            refuse_duplicate(&out, &dst)?;
             if parts[0].starts_with('/') {
                 out.push(
-                    json!({"Type": "bind", "Source": parts[0], "Destination": parts[1],
+                    json!({"Type": "bind", "Source": parts[0], "Destination": dst,
                     "Mode": mode, "RW": rw, "Propagation": "rprivate", "Create": true}),
                 );
             } else {
-                out.push(volume(parts[0], parts[1], rw, false)?);
+                out.push(volume(parts[0], &dst, rw, false, nocopy)?);
             }
         }
         for m in hc["Mounts"].as_array().into_iter().flatten() {
-            let dst = m["Target"].as_str().unwrap_or("");
-            if !dst.starts_with('/') {
+            let kind = m["Type"].as_str().unwrap_or("");
+            let target = m["Target"].as_str().unwrap_or("");
+            if !target.starts_with('/') {
                 return Err(Error::Invalid(format!(
-                    "invalid mount config: mount target must be an absolute path: {dst:?}"
+                    "invalid mount config: mount target must be an absolute path: {target:?}"
                 )));
             }
+            let dst = destination(target, kind)?;
+            refuse_duplicate(&out, &dst)?;
             let rw = !m["ReadOnly"].as_bool().unwrap_or(false);
             let src = m["Source"].as_str().unwrap_or("");
-            match m["Type"].as_str().unwrap_or("") {
+            match kind {
                 "bind" => {
                     if !Path::new(src).exists() {
                         return Err(Error::Invalid(format!(
@@ -1026,7 +1072,8 @@ impl ContainerService {
                     } else {
                         (src.to_string(), false)
                     };
-                    out.push(volume(&name, dst, rw, anon)?);
+                    let nocopy = m["VolumeOptions"]["NoCopy"].as_bool().unwrap_or(false);
+                    out.push(volume(&name, &dst, rw, anon, nocopy)?);
                 }
                 "tmpfs" => {
                     let mut opts = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
@@ -1043,7 +1090,9 @@ impl ContainerService {
                 }
             }
         }
-        for (dst, opts) in hc["Tmpfs"].as_object().into_iter().flatten() {
+        for (target, opts) in hc["Tmpfs"].as_object().into_iter().flatten() {
+            let dst = destination(target, "tmpfs")?;
+            refuse_duplicate(&out, &dst)?;
             let mut o = "nosuid,nodev,noexec".to_string();
             if let Some(extra) = opts.as_str().filter(|s| !s.is_empty()) {
                 o = format!("{o},{extra}");
@@ -1051,17 +1100,54 @@ impl ContainerService {
             out.push(json!({"Type": "tmpfs", "Source": "", "Destination": dst,
                 "Mode": o, "RW": true, "Propagation": ""}));
         }
-        for dst in config["Volumes"]
+        for target in config["Volumes"]
             .as_object()
             .into_iter()
             .flatten()
             .map(|(k, _)| k)
         {
+            let dst = destination(target, "volume")?;
             if !out.iter().any(|m| m["Destination"] == dst.as_str()) {
-                out.push(volume(&random_hex(32), dst, true, true)?);
+                out.push(volume(&random_hex(32), &dst, true, true, false)?);
             }
         }
         Ok(out)
+    }
+
+    /// As dockerd: a volume mounted where the image has a directory starts with that
+    /// directory's content, if the volume is empty. `dst` is resolved inside the image's
+    /// file system (a symlink there names the image's own path, never the host's) and the
+    /// copy is made descriptor to descriptor into the volume. Volumes made with driver
+    /// options (a tmpfs, a device) are mounted only while used and get no copy.
+    fn copy_up(
+        &self,
+        image_root: &mut Option<berth_fs::Root>,
+        layers: &[PathBuf],
+        dst: &str,
+        name: &str,
+    ) -> Result<()> {
+        if layers.is_empty() || self.volumes.options(name)?.is_some() {
+            return Ok(());
+        }
+        let data = berth_fs::Root::open(&self.volumes.data(name))
+            .map_err(|e| Error::Internal(format!("opening volume {name}: {e}")))?;
+        let copying = |e: berth_fs::Error| {
+            Error::Internal(format!("copying the image's {dst} into volume {name}: {e}"))
+        };
+        if !data.dir_is_empty(".").map_err(copying)? {
+            return Ok(());
+        }
+        if image_root.is_none() {
+            let top_first: Vec<PathBuf> = layers.iter().rev().cloned().collect();
+            let root = berth_fs::view::open_layers(&top_first, &self.views_dir())
+                .map_err(|e| Error::Internal(format!("reading the image's file system: {e}")))?;
+            *image_root = Some(root);
+        }
+        let Some(root) = image_root.as_ref() else {
+            return Ok(());
+        };
+        berth_fs::copy::copy_dir_contents(root, dst, &data).map_err(copying)?;
+        Ok(())
     }
 
     /// Whether a container uses the named volume.
@@ -1147,9 +1233,7 @@ impl ContainerService {
         let id = rec.id.clone();
         let dir = self.dir(&id);
         let lowers = self.lowerdirs(&rec)?;
-        let mut roots = vec![dir.join("upper")];
-        roots.extend(lowers.iter().cloned());
-        let user = lookup_user(&roots, rec.config["User"].as_str().unwrap_or(""))?;
+        let user = self.user_of(&rec, &lowers, rec.config["User"].as_str().unwrap_or(""))?;
         self.write_etc(&rec)?;
         let tty = rec.config["Tty"].as_bool().unwrap_or(false);
         let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
@@ -1950,9 +2034,8 @@ impl ContainerService {
             process["cwd"] = json!(w);
         }
         if let Some(u) = c["User"].as_str().filter(|s| !s.is_empty()) {
-            let mut roots = vec![self.dir(&rec.id).join("upper")];
-            roots.extend(self.lowerdirs(&rec)?);
-            let (uid, gid, gids) = lookup_user(&roots, u)?;
+            let lowers = self.lowerdirs(&rec)?;
+            let (uid, gid, gids) = self.user_of(&rec, &lowers, u)?;
             process["user"] = json!({"uid": uid, "gid": gid, "additionalGids": gids});
         }
         if c["Privileged"].as_bool().unwrap_or(false) {
@@ -2127,17 +2210,18 @@ mod tests {
         )
         .unwrap();
         std::fs::write(d.path().join("etc/group"), "root:x:0:\nwheel:x:10:nobody\n").unwrap();
-        let roots = vec![d.path().to_path_buf()];
-        assert_eq!(lookup_user(&roots, "").unwrap(), (0, 0, vec![]));
+        let root = berth_fs::Root::open(d.path()).unwrap();
+        let roots = Some(&root);
+        assert_eq!(lookup_user(roots, "").unwrap(), (0, 0, vec![]));
         assert_eq!(
-            lookup_user(&roots, "nobody").unwrap(),
+            lookup_user(roots, "nobody").unwrap(),
             (65534, 65534, vec![10])
         );
         assert_eq!(
-            lookup_user(&roots, "1000:wheel").unwrap(),
+            lookup_user(roots, "1000:wheel").unwrap(),
             (1000, 10, vec![])
         );
-        assert!(lookup_user(&roots, "ghost").is_err());
+        assert!(lookup_user(roots, "ghost").is_err());
     }
 
     #[test]

@@ -30,6 +30,9 @@ impl Volumes {
     pub fn open(data_root: &Path) -> std::io::Result<Self> {
         let root = data_root.join("volumes");
         std::fs::create_dir_all(&root)?;
+        // As dockerd: others may reach a volume's data (bind-mounted by path) but not
+        // list the volumes.
+        std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o701))?;
         Ok(Self {
             root,
             lock: std::sync::Mutex::new(()),
@@ -100,6 +103,11 @@ impl Volumes {
 
     /// A volume as the API shows it.
     pub fn inspect(&self, name: &str) -> Result<Value> {
+        // A name that create would refuse (`..`, `a/b`) names no volume: it is never
+        // joined onto the volumes directory.
+        if !valid(name) {
+            return Err(Error::NotFound(format!("get {name}: no such volume")));
+        }
         let meta = self.root.join(name).join("volume.json");
         let m: Value = std::fs::read(&meta)
             .ok()
@@ -176,7 +184,7 @@ impl Volumes {
     }
 
     /// A volume's driver options, if it was made with any.
-    fn options(&self, name: &str) -> Result<Option<Value>> {
+    pub(crate) fn options(&self, name: &str) -> Result<Option<Value>> {
         let v = self.inspect(name)?;
         Ok(v["Options"]
             .as_object()
@@ -282,6 +290,19 @@ fn mount_flags(o: &str) -> (nix::mount::MsFlags, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_climb_name_no_volume() {
+        let d = tempfile::tempdir().unwrap();
+        let v = Volumes::open(d.path()).unwrap();
+        std::fs::create_dir_all(d.path().join("evil")).unwrap();
+        std::fs::write(d.path().join("evil/volume.json"), "{}").unwrap();
+        for name in ["../evil", "..", "a/../../evil", "/etc"] {
+            assert!(matches!(v.inspect(name), Err(Error::NotFound(_))), "{name}");
+            assert!(v.remove(name).is_err(), "{name}");
+        }
+        assert!(d.path().join("evil/volume.json").exists());
+    }
 
     #[test]
     fn splits_mount_options() {

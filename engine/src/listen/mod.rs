@@ -113,6 +113,8 @@ fn os_text(e: &std::io::Error) -> String {
 pub struct Listeners {
     bound: Vec<Bound>,
     sockets: SocketFiles,
+    /// Each unix socket's group.
+    groups: Vec<(PathBuf, nix::unistd::Gid)>,
 }
 
 enum Bound {
@@ -169,6 +171,7 @@ impl Listeners {
         let mut out = Listeners {
             bound: Vec::new(),
             sockets: SocketFiles::default(),
+            groups: Vec::new(),
         };
         for h in &hosts {
             match h {
@@ -176,6 +179,7 @@ impl Listeners {
                     let gid = unix::socket_gid(&cfg.group, path)?;
                     let std_listener = unix::bind(path, gid)?;
                     out.sockets.0.push(path.clone());
+                    out.groups.push((path.clone(), gid));
                     let l = tokio::net::UnixListener::from_std(std_listener).map_err(|cause| {
                         LoadError::UnixSocket {
                             path: path.clone(),
@@ -210,6 +214,26 @@ impl Listeners {
             }
         }
         Ok(out)
+    }
+
+    /// Lets the group of a socket that lies directly in `dir` (berthd's private exec
+    /// root, where the default socket is) pass through it: group `gid`, mode 0710, so
+    /// its members reach the socket but cannot list the directory. They gain nothing
+    /// else: whoever can use the socket already commands berthd. A socket of berthd's
+    /// own group leaves `dir` as it is.
+    pub fn open_socket_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let own = nix::unistd::getgid();
+        let dir_id = std::fs::canonicalize(dir)?;
+        for (path, gid) in &self.groups {
+            let parent = path.parent().map(std::fs::canonicalize).transpose()?;
+            if *gid == own || parent.as_deref() != Some(dir_id.as_path()) {
+                continue;
+            }
+            nix::unistd::chown(dir, None, Some(*gid))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710))?;
+        }
+        Ok(())
     }
 
     /// Serves `app` on every listener until `stop` turns true; each server is a task of
