@@ -20,7 +20,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let runtimes = cfg.runtimes()?;
     // First, as dockerd: a bad -H, TLS file or group stops berthd before it makes
     // anything, and the sockets are made before any other thread creates files (see
-    // listen::unix). Clients that connect early wait until the API is served.
+    // listen::unix). Unix sockets appear at their paths once the API is served.
     let listeners = Listeners::bind(&cfg).await?;
     crate::memory::trim_periodically(std::time::Duration::from_secs(10));
     // Private, as dockerd keeps them: containers' environments (secrets), logs and files

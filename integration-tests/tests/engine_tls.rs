@@ -589,6 +589,11 @@ fn assert_nothing_made(d: &Daemon) {
     assert!(!d.dir.path().join("data").exists(), "data root made");
     assert!(!d.dir.path().join("exec").exists(), "exec root made");
     assert!(!d.socket().exists(), "socket left behind");
+    let starting = d.dir.path().join(".berth.sock.starting");
+    assert!(
+        !starting.exists(),
+        "socket left behind under its starting name"
+    );
 }
 
 #[test]
@@ -849,6 +854,22 @@ fn plain_tcp_serves_loopback_and_needs_tls_false_anywhere_else() {
     );
     assert_nothing_made(&d);
     drop(d);
+
+    // A port already taken: after the unix socket was bound, which goes again.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let mut d = Daemon::spawn(&[], &strings(&["-H", &format!("tcp://{addr}")]));
+    assert_eq!(d.wait_exit(), Some(1));
+    assert!(
+        d.log().contains(&format!(
+            "berthd: failed to load listeners: listen tcp {addr}: address already in use"
+        )),
+        "{}",
+        d.log()
+    );
+    assert_nothing_made(&d);
+    drop(d);
+    drop(taken);
 
     // An address of an interface (in a namespace made here).
     let ns = NetNs::create();

@@ -118,7 +118,8 @@ pub struct Listeners {
 }
 
 enum Bound {
-    Unix(tokio::net::UnixListener),
+    /// Bound at its starting path, published at this one when served.
+    Unix(tokio::net::UnixListener, PathBuf),
     Tcp(tokio::net::TcpListener),
     Tls(tokio::net::TcpListener, Arc<rustls::ServerConfig>),
 }
@@ -178,7 +179,7 @@ impl Listeners {
                 Host::Unix(path) => {
                     let gid = unix::socket_gid(&cfg.group, path)?;
                     let std_listener = unix::bind(path, gid)?;
-                    out.sockets.0.push(path.clone());
+                    out.sockets.0.push(unix::starting_path(path));
                     out.groups.push((path.clone(), gid));
                     let l = tokio::net::UnixListener::from_std(std_listener).map_err(|cause| {
                         LoadError::UnixSocket {
@@ -187,7 +188,7 @@ impl Listeners {
                         }
                     })?;
                     tracing::info!(socket = %path.display(), "API listening");
-                    out.bound.push(Bound::Unix(l));
+                    out.bound.push(Bound::Unix(l, path.clone()));
                 }
                 Host::Tcp { host, port } => {
                     let addr = match host.contains(':') {
@@ -202,11 +203,11 @@ impl Listeners {
                         })?;
                     match &tls {
                         Some(config) => {
-                            tracing::info!(%addr, client_certificates = mode.verify_clients, "API listening with TLS");
+                            tracing::info!(%addr, client_certificates = mode.verify_clients, "API listening on TCP with TLS");
                             out.bound.push(Bound::Tls(l, config.clone()));
                         }
                         None => {
-                            tracing::info!(%addr, "API listening without TLS");
+                            tracing::info!(%addr, "API listening on TCP without TLS");
                             out.bound.push(Bound::Tcp(l));
                         }
                     }
@@ -237,7 +238,8 @@ impl Listeners {
     }
 
     /// Serves `app` on every listener until `stop` turns true; each server is a task of
-    /// the returned set. The socket files go when the returned guard is dropped.
+    /// the returned set. Unix sockets appear at their paths now; they go when the
+    /// returned guard is dropped.
     pub fn serve<S>(
         self,
         app: S,
@@ -254,6 +256,7 @@ impl Listeners {
         S::Future: Send,
     {
         let mut servers = tokio::task::JoinSet::new();
+        let mut sockets = self.sockets;
         for b in self.bound {
             let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(app.clone());
             let mut stop = stop.clone();
@@ -261,10 +264,14 @@ impl Listeners {
                 let _ = stop.wait_for(|s| *s).await;
             };
             match b {
-                Bound::Unix(l) => {
+                Bound::Unix(l, path) => {
                     servers.spawn(async move {
                         axum::serve(l, make).with_graceful_shutdown(shutdown).await
                     });
+                    unix::publish(&path)?;
+                    let starting = unix::starting_path(&path);
+                    sockets.0.retain(|p| *p != starting);
+                    sockets.0.push(path);
                 }
                 Bound::Tcp(l) => {
                     // No Nagle delay on answers written in pieces (see tls.rs).
@@ -283,7 +290,7 @@ impl Listeners {
                 }
             }
         }
-        Ok((servers, self.sockets))
+        Ok((servers, sockets))
     }
 }
 

@@ -5,7 +5,7 @@ use super::LoadError;
 use crate::config::DEFAULT_SOCKET_GROUP;
 use nix::unistd::{Gid, Group};
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The GID the sockets get for `-G NAME`, as dockerd decides it: the group of that name,
 /// else a number taken as a GID; an empty name, or the default `docker` when there is no
@@ -35,18 +35,36 @@ fn lookup(group: &str) -> Option<Gid> {
     group.parse::<u32>().ok().map(Gid::from_raw)
 }
 
-/// Binds the socket at `path` (a stale socket there is replaced; anything else is left
-/// alone and refused), owned by `gid`, mode 0660.
+/// Where the socket for `path` is bound until berthd serves: beside it, hidden, so the
+/// socket appears at `path` (see [`publish`]) only once the API answers, and clients or
+/// scripts that wait for it never find a daemon still starting.
+pub fn starting_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.starting"))
+}
+
+/// Binds the socket for `path` at its [`starting_path`], owned by `gid`, mode 0660. A
+/// stale socket at either place will be replaced; anything else at `path` is left alone
+/// and refused.
 pub fn bind(path: &Path, gid: Gid) -> Result<std::os::unix::net::UnixListener, LoadError> {
     let fail = |cause: std::io::Error| LoadError::UnixSocket {
         path: path.to_path_buf(),
         cause,
     };
-    if let Ok(m) = std::fs::symlink_metadata(path) {
-        if !m.file_type().is_socket() {
-            return Err(LoadError::NotASocket(path.to_path_buf()));
+    for p in [path.to_path_buf(), starting_path(path)] {
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            if !m.file_type().is_socket() {
+                return Err(LoadError::NotASocket(p));
+            }
         }
-        std::fs::remove_file(path).map_err(fail)?;
+    }
+    let starting = starting_path(path);
+    match std::fs::remove_file(&starting) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
@@ -56,22 +74,28 @@ pub fn bind(path: &Path, gid: Gid) -> Result<std::os::unix::net::UnixListener, L
     // does for dockerd). The umask is the process's: this runs at start-up before
     // berthd makes any other file, so no other thread creates one meanwhile.
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o777));
-    let bound = std::os::unix::net::UnixListener::bind(path);
+    let bound = std::os::unix::net::UnixListener::bind(&starting);
     nix::sys::stat::umask(old);
     let listener = bound.map_err(|cause| LoadError::UnixBind {
         path: path.to_path_buf(),
         cause,
     })?;
     let finish = || -> std::io::Result<()> {
-        nix::unistd::chown(path, None, Some(gid))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        nix::unistd::chown(&starting, None, Some(gid))?;
+        std::fs::set_permissions(&starting, std::fs::Permissions::from_mode(0o660))?;
         listener.set_nonblocking(true)
     };
     if let Err(e) = finish() {
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(&starting);
         return Err(fail(e));
     }
     Ok(listener)
+}
+
+/// Moves the bound socket to `path` (replacing a stale one in one step): from now on
+/// clients find it. The listening socket is the same inode under its new name.
+pub fn publish(path: &Path) -> std::io::Result<()> {
+    std::fs::rename(starting_path(path), path)
 }
 
 #[cfg(test)]
