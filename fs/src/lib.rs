@@ -30,6 +30,7 @@ pub mod clean;
 pub mod copy;
 mod error;
 pub mod root;
+pub mod tar_out;
 pub mod untar;
 pub mod view;
 

@@ -35,7 +35,7 @@ use std::cell::Cell;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -326,9 +326,7 @@ pub fn components(rule: &Names, raw: &[u8]) -> std::result::Result<Vec<OsString>
                 match c {
                     Component::Normal(s) => out.push(s.to_os_string()),
                     // `..` removes the component before it; with none left, refused.
-                    Component::ParentDir if out.pop().is_none() => {
-                        return Err(Refusal::ClimbsOut)
-                    }
+                    Component::ParentDir if out.pop().is_none() => return Err(Refusal::ClimbsOut),
                     _ => {}
                 }
             }
@@ -1117,16 +1115,6 @@ fn chmod_node(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> nix::Result<()> {
     )
 }
 
-/// `parent/child` for archive entry names, byte for byte (names need not be UTF-8).
-pub fn join_name(parent: &OsStr, child: &OsStr) -> OsString {
-    let mut out = parent.as_bytes().to_vec();
-    if !out.is_empty() && !out.ends_with(b"/") {
-        out.push(b'/');
-    }
-    out.extend_from_slice(child.as_bytes());
-    OsString::from_vec(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1691,7 +1679,5 @@ mod tests {
         assert_eq!(numeric(b"0000755\0").unwrap(), 0o755);
         assert_eq!(numeric(&[0x80, 0, 0, 0, 0, 0, 1, 0]).unwrap(), 256);
         assert!(numeric(b"12x\0").is_err());
-        assert_eq!(join_name(OsStr::new("."), OsStr::new("x")), "./x");
-        assert_eq!(join_name(OsStr::new("/"), OsStr::new("x")), "/x");
     }
 }
