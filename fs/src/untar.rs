@@ -1115,6 +1115,61 @@ fn chmod_node(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> nix::Result<()> {
     )
 }
 
+/// The property the fuzz harness (`fuzz/`) checks, and its regression seeds with it:
+/// `data` (its first byte picks the policy) unpacked into a fresh root that has
+/// symlinks out (absolute and climbing) and a host file beside it; whatever the archive
+/// and whatever the outcome, nothing outside the root changes. Panics if it does.
+#[doc(hidden)]
+pub fn fuzz_contained(data: &[u8]) {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let Some((pick, archive)) = data.split_first() else {
+        return;
+    };
+    let host = std::env::temp_dir().join(format!(
+        "berth-fuzz-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let root_dir = host.join("root");
+    std::fs::create_dir_all(root_dir.join("etc")).expect("fuzz root");
+    std::fs::write(host.join("secret"), "host").expect("host file");
+    std::os::unix::fs::symlink(&host, root_dir.join("abs")).expect("symlink");
+    std::os::unix::fs::symlink("../../..", root_dir.join("up")).expect("symlink");
+    std::os::unix::fs::symlink(host.join("secret"), root_dir.join("etc/s")).expect("symlink");
+    let opts = match pick % 4 {
+        0 => Options::layer(),
+        1 => Options::container("/etc"),
+        2 => Options::host(OsStr::new("top"), vec!["to".into()], "/dest"),
+        _ => Options::files(),
+    };
+    let dest = if pick % 4 == 1 { "/etc" } else { "/" };
+    let root = Root::open(&root_dir).expect("open root");
+    let _ = unpack(&root, dest, archive, &opts);
+    let mut names: Vec<OsString> = std::fs::read_dir(&host)
+        .expect("list host")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    let secret = std::fs::symlink_metadata(host.join("secret")).expect("host file");
+    let content = std::fs::read(host.join("secret")).expect("host file");
+    let host_fd = Root::open(&host).expect("open host");
+    let _ = remove_all_at(host_fd.fd(), OsStr::new("root"));
+    let _ = std::fs::remove_file(host.join("secret"));
+    let _ = std::fs::remove_dir(&host);
+    assert_eq!(
+        names,
+        ["root", "secret"],
+        "something was made beside the root"
+    );
+    assert!(secret.is_file(), "the host file was replaced");
+    assert_eq!(content, b"host", "the host file was written");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::nlink(&secret),
+        1,
+        "the host file got a hard link"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1670,6 +1725,23 @@ mod tests {
         let m = std::fs::metadata(h.root().join("ro")).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o555);
         assert_eq!(std::fs::read_to_string(h.root().join("ro/f")).unwrap(), "f");
+    }
+
+    /// The fuzz harness's seeds and the crashes it found, under every policy.
+    #[test]
+    fn fuzz_seeds_stay_contained() {
+        let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/untar");
+        let mut n = 0;
+        for e in std::fs::read_dir(seeds).unwrap() {
+            let data = std::fs::read(e.unwrap().path()).unwrap();
+            for pick in 0..4u8 {
+                let mut input = vec![pick];
+                input.extend_from_slice(&data);
+                fuzz_contained(&input);
+            }
+            n += 1;
+        }
+        assert!(n > 0);
     }
 
     #[test]
