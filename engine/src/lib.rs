@@ -15,6 +15,7 @@ pub mod containers;
 pub mod content;
 pub mod daemon;
 pub mod disk_usage;
+pub mod fuzzing;
 pub mod images;
 pub mod listen;
 pub mod memory;
