@@ -40,7 +40,7 @@ fn make_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
 
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    crate::memory::trim_periodically(std::time::Duration::from_secs(10));
+    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     let runtimes = cfg.runtimes()?;
     let listens = cfg
         .listen_addresses()
