@@ -64,7 +64,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let pid_file = cfg.exec_root.join("berthd.pid");
     std::fs::write(&pid_file, std::process::id().to_string())
         .with_context(|| format!("writing {}", pid_file.display()))?;
-    let sv = crate::containers::supervisor::Supervisor::start(
+    let sv = crate::containers::supervisor::grpc::Grpc::start(
         cfg.supervisor.as_deref(),
         &cfg.data_root,
         &cfg.exec_root,
@@ -74,11 +74,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .context("berth-supervisor")?;
     let containers = crate::containers::ContainerService::open(
         images.clone(),
-        sv,
+        std::sync::Arc::new(sv),
         &cfg.data_root,
         &cfg.exec_root,
-        runtimes,
-        cfg.cgroup_parent.clone(),
+        crate::containers::Options {
+            runtimes,
+            cgroup_parent: cfg.cgroup_parent.clone(),
+            restart_delay: std::time::Duration::from_millis(100),
+        },
     )
     .await
     .context("opening containers")?;
@@ -164,7 +167,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }
-    containers.shutdown();
+    containers.shutdown().await;
     let _ = std::fs::remove_file(pid_file);
     Ok(())
 }

@@ -464,6 +464,39 @@ pub fn parse(bytes: &[u8]) -> ApiResult<Value> {
     Ok(v)
 }
 
+/// The largest JSON body read.
+pub const LIMIT: usize = 16 << 20;
+
+/// How much of an over-long body is read (and dropped) before the refusal is sent:
+/// answering while the client still writes would reset its connection instead.
+const DRAIN_LIMIT: usize = 1 << 30;
+
+/// A request body of at most `limit` bytes; a longer one is a 413, sent once the rest
+/// of it has been read (up to `DRAIN_LIMIT`), so the client sees the answer.
+pub async fn collect(body: axum::body::Body, limit: usize) -> ApiResult<bytes::Bytes> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large: more than {limit} bytes"),
+        ));
+    }
+    Ok(buf.freeze())
+}
+
 /// As [`read`], with no body (or `null`) read as `{}`.
 pub async fn read_or_empty(req: Request, schema: &Schema) -> ApiResult<Value> {
     Ok(read(req, schema)
@@ -479,9 +512,7 @@ pub async fn read(req: Request, schema: &Schema) -> ApiResult<Option<Value>> {
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("?").to_string());
-    let bytes = axum::body::to_bytes(req.into_body(), 16 << 20)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
+    let bytes = collect(req.into_body(), LIMIT).await?;
     check_content_type(ct.as_deref(), !bytes.is_empty())?;
     if bytes.is_empty() {
         return Ok(None);

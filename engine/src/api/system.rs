@@ -187,7 +187,7 @@ pub async fn df(State(st): State<AppState>, uri: axum::http::Uri) -> super::ApiR
                 .containers
                 .all()
                 .iter()
-                .map(|e| super::containers::summary_with_size(&st, e))
+                .map(|e| super::containers::summary_sized(&st, e))
                 .collect();
             out.insert("Containers".into(), json!(containers));
         }

@@ -9,8 +9,8 @@
 //! the container stops or pauses; a change of status found by a probe is a
 //! `health_status: STATUS` event.
 
-use super::{ContainerService, Entry, Error, Result, NAMESPACE};
-use berth_proto::v1 as pb;
+use super::state::Status;
+use super::{Container, ContainerService, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -264,7 +264,7 @@ impl Limited {
 
 /// Sets a checked container's status to `unhealthy` (it stopped or paused: dockerd
 /// marks it so when its monitor closes); whether it changed. The caller saves.
-pub(crate) fn mark_unhealthy(entry: &Entry) -> bool {
+pub(crate) fn mark_unhealthy(entry: &Container) -> bool {
     entry.update(|r| match r.state.health.as_mut() {
         Some(h) if h.status != UNHEALTHY => {
             h.status = UNHEALTHY.into();
@@ -280,7 +280,7 @@ impl ContainerService {
     /// again after a restart (the status stays); its probe, or None without a check.
     /// The caller saves the record (once, with the rest of its state), then calls
     /// `watch_health`.
-    pub(crate) fn reset_health(entry: &Entry, fresh: bool) -> Option<Probe> {
+    pub(crate) fn reset_health(entry: &Container, fresh: bool) -> Option<Probe> {
         let probe = probe(&entry.record().config)?;
         entry.update(|r| {
             let h = r.state.health.get_or_insert_with(Health::default);
@@ -293,7 +293,7 @@ impl ContainerService {
     }
 
     /// Runs the probe loop of a running container.
-    pub(crate) fn watch_health(self: &Arc<Self>, entry: &Arc<Entry>, probe: Probe) {
+    pub(crate) fn watch_health(self: &Arc<Self>, entry: &Arc<Container>, probe: Probe) {
         let run = self.health.next(&entry.id);
         let this = self.clone();
         let entry = entry.clone();
@@ -301,13 +301,13 @@ impl ContainerService {
     }
 
     /// The loop: wait an interval (or for the container to stop), probe, record.
-    async fn monitor(self: Arc<Self>, entry: Arc<Entry>, probe: Probe, run: u64) {
+    async fn monitor(self: Arc<Self>, entry: Arc<Container>, probe: Probe, run: u64) {
         let mut gen = entry.gen.subscribe();
         let exits = gen.borrow().exits;
         loop {
             let stopped = tokio::select! {
                 _ = tokio::time::sleep(probe.interval) => false,
-                _ = gen.wait_for(|g| !g.running || g.exits != exits || g.removed) => true,
+                _ = gen.wait_for(|g| !g.status.has_task() || g.exits != exits || g.removed) => true,
             };
             if !self.health.is_current(&entry.id, run) {
                 return;
@@ -316,7 +316,7 @@ impl ContainerService {
             if stopped || !entry.running() {
                 return;
             }
-            if entry.record().state.status == "paused" {
+            if entry.status() == Status::Paused {
                 continue;
             }
             let started = chrono::Utc::now();
@@ -337,21 +337,21 @@ impl ContainerService {
             {
                 continue;
             }
-            self.record_result(&entry, &probe, started, result);
+            self.record_result(&entry, &probe, started, result).await;
         }
     }
 
     /// A paused container's checks stop (the loop skips it) and it is `unhealthy`
     /// until a probe after the unpause says otherwise, as with dockerd. The caller
     /// saves the record.
-    pub(crate) fn health_paused(&self, entry: &Entry) {
+    pub(crate) fn health_paused(&self, entry: &Container) {
         mark_unhealthy(entry);
     }
 
     /// Applies one result: log, streak, status; an event when the status changes.
-    fn record_result(
+    async fn record_result(
         &self,
-        entry: &Entry,
+        entry: &Container,
         probe: &Probe,
         started: chrono::DateTime<chrono::Utc>,
         result: ProbeResult,
@@ -359,7 +359,7 @@ impl ContainerService {
         let changed = entry.update(|r| {
             // Checked under the record's lock: a probe that raced with an exit (which
             // marked it unhealthy) or a pause is dropped.
-            if r.state.status != "running" {
+            if r.state.status != Status::Running {
                 return None;
             }
             let started_at = chrono::DateTime::parse_from_rfc3339(&r.state.started_at)
@@ -392,8 +392,8 @@ impl ContainerService {
         let Some((old, new)) = changed else {
             return;
         };
+        let _ = self.store.save(entry).await;
         let rec = entry.record();
-        let _ = self.save(&rec);
         if old != new {
             self.emit(&format!("health_status: {new}"), &rec, &[]);
         }
@@ -401,15 +401,12 @@ impl ContainerService {
 
     /// Runs the probe once as an exec (registered while it runs, as dockerd's are),
     /// collecting its output, killing it at the timeout.
-    async fn run_probe(self: &Arc<Self>, entry: &Entry, probe: &Probe) -> Result<ProbeResult> {
+    async fn run_probe(self: &Arc<Self>, entry: &Container, probe: &Probe) -> Result<ProbeResult> {
         let body = json!({"Cmd": probe.argv, "AttachStdout": true, "AttachStderr": true});
         let id = self.exec_create(&entry.id, &body)?;
         let r = self.run_exec(&id, probe).await;
         // Probes are not kept: one a second would pile up.
-        self.execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.execs.remove(&id);
         r
     }
 
@@ -417,7 +414,7 @@ impl ContainerService {
         let exec = self.exec(id)?;
         let mut rx = exec.out.subscribe();
         let mut done = exec.done.subscribe();
-        self.exec_start(&exec, false).await?;
+        self.exec_start(&exec).await?;
         let mut out = Limited::default();
         let finished = tokio::time::timeout(probe.timeout, async {
             loop {
@@ -433,17 +430,7 @@ impl ContainerService {
         .await
         .is_ok();
         if !finished {
-            let _ = self
-                .sv
-                .tasks()
-                .kill(pb::KillRequest {
-                    namespace: NAMESPACE.into(),
-                    container_id: exec.container.clone(),
-                    exec_id: exec.id.clone(),
-                    signal: 9,
-                    all: false,
-                })
-                .await;
+            let _ = self.sv.kill(&exec.container, &exec.id, 9, false).await;
             // Bounded: a dying probe must not hold the loop forever.
             let _ = tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d)).await;
             let t = go_duration(probe.timeout);
@@ -458,7 +445,7 @@ impl ContainerService {
                 ..Default::default()
             });
         }
-        let code = exec.state.lock().unwrap_or_else(|p| p.into_inner()).1;
+        let code = exec.state().1;
         let code = code.ok_or_else(|| {
             Error::Internal(format!(
                 "healthcheck for container {} has no exit code!",
