@@ -457,3 +457,53 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod flows {
+    use super::super::supervisor::fake::Outcome;
+    use super::super::testing::Harness;
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_exec_that_cannot_start_ends_with_126() {
+        let h = Harness::new().await;
+        h.create("ex", serde_json::json!({})).await;
+        h.svc.start("ex").await.unwrap();
+        h.fake
+            .on_exec(|_| Outcome::Fail("exec: \"nope\": executable file not found".into()));
+        let id = h
+            .svc
+            .exec_create("ex", &serde_json::json!({"Cmd": ["nope"]}))
+            .unwrap();
+        let exec = h.svc.exec(&id).unwrap();
+        let e = h.svc.exec_start(&exec).await.unwrap_err().to_string();
+        assert!(e.contains("executable file not found"), "{e}");
+        assert_eq!(exec.state(), (false, Some(START_FAILED), 0));
+        assert!(*exec.done.borrow());
+        // Once tried, never again.
+        assert!(h.svc.exec_startable(&exec).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_exec_exit_comes_from_events() {
+        let h = Harness::new().await;
+        h.create("ex2", serde_json::json!({})).await;
+        h.svc.start("ex2").await.unwrap();
+        h.fake.on_exec(|_| Outcome::Exit(4));
+        let body = serde_json::json!({"Cmd": ["sh"], "Tty": true, "Env": ["A=1"]});
+        let id = h.svc.exec_create("ex2", &body).unwrap();
+        let exec = h.svc.exec(&id).unwrap();
+        let mut done = exec.done.subscribe();
+        h.svc.exec_start(&exec).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(exec.state().1, Some(4));
+        assert!(h
+            .fake
+            .called(&format!("delete_process {} {id}", exec.container)));
+        let c = h.svc.get("ex2").unwrap();
+        assert!(h.actions(&c).iter().any(|a| a == "exec_die"));
+    }
+}

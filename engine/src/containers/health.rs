@@ -523,3 +523,91 @@ mod tests {
         assert!(t.ends_with("bb..."));
     }
 }
+
+#[cfg(test)]
+mod flows {
+    use super::super::supervisor::fake::Outcome;
+    use super::super::testing::Harness;
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn health_of(c: &Container) -> Option<Health> {
+        c.read(|r| r.state.health.clone())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn probes_decide_the_health_and_a_stop_ends_it() {
+        let h = Harness::new().await;
+        let code = Arc::new(AtomicU32::new(1));
+        let probe_code = code.clone();
+        h.fake.on_exec(move |argv| {
+            assert_eq!(argv, ["probe", "--now"]);
+            Outcome::Exit(probe_code.load(Ordering::SeqCst))
+        });
+        let c = h
+            .create(
+                "hc",
+                json!({"Healthcheck": {"Test": ["CMD", "probe", "--now"], "Interval": 5_000_000, "Retries": 2}}),
+            )
+            .await;
+        h.svc.start("hc").await.unwrap();
+        assert_eq!(health_of(&c).unwrap().status, STARTING);
+        h.until("unhealthy", || {
+            health_of(&c).is_some_and(|h| h.status == UNHEALTHY)
+        })
+        .await;
+        let hs = health_of(&c).unwrap();
+        assert!(hs.failing_streak >= 2);
+        assert!(hs
+            .log
+            .iter()
+            .all(|r| r.exit_code == 1 && !r.start.is_empty()));
+        assert!(hs.log.len() <= MAX_LOG_ENTRIES);
+        code.store(0, Ordering::SeqCst);
+        h.until("healthy", || {
+            health_of(&c).is_some_and(|h| h.status == HEALTHY)
+        })
+        .await;
+        assert_eq!(health_of(&c).unwrap().failing_streak, 0);
+        let actions = h.actions(&c);
+        assert!(actions.iter().any(|a| a == "health_status: unhealthy"));
+        assert!(actions.iter().any(|a| a == "health_status: healthy"));
+        assert!(actions
+            .iter()
+            .any(|a| a.starts_with("exec_start: probe --now")));
+        // Probes are not kept as execs.
+        assert!(h.svc.exec_ids(&c.id).is_empty());
+        // A stopped container is unhealthy and probed no more.
+        h.fake.exit(&c.id, 0);
+        h.status(&c, super::super::state::Status::Exited).await;
+        h.until("unhealthy once stopped", || {
+            health_of(&c).is_some_and(|h| h.status == UNHEALTHY)
+        })
+        .await;
+        let probes = h.fake.calls.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(h.fake.calls.lock().unwrap().len(), probes);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_probe_that_hangs_times_out() {
+        let h = Harness::new().await;
+        h.fake.on_exec(|_| Outcome::Run);
+        let c = h
+            .create(
+                "slow",
+                json!({"Healthcheck": {"Test": ["CMD-SHELL", "sleep 9"], "Interval": 5_000_000, "Timeout": 20_000_000, "Retries": 1}}),
+            )
+            .await;
+        h.svc.start("slow").await.unwrap();
+        h.until("timed out", || {
+            health_of(&c).is_some_and(|h| h.status == UNHEALTHY)
+        })
+        .await;
+        let r = &health_of(&c).unwrap().log[0];
+        assert_eq!(r.exit_code, -1);
+        assert_eq!(r.output, "Health check exceeded timeout (20ms)");
+        // The probe was killed, not left running.
+        assert!(h.fake.called(&format!("kill {} ", c.id)));
+    }
+}

@@ -57,25 +57,31 @@ impl ContainerService {
         for c in self.store.all() {
             self.restore(&c).await;
         }
-        tokio::spawn(self.events(stream));
+        tokio::spawn(Self::events(Arc::downgrade(&self), stream));
     }
 
-    async fn events(self: Arc<Self>, mut stream: Option<EventStream>) {
+    /// The event loop. It holds the service only while it handles something, so that
+    /// the service can go (a test's, or at shutdown).
+    async fn events(weak: std::sync::Weak<Self>, mut stream: Option<EventStream>) {
         let mut backoff = Duration::from_millis(50);
         loop {
+            let Some(this) = weak.upgrade() else {
+                return;
+            };
             let mut s = match stream.take() {
                 Some(s) => s,
                 None => {
-                    self.sv.reconnect().await;
-                    match self.sv.subscribe().await {
+                    this.sv.reconnect().await;
+                    match this.sv.subscribe().await {
                         Ok(s) => {
                             backoff = Duration::from_millis(50);
                             tracing::info!("following the supervisor's events again");
-                            self.resync().await;
+                            this.resync().await;
                             s
                         }
                         Err(e) => {
                             tracing::debug!(error = %e, "subscribing to the supervisor's events");
+                            drop(this);
                             tokio::time::sleep(backoff).await;
                             backoff = (backoff * 2).min(MAX_BACKOFF);
                             continue;
@@ -83,12 +89,16 @@ impl ContainerService {
                     }
                 }
             };
+            drop(this);
             while let Some(item) = s.next().await {
+                let Some(this) = weak.upgrade() else {
+                    return;
+                };
                 match item {
-                    Ok(ev) => self.handle(ev),
+                    Ok(ev) => this.handle(ev),
                     Err(supervisor::Error::Lost(m)) => {
                         tracing::warn!(error = %m, "supervisor events lost; re-syncing");
-                        self.resync().await;
+                        this.resync().await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "lost the supervisor's events");
@@ -244,9 +254,12 @@ impl ContainerService {
     /// Starts a restarting container after `delay`, unless a start, stop or removal
     /// came first.
     fn schedule_restart(self: &Arc<Self>, c: Arc<Container>, epoch: u64, delay: Duration) {
-        let this = self.clone();
+        let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            let Some(this) = weak.upgrade() else {
+                return;
+            };
             if let Err(e) = this.start_container(&c, Some(epoch)).await {
                 tracing::warn!(id = %c.id, error = %e, "restart failed");
             }
@@ -403,5 +416,297 @@ mod tests {
         assert!(!restarts(&p("on-failure", 2), 1, false, 2));
         assert!(!restarts(&p("no", 0), 1, false, 0));
         assert!(!restarts(&serde_json::Value::Null, 1, false, 0));
+    }
+}
+
+#[cfg(test)]
+mod flows {
+    use super::super::lifecycle::WaitCondition;
+    use super::super::supervisor::fake::Fake;
+    use super::super::supervisor::Supervisor as _;
+    use super::super::testing::Harness;
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_exit_is_recorded_once_and_wakes_waiters() {
+        let h = Harness::new().await;
+        let c = h.create("one", json!({})).await;
+        assert_eq!(c.status(), Status::Created);
+        h.svc.start("one").await.unwrap();
+        assert_eq!(c.status(), Status::Running);
+        let pid = c.read(|r| r.state.pid);
+        assert!(pid > 0);
+        let (svc, waited) = (h.svc.clone(), c.clone());
+        let waiter =
+            tokio::spawn(async move { svc.wait(&waited, WaitCondition::NotRunning).await });
+        h.fake.exit(&c.id, 3);
+        assert_eq!(waiter.await.unwrap(), 3);
+        let st = c.read(|r| r.state.clone());
+        assert_eq!(
+            (st.status, st.exit_code, st.pid, st.oom_killed),
+            (Status::Exited, 3, 0, false)
+        );
+        h.until("die", || h.actions(&c).len() == 3).await;
+        assert!(h.fake.called(&format!("delete {}", c.id)));
+        // The same exit seen again (a re-sync) changes nothing.
+        h.svc.exit_seen(
+            &c,
+            Exit {
+                container_id: c.id.clone(),
+                exec_id: None,
+                pid,
+                exit_status: 9,
+                exited_at: None,
+            },
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(c.read(|r| r.state.exit_code), 3);
+        let actions = h.actions(&c);
+        assert_eq!(actions, ["create", "start", "die"]);
+        // Stored: a new service over the same directories reads the exit back.
+        let fake = Arc::new(Fake::default());
+        let h = h.reopen(fake).await;
+        let c = h.svc.get("one").unwrap();
+        assert_eq!(
+            (c.status(), c.read(|r| r.state.exit_code)),
+            (Status::Exited, 3)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn oom_killed_when_the_kernel_says_so() {
+        let h = Harness::new().await;
+        let c = h.create("oom", json!({})).await;
+        h.svc.start("oom").await.unwrap();
+        h.fake.oom(&c.id);
+        h.until("die", || h.actions(&c).len() == 4).await;
+        assert_eq!(h.actions(&c), ["create", "start", "oom", "die"]);
+        let st = c.read(|r| r.state.clone());
+        assert_eq!(
+            (st.status, st.exit_code, st.oom_killed),
+            (Status::Exited, 137, true)
+        );
+        // A run that was not killed for memory clears it.
+        h.svc.start("oom").await.unwrap();
+        assert!(c.read(|r| r.state.oom_killed));
+        h.fake.exit(&c.id, 0);
+        h.until("exit", || !c.read(|r| r.state.oom_killed)).await;
+        h.status(&c, Status::Exited).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_exit_before_the_start_is_recorded_waits_for_it() {
+        let h = Harness::new().await;
+        let c = h.create("quick", json!({})).await;
+        *h.fake.exit_on_start.lock().unwrap() = Some(5);
+        h.svc.start("quick").await.unwrap();
+        h.status(&c, Status::Exited).await;
+        assert_eq!(c.read(|r| r.state.exit_code), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_failure_restarts_up_to_its_count() {
+        let h = Harness::new().await;
+        let c = h
+            .create(
+                "flaky",
+                json!({"HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}}}),
+            )
+            .await;
+        h.svc.start("flaky").await.unwrap();
+        for n in 1..=2 {
+            let pid = c.read(|r| r.state.pid);
+            h.fake.exit(&c.id, 1);
+            h.until("restarted", || {
+                c.status() == Status::Running && c.read(|r| r.state.pid) != pid
+            })
+            .await;
+            assert_eq!(c.read(|r| r.restart_count), n);
+        }
+        h.fake.exit(&c.id, 1);
+        h.status(&c, Status::Exited).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(c.status(), Status::Exited);
+        assert_eq!(c.read(|r| r.restart_count), 2);
+        // A success is not restarted by on-failure.
+        let c = h
+            .create(
+                "fine",
+                json!({"HostConfig": {"RestartPolicy": {"Name": "on-failure"}}}),
+            )
+            .await;
+        h.svc.start("fine").await.unwrap();
+        h.fake.exit(&c.id, 0);
+        h.status(&c, Status::Exited).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restarting_after_wait_until_stopped() {
+        // A long delay: the container stays restarting while the test looks at it.
+        let h = Harness::with_delay(Duration::from_secs(600)).await;
+        let c = h
+            .create(
+                "always",
+                json!({"HostConfig": {"RestartPolicy": {"Name": "always"}}}),
+            )
+            .await;
+        h.svc.start("always").await.unwrap();
+        let (svc, waited) = (h.svc.clone(), c.clone());
+        let waiter =
+            tokio::spawn(async move { svc.wait(&waited, WaitCondition::NotRunning).await });
+        h.fake.exit(&c.id, 3);
+        assert_eq!(waiter.await.unwrap(), 3);
+        // Restarting as soon as the waiter knows: a plain rm is refused.
+        assert_eq!(c.status(), Status::Restarting);
+        let st = c.read(|r| r.state.clone());
+        assert_eq!((st.exit_code, st.pid), (3, 0));
+        assert!(st.status.is_running());
+        let e = h.svc.remove("always", false).await.unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "cannot remove container \"/always\": container is restarting: stop the container before removing or force remove"
+        );
+        // Exec and pause wait for it to run.
+        assert!(h
+            .svc
+            .exec_create("always", &json!({"Cmd": ["true"]}))
+            .is_err());
+        assert!(h.svc.pause("always", true).await.is_err());
+        // A stop calls the restart off.
+        h.svc.stop("always", None, None).await.unwrap();
+        assert_eq!(c.status(), Status::Exited);
+        assert_eq!(c.read(|r| r.state.exit_code), 3);
+        h.svc.remove("always", false).await.unwrap();
+        assert!(h.svc.get("always").is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unless_stopped_stays_stopped() {
+        let h = Harness::new().await;
+        let c = h
+            .create(
+                "us",
+                json!({"HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}}}),
+            )
+            .await;
+        h.svc.start("us").await.unwrap();
+        h.svc.stop("us", Some(1), None).await.unwrap();
+        assert_eq!(c.status(), Status::Exited);
+        assert_eq!(c.read(|r| r.state.exit_code), 128 + 15);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(c.status(), Status::Exited);
+        assert!(c.read(|r| r.manual_stop));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_stream_is_followed_by_a_resync() {
+        let h = Harness::new().await;
+        let c = h.create("lost", json!({})).await;
+        h.svc.start("lost").await.unwrap();
+        // The supervisor goes away; the exit happens while nobody listens.
+        h.fake.exit_unseen(&c.id, 7);
+        h.fake.disconnect();
+        h.status(&c, Status::Exited).await;
+        assert_eq!(c.read(|r| r.state.exit_code), 7);
+        assert!(*h.fake.reconnects.lock().unwrap() >= 1);
+        // And events flow again after it.
+        h.svc.start("lost").await.unwrap();
+        h.fake.exit(&c.id, 2);
+        h.until("second exit", || c.read(|r| r.state.exit_code) == 2)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pauses_behind_berthds_back_are_followed() {
+        let h = Harness::new().await;
+        let c = h.create("pz", json!({})).await;
+        h.svc.start("pz").await.unwrap();
+        h.fake.pause(&c.id).await.unwrap();
+        h.status(&c, Status::Paused).await;
+        assert_eq!(
+            h.svc
+                .exec_create("pz", &json!({"Cmd": ["true"]}))
+                .unwrap_err()
+                .to_string(),
+            "Container pz is paused, unpause the container before exec"
+        );
+        h.fake.resume(&c.id).await.unwrap();
+        h.status(&c, Status::Running).await;
+        // Through the API too, whichever of the answer and the event comes first.
+        h.svc.pause("pz", true).await.unwrap();
+        assert_eq!(c.status(), Status::Paused);
+        h.svc.pause("pz", false).await.unwrap();
+        assert_eq!(c.status(), Status::Running);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restore_after_a_berthd_restart() {
+        let h = Harness::new().await;
+        let live = h.create("live", json!({})).await;
+        let gone = h
+            .create(
+                "gone",
+                json!({"HostConfig": {"RestartPolicy": {"Name": "always"}}}),
+            )
+            .await;
+        let ended = h.create("ended", json!({})).await;
+        for n in ["live", "gone", "ended"] {
+            h.svc.start(n).await.unwrap();
+        }
+        let (live_id, gone_id, ended_id) = (live.id.clone(), gone.id.clone(), ended.id.clone());
+        let live_pid = live.read(|r| r.state.pid);
+        // berthd is away: `live` still runs, `gone` exited (its policy restarts it),
+        // `ended` exited (no policy).
+        let fake = Arc::new(Fake::default());
+        fake.seed(&live_id, live_pid, None);
+        fake.seed(&gone_id, 4242, Some(4));
+        fake.seed(&ended_id, 4343, Some(6));
+        let h = h.reopen(fake.clone()).await;
+        let live = h.svc.get("live").unwrap();
+        let gone = h.svc.get("gone").unwrap();
+        let ended = h.svc.get("ended").unwrap();
+        assert_eq!(live.status(), Status::Running);
+        h.status(&ended, Status::Exited).await;
+        assert_eq!(ended.read(|r| r.state.exit_code), 6);
+        h.until("restarted by its policy", || {
+            gone.status() == Status::Running && gone.read(|r| r.restart_count) == 1
+        })
+        .await;
+        // The live one is followed: its exit comes as an event.
+        fake.exit(&live_id, 0);
+        h.status(&live, Status::Exited).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_due_when_berthd_stopped_happens() {
+        let h = Harness::with_delay(Duration::from_secs(600)).await;
+        let c = h
+            .create(
+                "due",
+                json!({"HostConfig": {"RestartPolicy": {"Name": "always"}}}),
+            )
+            .await;
+        h.svc.start("due").await.unwrap();
+        h.fake.exit(&c.id, 1);
+        h.status(&c, Status::Restarting).await;
+        let h = h.reopen(Arc::new(Fake::default())).await;
+        let c = h.svc.get("due").unwrap();
+        h.status(&c, Status::Running).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_start_leaves_the_container_as_it_was() {
+        let h = Harness::new().await;
+        let c = h.create("bad", json!({})).await;
+        *h.fake.fail_create.lock().unwrap() = Some("no such runtime".into());
+        let e = h.svc.start("bad").await.unwrap_err().to_string();
+        assert!(e.contains("no such runtime"), "{e}");
+        let st = c.read(|r| r.state.clone());
+        assert_eq!((st.status, st.exit_code), (Status::Created, 128));
+        assert!(st.error.contains("no such runtime"));
+        *h.fake.fail_create.lock().unwrap() = None;
+        h.svc.start("bad").await.unwrap();
+        assert!(c.read(|r| r.state.error.is_empty()));
     }
 }

@@ -50,6 +50,9 @@ pub struct Fake {
     pub fail_create: Mutex<Option<String>>,
     /// Reconnections asked for.
     pub reconnects: Mutex<u32>,
+    /// When set, a started init process exits at once with this status (its exit may
+    /// reach the engine before the start's answer is recorded).
+    pub exit_on_start: Mutex<Option<u32>>,
 }
 
 impl Default for Fake {
@@ -62,6 +65,7 @@ impl Default for Fake {
             calls: Mutex::new(Vec::new()),
             fail_create: Mutex::new(None),
             reconnects: Mutex::new(0),
+            exit_on_start: Mutex::new(None),
         }
     }
 }
@@ -114,6 +118,30 @@ impl Fake {
             container_id: id.into(),
         });
         self.exit(id, 137);
+    }
+
+    /// A task found running (or stopped with `exit`) as a restarted supervisor finds its
+    /// shims again.
+    pub fn seed(&self, id: &str, pid: u32, exit: Option<u32>) {
+        let status = if exit.is_some() {
+            Status::Stopped
+        } else {
+            Status::Running
+        };
+        lock(&self.tasks).insert(
+            id.into(),
+            Task {
+                init: Proc {
+                    pid,
+                    status,
+                    exit_status: exit.unwrap_or(0),
+                    args: Vec::new(),
+                },
+                execs: HashMap::new(),
+                spec: oci_spec::runtime::Spec::default(),
+                stdio: Stdio::default(),
+            },
+        );
     }
 
     /// Ends every subscription (as a supervisor restart does).
@@ -210,6 +238,17 @@ impl super::Supervisor for Fake {
             if exec_id.is_empty() {
                 t.init.pid = pid;
                 t.init.status = Status::Running;
+                if let Some(status) = *lock(&self.exit_on_start) {
+                    t.init.status = Status::Stopped;
+                    t.init.exit_status = status;
+                    let _ = lock(&self.events).send(Event::Exit(Exit {
+                        container_id: id.into(),
+                        exec_id: None,
+                        pid,
+                        exit_status: status,
+                        exited_at: Some(SystemTime::now()),
+                    }));
+                }
                 return Ok(pid);
             }
             if t.init.status != Status::Running {
