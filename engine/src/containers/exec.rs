@@ -7,7 +7,8 @@
 use super::container::RunIo;
 use super::io::{self, Chunk, Fifos};
 use super::state::Status;
-use super::{detach, internal, random_hex, strs, ContainerService, Error, Result};
+use super::{internal, random_hex, strs, ContainerService, Error, Result};
+use berth_api::detach;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -9,7 +9,6 @@
 pub mod archive;
 pub mod container;
 pub mod create;
-pub mod detach;
 pub mod events;
 pub mod exec;
 pub mod health;
