@@ -96,7 +96,9 @@ where
                 let mut g = e.gen.subscribe();
                 let exits = g.borrow().exits;
                 let _ = g
-                    .wait_for(|g| g.status.has_task() || g.exits > exits || g.removed)
+                    .wait_for(|g| {
+                        crate::containers::state::has_task(g.status) || g.exits > exits || g.removed
+                    })
                     .await;
             }
             let mut buf = vec![0u8; 32 * 1024];
@@ -243,7 +245,7 @@ pub async fn attach(
     let e = svc.get(&id)?;
     let rec = e.record();
     let tty = rec.tty();
-    let status = rec.state.status;
+    let status = rec.state.status();
     let wants_out = query_bool(&q, "stdout") || query_bool(&q, "stderr");
     use crate::containers::state::Status;
     // As dockerd, a stream attached to a stopped container carries its next run:
@@ -251,7 +253,7 @@ pub async fn attach(
     let next_run = query_bool(&q, "stream") && status == Status::Exited;
     let ended = !status.is_running() && status != Status::Created && !next_run;
     let rx = (wants_out && !ended).then(|| e.out.subscribe());
-    let stdin = query_bool(&q, "stdin") && rec.config["OpenStdin"].as_bool().unwrap_or(false);
+    let stdin = query_bool(&q, "stdin") && rec.config.open_stdin;
     let detach_keys = match query_get(&q, "detachKeys").filter(|k| !k.is_empty()) {
         Some(k) => berth_api::detach::parse(k)
             .map_err(|_| ApiError::bad_request(format!("Invalid detach keys ({k}) provided")))?,
@@ -266,7 +268,7 @@ pub async fn attach(
         // As dockerd: only without a TTY does the end of an attached stdin close the
         // container's (a TTY session ends by detaching, and a later attach must still be
         // able to type).
-        close_stdin_at_eof: rec.config["StdinOnce"].as_bool().unwrap_or(false) && !tty,
+        close_stdin_at_eof: rec.config.stdin_once && !tty,
         // As dockerd: only a TTY's input is scanned for the detach sequence.
         detach_keys: tty.then_some(detach_keys),
         start: None,

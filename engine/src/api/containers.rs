@@ -13,8 +13,16 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_api::container::{
+    ContainerInspect, ContainerState, ContainerSummary, ContainersPruneReport, CreateResponse,
+    GraphDriverData, NetworkSettings, SummaryHostConfig, SummaryNetworkSettings, UpdateConfig,
+    UpdateResponse, WaitResponse,
+};
+use berth_api::network::EndpointSettings;
+use berth_api::state::HealthStatus;
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 impl From<Error> for ApiError {
@@ -33,21 +41,9 @@ impl From<Error> for ApiError {
 /// `POST /containers/create`.
 pub async fn create(State(st): State<AppState>, uri: Uri, req: Request) -> ApiResult<Response> {
     let q = query_pairs(&uri);
-    // As dockerd: a create needs a body, and one with some Config field in it.
-    let body = super::body::read(req, &super::body::CREATE)
-        .await?
-        .ok_or_else(|| ApiError::bad_request("invalid JSON: got EOF while reading request body"))?;
-    if !super::body::has_config(&body) {
-        return Err(ApiError::bad_request(
-            "Config cannot be empty in order to create a container",
-        ));
-    }
-    let (id, warnings) = st.containers.create(query_get(&q, "name"), &body).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"Id": id, "Warnings": warnings})),
-    )
-        .into_response())
+    let body = super::body::create_request(req).await?;
+    let (id, warnings) = st.containers.create(query_get(&q, "name"), body).await?;
+    Ok((StatusCode::CREATED, Json(CreateResponse { id, warnings })).into_response())
 }
 
 fn human(secs: i64) -> String {
@@ -70,14 +66,13 @@ fn ago(t: &str) -> i64 {
 
 fn status_text(e: &Container) -> String {
     let r = e.record();
-    match r.state.status {
-        Status::Running => match r.state.health.as_ref().map(|h| h.status.as_str()) {
+    let up = || human(ago(&r.state.started_at));
+    match r.state.status() {
+        Status::Running => match r.state.health.as_ref().map(|h| h.status) {
             // As dockerd: "(health: starting)", "(healthy)", "(unhealthy)".
-            Some(s) if s == crate::containers::health::STARTING => {
-                format!("Up {} (health: starting)", human(ago(&r.state.started_at)))
-            }
-            Some(s) if !s.is_empty() => format!("Up {} ({s})", human(ago(&r.state.started_at))),
-            _ => format!("Up {}", human(ago(&r.state.started_at))),
+            Some(HealthStatus::Starting) => format!("Up {} (health: starting)", up()),
+            Some(HealthStatus::None) | None => format!("Up {}", up()),
+            Some(s) => format!("Up {} ({})", up(), s.as_str()),
         },
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -90,7 +85,7 @@ fn status_text(e: &Container) -> String {
             human(ago(&r.state.finished_at))
         ),
         Status::Created => "Created".into(),
-        Status::Paused => format!("Up {} (Paused)", human(ago(&r.state.started_at))),
+        Status::Paused => format!("Up {} (Paused)", up()),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
     }
@@ -104,79 +99,73 @@ fn zero_time(t: &str) -> &str {
     }
 }
 
-fn inspect(st: &AppState, e: &Container) -> Value {
+fn zero_time_of(t: &str) -> String {
+    zero_time(t).to_string()
+}
+
+/// The network a container is on, as inspect and list key it.
+fn network_of(hc: &berth_api::container::HostConfig) -> String {
+    match hc.network_mode.network_name() {
+        "" => "none".to_string(),
+        n => n.to_string(),
+    }
+}
+
+fn inspect(st: &AppState, e: &Container) -> ContainerInspect {
     let r = e.record();
     let dir = st.containers.dir(&r.id);
-    let net = r.host_config["NetworkMode"]
-        .as_str()
-        .unwrap_or("none")
-        .to_string();
+    let path = |p: std::path::PathBuf| p.display().to_string();
     let ids = st.containers.exec_ids(&r.id);
-    let exec_ids = if ids.is_empty() {
-        Value::Null
-    } else {
-        json!(ids)
-    };
-    let mut networks = serde_json::Map::new();
-    networks.insert(net, json!({"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}));
-    let mut v = json!({
-        "Id": r.id,
-        "Created": r.created,
-        "Path": r.path,
-        "Args": r.args,
-        "State": {
-            "Status": r.state.status.as_str(),
-            "Running": r.state.status.is_running(),
-            "Paused": r.state.status == Status::Paused,
-            "Restarting": r.state.status == Status::Restarting,
-            "OOMKilled": r.state.oom_killed,
-            "Dead": r.state.status == Status::Dead,
-            "Pid": r.state.pid,
-            "ExitCode": r.state.exit_code,
-            "Error": r.state.error,
-            "StartedAt": zero_time(&r.state.started_at),
-            "FinishedAt": zero_time(&r.state.finished_at),
+    let status = r.state.status();
+    let mut networks = BTreeMap::new();
+    networks.insert(network_of(&r.host_config), EndpointSettings::default());
+    ContainerInspect {
+        id: r.id.clone(),
+        created: r.created.clone(),
+        path: r.path.clone(),
+        args: r.args.clone(),
+        state: Some(ContainerState {
+            status,
+            running: status.is_running(),
+            paused: status == Status::Paused,
+            restarting: status == Status::Restarting,
+            oom_killed: r.state.oom_killed,
+            dead: status == Status::Dead,
+            pid: i64::from(r.state.pid),
+            exit_code: r.state.exit_code,
+            error: r.state.error.clone(),
+            started_at: zero_time_of(&r.state.started_at),
+            finished_at: zero_time_of(&r.state.finished_at),
+            // Only containers with a health check have State.Health, as with dockerd.
+            health: r.state.health.clone(),
+        }),
+        image: r.image_id.clone(),
+        resolv_conf_path: path(dir.join("resolv.conf")),
+        hostname_path: path(dir.join("hostname")),
+        hosts_path: path(dir.join("hosts")),
+        log_path: path(st.containers.log_path(&r.id)),
+        name: format!("/{}", r.name),
+        restart_count: r.restart_count,
+        driver: "overlay".into(),
+        platform: "linux".into(),
+        exec_ids: (!ids.is_empty()).then_some(ids),
+        host_config: Some(r.host_config.clone()),
+        graph_driver: GraphDriverData {
+            name: "overlay".into(),
+            data: Some(BTreeMap::from([
+                ("UpperDir".to_string(), path(dir.join("upper"))),
+                ("WorkDir".to_string(), path(dir.join("work"))),
+            ])),
         },
-        "Image": r.image_id,
-        "ResolvConfPath": dir.join("resolv.conf"),
-        "HostnamePath": dir.join("hostname"),
-        "HostsPath": dir.join("hosts"),
-        "LogPath": st.containers.log_path(&r.id),
-        "Name": format!("/{}", r.name),
-        "RestartCount": r.restart_count,
-        "Driver": "overlay",
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "ExecIDs": exec_ids,
-        "HostConfig": r.host_config,
-        "GraphDriver": {
-            "Name": "overlay",
-            "Data": {
-                "UpperDir": dir.join("upper"),
-                "WorkDir": dir.join("work"),
-            }
-        },
-        "Mounts": r.mounts.iter().map(|m| {
-            let mut m = m.clone();
-            if let Some(o) = m.as_object_mut() {
-                o.remove("Anonymous");
-                o.remove("Create");
-            }
-            m
-        }).collect::<Vec<_>>(),
-        "Config": r.config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-            "Networks": networks,
-        },
-    });
-    // Only containers with a health check have State.Health, as with dockerd.
-    if let Some(h) = &r.state.health {
-        v["State"]["Health"] = json!(h);
+        mounts: r.mounts.iter().map(|m| m.point.clone()).collect(),
+        config: Some(r.config.clone()),
+        network_settings: Some(NetworkSettings {
+            ports: Some(Default::default()),
+            networks,
+            ..Default::default()
+        }),
+        ..Default::default()
     }
-    v
 }
 
 /// `GET /containers/{id}/json`.
@@ -266,11 +255,11 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let mut out = Vec::new();
     for e in st.containers.all() {
         let r = e.record();
-        let status = r.state.status;
+        let status = r.state.status();
         if !all && !status.is_running() && !fs.iter().any(|(k, _)| k == "status") {
             continue;
         }
-        let labels = r.config["Labels"].as_object().cloned().unwrap_or_default();
+        let labels = r.labels();
         let ok_for = |key: &str, pass: &dyn Fn(&str) -> bool| {
             let vals: Vec<&String> = fs
                 .iter()
@@ -292,15 +281,15 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
                     && v.parse::<i64>() == Ok(r.state.exit_code)
             })
             && ok_for("volume", &|v| {
-                r.mounts.iter().any(|m| {
-                    (m["Type"] == "volume" && m["Name"] == v) || m["Destination"] == v
-                })
+                r.mounts
+                    .iter()
+                    .any(|m| m.volume() == Some(v) || m.point.destination == v)
             })
             && before.as_ref().is_none_or(|b| r.created < *b)
             && since.as_ref().is_none_or(|s| r.created > *s)
             && ok_for("health", &|v| {
                 let status = r.state.health.as_ref().map(|h| h.status.as_str());
-                v == status.filter(|s| !s.is_empty()).unwrap_or("none")
+                v == status.unwrap_or("none")
             })
             && ok_for("ancestor", &|v| {
                 r.image == v
@@ -311,7 +300,7 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
                 .iter()
                 .filter(|(k, _)| k == "label")
                 .all(|(_, v)| match v.split_once('=') {
-                    Some((k, val)) => labels.get(k).and_then(|x| x.as_str()) == Some(val),
+                    Some((k, val)) => labels.get(k).map(String::as_str) == Some(val),
                     None => labels.contains_key(v.as_str()),
                 });
         if !keep {
@@ -333,7 +322,7 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
 
 /// A container's summary with its sizes as dockerd counts them: SizeRw, its own bytes
 /// (one walk of its upper dir), and SizeRootFs, those plus its image's. Blocking.
-pub(super) fn summary_sized(st: &AppState, e: &Container) -> Value {
+pub(super) fn summary_sized(st: &AppState, e: &Container) -> ContainerSummary {
     let r = e.record();
     let rw = crate::disk_usage::disk_usage(&st.containers.dir(&r.id).join("upper"));
     let image = st
@@ -342,66 +331,41 @@ pub(super) fn summary_sized(st: &AppState, e: &Container) -> Value {
         .map(|i| i.size())
         .unwrap_or(0);
     let mut item = summary(e);
-    item["SizeRw"] = json!(rw);
-    item["SizeRootFs"] = json!(rw + image);
+    item.size_rw = rw as i64;
+    item.size_root_fs = (rw + image) as i64;
     item
 }
 
 /// As [`summary_sized`], on the blocking pool.
-async fn summary_with_size(st: &AppState, e: &std::sync::Arc<Container>) -> Value {
+async fn summary_with_size(st: &AppState, e: &std::sync::Arc<Container>) -> ContainerSummary {
     let (st2, e2) = (st.clone(), e.clone());
     tokio::task::spawn_blocking(move || summary_sized(&st2, &e2))
         .await
         .unwrap_or_else(|_| summary(e))
 }
 
-/// A container's mounts as dockerd's list shows them (its MountPoint fields; the
-/// volume's name and driver only for volumes).
-fn list_mounts(mounts: &[Value]) -> Vec<Value> {
-    mounts
-        .iter()
-        .map(|m| {
-            let mut o = json!({
-                "Type": m["Type"], "Source": m["Source"], "Destination": m["Destination"],
-                "Mode": m["Mode"].as_str().unwrap_or(""), "RW": m["RW"].as_bool().unwrap_or(true),
-                "Propagation": m["Propagation"].as_str().unwrap_or(""),
-            });
-            if m["Type"] == "volume" {
-                o["Name"] = m["Name"].clone();
-                o["Driver"] = json!(m["Driver"].as_str().unwrap_or("local"));
-            }
-            o
-        })
-        .collect()
-}
-
 /// A container as `GET /containers/json` (and `/system/df`) lists it.
-pub(super) fn summary(e: &Container) -> Value {
+pub(super) fn summary(e: &Container) -> ContainerSummary {
     let r = e.record();
-    let labels = r.config["Labels"].as_object().cloned().unwrap_or_default();
     let mut command = vec![r.path.clone()];
     command.extend(r.args.iter().cloned());
-    let net = r.host_config["NetworkMode"]
-        .as_str()
-        .unwrap_or("none")
-        .to_string();
-    let mut networks = serde_json::Map::new();
-    networks.insert(net.clone(), json!({}));
-    json!({
-        "Id": r.id,
-        "Names": [format!("/{}", r.name)],
-        "Image": r.image,
-        "ImageID": r.image_id,
-        "Command": command.join(" "),
-        "Created": crate::images::unix_time(&r.created),
-        "Ports": [],
-        "Labels": labels,
-        "State": r.state.status.as_str(),
-        "Status": status_text(e),
-        "HostConfig": {"NetworkMode": net},
-        "NetworkSettings": {"Networks": networks},
-        "Mounts": list_mounts(&r.mounts),
-    })
+    let net = network_of(&r.host_config);
+    let networks = BTreeMap::from([(net.clone(), EndpointSettings::default())]);
+    ContainerSummary {
+        id: r.id.clone(),
+        names: vec![format!("/{}", r.name)],
+        image: r.image.clone(),
+        image_id: r.image_id.clone(),
+        command: command.join(" "),
+        created: crate::images::unix_time(&r.created),
+        labels: r.labels(),
+        state: r.state.status().as_str().to_string(),
+        status: status_text(e),
+        host_config: SummaryHostConfig { network_mode: net },
+        network_settings: Some(SummaryNetworkSettings { networks }),
+        mounts: r.mounts.iter().map(|m| m.point.clone()).collect(),
+        ..Default::default()
+    }
 }
 
 /// `DELETE /containers/{id}`: with `link=1`, the link `{id}` of the container whose
@@ -482,7 +446,7 @@ pub async fn logs(
     let tail = query_get(&q, "tail").and_then(|t| t.parse::<usize>().ok());
     let since = log_time(&q, "since")?;
     let until = log_time(&q, "until")?;
-    let (tty, driver) = e.read(|r| (r.tty(), r.host_config["LogConfig"]["Type"].clone()));
+    let (tty, driver) = e.read(|r| (r.tty(), r.host_config.log_config.kind.clone()));
     if driver == "none" {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -599,13 +563,17 @@ pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> 
     let (gone, reclaimed) = st
         .containers
         .prune(|r| {
-            let labels = &r.config["Labels"];
+            let labels = r.labels();
             until.is_none_or(|u| crate::images::unix_time(&r.created) < u)
-                && labels_match_all(labels, &with)
-                && (without.is_empty() || !labels_match_all(labels, &without))
+                && labels_match_all(&labels, &with)
+                && (without.is_empty() || !labels_match_all(&labels, &without))
         })
         .await;
-    Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": reclaimed})).into_response())
+    Ok(Json(ContainersPruneReport {
+        containers_deleted: Some(gone),
+        space_reclaimed: reclaimed,
+    })
+    .into_response())
 }
 
 /// The filters of `POST /containers/prune`; others are refused, as dockerd does.
@@ -614,10 +582,10 @@ fn prune_filters(q: &[(String, String)]) -> ApiResult<Vec<(String, String)>> {
 }
 
 /// Whether labels satisfy every `KEY` or `KEY=VALUE` (dockerd's `MatchKVList`).
-fn labels_match_all(labels: &Value, filters: &[String]) -> bool {
+fn labels_match_all(labels: &BTreeMap<String, String>, filters: &[String]) -> bool {
     filters.iter().all(|l| match l.split_once('=') {
-        Some((k, v)) => labels[k].as_str() == Some(v),
-        None => !labels[l.as_str()].is_null(),
+        Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+        None => labels.contains_key(l.as_str()),
     })
 }
 
@@ -887,7 +855,11 @@ pub async fn wait(
     let code = async move { svc.wait(&c, cond).await };
     tokio::spawn(async move {
         let code = code.await;
-        let body = json!({"StatusCode": code, "Error": null}).to_string();
+        let body = serde_json::to_string(&WaitResponse {
+            error: None,
+            status_code: code,
+        })
+        .unwrap_or_default();
         let _ = tx.send(Bytes::from(body)).await;
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(body_rx);
@@ -931,9 +903,12 @@ pub async fn update(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    let body = super::body::read_or_empty(req, &super::body::UPDATE).await?;
-    st.containers.update(&id, &body).await?;
-    Ok(Json(json!({"Warnings": []})).into_response())
+    let body: UpdateConfig = super::body::read(req).await?;
+    let warnings = st.containers.update(&id, body).await?;
+    Ok(Json(UpdateResponse {
+        warnings: Some(warnings),
+    })
+    .into_response())
 }
 
 /// `POST /containers/{id}/resize`.

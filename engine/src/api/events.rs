@@ -5,14 +5,15 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
+use berth_api::events::Message;
 use bytes::Bytes;
-use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-fn event_matches(ev: &Value, fs: &[(String, String)]) -> bool {
-    let attrs = &ev["Actor"]["Attributes"];
-    let id = ev["id"].as_str().unwrap_or("");
+fn event_matches(ev: &Message, fs: &[(String, String)]) -> bool {
+    let attrs = &ev.actor.attributes;
+    let attr = |k: &str| attrs.get(k).map(String::as_str);
+    let id = ev.id.as_str();
     let check = |key: &str, pass: &dyn Fn(&str) -> bool| {
         let vals: Vec<&String> = fs
             .iter()
@@ -22,21 +23,23 @@ fn event_matches(ev: &Value, fs: &[(String, String)]) -> bool {
         vals.is_empty() || vals.iter().any(|v| pass(v))
     };
     check("type", &|v| v == "container")
-        && check("container", &|v| id.starts_with(v) || attrs["name"] == v)
+        && check("container", &|v| {
+            id.starts_with(v) || attr("name") == Some(v)
+        })
         && check("event", &|v| {
             // As dockerd: these three match their "NAME: detail" actions by prefix.
-            let action = ev["Action"].as_str().unwrap_or("");
+            let action = ev.action.as_str();
             action == v
                 || (["health_status", "exec_create", "exec_start"].contains(&v)
                     && action.starts_with(&format!("{v}:")))
         })
-        && check("image", &|v| attrs["image"] == v)
+        && check("image", &|v| attr("image") == Some(v))
         && fs
             .iter()
             .filter(|(k, _)| k == "label")
             .all(|(_, v)| match v.split_once('=') {
-                Some((k, val)) => attrs[k] == val,
-                None => !attrs[v.as_str()].is_null(),
+                Some((k, val)) => attr(k) == Some(val),
+                None => attrs.contains_key(v.as_str()),
             })
 }
 
@@ -58,19 +61,23 @@ pub async fn events(State(st): State<AppState>, uri: Uri) -> ApiResult<Response>
     };
     let (since, until) = (time("since")?, time("until")?);
     let mut live = st.containers.events.subscribe();
-    let past: Vec<Value> = match since {
+    let past: Vec<Message> = match since {
         Some(s) => st.containers.events.since(s),
         None => Vec::new(),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
-        let before_until =
-            |e: &Value| until.is_none_or(|u| e["timeNano"].as_i64().unwrap_or(0) <= u);
+        let before_until = |e: &Message| until.is_none_or(|u| e.time_nano <= u);
+        let line = |e: &Message| {
+            let mut l = serde_json::to_vec(e).unwrap_or_default();
+            l.push(b'\n');
+            Bytes::from(l)
+        };
         let mut last = 0i64;
         for e in past {
             if before_until(&e) && event_matches(&e, &fs) {
-                last = e["timeNano"].as_i64().unwrap_or(0);
-                if tx.send(Bytes::from(format!("{e}\n"))).await.is_err() {
+                last = e.time_nano;
+                if tx.send(line(&e)).await.is_err() {
                     return;
                 }
             }
@@ -90,11 +97,10 @@ pub async fn events(State(st): State<AppState>, uri: Uri) -> ApiResult<Response>
             };
             match next {
                 Ok(e) => {
-                    let t = e["timeNano"].as_i64().unwrap_or(0);
-                    if t > last
+                    if e.time_nano > last
                         && before_until(&e)
                         && event_matches(&e, &fs)
-                        && tx.send(Bytes::from(format!("{e}\n"))).await.is_err()
+                        && tx.send(line(&e)).await.is_err()
                     {
                         return;
                     }

@@ -8,7 +8,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use berth_api::exec::{ExecConfig, ExecInspect, ExecProcessConfig, ExecStartCheck, IdResponse};
 use std::time::Duration;
 
 /// `POST /containers/{id}/exec`.
@@ -17,13 +17,13 @@ pub async fn create(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    let body = super::body::read_or_empty(req, &super::body::EXEC).await?;
+    let body: ExecConfig = super::body::read(req).await?;
     // Checked before the container is looked up, as dockerd does.
-    if body["Cmd"].as_array().is_none_or(|c| c.is_empty()) {
+    if body.cmd.as_ref().is_none_or(|c| c.is_empty()) {
         return Err(ApiError::bad_request("No exec command specified"));
     }
     let exec_id = st.containers.exec_create(&id, &body)?;
-    Ok((StatusCode::CREATED, Json(json!({"Id": exec_id}))).into_response())
+    Ok((StatusCode::CREATED, Json(IdResponse { id: exec_id })).into_response())
 }
 
 /// `POST /exec/{id}/start`.
@@ -35,16 +35,22 @@ pub async fn start(
     let svc = st.containers.clone();
     let (parts, body) = req.into_parts();
     // The body is read before the exec is looked up, as dockerd does.
-    let body = super::body::read_or_empty(
-        Request::from_parts(parts.clone(), body),
-        &super::body::EXEC_START,
-    )
-    .await?;
+    let body: Option<ExecStartCheck> = {
+        let req = Request::from_parts(parts.clone(), body);
+        let ct = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("?").to_string());
+        let bytes = super::body::collect(req.into_body(), super::body::LIMIT).await?;
+        berth_api::json::decode_body(ct.as_deref(), &bytes)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+    };
     let exec = svc.exec(&id)?;
     // The process has a terminal if its create asked for one; the start's Tty only says
     // whether the stream is raw or multiplexed (dockerd's reading of the two).
-    let raw = body["Tty"].as_bool().unwrap_or(exec.tty());
-    let detach = body["Detach"].as_bool().unwrap_or(false);
+    // A start without a body (an old client) streams as its create asked.
+    let raw = body.as_ref().map_or(exec.tty(), |b| b.tty);
+    let detach = body.as_ref().is_some_and(|b| b.detach);
     // As dockerd: what fails before the process is tried is an HTTP error...
     svc.exec_startable(&exec)?;
     if detach {
@@ -65,7 +71,7 @@ pub async fn start(
         target: Target::Exec(exec.clone()),
         rx: Some(rx),
         tty: raw,
-        stdin: exec.config["AttachStdin"].as_bool().unwrap_or(false),
+        stdin: exec.config.attach_stdin,
         close_stdin_at_eof: true,
         // With a terminal, the client's detach keys (its create's, or dockerd's).
         detach_keys: exec.tty().then(|| exec.detach_keys()),
@@ -107,25 +113,25 @@ pub async fn inspect(State(st): State<AppState>, Path(id): Path<String>) -> ApiR
     let exec = st.containers.exec(&id)?;
     let (running, code, pid) = exec.state();
     let c = &exec.config;
-    let cmd: Vec<Value> = c["Cmd"].as_array().cloned().unwrap_or_default();
-    Ok(Json(json!({
-        "ID": exec.id,
-        "Running": running,
-        "ExitCode": code,
-        "ProcessConfig": {
-            "tty": exec.tty(),
-            "entrypoint": cmd.first(),
-            "arguments": cmd.get(1..).unwrap_or_default(),
-            "privileged": c["Privileged"].as_bool().unwrap_or(false),
-            "user": c["User"].as_str().unwrap_or(""),
-        },
-        "OpenStdin": c["AttachStdin"].as_bool().unwrap_or(false),
-        "OpenStderr": c["AttachStderr"].as_bool().unwrap_or(false),
-        "OpenStdout": c["AttachStdout"].as_bool().unwrap_or(false),
-        "CanRemove": false,
-        "ContainerID": exec.container,
-        "DetachKeys": c["DetachKeys"].as_str().unwrap_or(""),
-        "Pid": pid,
-    }))
+    let cmd = c.cmd.clone().unwrap_or_default();
+    Ok(Json(ExecInspect {
+        id: exec.id.clone(),
+        running,
+        exit_code: code,
+        process_config: Some(ExecProcessConfig {
+            tty: exec.tty(),
+            entrypoint: cmd.first().cloned().unwrap_or_default(),
+            arguments: cmd.get(1..).unwrap_or_default().to_vec(),
+            privileged: Some(c.privileged),
+            user: c.user.clone(),
+        }),
+        open_stdin: c.attach_stdin,
+        open_stderr: c.attach_stderr,
+        open_stdout: c.attach_stdout,
+        can_remove: false,
+        container_id: exec.container.clone(),
+        detach_keys: c.detach_keys.clone(),
+        pid: i64::from(pid),
+    })
     .into_response())
 }

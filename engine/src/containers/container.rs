@@ -4,14 +4,14 @@
 
 use super::io::{Chunk, Fifos};
 use super::record::Record;
-use super::state::{State, Status, Transition};
+use super::state::{State, Status, TransitionError};
 use super::supervisor::Exit;
 use std::sync::Mutex;
 use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, watch};
 
 /// What waiters watch (`wait`, attach, health loops).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Gen {
     /// Exits so far (a run's end, whether or not it will be restarted).
     pub exits: u64,
@@ -62,6 +62,9 @@ pub struct Run {
     /// Bumped by every start, stop and removal: a restart scheduled by an older one is
     /// void.
     pub epoch: u64,
+    /// The restart policy's decisions and back-off (made from the record when first
+    /// needed, and again after an update of the policy).
+    pub restarts: Option<berth_api::state::RestartManager>,
 }
 
 /// A container known to the daemon.
@@ -91,9 +94,10 @@ impl Container {
     /// A container with this record.
     pub fn new(rec: Record) -> Self {
         let gen = Gen {
-            status: rec.state.status,
+            exits: 0,
+            status: rec.state.status(),
+            removed: false,
             exit_code: rec.state.exit_code,
-            ..Gen::default()
         };
         Self {
             id: rec.id.clone(),
@@ -124,20 +128,24 @@ impl Container {
 
     /// Changes the state through one of its transitions; waiters see the new status.
     /// The one place a status is set.
-    pub(crate) fn transition(
-        &self,
-        f: impl FnOnce(&mut State) -> Result<(), Transition>,
-    ) -> Result<(), Transition> {
+    pub(crate) fn transition(&self, f: impl FnOnce(&mut State)) {
         let (status, code) = {
             let mut r = lock(&self.rec);
-            f(&mut r.state)?;
-            (r.state.status, r.state.exit_code)
+            f(&mut r.state);
+            (r.state.status(), r.state.exit_code)
         };
         self.gen.send_modify(|g| {
             g.status = status;
             g.exit_code = code;
         });
-        Ok(())
+    }
+
+    /// A verb's check against the current state (berth-api's, in dockerd's words).
+    pub(crate) fn check(
+        &self,
+        f: impl FnOnce(&berth_api::state::State) -> Result<(), TransitionError>,
+    ) -> Result<(), TransitionError> {
+        f(&lock(&self.rec).state.flags)
     }
 
     /// A run ended (its exit recorded in the state): waiters of the next exit go on.
@@ -147,17 +155,30 @@ impl Container {
 
     /// The status.
     pub fn status(&self) -> Status {
-        lock(&self.rec).state.status
+        lock(&self.rec).state.status()
     }
 
     /// Whether its init process runs (paused or not).
     pub fn running(&self) -> bool {
-        self.status().has_task()
+        super::state::has_task(self.status())
     }
 
     /// The name, without `/`.
     pub fn name(&self) -> String {
         lock(&self.rec).name.clone()
+    }
+
+    /// Works on the restart policy's state (made from the record when first needed).
+    pub(crate) fn restarts<R>(
+        &self,
+        f: impl FnOnce(&mut berth_api::state::RestartManager) -> R,
+    ) -> R {
+        let (policy, count) =
+            self.read(|r| (r.host_config.restart_policy.clone(), r.restart_count));
+        self.run(|r| {
+            f(r.restarts
+                .get_or_insert_with(|| berth_api::state::RestartManager::new(policy, count)))
+        })
     }
 
     /// Works on the current run.

@@ -1,15 +1,18 @@
-//! `POST /containers/create`: what dockerd checks before anything is made (runtime,
-//! network, log driver, capabilities, health check, resources, sysctls, name), the
-//! request merged over the image's config as dockerd merges them, then the mounts and
-//! the record. The name is claimed first, the disk work runs on the blocking pool, and a
-//! failure leaves nothing behind.
+//! `POST /containers/create`: dockerd's checks of the request (berth-api's `validate`,
+//! in dockerd's order and words), then what only the engine can check (runtime,
+//! network, log driver, links, the image), dockerd's defaults filled in, the request
+//! merged over the image's config as dockerd merges them, the mounts and the record.
+//! The name is claimed first, the disk work runs on the blocking pool, and a failure
+//! leaves nothing behind.
 
 use super::container::Container;
 use super::record::Record;
 use super::state::State;
-use super::{health, io, random_hex, spec, strs, ContainerService, Error, Result};
+use super::{health, io, random_hex, ContainerService, Error, Result};
 use crate::snapshots::chain_ids;
-use serde_json::{json, Map, Value};
+use berth_api::container::{Config, ContainerCreateRequest, HostConfig};
+use berth_api::validate::{self, Defaults};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -49,15 +52,6 @@ fn generated_name(taken: impl Fn(&str) -> bool) -> String {
     candidate
 }
 
-/// The image of a create.
-struct ImageOf {
-    /// As asked for.
-    name: String,
-    record: crate::images::store::ImageRecord,
-    /// Its config blob.
-    config: Value,
-}
-
 /// Whether a container name is one dockerd takes.
 pub fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
@@ -78,82 +72,100 @@ fn now() -> String {
     super::now()
 }
 
-/// The CPUs this host can give containers.
-fn host_cpus() -> i64 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as i64)
-        .unwrap_or(1)
+/// The image of a create.
+struct ImageOf {
+    record: crate::images::store::ImageRecord,
+    /// Its config (`config` of the image's config blob).
+    config: Config,
 }
 
-/// dockerd's checks of a HostConfig's resources (create and update).
-pub fn check_resources(hc: &Value) -> Result<()> {
-    const MIN_MEMORY: i64 = 6 << 20;
-    let int = |k: &str| hc[k].as_i64().unwrap_or(0);
-    if int("Memory") != 0 && int("Memory") < MIN_MEMORY {
-        return Err(Error::Invalid("Minimum memory limit allowed is 6MB".into()));
-    }
-    let cpus = host_cpus();
-    let nano = int("NanoCpus");
-    if nano < 0 || nano > cpus * 1_000_000_000 {
-        return Err(Error::Invalid(format!(
-            "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
-        )));
-    }
-    if int("ShmSize") < 0 {
-        return Err(Error::Invalid("SHM size can not be less than 0".into()));
-    }
-    let adj = int("OomScoreAdj");
-    if !(-1000..=1000).contains(&adj) {
-        return Err(Error::Invalid(format!(
-            "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
-        )));
-    }
-    // A swap limit that overflows (or any limit oci-spec refuses) is refused now, not
-    // at start.
-    spec::resources(hc, false).map_err(|e| Error::Invalid(e.to_string()))?;
-    Ok(())
-}
-
-/// The request's value of `k` over the image's, as dockerd's `merge`.
-fn pick(body: &Value, image: &Value, k: &str) -> String {
-    body[k]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .or_else(|| image[k].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
-/// The union of two JSON objects, `over`'s entries winning.
-fn union(base: &Value, over: &Value) -> Value {
-    let mut out: Map<String, Value> = base.as_object().cloned().unwrap_or_default();
-    if let Some(o) = over.as_object() {
-        out.extend(o.clone());
-    }
-    if out.is_empty() && base.is_null() && over.is_null() {
-        Value::Null
-    } else {
-        Value::Object(out)
+/// A refusal of berth-api's checks, with its status.
+pub(crate) fn invalid(e: validate::Invalid) -> Error {
+    match e.http_status() {
+        400 => Error::Invalid(e.to_string()),
+        _ => Error::Internal(e.to_string()),
     }
 }
 
 /// Links as dockerd records them: `/TARGET:/NAME/ALIAS`, each target a container.
-fn links(svc: &ContainerService, name: &str, hc: &Value) -> Result<Value> {
-    let given = strs(&hc["Links"]);
-    if given.is_empty() {
-        return Ok(hc["Links"].clone());
-    }
+fn links(svc: &ContainerService, name: &str, given: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for l in given {
-        let (target, alias) = l.split_once(':').unwrap_or((&l, &l));
+        let (target, alias) = l.split_once(':').unwrap_or((l, l));
         let target = target.trim_start_matches('/');
         let alias = alias.trim_start_matches('/');
+        // A 400, as dockerd answers it (a 404 would make the docker CLI pull the image).
         let c = svc
             .get(target)
-            .map_err(|e| Error::NotFound(format!("could not get container for {target}: {e}")))?;
-        out.push(json!(format!("/{}:/{name}/{alias}", c.name())));
+            .map_err(|e| Error::Invalid(format!("could not get container for {target}: {e}")))?;
+        out.push(format!("/{}:/{name}/{alias}", c.name()));
     }
-    Ok(json!(out))
+    Ok(out)
+}
+
+/// The request's Config merged over the image's, as dockerd's `merge` and create do it;
+/// the command line (entrypoint then cmd) too.
+fn merge(mut c: Config, image: &Config) -> Result<(Config, Vec<String>)> {
+    if c.user.is_empty() {
+        c.user = image.user.clone();
+    }
+    for p in image.exposed_ports.keys() {
+        c.exposed_ports.entry(p.clone()).or_default();
+    }
+    // Env: the image's, overridden key by key.
+    let mut env = image.env.clone().unwrap_or_default();
+    for e in c.env.iter().flatten() {
+        let key = e.split('=').next().unwrap_or("");
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    c.env = Some(env);
+    let mut labels: BTreeMap<String, String> = image.labels.clone().unwrap_or_default();
+    labels.extend(c.labels.take().unwrap_or_default());
+    c.labels = Some(labels);
+    let given_entry = c.entrypoint.is_some();
+    let entrypoint: Vec<String> = match &c.entrypoint {
+        Some(e) => e.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        None => image.entrypoint.clone().unwrap_or_default(),
+    };
+    let cmd: Vec<String> = match &c.cmd {
+        Some(cmd) if !cmd.is_empty() => cmd.clone(),
+        _ if given_entry => Vec::new(),
+        _ => image.cmd.clone().unwrap_or_default(),
+    };
+    let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+    if argv.is_empty() {
+        return Err(Error::Invalid("No command specified".into()));
+    }
+    c.entrypoint = (!entrypoint.is_empty()).then_some(entrypoint);
+    c.cmd = (!cmd.is_empty()).then_some(cmd);
+    c.healthcheck = health::merge(c.healthcheck.as_ref(), image.healthcheck.as_ref());
+    if c.working_dir.is_empty() {
+        c.working_dir = image.working_dir.clone();
+    }
+    if c.stop_signal.is_empty() {
+        c.stop_signal = image.stop_signal.clone();
+    }
+    // The image's VOLUMEs with the request's (the docker CLI always sends `{}`).
+    let mut volumes = image.volumes.clone().unwrap_or_default();
+    volumes.extend(c.volumes.take().unwrap_or_default());
+    c.volumes = (!volumes.is_empty()).then_some(volumes);
+    // The shell of CMD-SHELL health checks (the image's SHELL unless given).
+    if c.shell.is_empty() {
+        c.shell = image.shell.clone();
+    }
+    c.on_build = None;
+    Ok((c, argv))
+}
+
+/// An image's config, read with Go's rules (nulls are zero values).
+fn image_config(v: &serde_json::Value) -> Config {
+    use berth_api::json::GoStruct;
+    let mut v = v.clone();
+    if berth_api::json::check(&mut v, &Config::SCHEMA).is_err() {
+        return Config::default();
+    }
+    serde_json::from_value(v).unwrap_or_default()
 }
 
 impl ContainerService {
@@ -161,26 +173,28 @@ impl ContainerService {
     pub async fn create(
         self: &Arc<Self>,
         name: Option<&str>,
-        body: &Value,
+        req: ContainerCreateRequest,
     ) -> Result<(String, Vec<String>)> {
-        let image = body["Image"].as_str().unwrap_or("").to_string();
-        if image.is_empty() {
+        let ContainerCreateRequest {
+            config,
+            host_config,
+            networking_config,
+        } = req;
+        if config.image.is_empty() {
             return Err(Error::Invalid("No image specified".into()));
         }
-        let mut hc = if body["HostConfig"].is_object() {
-            body["HostConfig"].clone()
-        } else {
-            json!({})
-        };
+        let mut hc = host_config.unwrap_or_default();
+        let warnings = validate::create(&config, &mut hc, networking_config.as_ref(), &self.facts)
+            .map_err(invalid)?;
         // As dockerd: no runtime means the default one, recorded by name; an unknown
-        // one is refused before anything else is looked at.
-        let runtime = match hc["Runtime"].as_str().filter(|r| !r.is_empty()) {
-            None => self.runtimes.default.clone(),
-            Some(r) if self.runtimes.paths.contains_key(r) => r.to_string(),
-            Some(r) => return Err(Error::Invalid(format!("Unknown runtime specified {r}"))),
-        };
-        hc["Runtime"] = json!(runtime);
-        match hc["NetworkMode"].as_str().unwrap_or("") {
+        // one is refused before the image is looked at.
+        if !hc.runtime.is_empty() && !self.runtimes.paths.contains_key(&hc.runtime) {
+            return Err(Error::Invalid(format!(
+                "Unknown runtime specified {}",
+                hc.runtime
+            )));
+        }
+        match hc.network_mode.as_str() {
             "none" | "host" => {}
             "" | "default" | "bridge" => {
                 return Err(Error::Invalid(
@@ -193,59 +207,38 @@ impl ContainerService {
                 )))
             }
         }
-        // As dockerd: the default driver is filled in when the client names none.
-        let driver = match hc["LogConfig"]["Type"].as_str().unwrap_or("") {
-            "" | "json-file" => "json-file",
-            "none" => "none",
+        match hc.log_config.kind.as_str() {
+            "" | "json-file" | "none" => {}
             other => {
                 return Err(Error::Invalid(format!(
                     "logger: no log driver named '{other}' is registered (berthd has json-file and none)"
                 )))
             }
-        };
-        let log_options = match &hc["LogConfig"]["Config"] {
-            Value::Object(o) => Value::Object(o.clone()),
-            _ => json!({}),
-        };
-        hc["LogConfig"] = json!({"Type": driver, "Config": log_options});
-        let c = &hc["LogConfig"]["Config"];
-        if let Some(v) = c["max-size"].as_str() {
+        }
+        let log_options = hc.log_config.config.clone().unwrap_or_default();
+        if let Some(v) = log_options.get("max-size") {
             if io::parse_size(v).is_none() {
                 return Err(Error::Invalid(format!("invalid max-size: {v}")));
             }
         }
         // As dockerd: a count of files, at least one (not silently one when unreadable).
-        if let Some(v) = c["max-file"].as_str() {
+        if let Some(v) = log_options.get("max-file") {
             match v.parse::<i64>() {
                 Ok(n) if n >= 1 => {}
                 Ok(_) => return Err(Error::Invalid("max-file cannot be less than 1".into())),
                 Err(_) => return Err(Error::Invalid(format!("invalid max-file: {v}"))),
             }
         }
-        for k in ["CapAdd", "CapDrop"] {
-            if let Err(e) = spec::capabilities(false, &strs(&hc[k]), &[]) {
-                let bad = match e {
-                    spec::SpecError::Capability(c) => c,
-                    other => other.to_string(),
-                };
-                return Err(Error::Invalid(format!(
-                    "invalid {k}: unknown capability: \"{}\"",
-                    spec::normalize_cap(&bad)
-                )));
-            }
-        }
-        check_resources(&hc)?;
-        let host_net = hc["NetworkMode"].as_str() == Some("host");
-        let host_ipc = hc["IpcMode"].as_str() == Some("host");
-        for k in hc["Sysctls"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, _)| k)
-        {
-            spec::check_sysctl(k, host_net, host_ipc).map_err(|e| Error::Invalid(e.to_string()))?;
-        }
-        health::validate(&body["Healthcheck"])?;
+        // runc refuses these at start; berthd at create, in the same words.
+        validate::sysctls(&hc.sysctls, validate::Namespaces::of(&hc)).map_err(invalid)?;
+        validate::adapt(
+            &mut hc,
+            &self.facts,
+            &Defaults {
+                runtime: self.runtimes.default.clone(),
+                ..Defaults::default()
+            },
+        );
         let id = random_hex(32);
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
@@ -257,16 +250,18 @@ impl ContainerService {
             }
             None => generated_name(|n| self.store.name_taken(n)),
         };
-        hc["Links"] = links(self, &name, &hc)?;
+        if let Some(given) = hc.links.take().filter(|l| !l.is_empty()) {
+            hc.links = Some(links(self, &name, &given)?);
+        }
         let this = self.clone();
-        let img = super::blocking(move || this.image_config(image)).await?;
+        let image = config.image.clone();
+        let img = super::blocking(move || this.image_of(image)).await?;
         // Claimed before anything is made (volumes): a taken name fails cleanly, and two
         // creates of one name cannot both pass.
         self.store.reserve(&name, &id)?;
         let this = self.clone();
-        let body = body.clone();
         let (rid, rname) = (id.clone(), name.clone());
-        let made = super::blocking(move || this.make(rid, rname, img, body, hc)).await;
+        let made = super::blocking(move || this.make(rid, rname, img, config, hc)).await;
         let rec = match made {
             Ok(rec) => rec,
             Err(e) => {
@@ -276,11 +271,11 @@ impl ContainerService {
         };
         self.emit("create", &rec, &[]);
         self.store.insert(Arc::new(Container::new(rec)));
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 
     /// The image a create names, and its config. Blocking.
-    fn image_config(&self, image: String) -> Result<ImageOf> {
+    fn image_of(&self, image: String) -> Result<ImageOf> {
         let img = self.images.resolve(&image).map_err(|e| match e {
             crate::images::Error::NotFound(_) => {
                 let shown = crate::images::reference::Reference::parse_with_default_tag(&image)
@@ -295,9 +290,8 @@ impl ContainerService {
             .config(&img)
             .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(ImageOf {
-            name: image,
             record: img,
-            config,
+            config: image_config(&config["config"]),
         })
     }
 
@@ -307,89 +301,21 @@ impl ContainerService {
         id: String,
         name: String,
         img: ImageOf,
-        body: Value,
-        hc: Value,
+        config: Config,
+        hc: HostConfig,
     ) -> Result<Record> {
-        let ImageOf {
-            name: image,
-            record: img,
-            config: icfg,
-        } = img;
-        let ic = &icfg["config"];
-        // Env: the image's, overridden key by key.
-        let mut env = strs(&ic["Env"]);
-        for e in strs(&body["Env"]) {
-            let key = e.split('=').next().unwrap_or("").to_string();
-            env.retain(|x| x.split('=').next() != Some(key.as_str()));
-            env.push(e);
+        let image = config.image.clone();
+        let (mut config, argv) = merge(config, &img.config)?;
+        if config.hostname.is_empty() {
+            config.hostname = if hc.network_mode.is_host() {
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            } else {
+                id[..12].to_string()
+            };
         }
-        let given_entry = !body["Entrypoint"].is_null();
-        let entrypoint = if given_entry {
-            strs(&body["Entrypoint"])
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect()
-        } else {
-            strs(&ic["Entrypoint"])
-        };
-        let cmd = if !body["Cmd"].is_null() && !strs(&body["Cmd"]).is_empty() {
-            strs(&body["Cmd"])
-        } else if given_entry {
-            Vec::new()
-        } else {
-            strs(&ic["Cmd"])
-        };
-        let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
-        if argv.is_empty() {
-            return Err(Error::Invalid("No command specified".into()));
-        }
-        let healthcheck = health::merge(&body["Healthcheck"], &ic["Healthcheck"]);
-        health::validate(&healthcheck)?;
-        // Labels: the image's, then the request's over them.
-        let labels = union(&ic["Labels"], &body["Labels"]);
-        let labels = if labels.is_null() { json!({}) } else { labels };
-        let hostname = body["Hostname"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .unwrap_or_else(|| {
-                if hc["NetworkMode"] == "host" {
-                    nix::unistd::gethostname()
-                        .map(|h| h.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                } else {
-                    id[..12].to_string()
-                }
-            });
-        let mut config = json!({
-            "Hostname": hostname,
-            "Domainname": body["Domainname"].as_str().unwrap_or(""),
-            "User": pick(&body, ic, "User"),
-            "AttachStdin": body["AttachStdin"].as_bool().unwrap_or(false),
-            "AttachStdout": body["AttachStdout"].as_bool().unwrap_or(false),
-            "AttachStderr": body["AttachStderr"].as_bool().unwrap_or(false),
-            // As dockerd's merge: the image's ports and volumes with the request's.
-            "ExposedPorts": union(&ic["ExposedPorts"], &body["ExposedPorts"]),
-            "Tty": body["Tty"].as_bool().unwrap_or(false),
-            "OpenStdin": body["OpenStdin"].as_bool().unwrap_or(false),
-            "StdinOnce": body["StdinOnce"].as_bool().unwrap_or(false),
-            "Env": env,
-            "Cmd": if cmd.is_empty() { Value::Null } else { json!(cmd) },
-            "Healthcheck": healthcheck,
-            "Image": image,
-            "Volumes": union(&ic["Volumes"], &body["Volumes"]),
-            "WorkingDir": pick(&body, ic, "WorkingDir"),
-            "Entrypoint": if entrypoint.is_empty() { Value::Null } else { json!(entrypoint) },
-            "OnBuild": Value::Null,
-            "Labels": labels,
-            "StopSignal": pick(&body, ic, "StopSignal"),
-            "StopTimeout": body["StopTimeout"],
-        });
-        // The shell of CMD-SHELL health checks (the image's SHELL unless given).
-        if let Some(shell) = body["Shell"].as_array().or(ic["Shell"].as_array()) {
-            config["Shell"] = json!(shell);
-        }
-        let layers: Vec<PathBuf> = chain_ids(&img.diff_ids())
+        let layers: Vec<PathBuf> = chain_ids(&img.record.diff_ids())
             .iter()
             .map(|c| self.images.snapshots.fs_path(c))
             .collect();
@@ -400,7 +326,7 @@ impl ContainerService {
             name,
             created: now(),
             image,
-            image_id: img.id.to_string(),
+            image_id: img.record.id.to_string(),
             path: argv[0].clone(),
             args: argv[1..].to_vec(),
             config,
@@ -447,38 +373,32 @@ mod tests {
     }
 
     #[test]
-    fn resources_as_dockerd_checks_them() {
-        let err = |hc: Value| check_resources(&hc).unwrap_err().to_string();
-        assert_eq!(
-            err(json!({"Memory": 3 << 20})),
-            "Minimum memory limit allowed is 6MB"
-        );
-        assert!(err(json!({"NanoCpus": 1_000_000_000i64 * 4096}))
-            .starts_with("Range of CPUs is from 0.01 to "));
-        assert!(err(json!({"NanoCpus": -1})).starts_with("Range of CPUs"));
-        assert_eq!(
-            err(json!({"ShmSize": -1})),
-            "SHM size can not be less than 0"
-        );
-        assert_eq!(
-            err(json!({"OomScoreAdj": 1001})),
-            "Invalid value 1001, range for oom score adj is [-1000, 1000]"
-        );
-        assert!(err(json!({"Memory": i64::MAX})).contains("swap"));
-        check_resources(&json!({"Memory": 6 << 20, "NanoCpus": 10_000_000, "OomScoreAdj": -1000}))
-            .unwrap();
-    }
-
-    #[test]
-    fn merged_objects() {
-        assert_eq!(
-            union(&json!({"/data": {}}), &json!({})),
-            json!({"/data": {}})
-        );
-        assert_eq!(
-            union(&json!({"a": "1", "b": "1"}), &json!({"b": "2"})),
-            json!({"a": "1", "b": "2"})
-        );
-        assert_eq!(union(&Value::Null, &Value::Null), Value::Null);
+    fn merged_as_dockerd_merges() {
+        let cfg = |v: serde_json::Value| -> Config { serde_json::from_value(v).unwrap() };
+        let image = cfg(serde_json::json!({
+            "Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "Entrypoint": ["/init"],
+            "Volumes": {"/data": {}}, "Labels": {"a": "1", "b": "1"}, "User": "u",
+            "WorkingDir": "/w", "ExposedPorts": {"80/tcp": {}},
+        }));
+        // The docker CLI's empty Volumes and Labels keep the image's.
+        let req = cfg(serde_json::json!({"Env": ["A=2"], "Volumes": {}, "Labels": {"b": "2"}}));
+        let (c, argv) = merge(req, &image).unwrap();
+        assert_eq!(argv, ["/init", "sh"]);
+        assert_eq!(c.env.unwrap(), ["PATH=/bin", "A=2"]);
+        assert!(c.volumes.unwrap().contains_key("/data"));
+        assert_eq!(c.labels.unwrap()["b"], "2");
+        assert_eq!((c.user.as_str(), c.working_dir.as_str()), ("u", "/w"));
+        assert!(c.exposed_ports.contains_key("80/tcp"));
+        // An entrypoint given clears the image's command; [""] clears its entrypoint.
+        let (_, argv) = merge(cfg(serde_json::json!({"Entrypoint": ["echo"]})), &image).unwrap();
+        assert_eq!(argv, ["echo"]);
+        let (_, argv) = merge(
+            cfg(serde_json::json!({"Entrypoint": [""], "Cmd": ["ls"]})),
+            &image,
+        )
+        .unwrap();
+        assert_eq!(argv, ["ls"]);
+        let e = merge(cfg(serde_json::json!({"Entrypoint": [""]})), &image).unwrap_err();
+        assert_eq!(e.to_string(), "No command specified");
     }
 }

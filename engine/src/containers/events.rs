@@ -1,8 +1,8 @@
-//! Docker's container events (`GET /events`): published live to subscribers and kept,
-//! the last 1024, for `since`.
+//! Docker's container events (`GET /events`): berth-api's messages, published live to
+//! subscribers and kept, the last 1024, for `since`.
 
 use super::record::Record;
-use serde_json::{json, Value};
+use berth_api::events::{Actor, Message};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use tokio::sync::broadcast;
@@ -12,8 +12,8 @@ const KEPT: usize = 1024;
 
 /// The event log.
 pub struct Events {
-    live: broadcast::Sender<Value>,
-    recent: Mutex<VecDeque<Value>>,
+    live: broadcast::Sender<Message>,
+    recent: Mutex<VecDeque<Message>>,
 }
 
 impl Default for Events {
@@ -27,22 +27,29 @@ impl Default for Events {
 
 impl Events {
     /// Records and publishes a container event (`start`, `die`, ...) with extra
-    /// attributes.
+    /// attributes (after the container's labels, its image and name, as dockerd's).
     pub fn emit(&self, action: &str, rec: &Record, extra: &[(&str, String)]) {
-        let mut attrs = rec.labels();
-        attrs.insert("image".into(), json!(rec.image));
-        attrs.insert("name".into(), json!(rec.name));
+        let mut attributes = rec.labels();
+        attributes.insert("image".into(), rec.image.clone());
+        attributes.insert("name".into(), rec.name.clone());
         for (k, v) in extra {
-            attrs.insert(k.to_string(), json!(v));
+            attributes.insert(k.to_string(), v.clone());
         }
         let now = chrono::Utc::now();
-        let nanos = now.timestamp_nanos_opt().unwrap_or(0);
-        let ev = json!({
-            "status": action, "id": rec.id, "from": rec.image,
-            "Type": "container", "Action": action,
-            "Actor": {"ID": rec.id, "Attributes": attrs},
-            "scope": "local", "time": now.timestamp(), "timeNano": nanos,
-        });
+        let ev = Message {
+            status: action.into(),
+            id: rec.id.clone(),
+            from: rec.image.clone(),
+            kind: "container".into(),
+            action: action.into(),
+            actor: Actor {
+                id: rec.id.clone(),
+                attributes,
+            },
+            scope: "local".into(),
+            time: now.timestamp(),
+            time_nano: now.timestamp_nanos_opt().unwrap_or(0),
+        };
         let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         r.push_back(ev.clone());
         if r.len() > KEPT {
@@ -53,17 +60,17 @@ impl Events {
     }
 
     /// Live events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Message> {
         self.live.subscribe()
     }
 
     /// Kept events at or after `since` (nanoseconds since the epoch).
-    pub fn since(&self, since: i64) -> Vec<Value> {
+    pub fn since(&self, since: i64) -> Vec<Message> {
         self.recent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|e| e["timeNano"].as_i64().unwrap_or(0) >= since)
+            .filter(|e| e.time_nano >= since)
             .cloned()
             .collect()
     }

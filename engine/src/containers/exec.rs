@@ -6,10 +6,9 @@
 
 use super::container::RunIo;
 use super::io::{self, Chunk, Fifos};
-use super::state::Status;
-use super::{internal, random_hex, strs, ContainerService, Error, Result};
+use super::{internal, random_hex, ContainerService, Error, Result};
 use berth_api::detach;
-use serde_json::Value;
+use berth_api::exec::ExecConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,7 +42,7 @@ pub struct Exec {
     /// Container ID.
     pub container: String,
     /// The exec config (Cmd, Env, Tty, ...).
-    pub config: Value,
+    pub config: ExecConfig,
     run: Mutex<ExecRun>,
     /// Output for the attached client.
     pub out: broadcast::Sender<Chunk>,
@@ -76,13 +75,12 @@ impl Exec {
 
     /// With a terminal: from its create, whatever its start asks (as dockerd).
     pub fn tty(&self) -> bool {
-        self.config["Tty"].as_bool().unwrap_or(false)
+        self.config.tty
     }
 
     /// The detach keys (dockerd's default unless its config names others).
     pub fn detach_keys(&self) -> Vec<u8> {
-        self.config["DetachKeys"]
-            .as_str()
+        Some(self.config.detach_keys.as_str())
             .filter(|k| !k.is_empty())
             .and_then(|k| detach::parse(k).ok())
             .unwrap_or_else(|| detach::DEFAULT.to_vec())
@@ -140,37 +138,24 @@ impl Execs {
 
 /// An exec's command as dockerd's exec events name it: the program, a space, then its
 /// arguments joined by spaces (so a command without arguments ends in a space).
-fn command_text(config: &Value) -> String {
-    let cmd = strs(&config["Cmd"]);
+fn command_text(config: &ExecConfig) -> String {
+    let cmd = config.cmd.clone().unwrap_or_default();
     let (program, args) = cmd
         .split_first()
         .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
     format!("{program} {}", args.join(" "))
 }
 
-/// Refuses an exec into a container that is not running, as dockerd words it.
-fn check_running(status: Status, name: &str, id: &str) -> Result<()> {
-    match status {
-        Status::Running => Ok(()),
-        Status::Paused => Err(Error::Conflict(format!(
-            "Container {name} is paused, unpause the container before exec"
-        ))),
-        Status::Restarting => Err(Error::Conflict(format!(
-            "Container {id} is restarting, wait until the container is running"
-        ))),
-        _ => Err(Error::Conflict(format!("container {id} is not running"))),
-    }
-}
-
 impl ContainerService {
     /// POST /containers/{id}/exec.
-    pub fn exec_create(&self, name: &str, body: &Value) -> Result<String> {
+    pub fn exec_create(&self, name: &str, body: &ExecConfig) -> Result<String> {
         let c = self.get(name)?;
-        check_running(c.status(), name, &c.id)?;
-        if strs(&body["Cmd"]).is_empty() {
+        c.check(|s| s.check_exec(&c.id, name))?;
+        if body.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(Error::Invalid("No exec command specified".into()));
         }
-        if let Some(k) = body["DetachKeys"].as_str().filter(|k| !k.is_empty()) {
+        let k = &body.detach_keys;
+        if !k.is_empty() {
             detach::parse(k)
                 .map_err(|_| Error::Invalid(format!("Invalid escape keys ({k}) provided")))?;
         }
@@ -219,7 +204,8 @@ impl ContainerService {
             )));
         }
         let c = self.get(&exec.container)?;
-        check_running(c.status(), &exec.container, &c.id)
+        c.check(|s| s.check_exec(&c.id, &exec.container))?;
+        Ok(())
     }
 
     /// The process of an exec: the container's init process with the exec's command,
@@ -232,7 +218,7 @@ impl ContainerService {
         let mut p = rec.process.clone().ok_or_else(|| {
             Error::Conflict(format!("container {} has no process to exec from", rec.id))
         })?;
-        p.set_args(Some(strs(&conf["Cmd"])));
+        p.set_args(conf.cmd.clone());
         p.set_terminal(Some(exec.tty()));
         let mut env = p.env().clone().unwrap_or_default();
         let set_env = |env: &mut Vec<String>, e: String| {
@@ -240,10 +226,10 @@ impl ContainerService {
             env.retain(|x| x.split('=').next() != Some(key.as_str()));
             env.push(e);
         };
-        let user = conf["User"].as_str().filter(|s| !s.is_empty());
-        if let Some(u) = user {
+        if !conf.user.is_empty() {
+            let u = conf.user.as_str();
             let lowers = self.lowerdirs(&rec)?;
-            let group_add = strs(&rec.host_config["GroupAdd"]);
+            let group_add = rec.host_config.group_add.clone().unwrap_or_default();
             let who = self.user_in(&rec, &lowers, u, &group_add)?;
             let mut spec_user = p.user().clone();
             spec_user.set_uid(who.uid);
@@ -251,27 +237,30 @@ impl ContainerService {
             spec_user.set_additional_gids(Some(who.additional_gids));
             p.set_user(spec_user);
             // HOME is the exec user's, unless the container's config sets one.
-            if !strs(&rec.config["Env"])
+            if !rec
+                .config
+                .env
                 .iter()
+                .flatten()
                 .any(|e| e.starts_with("HOME="))
             {
                 set_env(&mut env, format!("HOME={}", who.home));
             }
         }
-        for e in strs(&conf["Env"]) {
-            set_env(&mut env, e);
+        for e in conf.env.iter().flatten() {
+            set_env(&mut env, e.clone());
         }
         if exec.tty() && !env.iter().any(|e| e.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }
         p.set_env(Some(env));
-        if let Some(w) = conf["WorkingDir"].as_str().filter(|s| !s.is_empty()) {
-            p.set_cwd(w.into());
+        if !conf.working_dir.is_empty() {
+            p.set_cwd(conf.working_dir.as_str().into());
         }
-        if conf["Privileged"].as_bool().unwrap_or(false) {
+        if conf.privileged {
             let caps: oci_spec::runtime::Capabilities = super::spec::host_caps()
                 .iter()
-                .filter_map(|c| serde_json::from_value(Value::String(c.clone())).ok())
+                .filter_map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).ok())
                 .collect();
             let mut pc = p.capabilities().clone().unwrap_or_default();
             pc.set_bounding(Some(caps.clone()));
@@ -316,7 +305,7 @@ impl ContainerService {
 
     async fn exec_launch(self: &Arc<Self>, exec: &Arc<Exec>) -> Result<()> {
         let tty = exec.tty();
-        let open_stdin = exec.config["AttachStdin"].as_bool().unwrap_or(false);
+        let open_stdin = exec.config.attach_stdin;
         let (this, ex) = (self.clone(), exec.clone());
         let fifo_dir = self.fifo_dir(&exec.container);
         let (process, fifos) = super::blocking(move || {
@@ -430,38 +419,22 @@ mod tests {
 
     #[test]
     fn command_texts() {
-        assert_eq!(
-            command_text(&serde_json::json!({"Cmd": ["ls", "-l"]})),
-            "ls -l"
-        );
-        assert_eq!(command_text(&serde_json::json!({"Cmd": ["true"]})), "true ");
-    }
-
-    #[test]
-    fn only_running_containers_take_execs() {
-        check_running(Status::Running, "c", "id").unwrap();
-        assert_eq!(
-            check_running(Status::Paused, "web", "id")
-                .unwrap_err()
-                .to_string(),
-            "Container web is paused, unpause the container before exec"
-        );
-        assert!(check_running(Status::Restarting, "c", "id")
-            .unwrap_err()
-            .to_string()
-            .contains("is restarting"));
-        assert_eq!(
-            check_running(Status::Exited, "c", "id")
-                .unwrap_err()
-                .to_string(),
-            "container id is not running"
-        );
+        let cmd = |c: &[&str]| ExecConfig {
+            cmd: Some(c.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        };
+        assert_eq!(command_text(&cmd(&["ls", "-l"])), "ls -l");
+        assert_eq!(command_text(&cmd(&["true"])), "true ");
     }
 }
 
 #[cfg(test)]
 mod flows {
     use super::super::supervisor::fake::Outcome;
+
+    pub(crate) fn cfg(v: serde_json::Value) -> ExecConfig {
+        serde_json::from_value(v).unwrap()
+    }
     use super::super::testing::Harness;
     use super::*;
 
@@ -474,7 +447,7 @@ mod flows {
             .on_exec(|_| Outcome::Fail("exec: \"nope\": executable file not found".into()));
         let id = h
             .svc
-            .exec_create("ex", &serde_json::json!({"Cmd": ["nope"]}))
+            .exec_create("ex", &cfg(serde_json::json!({"Cmd": ["nope"]})))
             .unwrap();
         let exec = h.svc.exec(&id).unwrap();
         let e = h.svc.exec_start(&exec).await.unwrap_err().to_string();
@@ -491,7 +464,7 @@ mod flows {
         h.create("ex2", serde_json::json!({})).await;
         h.svc.start("ex2").await.unwrap();
         h.fake.on_exec(|_| Outcome::Exit(4));
-        let body = serde_json::json!({"Cmd": ["sh"], "Tty": true, "Env": ["A=1"]});
+        let body = cfg(serde_json::json!({"Cmd": ["sh"], "Tty": true, "Env": ["A=1"]}));
         let id = h.svc.exec_create("ex2", &body).unwrap();
         let exec = h.svc.exec(&id).unwrap();
         let mut done = exec.done.subscribe();

@@ -6,11 +6,12 @@
 use super::container::{Container, Phase, RunIo};
 use super::io::{self, Fifos};
 use super::record::Record;
-use super::state::Status;
+use super::state::{has_task, Status};
 use super::supervisor::{self, NewTask, RootfsMount, Stdio};
 use super::users::{Accounts, User};
-use super::{internal, parse_signal, spec, strs, ContainerService, Error, Result};
+use super::{internal, parse_signal, spec, ContainerService, Error, Result};
 use crate::snapshots::chain_ids;
+use berth_api::container::UpdateConfig;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,8 +107,8 @@ impl ContainerService {
     /// hostname, hosts and resolv.conf of a container. Blocking.
     fn write_etc(&self, rec: &Record) -> Result<()> {
         let dir = self.dir(&rec.id);
-        let hostname = rec.config["Hostname"].as_str().unwrap_or("");
-        let host_net = rec.host_config["NetworkMode"] == "host";
+        let hostname = rec.config.hostname.as_str();
+        let host_net = rec.host_config.network_mode.is_host();
         std::fs::write(dir.join("hostname"), format!("{hostname}\n"))
             .map_err(internal("writing hostname"))?;
         let hosts = if host_net {
@@ -130,16 +131,16 @@ impl ContainerService {
 
     /// The json-file log of a run, or None with the `none` driver. Blocking.
     pub(crate) fn open_log(&self, rec: &Record) -> Result<Option<io::LogFile>> {
-        let lc = &rec.host_config["LogConfig"];
-        if lc["Type"] == "none" {
+        let lc = &rec.host_config.log_config;
+        if lc.kind == "none" {
             return Ok(None);
         }
-        let c = &lc["Config"];
-        let max_size = c["max-size"].as_str().and_then(io::parse_size).unwrap_or(0);
-        let max_file = c["max-file"]
-            .as_str()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+        let c = lc.config.clone().unwrap_or_default();
+        let max_size = c
+            .get("max-size")
+            .and_then(|v| io::parse_size(v))
+            .unwrap_or(0);
+        let max_file = c.get("max-file").and_then(|v| v.parse().ok()).unwrap_or(1);
         io::open_log(&self.log_path(&rec.id), max_size, max_file)
             .map(Some)
             .map_err(internal("opening log"))
@@ -148,10 +149,10 @@ impl ContainerService {
     /// The supervisor's runtime binary for a container: its HostConfig.Runtime (the
     /// default for records made before runtimes were recorded).
     fn runtime_binary(&self, rec: &Record) -> Result<String> {
-        let name = rec.host_config["Runtime"]
-            .as_str()
-            .filter(|r| !r.is_empty())
-            .unwrap_or(&self.runtimes.default);
+        let name = match rec.host_config.runtime.as_str() {
+            "" => self.runtimes.default.as_str(),
+            r => r,
+        };
         self.runtimes
             .binary(name)
             .map(String::from)
@@ -164,29 +165,23 @@ impl ContainerService {
         let id = rec.id.clone();
         let dir = self.dir(&id);
         let lowers = self.lowerdirs(rec)?;
-        let group_add = strs(&rec.host_config["GroupAdd"]);
-        let user = self.user_in(
-            rec,
-            &lowers,
-            rec.config["User"].as_str().unwrap_or(""),
-            &group_add,
-        )?;
+        let group_add = rec.host_config.group_add.clone().unwrap_or_default();
+        let user = self.user_in(rec, &lowers, &rec.config.user, &group_add)?;
         self.write_etc(rec)?;
         let tty = rec.tty();
-        let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
+        let open_stdin = rec.config.open_stdin;
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
-        let cwd = rec.config["WorkingDir"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("/")
-            .to_string();
+        let cwd = match rec.config.working_dir.as_str() {
+            "" => "/".to_string(),
+            w => w.to_string(),
+        };
         let spec = spec::build(&spec::SpecInput {
             args,
-            env: strs(&rec.config["Env"]),
+            env: rec.config.env.clone().unwrap_or_default(),
             cwd,
             user,
-            hostname: rec.config["Hostname"].as_str().unwrap_or("").to_string(),
+            hostname: rec.config.hostname.clone(),
             tty,
             host_config: &rec.host_config,
             dir: &dir,
@@ -251,28 +246,15 @@ impl ContainerService {
                 return Ok(());
             }
         }
-        match c.status() {
-            Status::Running | Status::Paused => {
-                return Err(Error::NotModified("container already started".into()))
-            }
-            Status::Removing | Status::Dead => {
-                return Err(Error::Conflict(format!(
-                    "container {} is marked for removal and cannot be started",
-                    c.id
-                )))
-            }
-            _ => {}
-        }
         if policy.is_none() {
+            c.check(|s| s.check_start())?;
             c.update(|r| r.manual_stop = false);
+            c.restarts(|m| m.reset_cancel());
         }
         let r = self.start_locked(c).await;
         if let Err(e) = &r {
             let msg = e.to_string();
-            let _ = c.transition(|s| {
-                s.set_start_failed(msg);
-                Ok(())
-            });
+            c.transition(|s| s.set_start_failed(msg));
             let _ = self.store.save(c).await;
             drop(op);
             if c.read(Record::auto_remove) {
@@ -336,7 +318,7 @@ impl ContainerService {
             supervisor_ms = (began.elapsed() - ready).as_secs_f64() * 1e3,
             "container started"
         );
-        c.transition(|s| s.set_running(pid, &super::now()))?;
+        c.transition(|s| s.set_running(pid, &super::now()));
         c.update(|r| r.process = process);
         let probe = Self::reset_health(c, true);
         let pending = c.run(|r| {
@@ -385,7 +367,7 @@ impl ContainerService {
     pub(crate) async fn wait_stopped(&self, c: &Container, timeout: Duration) -> bool {
         let mut rx = c.gen.subscribe();
         let stopped = tokio::time::timeout(timeout, async {
-            rx.wait_for(|g| !g.status.has_task() || g.removed)
+            rx.wait_for(|g| !has_task(g.status) || g.removed)
                 .await
                 .is_ok()
         })
@@ -408,10 +390,16 @@ impl ContainerService {
     /// one.
     async fn cancel_restart(&self, c: &Container) -> bool {
         let exit = super::state::ExitStatus::default();
-        if c.status() != Status::Restarting || c.transition(|s| s.set_stopped(&exit)).is_err() {
+        if c.status() != Status::Restarting {
             return false;
         }
-        c.run(|r| r.epoch += 1);
+        c.transition(|s| s.set_stopped(&exit));
+        c.run(|r| {
+            r.epoch += 1;
+            if let Some(m) = r.restarts.as_mut() {
+                m.cancel();
+            }
+        });
         let _ = self.store.save(c).await;
         true
     }
@@ -460,6 +448,7 @@ impl ContainerService {
         let _op = c.op.lock().await;
         // Also when it is not running: a restart the policy has scheduled is cancelled.
         c.update(|r| r.manual_stop = true);
+        c.restarts(|m| m.cancel());
         if self.cancel_restart(&c).await {
             self.emit("stop", &c.record(), &[]);
             return Ok(());
@@ -470,11 +459,8 @@ impl ContainerService {
         }
         let (stop_signal, stop_timeout) = c.read(|r| {
             (
-                r.config["StopSignal"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .map(String::from),
-                r.config["StopTimeout"].as_i64(),
+                Some(r.config.stop_signal.clone()).filter(|s| !s.is_empty()),
+                r.config.stop_timeout,
             )
         });
         let sig_name = signal
@@ -552,6 +538,7 @@ impl ContainerService {
         }
         if status.is_running() {
             c.update(|r| r.manual_stop = true);
+            c.restarts(|m| m.cancel());
             if !self.cancel_restart(&c).await {
                 let _ = self.signal(&c, 9).await;
                 if !self.wait_stopped(&c, KILL_TIMEOUT).await {
@@ -562,15 +549,12 @@ impl ContainerService {
                 }
             }
         }
-        if c.transition(|s| s.set_removing()).is_err() {
-            // Removed (or being removed) by someone else meanwhile.
-            return match c.status() {
-                Status::Removing => Ok(()),
-                other => Err(Error::Conflict(format!(
-                    "cannot remove container \"/{}\": container is {other}: stop the container before removing or force remove",
-                    c.name()
-                ))),
-            };
+        let mut began = false;
+        c.transition(|s| began = s.flags.set_removal_in_progress());
+        if !began {
+            return Err(Error::Conflict(format!(
+                "removal of container {name} is already in progress"
+            )));
         }
         c.run(|r| r.epoch += 1);
         self.store.remove(&c.id);
@@ -611,8 +595,10 @@ impl ContainerService {
         let c = self.get(parent).map_err(|_| missing())?;
         let suffix = format!(":/{}/{alias}", c.name());
         c.read(|r| {
-            strs(&r.host_config["Links"])
+            r.host_config
+                .links
                 .iter()
+                .flatten()
                 .enumerate()
                 .find_map(|(i, l)| {
                     l.strip_suffix(&suffix)
@@ -640,7 +626,7 @@ impl ContainerService {
         }
         let (c, i, _) = self.find_link(name)?;
         c.update(|r| {
-            if let Some(links) = r.host_config["Links"].as_array_mut() {
+            if let Some(links) = r.host_config.links.as_mut() {
                 if i < links.len() {
                     links.remove(i);
                 }
@@ -652,29 +638,10 @@ impl ContainerService {
     /// POST /containers/{id}/pause and unpause.
     pub async fn pause(self: &Arc<Self>, name: &str, pause: bool) -> Result<()> {
         let c = self.get(name)?;
-        match c.status() {
-            Status::Restarting => {
-                return Err(Error::Conflict(format!(
-                    "Container {} is restarting, wait until the container is running",
-                    c.id
-                )))
-            }
-            s if !s.has_task() => {
-                return Err(Error::Conflict(format!(
-                    "Container {} is not running",
-                    c.id
-                )))
-            }
-            Status::Paused if pause => {
-                return Err(Error::Conflict(format!(
-                    "Container {} is already paused",
-                    c.id
-                )))
-            }
-            Status::Running if !pause => {
-                return Err(Error::Conflict(format!("Container {} is not paused", c.id)))
-            }
-            _ => {}
+        if pause {
+            c.check(|s| s.check_pause(&c.id))?;
+        } else {
+            c.check(|s| s.check_unpause(&c.id))?;
         }
         // The supervisor's Paused or Resumed event may record the change first.
         if pause {
@@ -720,43 +687,62 @@ impl ContainerService {
     }
 
     /// POST /containers/{id}/update: resources (applied to a running task) and the
-    /// restart policy.
-    pub async fn update(&self, name: &str, body: &Value) -> Result<()> {
+    /// restart policy; its warnings. What the request sets (non-zero) replaces what the
+    /// container had, as dockerd's update.
+    pub async fn update(&self, name: &str, mut u: UpdateConfig) -> Result<Vec<String>> {
         let c = self.get(name)?;
+        let warnings =
+            berth_api::validate::update(&mut u, &self.facts).map_err(super::create::invalid)?;
         let mut hc = c.read(|r| r.host_config.clone());
-        for k in [
-            "Memory",
-            "MemorySwap",
-            "NanoCpus",
-            "CpuShares",
-            "CpusetCpus",
-            "PidsLimit",
-            "CpuRealtimePeriod",
-            "CpuRealtimeRuntime",
-            "RestartPolicy",
-        ] {
-            let v = &body[k];
-            let set = match v {
-                Value::Null => false,
-                Value::Number(n) => n.as_i64() != Some(0),
-                Value::String(s) => !s.is_empty(),
-                Value::Object(o) => o
-                    .get("Name")
-                    .and_then(|n| n.as_str())
-                    .is_some_and(|n| !n.is_empty()),
-                _ => true,
-            };
-            if set {
-                hc[k] = v.clone();
-            }
+        let (new, r) = (&u.resources, &mut hc.resources);
+        if new.memory != 0 {
+            r.memory = new.memory;
         }
-        super::create::check_resources(&hc)?;
+        if new.memory_swap != 0 {
+            r.memory_swap = new.memory_swap;
+        }
+        if new.nano_cpus != 0 {
+            r.nano_cpus = new.nano_cpus;
+        }
+        if new.cpu_shares != 0 {
+            r.cpu_shares = new.cpu_shares;
+        }
+        if !new.cpuset_cpus.is_empty() {
+            r.cpuset_cpus = new.cpuset_cpus.clone();
+        }
+        if new.pids_limit.is_some_and(|p| p != 0) {
+            r.pids_limit = new.pids_limit;
+        }
+        if new.cpu_realtime_period != 0 {
+            r.cpu_realtime_period = new.cpu_realtime_period;
+        }
+        if new.cpu_realtime_runtime != 0 {
+            r.cpu_realtime_runtime = new.cpu_realtime_runtime;
+        }
+        if r.memory > 0 && r.memory_swap > 0 && r.memory_swap < r.memory {
+            return Err(Error::Invalid(
+                berth_api::validate::Invalid::SwapBelowMemory.to_string(),
+            ));
+        }
+        let policy_changed = !u.restart_policy.name.is_empty();
+        if policy_changed {
+            if hc.auto_remove && !u.restart_policy.is_none() {
+                return Err(Error::Invalid(
+                    berth_api::validate::Invalid::AutoRemoveAndRestart.to_string(),
+                ));
+            }
+            hc.restart_policy = u.restart_policy.clone();
+        }
         if c.running() {
             let res = spec::resources(&hc, false).map_err(|e| Error::Invalid(e.to_string()))?;
             self.sv.update(&c.id, &res).await?;
         }
         c.update(|r| r.host_config = hc);
-        self.store.save(&c).await
+        if policy_changed {
+            c.run(|r| r.restarts = None);
+        }
+        self.store.save(&c).await?;
+        Ok(warnings)
     }
 
     /// POST /containers/{id}/resize and /exec/{id}/resize.

@@ -11,6 +11,7 @@ pub mod container;
 pub mod create;
 pub mod events;
 pub mod exec;
+pub mod facts;
 pub mod health;
 pub mod io;
 pub mod lifecycle;
@@ -59,9 +60,13 @@ pub enum Error {
 /// Result of container operations.
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<state::Transition> for Error {
-    fn from(t: state::Transition) -> Self {
-        Error::Conflict(t.to_string())
+impl From<state::TransitionError> for Error {
+    fn from(t: state::TransitionError) -> Self {
+        match t.http_status() {
+            304 => Error::NotModified(t.to_string()),
+            409 => Error::Conflict(t.to_string()),
+            _ => Error::Internal(t.to_string()),
+        }
     }
 }
 
@@ -96,8 +101,8 @@ pub struct Options {
     pub runtimes: crate::config::Runtimes,
     /// Where containers' cgroups go unless their HostConfig.CgroupParent says otherwise.
     pub cgroup_parent: String,
-    /// The first delay before a restart policy restarts a container (doubled at each
-    /// restart in a row).
+    /// The first delay before a restart policy restarts a container (dockerd's 100 ms;
+    /// the later ones, doubled at each restart in a row, scale with it).
     pub restart_delay: Duration,
 }
 
@@ -118,6 +123,8 @@ pub struct ContainerService {
     cgroup_parent: String,
     restart_delay: Duration,
     exec_root: PathBuf,
+    /// What the host can do (CPUs, cgroup controllers), for berth-api's checks.
+    facts: berth_api::validate::HostFacts,
 }
 
 pub(crate) fn random_hex(n: usize) -> String {
@@ -131,17 +138,6 @@ pub(crate) fn random_hex(n: usize) -> String {
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-fn strs(v: &serde_json::Value) -> Vec<String> {
-    match v {
-        serde_json::Value::Array(a) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(String::from))
-            .collect(),
-        serde_json::Value::String(s) => vec![s.clone()],
-        _ => Vec::new(),
-    }
 }
 
 /// Parses a signal name or number ("KILL", "SIGKILL", "9").
@@ -171,12 +167,12 @@ impl ContainerService {
         options: Options,
     ) -> anyhow::Result<Arc<Self>> {
         let (data, exec) = (data_root.to_path_buf(), exec_root.to_path_buf());
-        let (store, volumes) = tokio::task::spawn_blocking(move || {
+        let (store, volumes, facts) = tokio::task::spawn_blocking(move || {
             // Views that a crash left mounted between mount and unmount.
             berth_fs::view::sweep(&exec.join("views"));
             let store = store::Store::open(&data.join("containers"))?;
             let volumes = volumes::Volumes::open(&data)?;
-            Ok::<_, std::io::Error>((store, volumes))
+            Ok::<_, std::io::Error>((store, volumes, facts::gather()))
         })
         .await??;
         let s = Arc::new(Self {
@@ -191,6 +187,7 @@ impl ContainerService {
             cgroup_parent: options.cgroup_parent,
             restart_delay: options.restart_delay,
             exec_root: exec_root.to_path_buf(),
+            facts,
         });
         s.clone().follow().await;
         Ok(s)

@@ -32,17 +32,6 @@ fn rfc3339(t: Option<SystemTime>) -> String {
     }
 }
 
-/// Whether a restart policy restarts a container that exited with `code`, as dockerd's
-/// restart manager decides.
-pub fn restarts(policy: &serde_json::Value, code: i64, manual_stop: bool, count: u64) -> bool {
-    let max = policy["MaximumRetryCount"].as_u64().unwrap_or(0);
-    match policy["Name"].as_str().unwrap_or("") {
-        "always" | "unless-stopped" => !manual_stop,
-        "on-failure" => code != 0 && !manual_stop && (max == 0 || count < max),
-        _ => false,
-    }
-}
-
 impl ContainerService {
     /// Subscribes to the supervisor's events, finds the containers of an earlier run
     /// again, then follows the events for good.
@@ -150,10 +139,19 @@ impl ContainerService {
     /// and a frozen container's health is `unhealthy` until a probe after the thaw.
     /// Whether it changed.
     pub(crate) fn paused(self: &Arc<Self>, c: &Arc<Container>, paused: bool) -> bool {
-        let changed = if paused {
-            c.transition(|s| s.set_paused()).is_ok()
-        } else {
-            c.transition(|s| s.set_unpaused()).is_ok()
+        let changed = {
+            let mut changed = false;
+            c.transition(|s| {
+                let now = s.status();
+                if paused && now == Status::Running {
+                    s.flags.set_paused();
+                    changed = true;
+                } else if !paused && now == Status::Paused {
+                    s.flags.set_unpaused();
+                    changed = true;
+                }
+            });
+            changed
         };
         if changed {
             if paused {
@@ -208,26 +206,29 @@ impl ContainerService {
             oom_killed: c.run(|r| r.oom),
             at: rfc3339(exit.exited_at),
         };
-        let restart = c.read(|r| {
-            restarts(
-                &r.host_config["RestartPolicy"],
-                code,
-                r.manual_stop,
-                r.restart_count,
-            )
-        });
+        let (manual, started_at) = c.read(|r| (r.manual_stop, r.state.started_at.clone()));
+        let ran_for = chrono::DateTime::parse_from_rfc3339(&started_at)
+            .ok()
+            .and_then(|t| {
+                (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .ok()
+            })
+            .unwrap_or_default();
+        // The restart policy's decision (berth-api's restart manager: dockerd's rules
+        // and back-off), its delay scaled to the service's first delay.
+        let (delay, count) =
+            c.restarts(|m| (m.should_restart(code, manual, ran_for), m.restart_count));
+        let delay = delay.map(|d| d.mul_f64(self.restart_delay.as_secs_f64() / 0.1));
         let epoch = c.run(|r| {
             r.phase = Phase::Idle;
             r.epoch
         });
-        let recorded = if restart {
-            c.update(|r| r.restart_count += 1);
-            c.transition(|s| s.set_restarting(&status))
+        if delay.is_some() {
+            c.update(|r| r.restart_count = count);
+            c.transition(|s| s.set_restarting(&status));
         } else {
-            c.transition(|s| s.set_stopped(&status))
-        };
-        if let Err(e) = recorded {
-            tracing::warn!(id = %c.id, error = %e, "recording an exit");
+            c.transition(|s| s.set_stopped(&status));
         }
         super::health::mark_unhealthy(&c);
         if let Err(e) = self.store.save(&c).await {
@@ -239,8 +240,7 @@ impl ContainerService {
         let this = self.clone();
         let stopped = rec.clone();
         let _ = tokio::task::spawn_blocking(move || this.release_volumes(&stopped)).await;
-        if restart {
-            let delay = self.restart_delay * (1u32 << rec.restart_count.saturating_sub(1).min(6));
+        if let Some(delay) = delay {
             self.schedule_restart(c, epoch, delay);
         } else if rec.auto_remove() {
             match self.remove(&rec.id, true).await {
@@ -270,7 +270,7 @@ impl ContainerService {
     /// still runs, else record its exit (and apply its restart policy).
     async fn restore(self: &Arc<Self>, c: &Arc<Container>) {
         let rec = c.record();
-        match rec.state.status {
+        match rec.state.status() {
             Status::Running | Status::Paused => {}
             Status::Restarting => {
                 // berthd stopped during the restart delay: the restart is due now.
@@ -399,28 +399,14 @@ impl ContainerService {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn restart_policies() {
-        let p = |name: &str, max: u64| json!({"Name": name, "MaximumRetryCount": max});
-        assert!(restarts(&p("always", 0), 0, false, 100));
-        assert!(!restarts(&p("always", 0), 0, true, 0));
-        assert!(restarts(&p("unless-stopped", 0), 1, false, 0));
-        assert!(!restarts(&p("unless-stopped", 0), 1, true, 0));
-        assert!(!restarts(&p("on-failure", 0), 0, false, 0));
-        assert!(restarts(&p("on-failure", 0), 1, false, 50));
-        assert!(restarts(&p("on-failure", 2), 1, false, 1));
-        assert!(!restarts(&p("on-failure", 2), 1, false, 2));
-        assert!(!restarts(&p("no", 0), 1, false, 0));
-        assert!(!restarts(&serde_json::Value::Null, 1, false, 0));
-    }
-}
-
-#[cfg(test)]
 mod flows {
+    fn cmd() -> berth_api::exec::ExecConfig {
+        berth_api::exec::ExecConfig {
+            cmd: Some(vec!["true".into()]),
+            ..Default::default()
+        }
+    }
+
     use super::super::lifecycle::WaitCondition;
     use super::super::supervisor::fake::Fake;
     use super::super::supervisor::Supervisor as _;
@@ -444,7 +430,7 @@ mod flows {
         assert_eq!(waiter.await.unwrap(), 3);
         let st = c.read(|r| r.state.clone());
         assert_eq!(
-            (st.status, st.exit_code, st.pid, st.oom_killed),
+            (st.status(), st.exit_code, st.pid, st.oom_killed),
             (Status::Exited, 3, 0, false)
         );
         h.until("die", || h.actions(&c).len() == 3).await;
@@ -484,7 +470,7 @@ mod flows {
         assert_eq!(h.actions(&c), ["create", "start", "oom", "die"]);
         let st = c.read(|r| r.state.clone());
         assert_eq!(
-            (st.status, st.exit_code, st.oom_killed),
+            (st.status(), st.exit_code, st.oom_killed),
             (Status::Exited, 137, true)
         );
         // A run that was not killed for memory clears it.
@@ -561,17 +547,14 @@ mod flows {
         assert_eq!(c.status(), Status::Restarting);
         let st = c.read(|r| r.state.clone());
         assert_eq!((st.exit_code, st.pid), (3, 0));
-        assert!(st.status.is_running());
+        assert!(st.status().is_running());
         let e = h.svc.remove("always", false).await.unwrap_err().to_string();
         assert_eq!(
             e,
             "cannot remove container \"/always\": container is restarting: stop the container before removing or force remove"
         );
         // Exec and pause wait for it to run.
-        assert!(h
-            .svc
-            .exec_create("always", &json!({"Cmd": ["true"]}))
-            .is_err());
+        assert!(h.svc.exec_create("always", &cmd()).is_err());
         assert!(h.svc.pause("always", true).await.is_err());
         // A stop calls the restart off.
         h.svc.stop("always", None, None).await.unwrap();
@@ -625,10 +608,7 @@ mod flows {
         h.fake.pause(&c.id).await.unwrap();
         h.status(&c, Status::Paused).await;
         assert_eq!(
-            h.svc
-                .exec_create("pz", &json!({"Cmd": ["true"]}))
-                .unwrap_err()
-                .to_string(),
+            h.svc.exec_create("pz", &cmd()).unwrap_err().to_string(),
             "Container pz is paused, unpause the container before exec"
         );
         h.fake.resume(&c.id).await.unwrap();
@@ -703,7 +683,7 @@ mod flows {
         let e = h.svc.start("bad").await.unwrap_err().to_string();
         assert!(e.contains("no such runtime"), "{e}");
         let st = c.read(|r| r.state.clone());
-        assert_eq!((st.status, st.exit_code), (Status::Created, 128));
+        assert_eq!((st.status(), st.exit_code), (Status::Created, 128));
         assert!(st.error.contains("no such runtime"));
         *h.fake.fail_create.lock().unwrap() = None;
         h.svc.start("bad").await.unwrap();

@@ -4,19 +4,12 @@
 //! mounts for the spec. Everything here touches disks or mounts: it runs on the
 //! blocking pool.
 
-use super::record::Record;
-use super::{internal, random_hex, strs, ContainerService, Error, Result};
+use super::record::{MountRecord, Record};
+use super::{internal, random_hex, ContainerService, Error, Result};
+use berth_api::container::{Config, HostConfig, MountPoint};
+use berth_api::mount::{MountError, MountKind};
 use oci_spec::runtime::{Mount, MountBuilder};
-use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-/// dockerd's refusal of a second mount at the same place.
-fn refuse_duplicate(mounts: &[Value], dst: &str) -> Result<()> {
-    if mounts.iter().any(|m| m["Destination"] == dst) {
-        return Err(Error::Invalid(format!("Duplicate mount point: {dst}")));
-    }
-    Ok(())
-}
 
 fn oci_mount(dst: &str, kind: &str, source: &str, options: Vec<String>) -> Result<Mount> {
     MountBuilder::default()
@@ -28,18 +21,30 @@ fn oci_mount(dst: &str, kind: &str, source: &str, options: Vec<String>) -> Resul
         .map_err(|e| Error::Internal(format!("mount {dst}: {e}")))
 }
 
+/// tmpfs options as berthd mounts them: never setuid, devices or executables unless
+/// asked, then the request's (`size=1m`, `mode=700`); `ro`/`rw` are the mount's `RW`.
+fn tmpfs_mode(given: &str) -> String {
+    let mut opts = vec!["nosuid", "nodev", "noexec"];
+    opts.extend(
+        given
+            .split(',')
+            .filter(|o| !o.is_empty() && *o != "ro" && *o != "rw"),
+    );
+    opts.join(",")
+}
+
 impl ContainerService {
-    /// Binds (`-v`), Mounts (`--mount`), Tmpfs, and an anonymous volume for every
-    /// path of Config.Volumes (the image's VOLUME and `-v /path`) not mounted otherwise.
-    /// Destinations are cleaned as dockerd cleans them (`/x/../data/` is `/data`) and a
-    /// destination mounted twice is refused. `layers` are the image's, base first.
-    /// Blocking. On failure the volumes it made are removed again.
+    /// The container's mounts, as dockerd registers them (berth-api's `collect`:
+    /// Binds, Mounts, Tmpfs, parsed and checked in dockerd's words), then an anonymous
+    /// volume for every path of Config.Volumes (the image's VOLUME and `-v /path`) not
+    /// mounted otherwise. New volumes start with the image's content. `layers` are the
+    /// image's, base first. Blocking. On failure the volumes it made are removed again.
     pub(crate) fn make_mounts(
         &self,
-        hc: &Value,
-        config: &Value,
+        hc: &HostConfig,
+        config: &Config,
         layers: &[PathBuf],
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<MountRecord>> {
         let mut made = Vec::new();
         let r = self.make_mounts_into(hc, config, layers, &mut made);
         if r.is_err() {
@@ -52,124 +57,108 @@ impl ContainerService {
 
     fn make_mounts_into(
         &self,
-        hc: &Value,
-        config: &Value,
+        hc: &HostConfig,
+        config: &Config,
         layers: &[PathBuf],
         made: &mut Vec<String>,
-    ) -> Result<Vec<Value>> {
-        let mut out: Vec<Value> = Vec::new();
+    ) -> Result<Vec<MountRecord>> {
+        let specs = berth_api::mount::collect(hc).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut out: Vec<MountRecord> = Vec::new();
         // The image's file system, opened once and only if a volume needs its content.
         let mut image_root: Option<berth_fs::Root> = None;
         let mut volume = |name: &str,
                           dst: &str,
                           rw: bool,
+                          mode: &str,
                           anon: bool,
-                          nocopy: bool,
+                          copy: bool,
                           made: &mut Vec<String>|
-         -> Result<Value> {
+         -> Result<MountRecord> {
             if self.volumes.inspect(name).is_err() {
                 made.push(name.to_string());
             }
-            self.volumes.create(name, &Value::Null, &Value::Null)?;
-            if !nocopy {
+            self.volumes
+                .create(name, &serde_json::Value::Null, &serde_json::Value::Null)?;
+            if copy {
                 self.copy_up(&mut image_root, layers, dst, name)?;
             }
-            Ok(
-                json!({"Type": "volume", "Name": name, "Source": self.volumes.data(name),
-                "Destination": dst, "Driver": "local", "Mode": if rw { "" } else { "ro" },
-                "RW": rw, "Propagation": "", "Anonymous": anon}),
-            )
+            Ok(MountRecord {
+                point: MountPoint {
+                    kind: "volume".into(),
+                    name: name.into(),
+                    source: self.volumes.data(name).display().to_string(),
+                    destination: dst.into(),
+                    driver: "local".into(),
+                    mode: mode.into(),
+                    rw,
+                    propagation: String::new(),
+                },
+                anonymous: anon,
+                create: false,
+            })
         };
-        let destination = |path: &str, kind: &str| {
-            berth_fs::clean::mount_destination(path, kind)
-                .map_err(|e| Error::Invalid(e.to_string()))
-        };
-        for b in strs(&hc["Binds"]) {
-            let parts: Vec<&str> = b.split(':').collect();
-            if parts.len() < 2 || parts.len() > 3 || !parts[1].starts_with('/') {
-                return Err(Error::Invalid(format!(
-                    "invalid volume specification: '{b}'"
-                )));
-            }
-            let mode = parts.get(2).copied().unwrap_or("");
-            let rw = !mode.split(',').any(|o| o == "ro");
-            let nocopy = mode.split(',').any(|o| o == "nocopy");
-            let dst = berth_fs::clean::clean(parts[1]);
-            refuse_duplicate(&out, &dst)?;
-            if parts[0].starts_with('/') {
-                out.push(
-                    json!({"Type": "bind", "Source": parts[0], "Destination": dst,
-                    "Mode": mode, "RW": rw, "Propagation": "rprivate", "Create": true}),
-                );
-            } else {
-                out.push(volume(parts[0], &dst, rw, false, nocopy, made)?);
-            }
-        }
-        for m in hc["Mounts"].as_array().into_iter().flatten() {
-            let kind = m["Type"].as_str().unwrap_or("");
-            let target = m["Target"].as_str().unwrap_or("");
-            if !target.starts_with('/') {
-                return Err(Error::Invalid(format!(
-                    "invalid mount config: mount target must be an absolute path: {target:?}"
-                )));
-            }
-            let dst = destination(target, kind)?;
-            refuse_duplicate(&out, &dst)?;
-            let rw = !m["ReadOnly"].as_bool().unwrap_or(false);
-            let src = m["Source"].as_str().unwrap_or("");
-            match kind {
-                "bind" => {
-                    if !Path::new(src).exists() {
-                        return Err(Error::Invalid(format!(
-                            "invalid mount config for type \"bind\": bind source path does not exist: {src}"
-                        )));
+        for spec in specs {
+            let dst = spec.destination.clone();
+            match spec.kind {
+                MountKind::Bind => {
+                    if !spec.create_source && !Path::new(&spec.source).exists() {
+                        return Err(Error::Invalid(
+                            MountError::BindSourceDoesNotExist(spec.source).to_string(),
+                        ));
                     }
-                    out.push(json!({"Type": "bind", "Source": src, "Destination": dst,
-                        "Mode": "", "RW": rw, "Propagation": "rprivate"}));
+                    out.push(MountRecord {
+                        point: MountPoint {
+                            kind: "bind".into(),
+                            source: spec.source.clone(),
+                            destination: dst,
+                            mode: spec.mode.clone(),
+                            rw: spec.rw,
+                            propagation: spec.propagation.clone(),
+                            ..Default::default()
+                        },
+                        anonymous: false,
+                        create: spec.create_source,
+                    });
                 }
-                "volume" => {
-                    let (name, anon) = if src.is_empty() {
+                MountKind::Volume => {
+                    let (name, anon) = if spec.source.is_empty() {
                         (random_hex(32), true)
                     } else {
-                        (src.to_string(), false)
+                        (spec.source.clone(), false)
                     };
-                    let nocopy = m["VolumeOptions"]["NoCopy"].as_bool().unwrap_or(false);
-                    out.push(volume(&name, &dst, rw, anon, nocopy, made)?);
+                    let mode = if spec.mode.is_empty() && !spec.rw {
+                        "ro"
+                    } else {
+                        spec.mode.as_str()
+                    };
+                    out.push(volume(
+                        &name,
+                        &dst,
+                        spec.rw,
+                        mode,
+                        anon,
+                        spec.copy_data,
+                        made,
+                    )?);
                 }
-                "tmpfs" => {
-                    let mut opts = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
-                    if let Some(sz) = m["TmpfsOptions"]["SizeBytes"].as_u64() {
-                        opts.push(format!("size={sz}"));
-                    }
-                    out.push(json!({"Type": "tmpfs", "Source": "", "Destination": dst,
-                        "Mode": opts.join(","), "RW": rw, "Propagation": ""}));
-                }
-                other => {
-                    return Err(Error::Invalid(format!(
-                        "invalid mount config: mount type unknown: {other:?}"
-                    )))
-                }
+                MountKind::Tmpfs => out.push(MountRecord {
+                    point: MountPoint {
+                        kind: "tmpfs".into(),
+                        destination: dst,
+                        mode: tmpfs_mode(&spec.tmpfs_options),
+                        rw: spec.rw,
+                        ..Default::default()
+                    },
+                    anonymous: false,
+                    create: false,
+                }),
             }
         }
-        for (target, opts) in hc["Tmpfs"].as_object().into_iter().flatten() {
-            let dst = destination(target, "tmpfs")?;
-            refuse_duplicate(&out, &dst)?;
-            let mut o = "nosuid,nodev,noexec".to_string();
-            if let Some(extra) = opts.as_str().filter(|s| !s.is_empty()) {
-                o = format!("{o},{extra}");
-            }
-            out.push(json!({"Type": "tmpfs", "Source": "", "Destination": dst,
-                "Mode": o, "RW": true, "Propagation": ""}));
-        }
-        for target in config["Volumes"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, _)| k)
-        {
-            let dst = destination(target, "volume")?;
-            if !out.iter().any(|m| m["Destination"] == dst.as_str()) {
-                out.push(volume(&random_hex(32), &dst, true, true, false, made)?);
+        for target in config.volumes.iter().flat_map(|v| v.keys()) {
+            let dst = berth_fs::clean::mount_destination(target, "volume")
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            if !out.iter().any(|m| m.point.destination == dst) {
+                out.push(volume(&random_hex(32), &dst, true, "", true, true, made)?);
             }
         }
         Ok(out)
@@ -216,13 +205,7 @@ impl ContainerService {
         self.store
             .all()
             .iter()
-            .filter(|c| {
-                c.read(|r| {
-                    r.mounts
-                        .iter()
-                        .any(|m| m["Type"] == "volume" && m["Name"] == name)
-                })
-            })
+            .filter(|c| c.read(|r| r.uses_volume(name)))
             .map(|c| c.id.clone())
             .collect()
     }
@@ -232,35 +215,37 @@ impl ContainerService {
     pub(crate) fn oci_mounts(&self, rec: &Record) -> Result<Vec<Mount>> {
         let mut out = Vec::new();
         for m in &rec.mounts {
-            if let Some(name) = m["Name"].as_str().filter(|_| m["Type"] == "volume") {
+            if let Some(name) = m.volume() {
                 // A volume made with options is mounted while a container uses it.
                 self.volumes.activate(name)?;
             }
-            let dst = m["Destination"].as_str().unwrap_or("");
-            let src = m["Source"].as_str().unwrap_or("");
-            let rw = m["RW"].as_bool().unwrap_or(true);
-            if m["Type"] == "tmpfs" {
-                let mut opts: Vec<String> = m["Mode"]
-                    .as_str()
-                    .unwrap_or("")
+            let p = &m.point;
+            if p.kind == "tmpfs" {
+                let mut opts: Vec<String> = p
+                    .mode
                     .split(',')
                     .filter(|o| !o.is_empty())
                     .map(String::from)
                     .collect();
-                if !rw {
+                if !p.rw {
                     opts.push("ro".into());
                 }
-                out.push(oci_mount(dst, "tmpfs", "tmpfs", opts)?);
+                out.push(oci_mount(&p.destination, "tmpfs", "tmpfs", opts)?);
                 continue;
             }
-            if m["Create"] == true && !Path::new(src).exists() {
-                std::fs::create_dir_all(src).map_err(internal(src))?;
+            if m.create && !Path::new(&p.source).exists() {
+                std::fs::create_dir_all(&p.source).map_err(internal(&p.source))?;
             }
-            let mut opts = vec!["rbind".to_string(), "rprivate".into()];
-            if !rw {
+            let propagation = if p.propagation.is_empty() {
+                "rprivate"
+            } else {
+                p.propagation.as_str()
+            };
+            let mut opts = vec!["rbind".to_string(), propagation.to_string()];
+            if !p.rw {
                 opts.push("ro".into());
             }
-            out.push(oci_mount(dst, "bind", src, opts)?);
+            out.push(oci_mount(&p.destination, "bind", &p.source, opts)?);
         }
         Ok(out)
     }
@@ -268,19 +253,12 @@ impl ContainerService {
     /// Unmounts the option volumes of a stopped container that no running container
     /// still uses (dockerd's local driver counts its users the same way). Blocking.
     pub(crate) fn release_volumes(&self, rec: &Record) {
-        for m in rec.mounts.iter().filter(|m| m["Type"] == "volume") {
-            let Some(name) = m["Name"].as_str() else {
-                continue;
-            };
-            let in_use = self.store.all().iter().any(|c| {
-                c.id != rec.id
-                    && c.running()
-                    && c.read(|r| {
-                        r.mounts
-                            .iter()
-                            .any(|m| m["Type"] == "volume" && m["Name"] == name)
-                    })
-            });
+        for name in rec.mounts.iter().filter_map(MountRecord::volume) {
+            let in_use = self
+                .store
+                .all()
+                .iter()
+                .any(|c| c.id != rec.id && c.running() && c.read(|r| r.uses_volume(name)));
             if !in_use {
                 if let Err(e) = self.volumes.deactivate(name) {
                     tracing::warn!(volume = name, error = %e, "unmounting volume");
@@ -292,11 +270,14 @@ impl ContainerService {
     /// Removes the anonymous volumes of a removed container that nothing else uses.
     /// Blocking.
     pub(crate) fn remove_anonymous_volumes(&self, rec: &Record) {
-        for m in rec.mounts.iter().filter(|m| m["Anonymous"] == true) {
-            if let Some(n) = m["Name"].as_str() {
-                if self.volume_users(n).is_empty() {
-                    let _ = self.volumes.remove(n);
-                }
+        for n in rec
+            .mounts
+            .iter()
+            .filter(|m| m.anonymous)
+            .filter_map(MountRecord::volume)
+        {
+            if self.volume_users(n).is_empty() {
+                let _ = self.volumes.remove(n);
             }
         }
     }

@@ -5,6 +5,7 @@
 //! (`profiles/seccomp-default.json`, in moby's format, translated here to OCI's).
 
 use super::users::User;
+use berth_api::container::HostConfig;
 use oci_spec::runtime::{
     Arch, Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
     LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
@@ -30,9 +31,6 @@ pub enum SpecError {
     /// A bad cgroup parent.
     #[error("{0}")]
     CgroupParent(String),
-    /// A limit that does not fit (a swap limit that overflows).
-    #[error("{0}")]
-    Limit(String),
     /// A sysctl the container's namespaces do not isolate.
     #[error("{0}")]
     Sysctl(String),
@@ -88,50 +86,6 @@ const READONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-const CAP_NAMES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 /// The capabilities in this process's bounding set (what `--privileged` can grant).
 pub fn host_caps() -> Vec<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -140,7 +94,7 @@ pub fn host_caps() -> Vec<String> {
         .find_map(|l| l.strip_prefix("CapBnd:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
-    CAP_NAMES
+    berth_api::validate::CAPABILITIES
         .iter()
         .enumerate()
         .filter(|(i, _)| bnd & (1u64 << i) != 0)
@@ -148,15 +102,7 @@ pub fn host_caps() -> Vec<String> {
         .collect()
 }
 
-/// `NET_ADMIN`, `cap_net_admin` or `CAP_NET_ADMIN` → `CAP_NET_ADMIN`.
-pub fn normalize_cap(c: &str) -> String {
-    let u = c.to_ascii_uppercase();
-    if u.starts_with("CAP_") {
-        u
-    } else {
-        format!("CAP_{u}")
-    }
-}
+use berth_api::validate::normalize_capability as normalize_cap;
 
 /// The capability set from the defaults (or all the host's when privileged) with
 /// CapAdd and CapDrop applied ("ALL" allowed in both). Unknown names are an error.
@@ -171,11 +117,11 @@ pub fn capabilities(
     }
     for c in add.iter().chain(drop) {
         let n = normalize_cap(c);
-        if n != "CAP_ALL" && !CAP_NAMES.contains(&n.as_str()) {
+        if n != "ALL" && !berth_api::validate::CAPABILITIES.contains(&n.as_str()) {
             return Err(SpecError::Capability(c.clone()));
         }
     }
-    let mut caps: Vec<String> = if drop.iter().any(|c| normalize_cap(c) == "CAP_ALL") {
+    let mut caps: Vec<String> = if drop.iter().any(|c| normalize_cap(c) == "ALL") {
         Vec::new()
     } else {
         DEFAULT_CAPS
@@ -186,7 +132,7 @@ pub fn capabilities(
     };
     for a in add {
         let n = normalize_cap(a);
-        if n == "CAP_ALL" {
+        if n == "ALL" {
             caps = host.clone();
         } else if !caps.contains(&n) {
             caps.push(n);
@@ -306,43 +252,6 @@ pub fn seccomp_for(profile: &str, caps: &[String]) -> Result<LinuxSeccomp, SpecE
     Ok(out.build()?)
 }
 
-/// The IPC sysctls a private IPC namespace isolates (runc's list), besides `fs.mqueue.*`.
-const IPC_SYSCTLS: &[&str] = &[
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
-
-/// Refuses a sysctl the container's namespaces do not isolate, in runc's words (which
-/// dockerd passes on): `net.*` needs a private network namespace, the IPC ones a
-/// private IPC namespace, and nothing else is namespaced.
-pub fn check_sysctl(key: &str, host_network: bool, host_ipc: bool) -> Result<(), SpecError> {
-    if key.starts_with("net.") {
-        if host_network {
-            return Err(SpecError::Sysctl(format!(
-                "sysctl {key:?} not allowed in host network namespace"
-            )));
-        }
-        return Ok(());
-    }
-    if IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
-        if host_ipc {
-            return Err(SpecError::Sysctl(format!(
-                "sysctl {key:?} is not allowed in the hosts ipc namespace"
-            )));
-        }
-        return Ok(());
-    }
-    Err(SpecError::Sysctl(format!(
-        "sysctl {key:?} is not in a separate kernel namespace"
-    )))
-}
-
 /// What a spec is made from.
 pub struct SpecInput<'a> {
     /// argv.
@@ -358,7 +267,7 @@ pub struct SpecInput<'a> {
     /// With a terminal.
     pub tty: bool,
     /// The container's HostConfig.
-    pub host_config: &'a Value,
+    pub host_config: &'a HostConfig,
     /// The container's directory (hosts, hostname, resolv.conf live there).
     pub dir: &'a Path,
     /// Container ID (for the cgroup path).
@@ -367,10 +276,6 @@ pub struct SpecInput<'a> {
     pub cgroup_parent: &'a str,
     /// Extra mounts (volumes, binds, tmpfs).
     pub mounts: Vec<Mount>,
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    super::strs(v)
 }
 
 fn cap_set(caps: &[String]) -> Capabilities {
@@ -410,8 +315,9 @@ fn device(
 
 /// The cgroup resources of a HostConfig (with its devices rules unless `devices` is
 /// false: an update leaves them as they are).
-pub fn resources(hc: &Value, devices: bool) -> Result<LinuxResources, SpecError> {
-    let privileged = hc["Privileged"].as_bool().unwrap_or(false);
+pub fn resources(hc: &HostConfig, devices: bool) -> Result<LinuxResources, SpecError> {
+    let privileged = hc.privileged;
+    let res = &hc.resources;
     let mut r = LinuxResourcesBuilder::default();
     if devices {
         let rules = if privileged {
@@ -451,42 +357,41 @@ pub fn resources(hc: &Value, devices: bool) -> Result<LinuxResources, SpecError>
         };
         r = r.devices(rules);
     }
-    if let Some(m) = hc["Memory"].as_i64().filter(|m| *m > 0) {
-        let swap = match hc["MemorySwap"].as_i64().filter(|s| *s != 0) {
-            Some(s) => s,
-            // As dockerd: swap as much again as memory, unless that overflows.
-            None => m.checked_mul(2).ok_or_else(|| {
-                SpecError::Limit(format!("memory limit {m} leaves no room for a swap limit"))
-            })?,
-        };
-        r = r.memory(LinuxMemoryBuilder::default().limit(m).swap(swap).build()?);
+    if res.memory > 0 {
+        let mut m = LinuxMemoryBuilder::default().limit(res.memory);
+        // As dockerd: a swap limit only when positive (the default, twice memory,
+        // wraps below zero for a memory limit near 2^63; -1 is unlimited).
+        if let Some(swap) = berth_api::validate::swap_limit(res) {
+            m = m.swap(swap);
+        }
+        r = r.memory(m.build()?);
     }
     let mut cpu = LinuxCpuBuilder::default();
     let mut any_cpu = false;
-    if let Some(n) = hc["NanoCpus"].as_i64().filter(|n| *n > 0) {
-        cpu = cpu.period(100_000u64).quota(n / 10_000);
+    if res.nano_cpus > 0 {
+        cpu = cpu.period(100_000u64).quota(res.nano_cpus / 10_000);
         any_cpu = true;
     }
-    if let Some(s) = hc["CpuShares"].as_u64().filter(|s| *s > 0) {
-        cpu = cpu.shares(s);
+    if res.cpu_shares > 0 {
+        cpu = cpu.shares(res.cpu_shares as u64);
         any_cpu = true;
     }
-    if let Some(c) = hc["CpusetCpus"].as_str().filter(|c| !c.is_empty()) {
-        cpu = cpu.cpus(c);
+    if !res.cpuset_cpus.is_empty() {
+        cpu = cpu.cpus(res.cpuset_cpus.as_str());
         any_cpu = true;
     }
-    if let Some(p) = hc["CpuRealtimePeriod"].as_u64().filter(|p| *p > 0) {
-        cpu = cpu.realtime_period(p);
+    if res.cpu_realtime_period > 0 {
+        cpu = cpu.realtime_period(res.cpu_realtime_period as u64);
         any_cpu = true;
     }
-    if let Some(rt) = hc["CpuRealtimeRuntime"].as_i64().filter(|r| *r != 0) {
-        cpu = cpu.realtime_runtime(rt);
+    if res.cpu_realtime_runtime != 0 {
+        cpu = cpu.realtime_runtime(res.cpu_realtime_runtime);
         any_cpu = true;
     }
     if any_cpu {
         r = r.cpu(cpu.build()?);
     }
-    if let Some(p) = hc["PidsLimit"].as_i64().filter(|p| *p != 0) {
+    if let Some(p) = res.pids_limit.filter(|p| *p != 0) {
         r = r.pids(LinuxPidsBuilder::default().limit(p).build()?);
     }
     Ok(r.build()?)
@@ -525,8 +430,8 @@ pub fn process(
     let hc = input.host_config;
     let caps = cap_set(caps);
     let mut rlimits = Vec::new();
-    for u in hc["Ulimits"].as_array().into_iter().flatten() {
-        let name = u["Name"].as_str().unwrap_or("");
+    for u in hc.resources.ulimits.iter().flatten() {
+        let name = u.name.as_str();
         let typ: PosixRlimitType = serde_json::from_value(Value::String(format!(
             "RLIMIT_{}",
             name.to_ascii_uppercase()
@@ -535,8 +440,8 @@ pub fn process(
         rlimits.push(
             PosixRlimitBuilder::default()
                 .typ(typ)
-                .soft(u["Soft"].as_u64().unwrap_or(0))
-                .hard(u["Hard"].as_u64().unwrap_or(0))
+                .soft(u.soft.max(0) as u64)
+                .hard(u.hard.max(0) as u64)
                 .build()?,
         );
     }
@@ -567,8 +472,8 @@ pub fn process(
         )
         .no_new_privileges(no_new_privileges)
         .rlimits(rlimits);
-    if let Some(adj) = hc["OomScoreAdj"].as_i64().filter(|a| *a != 0) {
-        p = p.oom_score_adj(adj as i32);
+    if hc.oom_score_adj != 0 {
+        p = p.oom_score_adj(hc.oom_score_adj as i32);
     }
     Ok(p.build()?)
 }
@@ -576,14 +481,13 @@ pub fn process(
 /// Builds the OCI spec.
 pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let hc = input.host_config;
-    let privileged = hc["Privileged"].as_bool().unwrap_or(false);
+    let privileged = hc.privileged;
     let caps = capabilities(
         privileged,
-        &strings(&hc["CapAdd"]),
-        &strings(&hc["CapDrop"]),
+        hc.cap_add.as_deref().unwrap_or_default(),
+        hc.cap_drop.as_deref().unwrap_or_default(),
     )?;
-    let host_net = hc["NetworkMode"].as_str() == Some("host");
-    let host_ipc = hc["IpcMode"].as_str() == Some("host");
+    let host_net = hc.network_mode.is_host();
     let mut namespaces = Vec::new();
     for t in [
         LinuxNamespaceType::Pid,
@@ -600,10 +504,11 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
                 .build()?,
         );
     }
-    let shm_size = hc["ShmSize"]
-        .as_u64()
-        .filter(|s| *s > 0)
-        .unwrap_or(64 << 20);
+    let shm_size = if hc.shm_size > 0 {
+        hc.shm_size
+    } else {
+        berth_api::validate::DEFAULT_SHM_SIZE
+    };
     let shm = format!("size={shm_size}");
     let sys_opts: &[&str] = if privileged {
         &["nosuid", "noexec", "nodev"]
@@ -660,18 +565,17 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         mounts.push(mount(dest, "bind", &source, &["rbind", "rprivate"])?);
     }
     mounts.extend(input.mounts.iter().cloned());
-    let no_new_privs = strings(&hc["SecurityOpt"]).iter().any(|o| {
+    let security_opt = hc.security_opt.clone().unwrap_or_default();
+    let no_new_privs = security_opt.iter().any(|o| {
         o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
     });
-    let parent = match hc["CgroupParent"].as_str().filter(|p| !p.is_empty()) {
-        Some(p) => crate::config::parse_cgroup_parent(p).map_err(SpecError::CgroupParent)?,
-        None => input.cgroup_parent.to_string(),
+    let parent = match hc.resources.cgroup_parent.as_str() {
+        "" => input.cgroup_parent.to_string(),
+        p => crate::config::parse_cgroup_parent(p).map_err(SpecError::CgroupParent)?,
     };
-    let mut sysctl = HashMap::new();
-    for (k, v) in hc["Sysctls"].as_object().into_iter().flatten() {
-        check_sysctl(k, host_net, host_ipc)?;
-        sysctl.insert(k.clone(), v.as_str().unwrap_or("").to_string());
-    }
+    berth_api::validate::sysctls(&hc.sysctls, berth_api::validate::Namespaces::of(hc))
+        .map_err(|e| SpecError::Sysctl(e.to_string()))?;
+    let sysctl: HashMap<String, String> = hc.sysctls.clone().into_iter().collect();
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources(hc, true)?)
@@ -684,7 +588,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
             .masked_paths(MASKED.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .readonly_paths(READONLY.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let mut seccomp = Some(DEFAULT_SECCOMP.to_string());
-        for o in strings(&hc["SecurityOpt"]) {
+        for o in &security_opt {
             if let Some(p) = o
                 .strip_prefix("seccomp=")
                 .or_else(|| o.strip_prefix("seccomp:"))
@@ -707,7 +611,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         .root(
             RootBuilder::default()
                 .path("rootfs")
-                .readonly(hc["ReadonlyRootfs"].as_bool().unwrap_or(false))
+                .readonly(hc.readonly_rootfs)
                 .build()?,
         )
         .hostname(input.hostname.as_str())
@@ -758,32 +662,7 @@ mod tests {
         assert_eq!(cap_set(&["CAP_NET_ADMIN".into()]).len(), 1);
     }
 
-    #[test]
-    fn sysctls_need_their_namespace() {
-        check_sysctl("net.core.somaxconn", false, false).unwrap();
-        check_sysctl("kernel.shmmax", false, false).unwrap();
-        check_sysctl("fs.mqueue.msg_max", false, false).unwrap();
-        assert_eq!(
-            check_sysctl("net.core.somaxconn", true, false)
-                .unwrap_err()
-                .to_string(),
-            "sysctl \"net.core.somaxconn\" not allowed in host network namespace"
-        );
-        assert_eq!(
-            check_sysctl("kernel.sem", false, true)
-                .unwrap_err()
-                .to_string(),
-            "sysctl \"kernel.sem\" is not allowed in the hosts ipc namespace"
-        );
-        assert_eq!(
-            check_sysctl("vm.swappiness", false, false)
-                .unwrap_err()
-                .to_string(),
-            "sysctl \"vm.swappiness\" is not in a separate kernel namespace"
-        );
-    }
-
-    fn input<'a>(hc: &'a Value, dir: &'a Path) -> SpecInput<'a> {
+    fn input<'a>(hc: &'a HostConfig, dir: &'a Path) -> SpecInput<'a> {
         SpecInput {
             args: vec!["sh".into()],
             env: vec!["A=1".into()],
@@ -804,16 +683,20 @@ mod tests {
         }
     }
 
+    fn hc(v: Value) -> HostConfig {
+        serde_json::from_value(v).unwrap()
+    }
+
     #[test]
     fn spec_as_dockerd_makes_it() {
-        let hc = json!({
-            "Memory": 64 << 20, "NanoCpus": 1_500_000_000i64, "PidsLimit": 10,
+        let given = hc(json!({
+            "Memory": 64 << 20, "MemorySwap": 128 << 20, "NanoCpus": 1_500_000_000i64, "PidsLimit": 10,
             "CpuRealtimePeriod": 1000, "CpuRealtimeRuntime": 500, "OomScoreAdj": 300,
             "Sysctls": {"net.core.somaxconn": "1024"}, "ShmSize": 1 << 20,
             "Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20}],
-        });
+        }));
         let dir = Path::new("/c");
-        let s = build(&input(&hc, dir)).unwrap();
+        let s = build(&input(&given, dir)).unwrap();
         let v = serde_json::to_value(&s).unwrap();
         let p = &v["process"];
         assert_eq!(
@@ -849,17 +732,30 @@ mod tests {
         assert!(v["linux"]["seccomp"].is_object());
         assert!(v.to_string().contains("size=1048576"));
         assert_eq!(v["root"], json!({"path": "rootfs", "readonly": false}));
-        // A swap limit that overflows, a sysctl of the host's: no spec.
-        let hc = json!({"Memory": i64::MAX});
-        assert!(matches!(build(&input(&hc, dir)), Err(SpecError::Limit(_))));
-        let hc = json!({"NetworkMode": "host", "Sysctls": {"net.ipv4.ip_forward": "1"}});
-        assert!(matches!(build(&input(&hc, dir)), Err(SpecError::Sysctl(_))));
+        // A swap limit that wrapped (dockerd's default for a memory limit near 2^63) is
+        // not written; a sysctl of the host's: no spec.
+        let big = hc(json!({"Memory": i64::MAX, "MemorySwap": -2}));
+        let v = serde_json::to_value(build(&input(&big, dir)).unwrap()).unwrap();
+        assert_eq!(
+            v["linux"]["resources"]["memory"],
+            json!({"limit": i64::MAX})
+        );
+        let host = hc(json!({"NetworkMode": "host", "Sysctls": {"net.ipv4.ip_forward": "1"}}));
+        assert_eq!(
+            build(&input(&host, dir)).unwrap_err().to_string(),
+            "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"
+        );
+        let other = hc(json!({"Sysctls": {"vm.swappiness": "1"}}));
+        assert!(matches!(
+            build(&input(&other, dir)),
+            Err(SpecError::Sysctl(_))
+        ));
     }
 
     #[test]
     fn privileged_has_the_hosts_caps_and_no_masks() {
-        let hc = json!({"Privileged": true});
-        let s = build(&input(&hc, Path::new("/c"))).unwrap();
+        let given = hc(json!({"Privileged": true}));
+        let s = build(&input(&given, Path::new("/c"))).unwrap();
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["linux"]["maskedPaths"], json!([]));
         assert!(v["linux"]["seccomp"].is_null());

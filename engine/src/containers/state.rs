@@ -1,70 +1,16 @@
-//! A container's state and the transitions dockerd allows between its states (moby's
-//! `container/state.go`): every change of status goes through one of these methods, and
-//! one that the current status does not allow is an error naming both.
+//! A container's stored state: berth-api's state machine (dockerd's flags, from which
+//! the status follows, and the checks each verb makes, in dockerd's words) with what a
+//! run leaves behind (PID, exit code, times, the OOM kill, health). Every change of
+//! status goes through these methods, called from `Container::transition`.
 
+use berth_api::container::Health;
+pub use berth_api::state::{Status, TransitionError};
 use serde::{Deserialize, Serialize};
 
-/// A container's status, as `State.Status` names it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Made, never started (or its start failed).
-    #[default]
-    Created,
-    /// Its init process runs.
-    Running,
-    /// Frozen.
-    Paused,
-    /// Exited, and its restart policy will start it again after a delay.
-    Restarting,
-    /// Being removed.
-    Removing,
-    /// Exited (or stopped).
-    Exited,
-    /// Its removal failed half-way.
-    Dead,
-}
-
-impl Status {
-    /// The name inspect and list show.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Paused => "paused",
-            Status::Restarting => "restarting",
-            Status::Removing => "removing",
-            Status::Exited => "exited",
-            Status::Dead => "dead",
-        }
-    }
-
-    /// dockerd's `Running`: true while its process runs, paused or not, and while a
-    /// restart is pending.
-    pub fn is_running(self) -> bool {
-        matches!(self, Status::Running | Status::Paused | Status::Restarting)
-    }
-
-    /// Whether a task exists for it (a process to signal, exec into, pause).
-    pub fn has_task(self) -> bool {
-        matches!(self, Status::Running | Status::Paused)
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A change the current status does not allow.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot {to} a container that is {from}")]
-pub struct Transition {
-    /// The status it was in.
-    pub from: Status,
-    /// What was asked.
-    pub to: &'static str,
+/// Whether a task exists for a container in this status (a process to signal, exec
+/// into, pause).
+pub fn has_task(s: Status) -> bool {
+    matches!(s, Status::Running | Status::Paused)
 }
 
 /// How a run ended.
@@ -78,123 +24,114 @@ pub struct ExitStatus {
     pub at: String,
 }
 
-/// A container's state, as stored and as inspect shows it.
+/// A container's state, as stored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    /// The status.
-    pub status: Status,
+    /// dockerd's flags (running, paused, restarting, dead, started).
+    #[serde(flatten)]
+    pub flags: berth_api::state::State,
     /// Host PID of the init process while it runs, else 0.
+    #[serde(default)]
     pub pid: u32,
     /// Last exit code (0 while it runs).
+    #[serde(default)]
     pub exit_code: i64,
     /// RFC 3339; empty if it never started.
+    #[serde(default)]
     pub started_at: String,
     /// RFC 3339; empty if it never finished.
+    #[serde(default)]
     pub finished_at: String,
     /// Why the last start failed.
+    #[serde(default)]
     pub error: String,
     /// The last run was killed by the kernel for memory.
     #[serde(default)]
     pub oom_killed: bool,
     /// Health checks' status and last results, when the container has a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<super::health::Health>,
+    pub health: Option<Health>,
+    /// The status as records of an older berthd named it (read, never written).
+    #[serde(default, rename = "status", skip_serializing)]
+    legacy_status: Option<String>,
 }
 
 impl State {
-    fn refuse(&self, to: &'static str) -> Transition {
-        Transition {
-            from: self.status,
-            to,
+    /// The status.
+    pub fn status(&self) -> Status {
+        self.flags.status()
+    }
+
+    /// Sets the flags from the status an older berthd stored.
+    pub fn upgrade(&mut self) {
+        let Some(s) = self.legacy_status.take() else {
+            return;
+        };
+        let f = &mut self.flags;
+        match Status::parse(&s) {
+            Some(Status::Running) => f.set_running(),
+            Some(Status::Paused) => {
+                f.set_running();
+                f.set_paused();
+            }
+            Some(Status::Restarting) => {
+                f.set_running();
+                f.set_restarting();
+            }
+            Some(Status::Exited) => {
+                f.set_running();
+                f.set_stopped();
+            }
+            Some(Status::Dead) => {
+                f.started = true;
+                f.set_dead();
+            }
+            // A removal cut short by a crash leaves an exited container.
+            Some(Status::Removing) => {
+                f.started = true;
+            }
+            Some(Status::Created) | None => {}
         }
     }
 
-    /// Its init process started (`pid`): from created, exited or restarting.
-    pub fn set_running(&mut self, pid: u32, now: &str) -> Result<(), Transition> {
-        if !matches!(
-            self.status,
-            Status::Created | Status::Exited | Status::Restarting
-        ) {
-            return Err(self.refuse("start"));
-        }
-        self.status = Status::Running;
+    /// Its init process started (`pid`).
+    pub fn set_running(&mut self, pid: u32, now: &str) {
+        self.flags.set_running();
         self.pid = pid;
         self.exit_code = 0;
         self.error.clear();
         self.started_at = now.to_string();
-        Ok(())
     }
 
-    /// Its init process exited for good: from running, paused or restarting (a pending
-    /// restart cancelled, which keeps the exit it had).
-    pub fn set_stopped(&mut self, exit: &ExitStatus) -> Result<(), Transition> {
-        if !self.status.is_running() {
-            return Err(self.refuse("stop"));
-        }
-        if self.status != Status::Restarting {
+    /// Its init process exited for good, or a pending restart was called off (which
+    /// keeps the exit it had).
+    pub fn set_stopped(&mut self, exit: &ExitStatus) {
+        if !self.flags.restarting {
             self.exit_code = exit.code;
             self.oom_killed = exit.oom_killed;
             self.finished_at = exit.at.clone();
         }
-        self.status = Status::Exited;
+        self.flags.set_stopped();
         self.pid = 0;
-        Ok(())
     }
 
     /// Its init process exited and its restart policy will start it again.
-    pub fn set_restarting(&mut self, exit: &ExitStatus) -> Result<(), Transition> {
-        if !self.status.has_task() {
-            return Err(self.refuse("restart"));
-        }
-        self.status = Status::Restarting;
+    pub fn set_restarting(&mut self, exit: &ExitStatus) {
+        self.flags.set_restarting();
         self.pid = 0;
         self.exit_code = exit.code;
         self.oom_killed = exit.oom_killed;
         self.finished_at = exit.at.clone();
-        Ok(())
     }
 
-    /// Its start failed: the container stays as it was (created or exited), with the
-    /// reason and dockerd's exit code for a start that never ran (128).
+    /// Its start failed: it stays as it was (a pending restart ends), with the reason
+    /// and dockerd's exit code for a start that never ran (128).
     pub fn set_start_failed(&mut self, error: String) {
-        if self.status == Status::Restarting {
-            self.status = Status::Exited;
+        if self.flags.restarting {
+            self.flags.set_stopped();
         }
         self.error = error;
         self.exit_code = 128;
-    }
-
-    /// Frozen: from running.
-    pub fn set_paused(&mut self) -> Result<(), Transition> {
-        if self.status != Status::Running {
-            return Err(self.refuse("pause"));
-        }
-        self.status = Status::Paused;
-        Ok(())
-    }
-
-    /// Thawed: from paused.
-    pub fn set_unpaused(&mut self) -> Result<(), Transition> {
-        if self.status != Status::Paused {
-            return Err(self.refuse("unpause"));
-        }
-        self.status = Status::Running;
-        Ok(())
-    }
-
-    /// Its removal begins: from any state without a process (a second removal, or one
-    /// of a running container, is refused).
-    pub fn set_removing(&mut self) -> Result<(), Transition> {
-        if self.status.is_running() || self.status == Status::Removing {
-            return Err(self.refuse("remove"));
-        }
-        self.status = Status::Removing;
-        Ok(())
-    }
-
-    /// Its removal failed half-way.
-    pub fn set_dead(&mut self) {
-        self.status = Status::Dead;
     }
 }
 
@@ -213,82 +150,64 @@ mod tests {
     #[test]
     fn a_run_and_its_exit() {
         let mut s = State::default();
-        assert_eq!(s.status, Status::Created);
-        s.set_running(42, "t0").unwrap();
+        assert_eq!(s.status(), Status::Created);
+        s.set_running(42, "t0");
         assert_eq!(
-            (s.status, s.pid, s.started_at.as_str()),
+            (s.status(), s.pid, s.started_at.as_str()),
             (Status::Running, 42, "t0")
         );
-        assert!(s.status.is_running());
-        s.set_stopped(&exit(137)).unwrap();
-        assert_eq!(s.status, Status::Exited);
+        s.set_stopped(&exit(137));
+        assert_eq!(s.status(), Status::Exited);
         assert_eq!((s.pid, s.exit_code, s.oom_killed), (0, 137, true));
-        // A new run clears the exit code, keeps the OOM flag of the last exit (dockerd).
-        s.set_running(43, "t2").unwrap();
+        // A new run clears the exit code and keeps the OOM flag of the last exit
+        // (dockerd's SetRunning leaves it).
+        s.set_running(43, "t2");
         assert_eq!((s.exit_code, s.oom_killed), (0, true));
-        s.set_stopped(&exit(0)).unwrap();
+        s.set_stopped(&exit(0));
         assert!(!s.oom_killed);
     }
 
     #[test]
     fn restarting_is_running_without_a_task() {
         let mut s = State::default();
-        assert!(s.set_restarting(&exit(3)).is_err());
-        s.set_running(1, "t0").unwrap();
-        s.set_restarting(&exit(3)).unwrap();
-        assert_eq!(s.status.as_str(), "restarting");
-        assert!(s.status.is_running() && !s.status.has_task());
+        s.set_running(1, "t0");
+        s.set_restarting(&exit(3));
+        assert_eq!(s.status(), Status::Restarting);
+        assert!(s.status().is_running() && !has_task(s.status()));
         assert_eq!((s.pid, s.exit_code), (0, 3));
-        // A removal waits for a stop; a stop keeps the exit it had.
-        assert_eq!(
-            s.set_removing().unwrap_err().to_string(),
-            "cannot remove a container that is restarting"
-        );
-        s.set_stopped(&exit(9)).unwrap();
-        assert_eq!((s.status, s.exit_code), (Status::Exited, 3));
-        s.set_removing().unwrap();
-        assert!(s.set_removing().is_err());
-    }
-
-    #[test]
-    fn pause_only_what_runs() {
-        let mut s = State::default();
-        assert_eq!(
-            s.set_paused().unwrap_err(),
-            Transition {
-                from: Status::Created,
-                to: "pause"
-            }
-        );
-        s.set_running(1, "t").unwrap();
-        s.set_paused().unwrap();
-        assert!(s.set_paused().is_err());
-        assert!(s.set_running(2, "t").is_err());
-        s.set_unpaused().unwrap();
-        assert!(s.set_unpaused().is_err());
-        // A paused container that exits (killed) stops.
-        s.set_paused().unwrap();
-        s.set_stopped(&exit(137)).unwrap();
-        assert_eq!(s.status, Status::Exited);
+        // A stop calls the restart off and keeps the exit it had.
+        s.set_stopped(&exit(9));
+        assert_eq!((s.status(), s.exit_code), (Status::Exited, 3));
     }
 
     #[test]
     fn failed_start() {
         let mut s = State::default();
         s.set_start_failed("no such file".into());
-        assert_eq!((s.status, s.exit_code), (Status::Created, 128));
-        assert_eq!(s.error, "no such file");
-        s.set_running(5, "t").unwrap();
+        assert_eq!((s.status(), s.exit_code), (Status::Created, 128));
+        s.set_running(5, "t");
         assert!(s.error.is_empty());
     }
 
     #[test]
-    fn stored_names_read_back() {
-        let s: State = serde_json::from_str(
-            r#"{"status":"running","pid":1,"exit_code":0,"started_at":"","finished_at":"","error":""}"#,
-        )
-        .unwrap();
-        assert_eq!(s.status, Status::Running);
-        assert!(!s.oom_killed);
+    fn records_of_an_older_berthd_read_back() {
+        for (old, want) in [
+            ("running", Status::Running),
+            ("paused", Status::Paused),
+            ("exited", Status::Exited),
+            ("created", Status::Created),
+            ("removing", Status::Exited),
+        ] {
+            let mut s: State = serde_json::from_str(&format!(
+                r#"{{"status":"{old}","pid":1,"exit_code":0,"started_at":"","finished_at":"","error":""}}"#
+            ))
+            .unwrap();
+            s.upgrade();
+            assert_eq!(s.status(), want, "{old}");
+        }
+        let s = State::default();
+        let v = serde_json::to_value(&s).unwrap();
+        assert!(v.get("status").is_none(), "{v}");
+        assert_eq!(v["running"], false);
     }
 }

@@ -58,8 +58,8 @@ impl Store {
             let Ok(bytes) = std::fs::read(&p) else {
                 continue;
             };
-            let rec = match serde_json::from_slice::<Record>(&bytes) {
-                Ok(r) => upgrade(r, &bytes),
+            let rec = match load(&bytes) {
+                Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(path = %p.display(), error = %e, "unreadable container record");
                     continue;
@@ -196,9 +196,30 @@ pub fn name_in_use(name: &str, id: &str) -> Error {
     ))
 }
 
-/// A record written by an older berthd: its whole OCI spec was kept, of which only the
-/// process is needed now.
+/// Reads a record, also one an older berthd wrote (its Config and HostConfig as the
+/// client sent them, nulls included: read with Go's rules, as a request is).
+fn load(bytes: &[u8]) -> std::result::Result<Record, String> {
+    use berth_api::container::{Config, HostConfig};
+    use berth_api::json::GoStruct;
+    match serde_json::from_slice::<Record>(bytes) {
+        Ok(r) => Ok(upgrade(r, bytes)),
+        Err(first) => {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            berth_api::json::check(&mut v["config"], &Config::SCHEMA)
+                .map_err(|e| format!("{first}; {e}"))?;
+            berth_api::json::check(&mut v["host_config"], &HostConfig::SCHEMA)
+                .map_err(|e| format!("{first}; {e}"))?;
+            let r = serde_json::from_value(v).map_err(|e| format!("{first}; {e}"))?;
+            Ok(upgrade(r, bytes))
+        }
+    }
+}
+
+/// A record written by an older berthd: its status as a name (now dockerd's flags), its
+/// whole OCI spec (of which only the process is needed now).
 fn upgrade(mut rec: Record, bytes: &[u8]) -> Record {
+    rec.state.upgrade();
     if rec.process.is_none() {
         #[derive(serde::Deserialize)]
         struct Old {
@@ -226,8 +247,11 @@ mod tests {
             image_id: "sha256:1".into(),
             path: "true".into(),
             args: Vec::new(),
-            config: json!({"Env": ["SECRET=1"]}),
-            host_config: json!({}),
+            config: berth_api::container::Config {
+                env: Some(vec!["SECRET=1".into()]),
+                ..Default::default()
+            },
+            host_config: Default::default(),
             state: Default::default(),
             restart_count: 0,
             manual_stop: false,
@@ -291,12 +315,36 @@ mod tests {
     }
 
     #[test]
-    fn old_records_keep_their_process() {
-        let mut v = serde_json::to_value(record("c2", "two")).unwrap();
-        v.as_object_mut().unwrap().remove("process");
-        v["spec"] = json!({"ociVersion": "1.0.2", "process": {"cwd": "/w", "args": ["sh"], "user": {"uid": 0, "gid": 0}}});
-        let bytes = serde_json::to_vec(&v).unwrap();
-        let rec = upgrade(serde_json::from_slice(&bytes).unwrap(), &bytes);
+    fn records_of_an_older_berthd_load() {
+        // As berthd wrote them before berth-api: Config and HostConfig as the client sent
+        // them (nulls where the docker CLI sends nulls), the status a name, the spec whole.
+        let old = json!({
+            "id": "c2", "name": "two", "created": "2026-01-01T00:00:00Z", "image": "busybox",
+            "image_id": "sha256:1", "path": "sh", "args": [],
+            "config": {"Env": ["A=1"], "Cmd": ["sh"], "ExposedPorts": null, "Volumes": null,
+                       "Labels": {"l": "v"}, "StopTimeout": null, "Healthcheck": null},
+            "host_config": {"Binds": null, "Tmpfs": null, "Sysctls": null, "Mounts": null,
+                            "Memory": 67108864, "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0},
+                            "LogConfig": {"Type": "", "Config": {}}},
+            "state": {"status": "running", "pid": 7, "exit_code": 0, "started_at": "t",
+                      "finished_at": "", "error": "",
+                      "health": {"Status": "healthy", "FailingStreak": 0, "Log": []}},
+            "restart_count": 2, "manual_stop": false,
+            "spec": {"ociVersion": "1.0.2", "process": {"cwd": "/w", "args": ["sh"], "user": {"uid": 0, "gid": 0}}},
+            "mounts": [{"Type": "volume", "Name": "v1", "Source": "/d", "Destination": "/data",
+                        "Driver": "local", "Mode": "", "RW": true, "Propagation": "", "Anonymous": true}],
+        });
+        let rec = load(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(
+            rec.state.status(),
+            crate::containers::state::Status::Running
+        );
+        assert_eq!(rec.config.env.as_deref(), Some(&["A=1".to_string()][..]));
+        assert_eq!(rec.host_config.resources.memory, 64 << 20);
+        assert_eq!(rec.host_config.restart_policy.name, "always");
+        assert_eq!(rec.restart_count, 2);
+        assert!(rec.mounts[0].anonymous);
+        assert_eq!(rec.mounts[0].volume(), Some("v1"));
         let p = rec.process.unwrap();
         assert_eq!(p.cwd(), &std::path::PathBuf::from("/w"));
     }

@@ -127,7 +127,12 @@ impl Harness {
                 }
             }
         }
-        let (id, _) = self.svc.create(Some(name), &body).await.unwrap();
+        let req = berth_api::container::ContainerCreateRequest::decode(
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
+        let (id, _) = self.svc.create(Some(name), req).await.unwrap();
         self.svc.get(&id).unwrap()
     }
 
@@ -152,8 +157,8 @@ impl Harness {
             .events
             .since(0)
             .iter()
-            .filter(|e| e["id"] == c.id.as_str())
-            .map(|e| e["Action"].as_str().unwrap_or("").to_string())
+            .filter(|e| e.id == c.id)
+            .map(|e| e.action.clone())
             .collect()
     }
 }

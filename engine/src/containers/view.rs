@@ -89,9 +89,14 @@ fn bind_into(root: &berth_fs::Root, source: &Path, dst: &str, rw: bool) -> Resul
     )
     .map_err(|e| failed("bind", &e))?;
     if !rw {
+        // The descriptor names the directory under the new mount: the mount itself is
+        // found by resolving the path again (inside the root).
+        let mounted = root
+            .resolve(dst, OFlag::O_PATH | OFlag::O_NOFOLLOW)
+            .map_err(|e| failed("read-only", &e))?;
         mount(
             None::<&str>,
-            &on,
+            &fd_path(&mounted),
             None::<&str>,
             MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
             None::<&str>,
@@ -106,7 +111,7 @@ impl ContainerService {
     /// -a` gives what it copies in.
     pub fn configured_user(&self, name: &str) -> Result<String> {
         let c = self.get(name)?;
-        Ok(c.read(|r| r.config["User"].as_str().unwrap_or("").to_string()))
+        Ok(c.read(|r| r.config.user.clone()))
     }
 
     /// The container's root for `docker cp`. Blocking.
@@ -168,21 +173,18 @@ impl ContainerService {
     /// The volumes and binds of a stopped container, mounted into its root.
     fn mount_volumes(&self, root: &berth_fs::Root, rec: &Record) -> Result<()> {
         for m in &rec.mounts {
-            let kind = m["Type"].as_str().unwrap_or("");
-            if kind != "volume" && kind != "bind" {
+            let p = &m.point;
+            if p.kind != "volume" && p.kind != "bind" {
                 continue;
             }
-            if let Some(name) = m["Name"].as_str().filter(|_| kind == "volume") {
+            if let Some(name) = m.volume() {
                 // A volume made with options is mounted while something uses it.
                 self.volumes.activate(name)?;
             }
-            let src = m["Source"].as_str().unwrap_or("");
-            let dst = m["Destination"].as_str().unwrap_or("");
-            if src.is_empty() || !Path::new(src).exists() {
+            if p.source.is_empty() || !Path::new(&p.source).exists() {
                 continue;
             }
-            let rw = m["RW"].as_bool().unwrap_or(true);
-            bind_into(root, Path::new(src), dst, rw)?;
+            bind_into(root, Path::new(&p.source), &p.destination, p.rw)?;
         }
         Ok(())
     }
