@@ -53,7 +53,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating data root {}", cfg.data_root.display()))?;
     make_private_dir(&cfg.exec_root, 0o700)
         .with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
-    let images = ImageService::open(&cfg.data_root, cfg.insecure_registries.clone())
+    let registry = crate::registry::RegistryClient::new(cfg.insecure_registries.clone())
+        .context("registry client")?
+        .with_mirrors(cfg.mirrors()?)?;
+    let images = ImageService::open_with(&cfg.data_root, registry)
         .with_context(|| format!("opening image store in {}", cfg.data_root.display()))?;
     // Blobs and snapshots that a crash left unreferenced (a pull cut short) go now.
     match images.gc().await {
@@ -72,6 +75,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     )
     .await
     .context("berth-supervisor")?;
+    let channel = sv.channel.clone();
     let containers = crate::containers::ContainerService::open(
         images.clone(),
         sv,
@@ -82,9 +86,43 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     )
     .await
     .context("opening containers")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    // The CRI (off unless --cri-socket): pods in the supervisor's `k8s.io` namespace.
+    let cri = match &cfg.cri_socket {
+        Some(socket) => {
+            let opts = crate::cri::Options {
+                socket: socket.clone(),
+                data_dir: cfg.data_root.join("cri"),
+                state_dir: cfg.exec_root.join("cri"),
+                stream_address: cfg.cri_stream_address.clone(),
+                cni_conf_dir: cfg.cni_conf_dir.clone(),
+                cni_bin_dirs: cfg.cni_bin_dirs(),
+                cgroup_driver: cfg.cri_cgroup_driver,
+                sandbox_image: cfg.cri_sandbox_image.clone(),
+                runtimes: cfg.runtimes()?,
+            };
+            let cri = crate::cri::Cri::open(opts, images.clone(), channel)
+                .await
+                .context("opening the CRI")?;
+            let (c, stop) = (cri.clone(), stop_rx.clone());
+            servers.spawn(async move {
+                c.serve(stop)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("{e:#}")))
+            });
+            Some(cri)
+        }
+        None => None,
+    };
     let weak = std::sync::Arc::downgrade(&containers);
+    let weak_cri = cri.as_ref().map(std::sync::Arc::downgrade);
     images.set_users(Box::new(move || {
-        weak.upgrade().map(|c| c.image_users()).unwrap_or_default()
+        let mut users = weak.upgrade().map(|c| c.image_users()).unwrap_or_default();
+        if let Some(cri) = weak_cri.as_ref().and_then(|w| w.upgrade()) {
+            users.extend(cri.image_users());
+        }
+        users
     }));
     let state = AppState {
         images,
@@ -92,8 +130,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         containers: containers.clone(),
     };
     let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut servers = tokio::task::JoinSet::new();
     let mut sockets = Vec::new();
     for l in listens {
         let app = app.clone();

@@ -3,7 +3,8 @@
 //! This crate owns images: the content store (`content`), unpacked layers
 //! (`snapshots`, via `archive`), registry access (`registry`), image metadata and
 //! operations (`images`) and the HTTP API (`api`). Containers (`containers`) run through
-//! berth-supervisor, reached over its gRPC API; nothing here runs an OCI runtime.
+//! berth-supervisor, reached over its gRPC API; nothing here runs an OCI runtime. The
+//! Kubernetes CRI (`cri`) is a thin adapter over the same images and supervisor.
 
 #![recursion_limit = "256"]
 
@@ -11,6 +12,7 @@ pub mod api;
 pub mod archive;
 pub mod config;
 pub mod containers;
+pub mod cri;
 pub mod content;
 pub mod daemon;
 pub mod disk_usage;
