@@ -13,6 +13,8 @@
 //! - `io`: container output in the CRI log format, attach, stdin;
 //! - `pause`: the internal sandbox image made from the embedded berth-pause binary;
 //! - `supervisor`: the supervisor calls the CRI makes, in its namespace;
+//! - `uds`: the fix-up of `:authority` that lets unix-socket gRPC clients (the kubelet,
+//!   crictl) talk to tonic;
 //! - `streaming/`: the HTTP server behind Exec, Attach and PortForward URLs (SPDY/3.1,
 //!   the `channel.k8s.io` and `portforward.k8s.io` protocols).
 
@@ -31,6 +33,7 @@ pub mod stats;
 pub mod store;
 pub mod streaming;
 pub mod supervisor;
+pub mod uds;
 pub mod user;
 
 use crate::config::Runtimes;
@@ -305,7 +308,7 @@ impl Cri {
                 server::Images(self.clone()),
             ))
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::UnixListenerStream::new(listener),
+                uds::incoming(listener),
                 async move {
                     let _ = stop.wait_for(|s| *s).await;
                 },

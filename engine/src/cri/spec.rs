@@ -358,16 +358,17 @@ pub fn sandbox_spec(i: &SandboxInput<'_>) -> Result<Spec> {
         linux = linux.sysctl(sysctls);
     }
     let _ = sc;
-    let mut spec = SpecBuilder::default()
+    let spec = SpecBuilder::default()
         .version("1.0.2")
         .root(RootBuilder::default().path("rootfs").readonly(true).build().map_err(oci("root"))?)
         .process(process)
         .mounts(mounts)
         .linux(linux.build().map_err(oci("linux"))?);
-    if !host_net {
-        spec = spec.hostname(pod_hostname(c));
-    }
-    spec.build().map_err(oci("spec"))
+    let mut spec = spec.build().map_err(oci("spec"))?;
+    // oci-spec's defaults name a hostname ("youki"): only a UTS namespace of its own
+    // may have one.
+    spec.set_hostname((!host_net).then(|| pod_hostname(c)));
+    Ok(spec)
 }
 
 /// The hostname of a pod: its config's, else the host's (host network).
@@ -663,7 +664,7 @@ pub fn container_spec(i: &ContainerInput<'_>) -> Result<Spec> {
     if let Some(s) = seccomp(sc, &caps)? {
         linux = linux.seccomp(s);
     }
-    let mut spec = SpecBuilder::default()
+    let spec = SpecBuilder::default()
         .version("1.0.2")
         .root(
             RootBuilder::default()
@@ -675,10 +676,11 @@ pub fn container_spec(i: &ContainerInput<'_>) -> Result<Spec> {
         .process(process)
         .mounts(mounts)
         .linux(linux.build().map_err(oci("linux"))?);
-    if !host_net {
-        spec = spec.hostname(hostname);
-    }
-    spec.build().map_err(oci("spec"))
+    let mut spec = spec.build().map_err(oci("spec"))?;
+    // Containers of a pod with its own network share the pause process's UTS
+    // namespace (its hostname); on the host's network they have the host's.
+    spec.set_hostname(None);
+    Ok(spec)
 }
 
 /// A host device for a container, and the cgroup rule allowing it.

@@ -107,8 +107,13 @@ fn needs_dev_setup(mounts: &[Mount]) -> bool {
 }
 
 /// pivot_root needs the rootfs's parent mount to be private; walk up to the mount point.
+/// The walk starts at the rootfs itself: when it is a mount of its own (an engine's
+/// overlay), that mount is the parent of the bind mount made on it next, and with a
+/// shared root propagation (`rshared`, for bidirectional volumes) it would otherwise
+/// stay shared and pivot_root would fail with EINVAL, as runc's
+/// rootfsParentMountPrivate avoids.
 fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let mut path = rootfs.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut path = rootfs.to_path_buf();
     loop {
         match mount(
             None::<&str>,

@@ -32,8 +32,10 @@ pub async fn serve(cri: Arc<Cri>, mut session: Session, req: cri::PortForwardReq
                 continue;
             }
         }
-        if let (Some(e), Some(d)) = (errors.remove(&id), data.remove(&id)) {
-            tokio::spawn(forward(netns.clone(), e, d));
+        if errors.contains_key(&id) && data.contains_key(&id) {
+            if let (Some(e), Some(d)) = (errors.remove(&id), data.remove(&id)) {
+                tokio::spawn(forward(netns.clone(), e, d));
+            }
         } else if errors.len() + data.len() > 1000 {
             // Halves of pairs that never complete: a misbehaving client.
             break;
