@@ -10,6 +10,9 @@
 #   hyperfine             benchmarks
 #   bsdutils              script(1): a terminal for the -t/-it tests
 #   iptables              networking tests
+#   protobuf-compiler     k8s-cri's build script runs protoc (the CRI types)
+#   containernetworking-plugins  CNI plugins for the CRI's pod networks
+#   golang-go golang-github-docker-spdystream-dev  the CRI tests' SPDY exec client
 set -euo pipefail
 
 # A generic gRPC client for the supervisor's reflection/health test (from PyPI).
@@ -19,7 +22,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl)
+packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl protobuf-compiler containernetworking-plugins golang-go golang-github-docker-spdystream-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
