@@ -16,19 +16,48 @@ fn main() {
     let target = std::env::var("TARGET").expect("cargo sets TARGET");
     let bin = out.join("berth-pause");
     let status = Command::new(rustc)
-        .args(["--edition", "2021", "--crate-type", "bin", "--crate-name", "berth_pause"])
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "bin",
+            "--crate-name",
+            "berth_pause",
+        ])
         .args(["--target", &target])
-        .args(["-C", "panic=abort", "-C", "opt-level=s", "-C", "strip=symbols"])
+        .args([
+            "-C",
+            "panic=abort",
+            "-C",
+            "opt-level=s",
+            "-C",
+            "strip=symbols",
+        ])
         .args(["-C", "target-feature=+crt-static"])
         // No standard library: the C library (and libgcc for its start-up) are named
         // here, statically, in one group so that their references resolve each other.
-        .args(["-C", "link-arg=-Wl,-Bstatic", "-C", "link-arg=-Wl,--start-group"])
-        .args(["-C", "link-arg=-lc", "-C", "link-arg=-lgcc", "-C", "link-arg=-lgcc_eh"])
+        .args([
+            "-C",
+            "link-arg=-Wl,-Bstatic",
+            "-C",
+            "link-arg=-Wl,--start-group",
+        ])
+        .args([
+            "-C",
+            "link-arg=-lc",
+            "-C",
+            "link-arg=-lgcc",
+            "-C",
+            "link-arg=-lgcc_eh",
+        ])
         .args(["-C", "link-arg=-Wl,--end-group"])
         .arg("-o")
         .arg(&bin)
         .arg(src)
         .status()
         .expect("running rustc for berth-pause");
-    assert!(status.success(), "building berth-pause (static) failed; libc6-dev is needed");
+    assert!(
+        status.success(),
+        "building berth-pause (static) failed; libc6-dev is needed"
+    );
 }

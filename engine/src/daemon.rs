@@ -40,7 +40,7 @@ fn make_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
 
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    crate::memory::trim_periodically(std::time::Duration::from_secs(10));
+    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     let runtimes = cfg.runtimes()?;
     let listens = cfg
         .listen_addresses()
@@ -67,7 +67,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let pid_file = cfg.exec_root.join("berthd.pid");
     std::fs::write(&pid_file, std::process::id().to_string())
         .with_context(|| format!("writing {}", pid_file.display()))?;
-    let sv = crate::containers::supervisor::Supervisor::start(
+    let sv = crate::containers::supervisor::grpc::Grpc::start(
         cfg.supervisor.as_deref(),
         &cfg.data_root,
         &cfg.exec_root,
@@ -75,22 +75,33 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     )
     .await
     .context("berth-supervisor")?;
-    let channel = sv.channel.clone();
+    // The CRI's pods live in a supervisor namespace of their own, apart from berthd's.
+    let cri_sv = match &cfg.cri_socket {
+        Some(_) => Some(
+            sv.in_namespace(crate::cri::NAMESPACE)
+                .await
+                .context("supervisor namespace for the CRI")?,
+        ),
+        None => None,
+    };
     let containers = crate::containers::ContainerService::open(
         images.clone(),
-        sv,
+        std::sync::Arc::new(sv),
         &cfg.data_root,
         &cfg.exec_root,
-        runtimes,
-        cfg.cgroup_parent.clone(),
+        crate::containers::Options {
+            runtimes,
+            cgroup_parent: cfg.cgroup_parent.clone(),
+            restart_delay: std::time::Duration::from_millis(100),
+        },
     )
     .await
     .context("opening containers")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     // The CRI (off unless --cri-socket): pods in the supervisor's `k8s.io` namespace.
-    let cri = match &cfg.cri_socket {
-        Some(socket) => {
+    let cri = match (&cfg.cri_socket, cri_sv) {
+        (Some(socket), Some(cri_sv)) => {
             let opts = crate::cri::Options {
                 socket: socket.clone(),
                 data_dir: cfg.data_root.join("cri"),
@@ -102,7 +113,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 sandbox_image: cfg.cri_sandbox_image.clone(),
                 runtimes: cfg.runtimes()?,
             };
-            let cri = crate::cri::Cri::open(opts, images.clone(), channel)
+            let cri = crate::cri::Cri::open(opts, images.clone(), std::sync::Arc::new(cri_sv))
                 .await
                 .context("opening the CRI")?;
             let (c, stop) = (cri.clone(), stop_rx.clone());
@@ -113,7 +124,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             });
             Some(cri)
         }
-        None => None,
+        _ => None,
     };
     let weak = std::sync::Arc::downgrade(&containers);
     let weak_cri = cri.as_ref().map(std::sync::Arc::downgrade);
@@ -200,7 +211,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }
-    containers.shutdown();
+    containers.shutdown().await;
     let _ = std::fs::remove_file(pid_file);
     Ok(())
 }

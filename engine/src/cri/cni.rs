@@ -149,7 +149,9 @@ impl Cni {
 
     fn find(&self, plugin: &str) -> Result<PathBuf> {
         if plugin.contains('/') || plugin.is_empty() || plugin == "." || plugin == ".." {
-            return Err(Error::Invalid(format!("invalid CNI plugin type {plugin:?}")));
+            return Err(Error::Invalid(format!(
+                "invalid CNI plugin type {plugin:?}"
+            )));
         }
         self.bin_dirs
             .iter()
@@ -219,16 +221,27 @@ impl Cni {
             Ok(e) if !e.details.is_empty() => format!("{} (code {}): {}", e.msg, e.code, e.details),
             Ok(e) => format!("{} (code {})", e.msg, e.code),
             Err(_) => {
-                let text = String::from_utf8_lossy(if out.stdout.is_empty() { &out.stderr } else { &out.stdout });
+                let text = String::from_utf8_lossy(if out.stdout.is_empty() {
+                    &out.stderr
+                } else {
+                    &out.stdout
+                });
                 format!("{} ({})", text.trim(), out.status)
             }
         };
-        Err(Error::Internal(format!("CNI plugin {typ} failed ({command}): {why}")))
+        Err(Error::Internal(format!(
+            "CNI plugin {typ} failed ({command}): {why}"
+        )))
     }
 
     /// The configuration of one plugin as it is sent: the list's name and version,
     /// the previous result, and the runtime config its capabilities ask for.
-    fn plugin_conf(list: &ConfList, plugin: &Map<String, Value>, prev: Option<&Value>, a: &Attachment) -> Map<String, Value> {
+    fn plugin_conf(
+        list: &ConfList,
+        plugin: &Map<String, Value>,
+        prev: Option<&Value>,
+        a: &Attachment,
+    ) -> Map<String, Value> {
         let mut conf = plugin.clone();
         conf.insert("name".into(), Value::String(list.name.clone()));
         conf.insert("cniVersion".into(), Value::String(list.cni_version.clone()));
@@ -264,7 +277,11 @@ impl Cni {
     /// deleted again before the error returns.
     pub async fn add(&self, a: &Attachment) -> Result<(String, Value, Vec<String>)> {
         let list = self.config()?;
-        let lo = Self::loopback(if list.cni_version.is_empty() { "0.3.1" } else { &list.cni_version });
+        let lo = Self::loopback(if list.cni_version.is_empty() {
+            "0.3.1"
+        } else {
+            &list.cni_version
+        });
         self.exec("ADD", &lo, a, "lo").await?;
         let mut prev: Option<Value> = None;
         for (i, p) in list.plugins.iter().enumerate() {
@@ -335,7 +352,8 @@ fn plugin_type(conf: &Map<String, Value>) -> Result<String> {
 fn load(path: &Path) -> std::result::Result<ConfList, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     if path.extension().and_then(|e| e.to_str()) == Some("conflist") {
-        let list: ConfList = serde_json::from_slice(&bytes).map_err(|e| format!("invalid conflist: {e}"))?;
+        let list: ConfList =
+            serde_json::from_slice(&bytes).map_err(|e| format!("invalid conflist: {e}"))?;
         if list.plugins.is_empty() {
             return Err("conflist has no plugins".into());
         }
@@ -344,8 +362,10 @@ fn load(path: &Path) -> std::result::Result<ConfList, String> {
         }
         return Ok(list);
     }
-    let single: SingleConf = serde_json::from_slice(&bytes).map_err(|e| format!("invalid conf: {e}"))?;
-    let plugin: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| format!("invalid conf: {e}"))?;
+    let single: SingleConf =
+        serde_json::from_slice(&bytes).map_err(|e| format!("invalid conf: {e}"))?;
+    let plugin: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|e| format!("invalid conf: {e}"))?;
     Ok(ConfList {
         cni_version: single.cni_version,
         name: single.name,
@@ -362,7 +382,12 @@ mod tests {
             id: "abc".into(),
             netns: "/x".into(),
             pod: ("p".into(), "ns".into(), "uid".into()),
-            ports: vec![PortMapping { host_port: 8080, container_port: 80, protocol: "tcp".into(), host_ip: String::new() }],
+            ports: vec![PortMapping {
+                host_port: 8080,
+                container_port: 80,
+                protocol: "tcp".into(),
+                host_ip: String::new(),
+            }],
         }
     }
 
@@ -389,8 +414,16 @@ mod tests {
         let cni = Cni::new(dir.path().into(), vec![], dir.path().into());
         assert!(matches!(cni.config(), Err(Error::FailedPrecondition(_))));
         std::fs::write(dir.path().join("05-bad.conflist"), "{").unwrap();
-        std::fs::write(dir.path().join("10-one.conf"), r#"{"cniVersion":"0.3.1","name":"one","type":"bridge"}"#).unwrap();
-        std::fs::write(dir.path().join("20-two.conflist"), r#"{"cniVersion":"1.0.0","name":"two","plugins":[{"type":"x"}]}"#).unwrap();
+        std::fs::write(
+            dir.path().join("10-one.conf"),
+            r#"{"cniVersion":"0.3.1","name":"one","type":"bridge"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("20-two.conflist"),
+            r#"{"cniVersion":"1.0.0","name":"two","plugins":[{"type":"x"}]}"#,
+        )
+        .unwrap();
         let c = cni.config().unwrap();
         assert_eq!(c.name, "one");
         assert_eq!(c.plugins[0]["type"], "bridge");

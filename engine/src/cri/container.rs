@@ -1,8 +1,9 @@
 //! Containers of pods: CreateContainer, StartContainer, StopContainer, RemoveContainer,
 //! ListContainers, ContainerStatus, UpdateContainerResources, ReopenContainerLog. A
-//! container is recorded in the supervisor at create (its spec fixed then, as
-//! containerd does) and gets its task at start; its output goes to its CRI log; its
-//! exit is watched, with OOM kills told apart by its memory cgroup's counter.
+//! container's OCI spec and root filesystem are fixed at create (as containerd does) and
+//! kept beside its root filesystem until start, when its record and task are made in the
+//! supervisor; its output goes to its CRI log; its exit is followed from the
+//! supervisor's events, with OOM kills told apart by its memory cgroup's counter.
 
 use super::io::{ContainerIo, Fifos};
 use super::sandbox::blocking;
@@ -17,6 +18,18 @@ use std::time::Duration;
 
 /// Exit code recorded for a container whose process could not be started.
 const START_ERROR_CODE: i32 = 128;
+
+/// What CreateContainer fixed for StartContainer's task (`containers-fs/ID/task.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Prepared {
+    spec: oci_spec::runtime::Spec,
+    /// Options of the root filesystem's overlay mount.
+    rootfs: Vec<String>,
+    /// The OCI runtime binary of the pod's handler.
+    runtime: String,
+}
+
+const PREPARED: &str = "task";
 
 /// True if the kernel's OOM killer killed a process in the cgroup (v1 memory
 /// controller's `oom_kill` count, or v2's `memory.events`).
@@ -34,7 +47,11 @@ fn oom_killed(cgroups_path: &str) -> bool {
     if v1.is_dir() {
         return count(v1.join("memory.oom_control")) > 0;
     }
-    count(PathBuf::from("/sys/fs/cgroup").join(rel).join("memory.events")) > 0
+    count(
+        PathBuf::from("/sys/fs/cgroup")
+            .join(rel)
+            .join("memory.events"),
+    ) > 0
 }
 
 fn state_name(s: ContainerState) -> &'static str {
@@ -67,7 +84,10 @@ impl Cri {
     }
 
     /// CreateContainer.
-    pub async fn create_container(self: &Arc<Self>, req: cri::CreateContainerRequest) -> Result<String> {
+    pub async fn create_container(
+        self: &Arc<Self>,
+        req: cri::CreateContainerRequest,
+    ) -> Result<String> {
         let config = req
             .config
             .ok_or_else(|| Error::Invalid("CreateContainer: config is required".into()))?;
@@ -75,7 +95,9 @@ impl Cri {
             .metadata
             .clone()
             .filter(|m| !m.name.is_empty())
-            .ok_or_else(|| Error::Invalid("CreateContainer: config.metadata.name is required".into()))?;
+            .ok_or_else(|| {
+                Error::Invalid("CreateContainer: config.metadata.name is required".into())
+            })?;
         let image_name = config
             .image
             .as_ref()
@@ -95,23 +117,33 @@ impl Cri {
             .resolve(&image_name)
             .map_err(|_| Error::NotFound(format!("image {image_name:?} not found")))?;
         let image_config: oci_spec::image::ImageConfiguration = {
-            let bytes = self.images.content.read(&rec.id).map_err(internal("reading the image config"))?;
+            let bytes = self
+                .images
+                .content
+                .read(&rec.id)
+                .map_err(internal("reading the image config"))?;
             serde_json::from_slice(&bytes).map_err(internal("decoding the image config"))?
         };
         let settings = spec::image_settings(&image_config);
-        let sc = config.linux.as_ref().and_then(|l| l.security_context.as_ref());
+        let sc = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref());
         let want = Wanted {
             uid: sc.and_then(|s| s.run_as_user.as_ref()).map(|v| v.value),
             username: sc.map(|s| s.run_as_username.clone()).unwrap_or_default(),
             gid: sc.and_then(|s| s.run_as_group.as_ref()).map(|v| v.value),
-            supplemental: sc.map(|s| s.supplemental_groups.clone()).unwrap_or_default(),
+            supplemental: sc
+                .map(|s| s.supplemental_groups.clone())
+                .unwrap_or_default(),
         };
         let mut lowers: Vec<PathBuf> = crate::snapshots::chain_ids(&rec.diff_ids())
             .iter()
             .map(|c| self.images.snapshots.fs_path(c))
             .collect();
         lowers.reverse();
-        let needs_accounts = want.uid.is_some() || !want.username.is_empty() || !settings.user.is_empty();
+        let needs_accounts =
+            want.uid.is_some() || !want.username.is_empty() || !settings.user.is_empty();
         let accounts = if needs_accounts && !lowers.is_empty() {
             let scratch = self.opts.state_dir.join("views");
             let l = lowers.clone();
@@ -136,13 +168,19 @@ impl Cri {
         let log_path = if sb.config.log_directory.is_empty() || config.log_path.is_empty() {
             String::new()
         } else {
-            PathBuf::from(&sb.config.log_directory).join(&config.log_path).display().to_string()
+            PathBuf::from(&sb.config.log_directory)
+                .join(&config.log_path)
+                .display()
+                .to_string()
         };
         let stop_signal = spec::signal_number(&settings.stop_signal).unwrap_or(15);
         let c = Container {
             id: id.clone(),
             sandbox_id: sb.id.clone(),
-            name: format!("{}_{}_{}_{}_{}", md.name, sb_md.name, sb_md.namespace, sb_md.uid, md.attempt),
+            name: format!(
+                "{}_{}_{}_{}_{}",
+                md.name, sb_md.name, sb_md.namespace, sb_md.uid, md.attempt
+            ),
             image_id: rec.id.to_string(),
             created_at: super::now_ns(),
             started_at: 0,
@@ -167,8 +205,13 @@ impl Cri {
                 let (this, img, d) = (self.clone(), rec.id.to_string(), dir.clone());
                 blocking(move || this.rootfs_options(&img, &d)).await?
             };
-            let runtime = self.runtime_binary(&sb.runtime_handler)?;
-            self.sv.create(&id, &oci, rootfs, &runtime).await
+            let task = Prepared {
+                spec: oci,
+                rootfs,
+                runtime: self.runtime_binary(&sb.runtime_handler)?,
+            };
+            let d = dir.clone();
+            blocking(move || super::store::write(&d, PREPARED, &task)).await
         }
         .await;
         if let Err(e) = made {
@@ -193,7 +236,10 @@ impl Cri {
         }
         let sb = self.store.sandbox(&c.sandbox_id)?.get();
         if sb.state != SandboxState::Ready {
-            return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", sb.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "pod sandbox {} is not ready",
+                sb.id
+            )));
         }
         let tty = c.config.tty;
         let fifos = Fifos::paths(&self.io_dir(&c.id), "init", c.config.stdin, tty);
@@ -203,8 +249,27 @@ impl Cri {
             let log = (!c.log_path.is_empty()).then(|| PathBuf::from(&c.log_path));
             let io = ContainerIo::start(fifos.clone(), tty, log.as_deref())
                 .map_err(internal("opening the container's streams"))?;
-            self.ios.lock().unwrap_or_else(|p| p.into_inner()).insert(c.id.clone(), io.clone());
-            self.sv.create_task(&c.id, &fifos.stdio(tty)).await?;
+            self.ios
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(c.id.clone(), io.clone());
+            let path = self.container_dir(&c.id).join(format!("{PREPARED}.json"));
+            let task: Prepared = blocking(move || {
+                let bytes = std::fs::read(&path)
+                    .map_err(internal(format!("reading {}", path.display())))?;
+                serde_json::from_slice(&bytes)
+                    .map_err(internal(format!("decoding {}", path.display())))
+            })
+            .await?;
+            self.sv
+                .create(
+                    &c.id,
+                    &task.spec,
+                    task.rootfs,
+                    &task.runtime,
+                    &fifos.stdio(tty),
+                )
+                .await?;
             self.sv.start(&c.id, "").await
         }
         .await;
@@ -220,8 +285,13 @@ impl Cri {
             }
             Err(e) => {
                 let _ = self.sv.kill(&c.id, "", 9, true).await;
-                let _ = self.sv.delete_task(&c.id).await;
-                if let Some(io) = self.ios.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id) {
+                let _ = self.sv.delete(&c.id).await;
+                if let Some(io) = self
+                    .ios
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&c.id)
+                {
                     tokio::spawn(async move { io.finish().await });
                 }
                 fifos.remove();
@@ -234,7 +304,10 @@ impl Cri {
                     r.reason = "StartError".into();
                     r.message = e.to_string();
                 })?;
-                Err(Error::Internal(format!("failed to start container {}: {e}", c.id)))
+                Err(Error::Internal(format!(
+                    "failed to start container {}: {e}",
+                    c.id
+                )))
             }
         }
     }
@@ -264,7 +337,11 @@ impl Cri {
     /// Records a container's exit (once) and drains its output.
     pub(crate) async fn reap(&self, entry: &Entry<Container>, status: u32, at: i64) {
         let c = entry.get();
-        let io = self.ios.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id);
+        let io = self
+            .ios
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
         if let Some(io) = io {
             let _ = tokio::time::timeout(Duration::from_secs(5), io.finish()).await;
         }
@@ -299,7 +376,11 @@ impl Cri {
 
     /// Sends the stop signal, waits `timeout` seconds, then kills; returns once it
     /// has exited. Fine for a container that does not run.
-    pub(crate) async fn stop_container_entry(&self, entry: &Arc<Entry<Container>>, timeout: i64) -> Result<()> {
+    pub(crate) async fn stop_container_entry(
+        &self,
+        entry: &Arc<Entry<Container>>,
+        timeout: i64,
+    ) -> Result<()> {
         let _op = entry.op.lock().await;
         let c = entry.get();
         if c.state != ContainerState::Running {
@@ -358,7 +439,11 @@ impl Cri {
         let _op = entry.op.lock().await;
         let c = entry.get();
         self.sv.delete(&c.id).await?;
-        let io = self.ios.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id);
+        let io = self
+            .ios
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
         if let Some(io) = io {
             io.finish().await;
         }
@@ -409,7 +494,11 @@ impl Cri {
     }
 
     /// ContainerStatus.
-    pub async fn container_status(&self, id: &str, verbose: bool) -> Result<cri::ContainerStatusResponse> {
+    pub async fn container_status(
+        &self,
+        id: &str,
+        verbose: bool,
+    ) -> Result<cri::ContainerStatusResponse> {
         let c = self.store.container(id)?.get();
         let mut info = HashMap::new();
         if verbose {
@@ -438,7 +527,11 @@ impl Cri {
             .map(|e| e.get())
             .filter(|c| f.id.is_empty() || c.id.starts_with(&f.id))
             .filter(|c| f.pod_sandbox_id.is_empty() || c.sandbox_id.starts_with(&f.pod_sandbox_id))
-            .filter(|c| f.state.as_ref().is_none_or(|s| s.state == cri_state(c.state)))
+            .filter(|c| {
+                f.state
+                    .as_ref()
+                    .is_none_or(|s| s.state == cri_state(c.state))
+            })
             .filter(|c| super::labels_match(&c.config.labels, &f.label_selector))
             .map(|c| cri::Container {
                 id: c.id.clone(),
@@ -486,7 +579,8 @@ impl Cri {
             res.set_devices(None);
             self.sv.update(&c.id, &res).await?;
         }
-        self.store.update_container(&entry, |rec| rec.resources = Some(r))?;
+        self.store
+            .update_container(&entry, |rec| rec.resources = Some(r))?;
         Ok(())
     }
 
@@ -499,10 +593,24 @@ impl Cri {
                 c.id
             )));
         }
-        let io = self.ios.lock().unwrap_or_else(|p| p.into_inner()).get(&c.id).cloned();
+        let io = self
+            .ios
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&c.id)
+            .cloned();
         match io.and_then(|io| io.log.clone()) {
-            Some(log) => blocking(move || log.reopen().map_err(internal("reopening the container log"))).await,
-            None => Err(Error::FailedPrecondition(format!("container {} has no log", c.id))),
+            Some(log) => {
+                blocking(move || {
+                    log.reopen()
+                        .map_err(internal("reopening the container log"))
+                })
+                .await
+            }
+            None => Err(Error::FailedPrecondition(format!(
+                "container {} has no log",
+                c.id
+            ))),
         }
     }
 
@@ -519,9 +627,14 @@ impl Cri {
                 let log = (!c.log_path.is_empty()).then(|| PathBuf::from(&c.log_path));
                 match ContainerIo::start(fifos, c.config.tty, log.as_deref()) {
                     Ok(io) => {
-                        self.ios.lock().unwrap_or_else(|p| p.into_inner()).insert(c.id.clone(), io);
+                        self.ios
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(c.id.clone(), io);
                     }
-                    Err(e) => tracing::warn!(id = %c.id, error = %e, "reopening the container's streams"),
+                    Err(e) => {
+                        tracing::warn!(id = %c.id, error = %e, "reopening the container's streams")
+                    }
                 }
                 let _ = self.store.update_container(entry, |r| r.pid = pid);
                 self.watch_exit(entry.clone());
@@ -530,7 +643,9 @@ impl Cri {
             Ok(_) | Err(Error::NotFound(_)) => self.reap(entry, 255, super::now_ns()).await,
             Err(e) => {
                 tracing::warn!(id = %c.id, error = %e, "container state unknown after restart");
-                let _ = self.store.update_container(entry, |r| r.state = ContainerState::Unknown);
+                let _ = self
+                    .store
+                    .update_container(entry, |r| r.state = ContainerState::Unknown);
             }
         }
     }

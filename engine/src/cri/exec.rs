@@ -28,7 +28,10 @@ impl Cri {
     pub(crate) fn running_container(&self, id: &str) -> Result<String> {
         let c = self.store.container(id)?.get();
         if c.state != ContainerState::Running {
-            return Err(Error::FailedPrecondition(format!("container {} is not running", c.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         Ok(c.id)
     }
@@ -48,7 +51,10 @@ impl Cri {
         let entry = self.store.container(id)?;
         let c = entry.get();
         if c.state != ContainerState::Running {
-            return Err(Error::FailedPrecondition(format!("container {} is not running", c.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         let mut process = c
             .process
@@ -60,10 +66,13 @@ impl Cri {
         let fifos = Fifos::paths(&self.io_dir(&c.id), &format!("exec-{exec_id}"), stdin, tty);
         let f = fifos.clone();
         blocking(move || f.make().map_err(internal("making exec FIFOs"))).await?;
-        let io = ContainerIo::start(fifos.clone(), tty, None).map_err(internal("opening exec streams"))?;
+        let io = ContainerIo::start(fifos.clone(), tty, None)
+            .map_err(internal("opening exec streams"))?;
         let output = io.out.subscribe();
         let started = async {
-            self.sv.exec(&c.id, &exec_id, &process, &fifos.stdio(tty)).await?;
+            self.sv
+                .exec(&c.id, &exec_id, &process, &fifos.stdio(tty))
+                .await?;
             self.sv.start(&c.id, &exec_id).await
         }
         .await;
@@ -85,7 +94,10 @@ impl Cri {
 
     /// Waits for an exec'd process to exit; its exit status.
     pub(crate) async fn wait_exec(&self, p: &ExecProcess) -> Result<u32> {
-        self.sv.wait(&p.container_id, &p.exec_id).await.map(|(s, _)| s)
+        self.sv
+            .wait(&p.container_id, &p.exec_id)
+            .await
+            .map(|(s, _)| s)
     }
 
     /// Forgets an exec'd process once it has exited (its output drained).
@@ -97,17 +109,28 @@ impl Cri {
 
     /// ExecSync: runs `cmd`, returns its output and exit code; past `timeout` seconds
     /// (0: none) the process is killed and DeadlineExceeded returned.
-    pub async fn exec_sync(&self, id: &str, cmd: Vec<String>, timeout: i64) -> Result<cri::ExecSyncResponse> {
+    pub async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: i64,
+    ) -> Result<cri::ExecSyncResponse> {
         let (p, mut output) = self.start_exec(id, cmd.clone(), false, false).await?;
         let mut out = Vec::new();
         let mut err = Vec::new();
         let collect = async {
             loop {
                 match output.recv().await {
-                    Ok(Output::Data(Stream::Stdout, b)) if out.len() < MAX_EXEC_SYNC_OUTPUT => out.extend_from_slice(&b),
-                    Ok(Output::Data(Stream::Stderr, b)) if err.len() < MAX_EXEC_SYNC_OUTPUT => err.extend_from_slice(&b),
+                    Ok(Output::Data(Stream::Stdout, b)) if out.len() < MAX_EXEC_SYNC_OUTPUT => {
+                        out.extend_from_slice(&b)
+                    }
+                    Ok(Output::Data(Stream::Stderr, b)) if err.len() < MAX_EXEC_SYNC_OUTPUT => {
+                        err.extend_from_slice(&b)
+                    }
                     Ok(Output::Data(..)) => {}
-                    Ok(Output::End) | Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    Ok(Output::End) | Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        break
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 }
             }
@@ -151,49 +174,66 @@ impl Cri {
             return Err(Error::Invalid("Exec: cmd is empty".into()));
         }
         if !(req.stdin || req.stdout || req.stderr) {
-            return Err(Error::Invalid("Exec: one of stdin, stdout or stderr must be set".into()));
+            return Err(Error::Invalid(
+                "Exec: one of stdin, stdout or stderr must be set".into(),
+            ));
         }
         if req.tty && req.stderr {
-            return Err(Error::Invalid("Exec: tty and stderr cannot both be set".into()));
+            return Err(Error::Invalid(
+                "Exec: tty and stderr cannot both be set".into(),
+            ));
         }
         let id = self.running_container(&req.container_id)?;
-        Ok(self.streams.add(super::streaming::Request::Exec(cri::ExecRequest {
-            container_id: id,
-            ..req
-        })))
+        Ok(self
+            .streams
+            .add(super::streaming::Request::Exec(cri::ExecRequest {
+                container_id: id,
+                ..req
+            })))
     }
 
     /// Attach: checks the request and returns the URL of its stream.
     pub fn attach_url(&self, req: cri::AttachRequest) -> Result<String> {
         if !(req.stdin || req.stdout || req.stderr) {
-            return Err(Error::Invalid("Attach: one of stdin, stdout or stderr must be set".into()));
+            return Err(Error::Invalid(
+                "Attach: one of stdin, stdout or stderr must be set".into(),
+            ));
         }
         let id = self.running_container(&req.container_id)?;
         let c = self.store.container(&id)?.get();
         if req.stdin && !c.config.stdin {
-            return Err(Error::Invalid(format!("Attach: container {id} has no stdin")));
+            return Err(Error::Invalid(format!(
+                "Attach: container {id} has no stdin"
+            )));
         }
-        Ok(self.streams.add(super::streaming::Request::Attach(cri::AttachRequest {
-            container_id: id,
-            tty: c.config.tty,
-            ..req
-        })))
+        Ok(self
+            .streams
+            .add(super::streaming::Request::Attach(cri::AttachRequest {
+                container_id: id,
+                tty: c.config.tty,
+                ..req
+            })))
     }
 
     /// PortForward: checks the pod and returns the URL of its stream.
     pub fn port_forward_url(&self, req: cri::PortForwardRequest) -> Result<String> {
         let sb = self.store.sandbox(&req.pod_sandbox_id)?.get();
         if sb.state != SandboxState::Ready {
-            return Err(Error::FailedPrecondition(format!("pod sandbox {} is not ready", sb.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "pod sandbox {} is not ready",
+                sb.id
+            )));
         }
         for p in &req.port {
             if !(1..=65535).contains(p) {
                 return Err(Error::Invalid(format!("PortForward: invalid port {p}")));
             }
         }
-        Ok(self.streams.add(super::streaming::Request::PortForward(cri::PortForwardRequest {
-            pod_sandbox_id: sb.id,
-            ..req
-        })))
+        Ok(self.streams.add(super::streaming::Request::PortForward(
+            cri::PortForwardRequest {
+                pod_sandbox_id: sb.id,
+                ..req
+            },
+        )))
     }
 }

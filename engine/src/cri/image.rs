@@ -11,7 +11,12 @@ use crate::registry::auth::Credentials;
 use std::collections::HashMap;
 
 impl Cri {
-    fn to_image(&self, rec: &ImageRecord, refs: &HashMap<crate::content::Digest, crate::images::ImageRefs>, pause: &str) -> cri::Image {
+    fn to_image(
+        &self,
+        rec: &ImageRecord,
+        refs: &HashMap<crate::content::Digest, crate::images::ImageRefs>,
+        pause: &str,
+    ) -> cri::Image {
         let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
         let user = self
             .images
@@ -35,7 +40,10 @@ impl Cri {
                 image: rec.id.to_string(),
                 ..Default::default()
             }),
-            pinned: rec.id.to_string() == pause || tags.iter().any(|t| t.to_string() == super::pause::image_name()),
+            pinned: rec.id.to_string() == pause
+                || tags
+                    .iter()
+                    .any(|t| t.to_string() == super::pause::image_name()),
         }
     }
 
@@ -48,9 +56,15 @@ impl Cri {
 
     /// ListImages.
     pub fn list_images(&self, filter: Option<cri::ImageFilter>) -> Result<Vec<cri::Image>> {
-        let refs = self.images.references().map_err(|e| Error::Internal(e.to_string()))?;
+        let refs = self
+            .images
+            .references()
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let pause = self.pause_id();
-        let want = filter.and_then(|f| f.image).map(|s| s.image).filter(|s| !s.is_empty());
+        let want = filter
+            .and_then(|f| f.image)
+            .map(|s| s.image)
+            .filter(|s| !s.is_empty());
         let only = match want {
             Some(name) => match self.images.resolve(&name) {
                 Ok(r) => Some(r.id),
@@ -58,7 +72,11 @@ impl Cri {
             },
             None => None,
         };
-        let images = self.images.meta.images().map_err(|e| Error::Internal(e.to_string()))?;
+        let images = self
+            .images
+            .meta
+            .images()
+            .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(images
             .iter()
             .filter(|r| only.as_ref().is_none_or(|o| *o == r.id))
@@ -67,7 +85,11 @@ impl Cri {
     }
 
     /// ImageStatus: None for an image that is not here.
-    pub fn image_status(&self, spec: Option<cri::ImageSpec>, verbose: bool) -> Result<cri::ImageStatusResponse> {
+    pub fn image_status(
+        &self,
+        spec: Option<cri::ImageSpec>,
+        verbose: bool,
+    ) -> Result<cri::ImageStatusResponse> {
         let name = spec
             .map(|s| s.image)
             .filter(|s| !s.is_empty())
@@ -75,14 +97,25 @@ impl Cri {
         let rec = match self.images.resolve(&name) {
             Ok(r) => r,
             Err(crate::images::Error::NotFound(_)) => {
-                return Ok(cri::ImageStatusResponse { image: None, info: HashMap::new() })
+                return Ok(cri::ImageStatusResponse {
+                    image: None,
+                    info: HashMap::new(),
+                })
             }
             Err(crate::images::Error::Reference(e)) => {
                 return Err(Error::Invalid(format!("invalid image name {name:?}: {e}")))
             }
-            Err(_) => return Ok(cri::ImageStatusResponse { image: None, info: HashMap::new() }),
+            Err(_) => {
+                return Ok(cri::ImageStatusResponse {
+                    image: None,
+                    info: HashMap::new(),
+                })
+            }
         };
-        let refs = self.images.references().map_err(|e| Error::Internal(e.to_string()))?;
+        let refs = self
+            .images
+            .references()
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let mut info = HashMap::new();
         if verbose {
             if let Ok(c) = self.images.config(&rec) {
@@ -99,7 +132,11 @@ impl Cri {
     }
 
     /// PullImage: the image ID.
-    pub async fn pull_image(&self, spec: Option<cri::ImageSpec>, auth: Option<cri::AuthConfig>) -> Result<String> {
+    pub async fn pull_image(
+        &self,
+        spec: Option<cri::ImageSpec>,
+        auth: Option<cri::AuthConfig>,
+    ) -> Result<String> {
         let name = spec
             .map(|s| s.image)
             .filter(|s| !s.is_empty())
@@ -109,7 +146,11 @@ impl Cri {
         let creds = auth.and_then(|a| {
             Credentials {
                 username: a.username,
-                password: if a.password.is_empty() { a.identity_token } else { a.password },
+                password: if a.password.is_empty() {
+                    a.identity_token
+                } else {
+                    a.password
+                },
                 auth: a.auth,
                 serveraddress: a.server_address,
             }
@@ -120,7 +161,9 @@ impl Cri {
             .resolve_remote(&reference, &crate::images::Platform::host(), creds)
             .await
             .map_err(|e| match e {
-                crate::images::Error::NotFound(m) => Error::NotFound(format!("pulling {name}: {m}")),
+                crate::images::Error::NotFound(m) => {
+                    Error::NotFound(format!("pulling {name}: {m}"))
+                }
                 other => Error::Internal(format!("pulling {name}: {other}")),
             })?;
         let id = self
@@ -163,7 +206,9 @@ impl Cri {
             .await
             .map(|_| ())
             .map_err(|e| match e {
-                crate::images::Error::NotFound(_) => Error::NotFound(format!("image {name} not found")),
+                crate::images::Error::NotFound(_) => {
+                    Error::NotFound(format!("image {name} not found"))
+                }
                 crate::images::Error::Conflict(m) => Error::FailedPrecondition(m),
                 other => Error::Internal(format!("removing image {name}: {other}")),
             })
@@ -185,7 +230,9 @@ impl Cri {
         let now = super::now_ns();
         let fs = |mp: &std::path::Path, b: u64, i: u64| cri::FilesystemUsage {
             timestamp: now,
-            fs_id: Some(cri::FilesystemIdentifier { mountpoint: mp.display().to_string() }),
+            fs_id: Some(cri::FilesystemIdentifier {
+                mountpoint: mp.display().to_string(),
+            }),
             used_bytes: Some(cri::UInt64Value { value: b }),
             inodes_used: Some(cri::UInt64Value { value: i }),
         };

@@ -56,7 +56,8 @@ pub struct Fifos {
 
 fn mkfifo(p: &Path) -> std::io::Result<()> {
     let _ = std::fs::remove_file(p);
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(std::io::Error::from)
+    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(std::io::Error::from)
 }
 
 impl Fifos {
@@ -74,7 +75,12 @@ impl Fifos {
         if let Some(d) = self.stdout.parent() {
             std::fs::create_dir_all(d)?;
         }
-        for p in self.stdin.iter().chain(std::iter::once(&self.stdout)).chain(self.stderr.iter()) {
+        for p in self
+            .stdin
+            .iter()
+            .chain(std::iter::once(&self.stdout))
+            .chain(self.stderr.iter())
+        {
             mkfifo(p)?;
         }
         Ok(())
@@ -82,7 +88,12 @@ impl Fifos {
 
     /// Removes them.
     pub fn remove(&self) {
-        for p in self.stdin.iter().chain(std::iter::once(&self.stdout)).chain(self.stderr.iter()) {
+        for p in self
+            .stdin
+            .iter()
+            .chain(std::iter::once(&self.stdout))
+            .chain(self.stderr.iter())
+        {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -101,7 +112,9 @@ impl Fifos {
     /// process does not see end-of-file while berthd holds it).
     pub fn open_stdin(&self) -> std::io::Result<Option<pipe::Sender>> {
         match &self.stdin {
-            Some(p) => Ok(Some(pipe::OpenOptions::new().read_write(true).open_sender(p)?)),
+            Some(p) => Ok(Some(
+                pipe::OpenOptions::new().read_write(true).open_sender(p)?,
+            )),
             None => Ok(None),
         }
     }
@@ -119,7 +132,11 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
     }
-    std::fs::OpenOptions::new().create(true).append(true).mode(0o640).open(path)
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
 }
 
 impl Log {
@@ -189,7 +206,10 @@ async fn copy_out(
     const DRAIN_LIMIT: Duration = Duration::from_millis(500);
     // Read-write: the FIFO never reports end-of-file while berthd waits for the shim
     // to open it (or after a berthd restart, before the shim writes again).
-    let mut rx = match pipe::OpenOptions::new().read_write(true).open_receiver(&path) {
+    let mut rx = match pipe::OpenOptions::new()
+        .read_write(true)
+        .open_receiver(&path)
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "opening output FIFO");
@@ -264,11 +284,22 @@ impl ContainerIo {
         let (out, _) = broadcast::channel(1024);
         let (exited, exited_rx) = watch::channel(false);
         let (done_tx, done) = watch::channel(false);
-        let a = tokio::spawn(copy_out(fifos.stdout.clone(), Stream::Stdout, log.clone(), out.clone(), exited_rx.clone()));
-        let b = fifos
-            .stderr
-            .clone()
-            .map(|p| tokio::spawn(copy_out(p, Stream::Stderr, log.clone(), out.clone(), exited_rx)));
+        let a = tokio::spawn(copy_out(
+            fifos.stdout.clone(),
+            Stream::Stdout,
+            log.clone(),
+            out.clone(),
+            exited_rx.clone(),
+        ));
+        let b = fifos.stderr.clone().map(|p| {
+            tokio::spawn(copy_out(
+                p,
+                Stream::Stderr,
+                log.clone(),
+                out.clone(),
+                exited_rx,
+            ))
+        });
         let out2 = out.clone();
         tokio::spawn(async move {
             let _ = a.await;
@@ -350,6 +381,9 @@ mod tests {
         log.reopen().unwrap();
         log.line(Stream::Stdout, false, b"three");
         assert_eq!(lines(&dir.path().join("0.log.1")).len(), 2);
-        assert_eq!(lines(&p), vec![("stdout".into(), "F".into(), "three".into())]);
+        assert_eq!(
+            lines(&p),
+            vec![("stdout".into(), "F".into(), "three".into())]
+        );
     }
 }

@@ -217,7 +217,7 @@ impl Cri {
     pub async fn open(
         opts: Options,
         images: Arc<ImageService>,
-        channel: tonic::transport::Channel,
+        sv: Arc<dyn crate::containers::supervisor::Supervisor>,
     ) -> anyhow::Result<Arc<Self>> {
         use anyhow::Context;
         for dir in [&opts.data_dir, &opts.state_dir] {
@@ -228,8 +228,7 @@ impl Cri {
             )
             .with_context(|| format!("chmod {}", dir.display()))?;
         }
-        let sv = supervisor::Supervisor::new(channel);
-        sv.ensure_namespace().await.context("supervisor namespace k8s.io")?;
+        let sv = supervisor::Supervisor::new(sv);
         let store = store::Store::open(&opts.data_dir).context("opening CRI records")?;
         let cni = cni::Cni::new(
             opts.cni_conf_dir.clone(),
@@ -307,12 +306,9 @@ impl Cri {
             .add_service(cri::image_service_server::ImageServiceServer::new(
                 server::Images(self.clone()),
             ))
-            .serve_with_incoming_shutdown(
-                uds::incoming(listener),
-                async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                },
-            )
+            .serve_with_incoming_shutdown(uds::incoming(listener), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
             .await;
         let _ = std::fs::remove_file(&path);
         result.context("serving the CRI")

@@ -39,7 +39,12 @@ pub async fn create(dir: &Path, name: &str) -> Result<PathBuf> {
 pub fn remove(path: &Path) -> Result<()> {
     match umount2(path, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(Error::Internal(format!("unmounting {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Error::Internal(format!(
+                "unmounting {}: {e}",
+                path.display()
+            )))
+        }
     }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -61,7 +66,10 @@ pub fn is_pinned(path: &Path) -> bool {
 }
 
 /// Connects to `127.0.0.1:port` inside the namespace at `netns` (the host's when None).
-pub async fn connect_in(netns: Option<PathBuf>, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+pub async fn connect_in(
+    netns: Option<PathBuf>,
+    port: u16,
+) -> std::io::Result<tokio::net::TcpStream> {
     let Some(ns) = netns else {
         return tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
     };

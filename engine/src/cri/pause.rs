@@ -40,12 +40,17 @@ impl Cri {
                 .images
                 .resolve(name)
                 .map(|r| r.id.to_string())
-                .map_err(|_| Error::NotFound(format!("sandbox image {name:?} not found: pull it first")));
+                .map_err(|_| {
+                    Error::NotFound(format!("sandbox image {name:?} not found: pull it first"))
+                });
         }
         let name = image_name();
         let tar = layer().map_err(super::internal("making the pause layer"))?;
-        let diff_id = Digest::parse(&format!("sha256:{}", hex::encode(sha2::Sha256::digest(&tar))))
-            .map_err(super::internal("pause layer digest"))?;
+        let diff_id = Digest::parse(&format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&tar))
+        ))
+        .map_err(super::internal("pause layer digest"))?;
         if let Ok(rec) = self.images.resolve(&name) {
             if rec.layers.len() == 1 && rec.layers[0].diff_id == diff_id {
                 return Ok(rec.id.to_string());
@@ -53,7 +58,9 @@ impl Cri {
         }
         let images = self.images.clone();
         let reference = Reference::parse(&name).map_err(|e| Error::Internal(e.to_string()))?;
-        let path = images.tmp_dir().join(format!("pause-{}.tar", super::new_id()));
+        let path = images
+            .tmp_dir()
+            .join(format!("pause-{}.tar", super::new_id()));
         let id = tokio::task::spawn_blocking(move || {
             std::fs::write(&path, &tar).map_err(|e| e.to_string())?;
             let r = images
@@ -93,6 +100,10 @@ mod tests {
             let typ = u32::from_le_bytes(b[off..off + 4].try_into().unwrap());
             assert_ne!(typ, 3, "berth-pause must not need a dynamic loader");
         }
-        assert_eq!(super::layer().unwrap(), super::layer().unwrap(), "the layer is reproducible");
+        assert_eq!(
+            super::layer().unwrap(),
+            super::layer().unwrap(),
+            "the layer is reproducible"
+        );
     }
 }

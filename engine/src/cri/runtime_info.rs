@@ -17,14 +17,19 @@ impl Cri {
     /// Status: RuntimeReady while the supervisor answers, NetworkReady while a CNI
     /// configuration and its plugins are there.
     pub async fn status(&self, verbose: bool) -> Result<cri::StatusResponse> {
-        let runtime = self.sv.ensure_namespace().await;
+        let runtime = self.sv.ready().await;
         let network = self.cni.ready();
-        let cond = |t: &str, r: std::result::Result<(), String>, reason: &str| cri::RuntimeCondition {
-            r#type: t.into(),
-            status: r.is_ok(),
-            reason: if r.is_ok() { String::new() } else { reason.into() },
-            message: r.err().unwrap_or_default(),
-        };
+        let cond =
+            |t: &str, r: std::result::Result<(), String>, reason: &str| cri::RuntimeCondition {
+                r#type: t.into(),
+                status: r.is_ok(),
+                reason: if r.is_ok() {
+                    String::new()
+                } else {
+                    reason.into()
+                },
+                message: r.err().unwrap_or_default(),
+            };
         let mut info = HashMap::new();
         if verbose {
             info.insert(
@@ -42,7 +47,11 @@ impl Cri {
         Ok(cri::StatusResponse {
             status: Some(cri::RuntimeStatus {
                 conditions: vec![
-                    cond("RuntimeReady", runtime.map_err(|e| e.to_string()), "SupervisorUnavailable"),
+                    cond(
+                        "RuntimeReady",
+                        runtime.map_err(|e| e.to_string()),
+                        "SupervisorUnavailable",
+                    ),
                     cond("NetworkReady", network, "NetworkPluginNotReady"),
                 ],
             }),
@@ -53,14 +62,20 @@ impl Cri {
                 .paths
                 .keys()
                 .map(|n| cri::RuntimeHandler {
-                    name: if *n == self.opts.runtimes.default { String::new() } else { n.clone() },
+                    name: if *n == self.opts.runtimes.default {
+                        String::new()
+                    } else {
+                        n.clone()
+                    },
                     features: Some(cri::RuntimeHandlerFeatures {
                         recursive_read_only_mounts: false,
                         user_namespaces: false,
                     }),
                 })
                 .collect(),
-            features: Some(cri::RuntimeFeatures { supplemental_groups_policy: false }),
+            features: Some(cri::RuntimeFeatures {
+                supplemental_groups_policy: false,
+            }),
         })
     }
 
@@ -79,7 +94,11 @@ impl Cri {
     /// UpdateRuntimeConfig: the pod CIDR is the CNI configuration's business here
     /// (as containerd without a config template): logged, nothing else.
     pub fn update_runtime_config(&self, req: cri::UpdateRuntimeConfigRequest) {
-        if let Some(cidr) = req.runtime_config.and_then(|c| c.network_config).map(|n| n.pod_cidr) {
+        if let Some(cidr) = req
+            .runtime_config
+            .and_then(|c| c.network_config)
+            .map(|n| n.pod_cidr)
+        {
             tracing::info!(%cidr, "kubelet's pod CIDR (the CNI configuration decides addresses)");
         }
     }

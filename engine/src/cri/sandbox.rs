@@ -15,7 +15,9 @@ use std::sync::Arc;
 pub const DEFAULT_CGROUP_PARENT: &str = "/berth-k8s";
 
 /// Runs blocking host work (files, mounts) off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(internal("background work"))?
@@ -128,7 +130,11 @@ impl Cri {
 
     /// The OCI runtime binary of a runtime handler (empty: the default runtime).
     pub(crate) fn runtime_binary(&self, handler: &str) -> Result<String> {
-        let name = if handler.is_empty() { &self.opts.runtimes.default } else { handler };
+        let name = if handler.is_empty() {
+            &self.opts.runtimes.default
+        } else {
+            handler
+        };
         self.opts
             .runtimes
             .binary(name)
@@ -137,7 +143,10 @@ impl Cri {
     }
 
     /// RunPodSandbox.
-    pub async fn run_pod_sandbox(self: &Arc<Self>, req: cri::RunPodSandboxRequest) -> Result<String> {
+    pub async fn run_pod_sandbox(
+        self: &Arc<Self>,
+        req: cri::RunPodSandboxRequest,
+    ) -> Result<String> {
         let config = req
             .config
             .ok_or_else(|| Error::Invalid("RunPodSandbox: config is required".into()))?;
@@ -200,7 +209,12 @@ impl Cri {
     }
 
     /// Makes the pod's files, network and pause process; on failure undoes them.
-    async fn set_up_sandbox(&self, mut sb: Sandbox, image_id: &str, runtime: &str) -> Result<Sandbox> {
+    async fn set_up_sandbox(
+        &self,
+        mut sb: Sandbox,
+        image_id: &str,
+        runtime: &str,
+    ) -> Result<Sandbox> {
         let dir = self.pod_dir(&sb.id);
         let host_net = spec::host_network(&sb.config);
         let (d, own_shm) = (dir.clone(), sb.own_shm);
@@ -211,9 +225,11 @@ impl Cri {
         );
         blocking(move || {
             std::fs::create_dir_all(&d).map_err(internal("creating the pod directory"))?;
-            std::fs::write(d.join("hostname"), format!("{}\n", files.0)).map_err(internal("writing hostname"))?;
+            std::fs::write(d.join("hostname"), format!("{}\n", files.0))
+                .map_err(internal("writing hostname"))?;
             std::fs::write(d.join("hosts"), files.1).map_err(internal("writing hosts"))?;
-            std::fs::write(d.join("resolv.conf"), files.2).map_err(internal("writing resolv.conf"))?;
+            std::fs::write(d.join("resolv.conf"), files.2)
+                .map_err(internal("writing resolv.conf"))?;
             if own_shm {
                 mount_shm(&d.join("shm"))?;
             }
@@ -259,7 +275,13 @@ impl Cri {
         }
     }
 
-    async fn start_pause(&self, sb: &Sandbox, dir: &Path, image_id: &str, runtime: &str) -> Result<u32> {
+    async fn start_pause(
+        &self,
+        sb: &Sandbox,
+        dir: &Path,
+        image_id: &str,
+        runtime: &str,
+    ) -> Result<u32> {
         let spec = spec::sandbox_spec(&spec::SandboxInput {
             sandbox: sb,
             dir,
@@ -268,8 +290,9 @@ impl Cri {
         let rootfs = self.rootfs_options(image_id, &dir.join("rootfs"))?;
         // A crash may have left a record of this ID behind (IDs are random: unlikely).
         let _ = self.sv.delete(&sb.id).await;
-        self.sv.create(&sb.id, &spec, rootfs, runtime).await?;
-        self.sv.create_task(&sb.id, &Default::default()).await?;
+        self.sv
+            .create(&sb.id, &spec, rootfs, runtime, &Default::default())
+            .await?;
         self.sv.start(&sb.id, "").await
     }
 
@@ -283,7 +306,11 @@ impl Cri {
         let ns = sb.netns.clone()?;
         let mut err = None;
         if sb.cni_result.is_some() || !sb.cni_network.is_empty() {
-            if let Err(e) = self.cni.del(&attachment(sb, ns.clone()), sb.cni_result.as_ref()).await {
+            if let Err(e) = self
+                .cni
+                .del(&attachment(sb, ns.clone()), sb.cni_result.as_ref())
+                .await
+            {
                 tracing::warn!(id = %sb.id, error = %e, "CNI DEL");
                 err = Some(e);
             }
@@ -333,10 +360,14 @@ impl Cri {
                     Ok(()) | Err(Error::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.sv.wait(&sb.id, "")).await;
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    self.sv.wait(&sb.id, ""),
+                )
+                .await;
             }
         }
-        self.sv.delete_task(&sb.id).await
+        self.sv.delete(&sb.id).await
     }
 
     /// RemovePodSandbox: stops it if needed, removes its containers and everything
@@ -361,7 +392,9 @@ impl Cri {
         blocking(move || {
             umount_shm(&dir.join("shm"));
             match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(internal("removing the pod directory")(e)),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(internal("removing the pod directory")(e))
+                }
                 _ => Ok(()),
             }
         })
@@ -381,7 +414,12 @@ impl Cri {
             created_at: sb.created_at,
             network: Some(cri::PodSandboxNetworkStatus {
                 ip: sb.ips.first().cloned().unwrap_or_default(),
-                additional_ips: sb.ips.iter().skip(1).map(|ip| cri::PodIp { ip: ip.clone() }).collect(),
+                additional_ips: sb
+                    .ips
+                    .iter()
+                    .skip(1)
+                    .map(|ip| cri::PodIp { ip: ip.clone() })
+                    .collect(),
             }),
             linux: Some(cri::LinuxPodSandboxStatus {
                 namespaces: Some(cri::Namespace { options: Some(nso) }),
@@ -393,7 +431,11 @@ impl Cri {
     }
 
     /// PodSandboxStatus.
-    pub async fn pod_sandbox_status(&self, id: &str, verbose: bool) -> Result<cri::PodSandboxStatusResponse> {
+    pub async fn pod_sandbox_status(
+        &self,
+        id: &str,
+        verbose: bool,
+    ) -> Result<cri::PodSandboxStatusResponse> {
         let sb = self.store.sandbox(id)?.get();
         let mut info = HashMap::new();
         if verbose {
@@ -490,13 +532,26 @@ mod tests {
     fn only_host_ports_are_mapped() {
         let c = cri::PodSandboxConfig {
             port_mappings: vec![
-                cri::PortMapping { protocol: 0, container_port: 80, host_port: 8080, host_ip: String::new() },
-                cri::PortMapping { protocol: 1, container_port: 53, host_port: 0, host_ip: String::new() },
+                cri::PortMapping {
+                    protocol: 0,
+                    container_port: 80,
+                    host_port: 8080,
+                    host_ip: String::new(),
+                },
+                cri::PortMapping {
+                    protocol: 1,
+                    container_port: 53,
+                    host_port: 0,
+                    host_ip: String::new(),
+                },
             ],
             ..Default::default()
         };
         let p = port_mappings(&c);
         assert_eq!(p.len(), 1);
-        assert_eq!((p[0].host_port, p[0].container_port, p[0].protocol.as_str()), (8080, 80, "tcp"));
+        assert_eq!(
+            (p[0].host_port, p[0].container_port, p[0].protocol.as_str()),
+            (8080, 80, "tcp")
+        );
     }
 }

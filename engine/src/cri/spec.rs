@@ -13,8 +13,8 @@ use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice,
     LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
     LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResources, LinuxResourcesBuilder, LinuxSeccomp, Mount,
-    MountBuilder, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxNamespaceType, LinuxResources, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder,
+    Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,10 @@ fn oci<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Error {
 }
 
 /// The mode of a namespace option (POD when absent).
-pub fn mode(ns: Option<&cri::NamespaceOption>, pick: fn(&cri::NamespaceOption) -> i32) -> cri::NamespaceMode {
+pub fn mode(
+    ns: Option<&cri::NamespaceOption>,
+    pick: fn(&cri::NamespaceOption) -> i32,
+) -> cri::NamespaceMode {
     ns.map(pick)
         .and_then(|m| cri::NamespaceMode::try_from(m).ok())
         .unwrap_or(cri::NamespaceMode::Pod)
@@ -76,14 +79,31 @@ fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
     };
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
         mount(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         )?,
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
         mount("/sys", "sysfs", "sysfs", &sys)?,
         mount("/sys/fs/cgroup", "cgroup", "cgroup", &cgroup)?,
     ])
@@ -92,8 +112,14 @@ fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
 /// The cgroup rules of an unprivileged container: nothing but the devices every
 /// container has (as runc's defaults).
 fn default_device_rules() -> Result<Vec<LinuxDeviceCgroup>> {
-    let rule = |typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, allow: bool, access: &str| {
-        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).access(access);
+    let rule = |typ: Option<LinuxDeviceType>,
+                major: Option<i64>,
+                minor: Option<i64>,
+                allow: bool,
+                access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .access(access);
         if let Some(t) = typ {
             b = b.typ(t);
         }
@@ -139,7 +165,8 @@ pub fn capabilities(privileged: bool, caps: Option<&cri::Capability>) -> Result<
     let (add, drop) = caps
         .map(|c| (c.add_capabilities.clone(), c.drop_capabilities.clone()))
         .unwrap_or_default();
-    let mut list = engine_spec::capabilities(privileged, &add, &drop).map_err(Error::Invalid)?;
+    let mut list = engine_spec::capabilities(privileged, &add, &drop)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
     // Only what this host can grant: asking for more fails at exec.
     let host = engine_spec::host_caps();
     list.retain(|c| host.contains(c));
@@ -150,7 +177,10 @@ pub fn capabilities(privileged: bool, caps: Option<&cri::Capability>) -> Result<
 /// names none, as containerd 1.6's) and for privileged containers; the default
 /// profile for `RuntimeDefault`, `runtime/default` and `docker/default`; a profile
 /// file for `Localhost` and `localhost/PATH`.
-pub fn seccomp(sc: Option<&cri::LinuxContainerSecurityContext>, caps: &[String]) -> Result<Option<LinuxSeccomp>> {
+pub fn seccomp(
+    sc: Option<&cri::LinuxContainerSecurityContext>,
+    caps: &[String],
+) -> Result<Option<LinuxSeccomp>> {
     let Some(sc) = sc else { return Ok(None) };
     if sc.privileged {
         return Ok(None);
@@ -180,11 +210,10 @@ pub fn seccomp(sc: Option<&cri::LinuxContainerSecurityContext>, caps: &[String])
             },
         },
     };
-    let Some(text) = profile_text else { return Ok(None) };
-    let profile: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Invalid(format!("decoding the seccomp profile: {e}")))?;
-    let oci_json = engine_spec::seccomp_for(&profile, caps);
-    serde_json::from_value(oci_json)
+    let Some(text) = profile_text else {
+        return Ok(None);
+    };
+    engine_spec::seccomp_for(&text, caps)
         .map(Some)
         .map_err(|e| Error::Invalid(format!("seccomp profile: {e}")))
 }
@@ -200,7 +229,10 @@ fn read_profile(path: &str) -> Result<String> {
 }
 
 /// The OCI resources for a container's CRI resources.
-pub fn resources(r: Option<&cri::LinuxContainerResources>, privileged: bool) -> Result<LinuxResources> {
+pub fn resources(
+    r: Option<&cri::LinuxContainerResources>,
+    privileged: bool,
+) -> Result<LinuxResources> {
     let mut b = LinuxResourcesBuilder::default();
     if !privileged {
         b = b.devices(default_device_rules()?);
@@ -279,7 +311,11 @@ pub fn cgroups_path(driver: super::CgroupDriver, parent: &str, id: &str) -> Stri
     match driver {
         super::CgroupDriver::Cgroupfs => format!("{}/{id}", parent.trim_end_matches('/')),
         super::CgroupDriver::Systemd => {
-            let slice = if parent.is_empty() { "system.slice" } else { parent };
+            let slice = if parent.is_empty() {
+                "system.slice"
+            } else {
+                parent
+            };
             format!("{slice}:cri-berth:{id}")
         }
     }
@@ -313,7 +349,12 @@ pub fn sandbox_spec(i: &SandboxInput<'_>) -> Result<Spec> {
     if mode(nso, |n| n.pid) != cri::NamespaceMode::Node {
         namespaces.push(ns(LinuxNamespaceType::Pid, None)?);
     }
-    let caps = caps_set(&engine_spec::DEFAULT_CAPS.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+    let caps = caps_set(
+        &engine_spec::DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+    )?;
     let user = UserBuilder::default()
         .uid(65535u32)
         .gid(65535u32)
@@ -321,7 +362,9 @@ pub fn sandbox_spec(i: &SandboxInput<'_>) -> Result<Spec> {
         .map_err(oci("user"))?;
     let process = ProcessBuilder::default()
         .args(vec!["/pause".to_string()])
-        .env(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()])
+        .env(vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ])
         .cwd("/")
         .user(user)
         .no_new_privileges(true)
@@ -360,7 +403,13 @@ pub fn sandbox_spec(i: &SandboxInput<'_>) -> Result<Spec> {
     let _ = sc;
     let spec = SpecBuilder::default()
         .version("1.0.2")
-        .root(RootBuilder::default().path("rootfs").readonly(true).build().map_err(oci("root"))?)
+        .root(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(true)
+                .build()
+                .map_err(oci("root"))?,
+        )
         .process(process)
         .mounts(mounts)
         .linux(linux.build().map_err(oci("linux"))?);
@@ -402,10 +451,16 @@ fn engine_masked() -> Vec<String> {
 }
 
 fn engine_readonly() -> Vec<String> {
-    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// The image settings a container's spec takes.
@@ -459,7 +514,11 @@ pub fn process_args(config: &cri::ContainerConfig, image: &ImageSettings) -> Vec
 }
 
 /// The environment: the image's, then the kubelet's (which wins), and HOSTNAME.
-fn environment(config: &cri::ContainerConfig, image: &ImageSettings, hostname: &str) -> Vec<String> {
+fn environment(
+    config: &cri::ContainerConfig,
+    image: &ImageSettings,
+    hostname: &str,
+) -> Vec<String> {
     let mut env: Vec<String> = Vec::new();
     let mut set = |kv: String| {
         let key = kv.split('=').next().unwrap_or("").to_string();
@@ -483,14 +542,17 @@ fn environment(config: &cri::ContainerConfig, image: &ImageSettings, hostname: &
 /// expects of its runtime), symlinks resolved.
 pub fn host_path(p: &str) -> Result<PathBuf> {
     if !p.starts_with('/') {
-        return Err(Error::Invalid(format!("mount host path {p:?} is not absolute")));
+        return Err(Error::Invalid(format!(
+            "mount host path {p:?} is not absolute"
+        )));
     }
     let path = Path::new(p);
     if std::fs::symlink_metadata(path).is_err() {
         std::fs::create_dir_all(path)
             .map_err(|e| Error::Internal(format!("creating host path {p}: {e}")))?;
     }
-    std::fs::canonicalize(path).map_err(|e| Error::Internal(format!("resolving host path {p}: {e}")))
+    std::fs::canonicalize(path)
+        .map_err(|e| Error::Internal(format!("resolving host path {p}: {e}")))
 }
 
 /// The container's spec.
@@ -516,9 +578,13 @@ pub fn container_spec(i: &ContainerInput<'_>) -> Result<Spec> {
     }
     match pid_mode {
         cri::NamespaceMode::Node => {}
-        cri::NamespaceMode::Pod => namespaces.push(ns(LinuxNamespaceType::Pid, Some(proc_ns("pid")))?),
+        cri::NamespaceMode::Pod => {
+            namespaces.push(ns(LinuxNamespaceType::Pid, Some(proc_ns("pid")))?)
+        }
         cri::NamespaceMode::Target => {
-            return Err(Error::Unimplemented("PID namespace mode TARGET is not supported".into()))
+            return Err(Error::Unimplemented(
+                "PID namespace mode TARGET is not supported".into(),
+            ))
         }
         cri::NamespaceMode::Container => namespaces.push(ns(LinuxNamespaceType::Pid, None)?),
     }
@@ -527,7 +593,11 @@ pub fn container_spec(i: &ContainerInput<'_>) -> Result<Spec> {
     let (uid, gid, groups) = i.user.clone();
     // Capabilities are kept by a non-root user only through the ambient set, which
     // the kubelet asks for explicitly; otherwise root's sets, as runc gives them.
-    let effective = if uid == 0 { cap_set.clone() } else { HashSet::new() };
+    let effective = if uid == 0 {
+        cap_set.clone()
+    } else {
+        HashSet::new()
+    };
     let hostname = pod_hostname(&sb.config);
     let cwd = if !c.working_dir.is_empty() {
         c.working_dir.clone()
@@ -538,7 +608,9 @@ pub fn container_spec(i: &ContainerInput<'_>) -> Result<Spec> {
     };
     let args = process_args(c, i.image);
     if args.is_empty() {
-        return Err(Error::Invalid("no command specified: neither the container nor its image has one".into()));
+        return Err(Error::Invalid(
+            "no command specified: neither the container nor its image has one".into(),
+        ));
     }
     let oom = lc
         .and_then(|l| l.resources.as_ref())
@@ -576,16 +648,30 @@ pub fn container_spec(i: &ContainerInput<'_>) -> Result<Spec> {
     // default at the same destination), parents before children.
     let readonly_root = sc.is_some_and(|s| s.readonly_rootfs);
     let mut mounts = default_mounts(privileged)?;
-    let file_opts: &[&str] = if readonly_root { &["rbind", "rprivate", "ro"] } else { &["rbind", "rprivate", "rw"] };
+    let file_opts: &[&str] = if readonly_root {
+        &["rbind", "rprivate", "ro"]
+    } else {
+        &["rbind", "rprivate", "rw"]
+    };
     for (dest, file) in [
         ("/etc/hosts", "hosts"),
         ("/etc/hostname", "hostname"),
         ("/etc/resolv.conf", "resolv.conf"),
     ] {
-        mounts.push(mount(dest, "bind", &i.sandbox_dir.join(file).display().to_string(), file_opts)?);
+        mounts.push(mount(
+            dest,
+            "bind",
+            &i.sandbox_dir.join(file).display().to_string(),
+            file_opts,
+        )?);
     }
     if host_ipc {
-        mounts.push(mount("/dev/shm", "bind", "/dev/shm", &["rbind", "rprivate", "rw"])?);
+        mounts.push(mount(
+            "/dev/shm",
+            "bind",
+            "/dev/shm",
+            &["rbind", "rprivate", "rw"],
+        )?);
     } else if sb.own_shm {
         mounts.push(mount(
             "/dev/shm",
@@ -605,7 +691,9 @@ pub fn container_spec(i: &ContainerInput<'_>) -> Result<Spec> {
         }
         let dest = berth_fs::clean::clean(&m.container_path);
         let src = host_path(&m.host_path)?;
-        let prop = match cri::MountPropagation::try_from(m.propagation).unwrap_or(cri::MountPropagation::PropagationPrivate) {
+        let prop = match cri::MountPropagation::try_from(m.propagation)
+            .unwrap_or(cri::MountPropagation::PropagationPrivate)
+        {
             cri::MountPropagation::PropagationPrivate => "rprivate",
             cri::MountPropagation::PropagationHostToContainer => {
                 if rootfs_propagation.is_none() {
@@ -622,7 +710,11 @@ pub fn container_spec(i: &ContainerInput<'_>) -> Result<Spec> {
         let src = src.display().to_string();
         user_mounts.push(mount(&dest, "bind", &src, &["rbind", prop, rw])?);
     }
-    mounts.retain(|d| !user_mounts.iter().any(|u| u.destination() == d.destination()));
+    mounts.retain(|d| {
+        !user_mounts
+            .iter()
+            .any(|u| u.destination() == d.destination())
+    });
     user_mounts.sort_by_key(|m| m.destination().components().count());
     mounts.extend(user_mounts);
 
@@ -697,11 +789,24 @@ fn device(d: &cri::Device) -> Result<(LinuxDevice, LinuxDeviceCgroup)> {
         return Err(Error::Invalid(format!("{} is not a device", d.host_path)));
     };
     let rdev = meta.rdev();
-    let (major, minor) = (nix::sys::stat::major(rdev) as i64, nix::sys::stat::minor(rdev) as i64);
-    let dest = if d.container_path.is_empty() { d.host_path.clone() } else { d.container_path.clone() };
-    let perms = if d.permissions.is_empty() { "rwm".to_string() } else { d.permissions.clone() };
+    let (major, minor) = (
+        nix::sys::stat::major(rdev) as i64,
+        nix::sys::stat::minor(rdev) as i64,
+    );
+    let dest = if d.container_path.is_empty() {
+        d.host_path.clone()
+    } else {
+        d.container_path.clone()
+    };
+    let perms = if d.permissions.is_empty() {
+        "rwm".to_string()
+    } else {
+        d.permissions.clone()
+    };
     if perms.chars().any(|c| !"rwm".contains(c)) {
-        return Err(Error::Invalid(format!("invalid device permissions {perms:?}")));
+        return Err(Error::Invalid(format!(
+            "invalid device permissions {perms:?}"
+        )));
     }
     let dev = LinuxDeviceBuilder::default()
         .path(dest)
@@ -726,7 +831,9 @@ fn device(d: &cri::Device) -> Result<(LinuxDevice, LinuxDeviceCgroup)> {
 
 /// The image settings from an image config (JSON, as stored).
 pub fn image_settings(config: &oci_spec::image::ImageConfiguration) -> ImageSettings {
-    let Some(c) = config.config() else { return ImageSettings::default() };
+    let Some(c) = config.config() else {
+        return ImageSettings::default();
+    };
     ImageSettings {
         entrypoint: c.entrypoint().clone().unwrap_or_default(),
         cmd: c.cmd().clone().unwrap_or_default(),
@@ -746,8 +853,14 @@ pub fn signal_number(s: &str) -> Option<u32> {
         return Some(n);
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<nix::sys::signal::Signal>().ok().map(|s| s as u32)
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as u32)
 }
 
 #[cfg(test)]
@@ -781,14 +894,26 @@ mod tests {
         };
         assert!(seccomp(Some(&sc("")), &caps).unwrap().is_none());
         assert!(seccomp(Some(&sc("unconfined")), &caps).unwrap().is_none());
-        assert!(seccomp(Some(&sc("runtime/default")), &caps).unwrap().is_some());
-        assert!(seccomp(Some(&sc("docker/default")), &caps).unwrap().is_some());
-        assert!(matches!(seccomp(Some(&sc("/x.json")), &caps), Err(Error::Invalid(_))));
-        assert!(matches!(seccomp(Some(&sc("localhost/nope.json")), &caps), Err(Error::Invalid(_))));
+        assert!(seccomp(Some(&sc("runtime/default")), &caps)
+            .unwrap()
+            .is_some());
+        assert!(seccomp(Some(&sc("docker/default")), &caps)
+            .unwrap()
+            .is_some());
+        assert!(matches!(
+            seccomp(Some(&sc("/x.json")), &caps),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            seccomp(Some(&sc("localhost/nope.json")), &caps),
+            Err(Error::Invalid(_))
+        ));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("p.json");
         std::fs::write(&p, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["sethostname"],"action":"SCMP_ACT_ERRNO"}]}"#).unwrap();
-        let s = seccomp(Some(&sc(&format!("localhost/{}", p.display()))), &caps).unwrap().unwrap();
+        let s = seccomp(Some(&sc(&format!("localhost/{}", p.display()))), &caps)
+            .unwrap()
+            .unwrap();
         assert_eq!(s.syscalls().as_ref().unwrap().len(), 1);
         let mut priv_sc = sc("runtime/default");
         priv_sc.privileged = true;
@@ -813,9 +938,16 @@ mod tests {
 
     #[test]
     fn cgroup_paths_per_driver() {
-        assert_eq!(cgroups_path(super::super::CgroupDriver::Cgroupfs, "/kubepods/pod1/", "c"), "/kubepods/pod1/c");
         assert_eq!(
-            cgroups_path(super::super::CgroupDriver::Systemd, "kubepods-pod1.slice", "c"),
+            cgroups_path(super::super::CgroupDriver::Cgroupfs, "/kubepods/pod1/", "c"),
+            "/kubepods/pod1/c"
+        );
+        assert_eq!(
+            cgroups_path(
+                super::super::CgroupDriver::Systemd,
+                "kubepods-pod1.slice",
+                "c"
+            ),
             "kubepods-pod1.slice:cri-berth:c"
         );
     }

@@ -14,12 +14,16 @@ fn value(v: u64) -> Option<cri::UInt64Value> {
 /// Bytes and inodes used below `dir` (not following symlinks, not crossing mounts).
 pub(crate) fn usage(dir: &Path) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
-    let Ok(root) = std::fs::symlink_metadata(dir) else { return (0, 0) };
+    let Ok(root) = std::fs::symlink_metadata(dir) else {
+        return (0, 0);
+    };
     let dev = root.dev();
     let (mut bytes, mut inodes) = (0u64, 0u64);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let Ok(m) = e.metadata() else { continue };
             if m.dev() != dev {
@@ -67,8 +71,16 @@ fn sample(c: &Container, fs_dir: &Path, mountpoint: &Path) -> cri::ContainerStat
         )
     } else {
         (
-            Some(cri::CpuUsage { timestamp: now, usage_core_nano_seconds: value(0), usage_nano_cores: value(0) }),
-            Some(cri::MemoryUsage { timestamp: now, working_set_bytes: value(0), ..Default::default() }),
+            Some(cri::CpuUsage {
+                timestamp: now,
+                usage_core_nano_seconds: value(0),
+                usage_nano_cores: value(0),
+            }),
+            Some(cri::MemoryUsage {
+                timestamp: now,
+                working_set_bytes: value(0),
+                ..Default::default()
+            }),
         )
     };
     let (bytes, inodes) = usage(&fs_dir.join("upper"));
@@ -78,7 +90,9 @@ fn sample(c: &Container, fs_dir: &Path, mountpoint: &Path) -> cri::ContainerStat
         memory,
         writable_layer: Some(cri::FilesystemUsage {
             timestamp: now,
-            fs_id: Some(cri::FilesystemIdentifier { mountpoint: mountpoint.display().to_string() }),
+            fs_id: Some(cri::FilesystemIdentifier {
+                mountpoint: mountpoint.display().to_string(),
+            }),
             used_bytes: value(bytes),
             inodes_used: value(inodes),
         }),
@@ -89,7 +103,13 @@ fn sample(c: &Container, fs_dir: &Path, mountpoint: &Path) -> cri::ContainerStat
 impl Cri {
     async fn stats_of(&self, cs: Vec<Container>) -> Result<Vec<cri::ContainerStats>> {
         let base = self.opts.data_dir.join("containers-fs");
-        blocking(move || Ok(cs.iter().map(|c| sample(c, &base.join(&c.id), &base)).collect())).await
+        blocking(move || {
+            Ok(cs
+                .iter()
+                .map(|c| sample(c, &base.join(&c.id), &base))
+                .collect())
+        })
+        .await
     }
 
     /// ContainerStats.
@@ -99,7 +119,10 @@ impl Cri {
     }
 
     /// ListContainerStats.
-    pub async fn list_container_stats(&self, f: Option<cri::ContainerStatsFilter>) -> Result<Vec<cri::ContainerStats>> {
+    pub async fn list_container_stats(
+        &self,
+        f: Option<cri::ContainerStatsFilter>,
+    ) -> Result<Vec<cri::ContainerStats>> {
         let f = f.unwrap_or_default();
         let cs: Vec<Container> = self
             .store
@@ -114,12 +137,29 @@ impl Cri {
     }
 
     async fn pod_stats(&self, sb: Sandbox) -> Result<cri::PodSandboxStats> {
-        let cs: Vec<Container> = self.store.containers_of(&sb.id).into_iter().map(|e| e.get()).collect();
+        let cs: Vec<Container> = self
+            .store
+            .containers_of(&sb.id)
+            .into_iter()
+            .map(|e| e.get())
+            .collect();
         let containers = self.stats_of(cs).await?;
         let now = super::now_ns();
         let sum = |f: &dyn Fn(&cri::ContainerStats) -> u64| containers.iter().map(f).sum::<u64>();
-        let cpu = sum(&|c| c.cpu.as_ref().and_then(|u| u.usage_core_nano_seconds.as_ref()).map(|v| v.value).unwrap_or(0));
-        let mem = sum(&|c| c.memory.as_ref().and_then(|u| u.working_set_bytes.as_ref()).map(|v| v.value).unwrap_or(0));
+        let cpu = sum(&|c| {
+            c.cpu
+                .as_ref()
+                .and_then(|u| u.usage_core_nano_seconds.as_ref())
+                .map(|v| v.value)
+                .unwrap_or(0)
+        });
+        let mem = sum(&|c| {
+            c.memory
+                .as_ref()
+                .and_then(|u| u.working_set_bytes.as_ref())
+                .map(|v| v.value)
+                .unwrap_or(0)
+        });
         let procs = if sb.pid > 0 {
             let pid = sb.pid;
             blocking(move || Ok(crate::containers::stats::sample(pid).pids)).await?
@@ -134,10 +174,22 @@ impl Cri {
                 annotations: sb.config.annotations.clone(),
             }),
             linux: Some(cri::LinuxPodSandboxStats {
-                cpu: Some(cri::CpuUsage { timestamp: now, usage_core_nano_seconds: value(cpu), usage_nano_cores: None }),
-                memory: Some(cri::MemoryUsage { timestamp: now, working_set_bytes: value(mem), usage_bytes: value(mem), ..Default::default() }),
+                cpu: Some(cri::CpuUsage {
+                    timestamp: now,
+                    usage_core_nano_seconds: value(cpu),
+                    usage_nano_cores: None,
+                }),
+                memory: Some(cri::MemoryUsage {
+                    timestamp: now,
+                    working_set_bytes: value(mem),
+                    usage_bytes: value(mem),
+                    ..Default::default()
+                }),
                 network: None,
-                process: Some(cri::ProcessUsage { timestamp: now, process_count: value(procs) }),
+                process: Some(cri::ProcessUsage {
+                    timestamp: now,
+                    process_count: value(procs),
+                }),
                 containers,
             }),
             windows: None,
@@ -151,11 +203,16 @@ impl Cri {
     }
 
     /// ListPodSandboxStats.
-    pub async fn list_pod_sandbox_stats(&self, f: Option<cri::PodSandboxStatsFilter>) -> Result<Vec<cri::PodSandboxStats>> {
+    pub async fn list_pod_sandbox_stats(
+        &self,
+        f: Option<cri::PodSandboxStatsFilter>,
+    ) -> Result<Vec<cri::PodSandboxStats>> {
         let f = f.unwrap_or_default();
         let mut out = Vec::new();
         for sb in self.store.sandboxes().into_iter().map(|e| e.get()) {
-            if (f.id.is_empty() || sb.id.starts_with(&f.id)) && super::labels_match(&sb.config.labels, &f.label_selector) {
+            if (f.id.is_empty() || sb.id.starts_with(&f.id))
+                && super::labels_match(&sb.config.labels, &f.label_selector)
+            {
                 out.push(self.pod_stats(sb).await?);
             }
         }

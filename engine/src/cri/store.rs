@@ -126,7 +126,10 @@ impl<T: Clone> Entry<T> {
 
     /// A copy of the record.
     pub fn get(&self) -> T {
-        self.record.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set(&self, f: impl FnOnce(&mut T)) -> T {
@@ -164,7 +167,8 @@ fn load<T: for<'de> Deserialize<'de>>(dir: &Path) -> Result<Vec<T>> {
     Ok(out)
 }
 
-fn write<T: Serialize>(dir: &Path, id: &str, t: &T) -> Result<()> {
+/// Writes `DIR/ID.json` (0600), whole or not at all (written beside it, renamed).
+pub(crate) fn write<T: Serialize>(dir: &Path, id: &str, t: &T) -> Result<()> {
     let bytes = serde_json::to_vec(t).map_err(internal("encoding a CRI record"))?;
     let tmp = dir.join(format!(".{id}.tmp"));
     let path = dir.join(format!("{id}.json"));
@@ -246,7 +250,11 @@ impl Store {
     }
 
     /// Changes a sandbox and writes it.
-    pub fn update_sandbox(&self, e: &Entry<Sandbox>, f: impl FnOnce(&mut Sandbox)) -> Result<Sandbox> {
+    pub fn update_sandbox(
+        &self,
+        e: &Entry<Sandbox>,
+        f: impl FnOnce(&mut Sandbox),
+    ) -> Result<Sandbox> {
         let s = e.set(f);
         write(&self.dir.join("sandboxes"), &s.id, &s)?;
         Ok(s)
@@ -381,7 +389,8 @@ mod tests {
             s.add_sandbox(sandbox("123456", "a_b_c_0")),
             Err(Error::AlreadyExists(_))
         ));
-        s.update_sandbox(&e, |r| r.state = SandboxState::NotReady).unwrap();
+        s.update_sandbox(&e, |r| r.state = SandboxState::NotReady)
+            .unwrap();
         // A write a crash cut short leaves a temporary file: ignored and removed.
         std::fs::write(dir.path().join("sandboxes/.zzz.tmp"), b"{").unwrap();
         let again = Store::open(dir.path()).unwrap();

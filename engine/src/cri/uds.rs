@@ -128,7 +128,9 @@ where
         let mut block = p;
         let mut end = flags & END_HEADERS != 0;
         while !end {
-            let (h, c) = read_frame(&mut r).await?.ok_or_else(|| bad("headers cut short"))?;
+            let (h, c) = read_frame(&mut r)
+                .await?
+                .ok_or_else(|| bad("headers cut short"))?;
             if h[3] != CONTINUATION || block.len() + c.len() > MAX_BLOCK {
                 return Err(bad("bad CONTINUATION"));
             }

@@ -68,8 +68,7 @@ impl Accounts {
             .lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
-                (f.len() > 3 && f[3].split(',').any(|m| m == user))
-                    .then(|| f[2].parse().ok())?
+                (f.len() > 3 && f[3].split(',').any(|m| m == user)).then(|| f[2].parse().ok())?
             })
             .collect()
     }
@@ -108,7 +107,10 @@ pub fn resolve(want: &Wanted, image_user: &str, acc: &Accounts) -> Result<(u32, 
     // The user part: the security context's, else the image's.
     let (uid, name, passwd_gid) = if let Some(u) = want.uid {
         let uid = id(u, "run_as_user")?;
-        let (name, gid) = acc.passwd_by_uid(uid).map(|(n, g)| (Some(n), Some(g))).unwrap_or((None, None));
+        let (name, gid) = acc
+            .passwd_by_uid(uid)
+            .map(|(n, g)| (Some(n), Some(g)))
+            .unwrap_or((None, None));
         (uid, name, gid)
     } else if !want.username.is_empty() {
         let (uid, gid) = acc.passwd_by_name(&want.username).ok_or_else(|| {
@@ -121,11 +123,16 @@ pub fn resolve(want: &Wanted, image_user: &str, acc: &Accounts) -> Result<(u32, 
     } else if img_u.is_empty() {
         (0, Some("root".into()), Some(0))
     } else if let Ok(uid) = img_u.parse::<u32>() {
-        let (name, gid) = acc.passwd_by_uid(uid).map(|(n, g)| (Some(n), Some(g))).unwrap_or((None, None));
+        let (name, gid) = acc
+            .passwd_by_uid(uid)
+            .map(|(n, g)| (Some(n), Some(g)))
+            .unwrap_or((None, None));
         (uid, name, gid)
     } else {
         let (uid, gid) = acc.passwd_by_name(img_u).ok_or_else(|| {
-            Error::Invalid(format!("no user {img_u:?} found in the image's /etc/passwd"))
+            Error::Invalid(format!(
+                "no user {img_u:?} found in the image's /etc/passwd"
+            ))
         })?;
         (uid, Some(img_u.to_string()), Some(gid))
     };
@@ -176,25 +183,53 @@ mod tests {
         assert_eq!(resolve(&w, "1002", &a).unwrap(), (1002, 0, vec![]));
         assert_eq!(resolve(&w, "www-data", &a).unwrap(), (33, 33, vec![]));
         assert_eq!(resolve(&w, "1003:1004", &a).unwrap(), (1003, 1004, vec![]));
-        assert_eq!(resolve(&w, "www-data:1004", &a).unwrap(), (33, 1004, vec![]));
+        assert_eq!(
+            resolve(&w, "www-data:1004", &a).unwrap(),
+            (33, 1004, vec![])
+        );
         // The image's user is in a group of its /etc/group, and the pod adds one.
-        let w = Wanted { supplemental: vec![1234], ..Default::default() };
-        assert_eq!(resolve(&w, "1000", &a).unwrap(), (1000, 1000, vec![1234, 50000]));
-        let w = Wanted { uid: Some(1001), gid: Some(1002), ..Default::default() };
+        let w = Wanted {
+            supplemental: vec![1234],
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&w, "1000", &a).unwrap(),
+            (1000, 1000, vec![1234, 50000])
+        );
+        let w = Wanted {
+            uid: Some(1001),
+            gid: Some(1002),
+            ..Default::default()
+        };
         assert_eq!(resolve(&w, "www-data", &a).unwrap(), (1001, 1002, vec![]));
-        let w = Wanted { username: "www-data".into(), ..Default::default() };
+        let w = Wanted {
+            username: "www-data".into(),
+            ..Default::default()
+        };
         assert_eq!(resolve(&w, "", &a).unwrap(), (33, 33, vec![]));
     }
 
     #[test]
     fn bad_users_are_refused() {
         let a = acc();
-        let w = Wanted { gid: Some(5), ..Default::default() };
+        let w = Wanted {
+            gid: Some(5),
+            ..Default::default()
+        };
         assert!(matches!(resolve(&w, "", &a), Err(Error::Invalid(_))));
-        assert!(matches!(resolve(&Wanted::default(), "nobody-here", &a), Err(Error::Invalid(_))));
-        let w = Wanted { uid: Some(-1), ..Default::default() };
+        assert!(matches!(
+            resolve(&Wanted::default(), "nobody-here", &a),
+            Err(Error::Invalid(_))
+        ));
+        let w = Wanted {
+            uid: Some(-1),
+            ..Default::default()
+        };
         assert!(matches!(resolve(&w, "", &a), Err(Error::Invalid(_))));
-        let w = Wanted { username: "ghost".into(), ..Default::default() };
+        let w = Wanted {
+            username: "ghost".into(),
+            ..Default::default()
+        };
         assert!(matches!(resolve(&w, "", &a), Err(Error::Invalid(_))));
     }
 }

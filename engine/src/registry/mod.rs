@@ -153,7 +153,11 @@ impl Mirror {
     }
 
     fn host(&self) -> &str {
-        let rest = self.url.split_once("://").map(|(_, r)| r).unwrap_or(&self.url);
+        let rest = self
+            .url
+            .split_once("://")
+            .map(|(_, r)| r)
+            .unwrap_or(&self.url);
         rest.split('/').next().unwrap_or(rest)
     }
 }
@@ -242,12 +246,21 @@ impl RegistryClient {
         let mut endpoints = self.endpoints(domain);
         if push {
             // Mirrors serve pulls only.
-            endpoints.retain(|e| !self.mirrors.iter().any(|m| m.registry == domain && &m.url == e));
+            endpoints.retain(|e| {
+                !self
+                    .mirrors
+                    .iter()
+                    .any(|m| m.registry == domain && &m.url == e)
+            });
         }
         if endpoints.len() == 1 {
             return endpoints[0].clone();
         }
-        let key = if push { format!("push:{domain}") } else { domain.to_string() };
+        let key = if push {
+            format!("push:{domain}")
+        } else {
+            domain.to_string()
+        };
         if let Some(b) = self.chosen.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return b;
         }
@@ -771,21 +784,39 @@ mod tests {
         let m = |a: &str| Mirror::parse(a).unwrap();
         assert_eq!(m("https://mirror.test/").registry, "docker.io");
         assert_eq!(m("https://mirror.test/").url, "https://mirror.test");
-        assert_eq!(m("registry.k8s.io=http://127.0.0.1:5000").registry, "registry.k8s.io");
-        for bad in ["ftp://x", "mirror.test", "=https://x", "a/b=https://x", "https://", "https://u@x"] {
+        assert_eq!(
+            m("registry.k8s.io=http://127.0.0.1:5000").registry,
+            "registry.k8s.io"
+        );
+        for bad in [
+            "ftp://x",
+            "mirror.test",
+            "=https://x",
+            "a/b=https://x",
+            "https://",
+            "https://u@x",
+        ] {
             assert!(Mirror::parse(bad).is_err(), "{bad}");
         }
         let c = RegistryClient::new(vec![])
             .unwrap()
-            .with_mirrors(vec![m("registry.k8s.io=http://127.0.0.1:5000"), m("https://hub.mirror")])
+            .with_mirrors(vec![
+                m("registry.k8s.io=http://127.0.0.1:5000"),
+                m("https://hub.mirror"),
+            ])
             .unwrap();
         assert_eq!(
             c.endpoints("registry.k8s.io"),
             ["http://127.0.0.1:5000", "https://registry.k8s.io"]
         );
-        assert_eq!(c.endpoints("docker.io"), ["https://hub.mirror", "https://registry-1.docker.io"]);
+        assert_eq!(
+            c.endpoints("docker.io"),
+            ["https://hub.mirror", "https://registry-1.docker.io"]
+        );
         assert_eq!(c.endpoints("gcr.io"), ["https://gcr.io"]);
-        let plain = RegistryClient::new(vec![]).unwrap().with_mirrors(vec![m("gcr.io=http://mirror.test")]);
+        let plain = RegistryClient::new(vec![])
+            .unwrap()
+            .with_mirrors(vec![m("gcr.io=http://mirror.test")]);
         assert!(matches!(plain, Err(MirrorError::PlainHttp(_))));
         let marked = RegistryClient::new(vec!["mirror.test".into()])
             .unwrap()

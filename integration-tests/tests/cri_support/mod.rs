@@ -34,7 +34,10 @@ pub struct Cri {
 }
 
 fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("ip (iproute2)");
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -61,7 +64,10 @@ impl Cri {
         let pid = std::process::id();
         let bridge = format!("bcri{}x{n}", pid % 100_000);
         let subnet = free_subnet(pid.wrapping_mul(7).wrapping_add(n * 13));
-        let work = tempfile::Builder::new().prefix("cri-test-").tempdir().expect("temp dir");
+        let work = tempfile::Builder::new()
+            .prefix("cri-test-")
+            .tempdir()
+            .expect("temp dir");
         let netd = work.path().join("net.d");
         let bin = work.path().join("cni-bin");
         let ipam = work.path().join("ipam");
@@ -146,8 +152,16 @@ impl Cri {
     /// The addresses host-local holds for pods now.
     pub fn reserved_ips(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for net in std::fs::read_dir(self.ipam_dir()).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(net.path()).into_iter().flatten().flatten() {
+        for net in std::fs::read_dir(self.ipam_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for f in std::fs::read_dir(net.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let name = f.file_name().to_string_lossy().into_owned();
                 if name.parse::<std::net::IpAddr>().is_ok() {
                     out.push(name);
@@ -159,7 +173,9 @@ impl Cri {
 
     /// Interfaces enslaved to the test bridge (one veth per attached pod).
     pub fn bridge_ports(&self) -> usize {
-        ip(&["-o", "link", "show", "master", &self.bridge]).lines().count()
+        ip(&["-o", "link", "show", "master", &self.bridge])
+            .lines()
+            .count()
     }
 
     pub fn exec_root(&self) -> PathBuf {
@@ -171,23 +187,17 @@ impl Cri {
     }
 
     pub async fn channel(&self) -> Channel {
-        let path = self.socket.clone();
-        Endpoint::from_static("http://localhost")
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
-            }))
+        connect(&self.socket)
             .await
             .expect("connect to the CRI socket")
     }
 
     pub async fn clients(&self) -> (RuntimeServiceClient<Channel>, ImageServiceClient<Channel>) {
         let ch = self.channel().await;
-        (RuntimeServiceClient::new(ch.clone()), ImageServiceClient::new(ch))
+        (
+            RuntimeServiceClient::new(ch.clone()),
+            ImageServiceClient::new(ch),
+        )
     }
 
     /// A pod config with this name, its logs under the test's directory.
@@ -216,8 +226,14 @@ impl Cri {
     /// A container running `cmd` in the test image.
     pub fn container_config(&self, name: &str, cmd: &[&str]) -> cri::ContainerConfig {
         cri::ContainerConfig {
-            metadata: Some(cri::ContainerMetadata { name: name.into(), attempt: 0 }),
-            image: Some(cri::ImageSpec { image: self.image.clone(), ..Default::default() }),
+            metadata: Some(cri::ContainerMetadata {
+                name: name.into(),
+                attempt: 0,
+            }),
+            image: Some(cri::ImageSpec {
+                image: self.image.clone(),
+                ..Default::default()
+            }),
             command: cmd.iter().map(|s| s.to_string()).collect(),
             log_path: format!("{name}.log"),
             labels: [("c".to_string(), name.to_string())].into(),
@@ -230,7 +246,10 @@ impl Cri {
     pub async fn pull(&self) -> String {
         let (_, mut img) = self.clients().await;
         img.pull_image(cri::PullImageRequest {
-            image: Some(cri::ImageSpec { image: self.image.clone(), ..Default::default() }),
+            image: Some(cri::ImageSpec {
+                image: self.image.clone(),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await
@@ -244,7 +263,10 @@ impl Cri {
         let (mut rt, _) = self.clients().await;
         let config = self.pod_config(name);
         let id = rt
-            .run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() })
+            .run_pod_sandbox(cri::RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: String::new(),
+            })
             .await
             .expect("RunPodSandbox")
             .into_inner()
@@ -253,7 +275,12 @@ impl Cri {
     }
 
     /// Creates and starts a container in a pod; its ID.
-    pub async fn run_container(&self, pod: &str, pod_config: &cri::PodSandboxConfig, config: cri::ContainerConfig) -> String {
+    pub async fn run_container(
+        &self,
+        pod: &str,
+        pod_config: &cri::PodSandboxConfig,
+        config: cri::ContainerConfig,
+    ) -> String {
         let (mut rt, _) = self.clients().await;
         let id = rt
             .create_container(cri::CreateContainerRequest {
@@ -265,27 +292,35 @@ impl Cri {
             .expect("CreateContainer")
             .into_inner()
             .container_id;
-        rt.start_container(cri::StartContainerRequest { container_id: id.clone() })
-            .await
-            .expect("StartContainer");
+        rt.start_container(cri::StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .expect("StartContainer");
         id
     }
 
     pub async fn container_status(&self, id: &str) -> cri::ContainerStatus {
         let (mut rt, _) = self.clients().await;
-        rt.container_status(cri::ContainerStatusRequest { container_id: id.into(), verbose: false })
-            .await
-            .expect("ContainerStatus")
-            .into_inner()
-            .status
-            .expect("status")
+        rt.container_status(cri::ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: false,
+        })
+        .await
+        .expect("ContainerStatus")
+        .into_inner()
+        .status
+        .expect("status")
     }
 
     /// The host PID of a container (from ContainerStatus's verbose info).
     pub async fn pid_of(&self, id: &str) -> u32 {
         let (mut rt, _) = self.clients().await;
         let info = rt
-            .container_status(cri::ContainerStatusRequest { container_id: id.into(), verbose: true })
+            .container_status(cri::ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: true,
+            })
             .await
             .expect("ContainerStatus")
             .into_inner()
@@ -294,7 +329,12 @@ impl Cri {
         v["pid"].as_u64().expect("pid") as u32
     }
 
-    pub async fn exec_sync(&self, id: &str, cmd: &[&str], timeout: i64) -> Result<cri::ExecSyncResponse, tonic::Status> {
+    pub async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: &[&str],
+        timeout: i64,
+    ) -> Result<cri::ExecSyncResponse, tonic::Status> {
         let (mut rt, _) = self.clients().await;
         rt.exec_sync(cri::ExecSyncRequest {
             container_id: id.into(),
@@ -310,25 +350,31 @@ impl Cri {
     fn remove_all_pods(&self) {
         let socket = self.socket.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
-                let ch = Endpoint::from_static("http://localhost").connect_with_connector(tower::service_fn(
-                    move |_: tonic::transport::Uri| {
-                        let path = socket.clone();
-                        async move {
-                            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                                tokio::net::UnixStream::connect(path).await?,
-                            ))
-                        }
-                    },
-                ));
-                let Ok(Ok(ch)) = tokio::time::timeout(Duration::from_secs(5), ch).await else { return };
+                let Ok(Ok(ch)) =
+                    tokio::time::timeout(Duration::from_secs(5), connect(&socket)).await
+                else {
+                    return;
+                };
                 let mut c = RuntimeServiceClient::new(ch);
-                let Ok(list) = c.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }).await else { return };
+                let Ok(list) = c
+                    .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+                    .await
+                else {
+                    return;
+                };
                 for p in list.into_inner().items {
                     let _ = tokio::time::timeout(
                         Duration::from_secs(60),
-                        c.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: p.id }),
+                        c.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                            pod_sandbox_id: p.id,
+                        }),
                     )
                     .await;
                 }
@@ -336,6 +382,21 @@ impl Cri {
         })
         .join();
     }
+}
+
+/// A gRPC channel over the CRI's unix socket.
+pub async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
+    let path = path.to_path_buf();
+    Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
+        .await
 }
 
 /// Unmounts whatever is still mounted below `dir` (deepest first).
@@ -363,7 +424,9 @@ impl Drop for Cri {
             unmount_below(&dir);
         }
         unmount_below(self.work.path());
-        let _ = Command::new("ip").args(["link", "del", &self.bridge]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
     }
 }
 

@@ -308,7 +308,8 @@ pub fn pivot(root: &OwnedFd, mount_ns: bool, no_pivot: bool) -> Result<()> {
     // SAFETY: `open` just returned this descriptor and nothing else owns it.
     let old_root = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(old_root) };
     nix::unistd::pivot_root(".", ".").context("pivot_root")?;
-    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&old_root)).context("chdir to the old root")?;
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&old_root))
+        .context("chdir to the old root")?;
     mount(
         None::<&str>,
         ".",

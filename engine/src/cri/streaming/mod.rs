@@ -69,7 +69,11 @@ impl Registry {
         let mut g = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         g.retain(|_, (t, _)| t.elapsed() < TOKEN_TTL);
         g.insert(token.clone(), (Instant::now(), r));
-        let base = self.base.get().map(String::as_str).unwrap_or("http://127.0.0.1:0");
+        let base = self
+            .base
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1:0");
         format!("{base}/{kind}/{token}")
     }
 
@@ -152,7 +156,11 @@ async fn handle(
     };
     let client = offered(&req);
     // The server's preference among what the client offers (as Kubernetes' handshake).
-    let Some(proto) = server.iter().find(|p| client.iter().any(|c| c == *p)).copied() else {
+    let Some(proto) = server
+        .iter()
+        .find(|p| client.iter().any(|c| c == *p))
+        .copied()
+    else {
         return refuse(
             StatusCode::FORBIDDEN,
             format!("unable to upgrade: unable to negotiate protocol: client supports {client:?}, server supports {server:?}"),
@@ -176,8 +184,12 @@ async fn handle(
         };
         match r {
             Request::PortForward(pf) => portforward::serve(cri, session, pf).await,
-            Request::Exec(e) => remotecommand::serve(cri, session, remotecommand::Target::Exec(e), proto).await,
-            Request::Attach(a) => remotecommand::serve(cri, session, remotecommand::Target::Attach(a), proto).await,
+            Request::Exec(e) => {
+                remotecommand::serve(cri, session, remotecommand::Target::Exec(e), proto).await
+            }
+            Request::Attach(a) => {
+                remotecommand::serve(cri, session, remotecommand::Target::Attach(a), proto).await
+            }
         }
     });
     let mut resp = StatusCode::SWITCHING_PROTOCOLS.into_response();

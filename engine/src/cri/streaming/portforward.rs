@@ -15,7 +15,11 @@ pub const PROTOCOL: &str = "portforward.k8s.io";
 
 /// Serves a port-forward session until the client ends it.
 pub async fn serve(cri: Arc<Cri>, mut session: Session, req: cri::PortForwardRequest) {
-    let netns = cri.store.sandbox(&req.pod_sandbox_id).ok().and_then(|s| s.get().netns);
+    let netns = cri
+        .store
+        .sandbox(&req.pod_sandbox_id)
+        .ok()
+        .and_then(|s| s.get().netns);
     let mut errors: HashMap<String, Stream> = HashMap::new();
     let mut data: HashMap<String, Stream> = HashMap::new();
     while let Some(st) = session.incoming.recv().await {
@@ -46,7 +50,11 @@ pub async fn serve(cri: Arc<Cri>, mut session: Session, req: cri::PortForwardReq
 
 async fn forward(netns: Option<std::path::PathBuf>, err: Stream, mut data: Stream) {
     let ew = err.writer();
-    let port = match data.header("port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0) {
+    let port = match data
+        .header("port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p > 0)
+    {
         Some(p) => p,
         None => {
             let _ = ew.write(b"invalid port header").await;
@@ -58,7 +66,11 @@ async fn forward(netns: Option<std::path::PathBuf>, err: Stream, mut data: Strea
     let conn = match netns::connect_in(netns, port).await {
         Ok(c) => c,
         Err(e) => {
-            let _ = ew.write(format!("failed to connect to localhost:{port} inside the pod: {e}").as_bytes()).await;
+            let _ = ew
+                .write(
+                    format!("failed to connect to localhost:{port} inside the pod: {e}").as_bytes(),
+                )
+                .await;
             ew.close().await;
             data.writer().close().await;
             return;

@@ -153,7 +153,10 @@ fn pump_resize(cri: Arc<Cri>, mut st: Stream, id: String, exec_id: String) {
             let mut it = serde_json::Deserializer::from_slice(&buf).into_iter::<TermSize>();
             while let Some(Ok(size)) = it.next() {
                 consumed = it.byte_offset();
-                let _ = cri.sv.resize(&id, &exec_id, u32::from(size.width), u32::from(size.height)).await;
+                let _ = cri
+                    .sv
+                    .resize(&id, &exec_id, u32::from(size.width), u32::from(size.height))
+                    .await;
             }
             buf.drain(..consumed);
         }
@@ -184,7 +187,9 @@ async fn pump_output(
                 }
             }
             Ok(Output::End) | Err(RecvError::Closed) => return,
-            Err(RecvError::Lagged(n)) => tracing::debug!(n, "attach client too slow; output skipped"),
+            Err(RecvError::Lagged(n)) => {
+                tracing::debug!(n, "attach client too slow; output skipped")
+            }
         }
     }
 }
@@ -201,7 +206,12 @@ async fn finish(streams: &Streams, session: &Session, v4: bool, outcome: Outcome
             let _ = w.write(m.as_bytes()).await;
         } else if let Outcome::Exited(c) = outcome {
             if c != 0 {
-                let _ = w.write(format!("command terminated with non-zero exit code: exit status {c}").as_bytes()).await;
+                let _ = w
+                    .write(
+                        format!("command terminated with non-zero exit code: exit status {c}")
+                            .as_bytes(),
+                    )
+                    .await;
             }
         }
         w.close().await;
@@ -217,7 +227,11 @@ pub async fn serve(cri: Arc<Cri>, mut session: Session, target: Target, proto: &
         Target::Exec(e) => (e.stdin, e.stdout, e.stderr, e.tty),
         Target::Attach(a) => (a.stdin, a.stdout, a.stderr, a.tty),
     };
-    let want = 1 + usize::from(stdin) + usize::from(stdout) + usize::from(stderr && !tty) + usize::from(tty && resize_ok);
+    let want = 1
+        + usize::from(stdin)
+        + usize::from(stdout)
+        + usize::from(stderr && !tty)
+        + usize::from(tty && resize_ok);
     let mut streams = accept(&mut session, want).await;
     if streams.error.is_none() {
         tracing::debug!("client opened no error stream; ending");
@@ -250,12 +264,20 @@ fn pump_stdin(
 }
 
 async fn exec(cri: &Arc<Cri>, streams: &mut Streams, e: cri::ExecRequest) -> Outcome {
-    let (p, rx) = match cri.start_exec(&e.container_id, e.cmd.clone(), e.tty, e.stdin).await {
+    let (p, rx) = match cri
+        .start_exec(&e.container_id, e.cmd.clone(), e.tty, e.stdin)
+        .await
+    {
         Ok(p) => p,
         Err(err) => return Outcome::Failed(err.to_string()),
     };
     if let Some(st) = streams.stdin.take() {
-        let (cri2, io, id, exec_id) = (cri.clone(), p.io.clone(), p.container_id.clone(), p.exec_id.clone());
+        let (cri2, io, id, exec_id) = (
+            cri.clone(),
+            p.io.clone(),
+            p.container_id.clone(),
+            p.exec_id.clone(),
+        );
         pump_stdin(st, p.io.clone(), async move {
             // End of input: the process reads end-of-file.
             io.stdin.lock().await.take();
@@ -283,8 +305,18 @@ async fn exec(cri: &Arc<Cri>, streams: &mut Streams, e: cri::ExecRequest) -> Out
     }
 }
 
-async fn attach(cri: &Arc<Cri>, session: &mut Session, streams: &mut Streams, a: cri::AttachRequest) -> Outcome {
-    let io = cri.ios.lock().unwrap_or_else(|p| p.into_inner()).get(&a.container_id).cloned();
+async fn attach(
+    cri: &Arc<Cri>,
+    session: &mut Session,
+    streams: &mut Streams,
+    a: cri::AttachRequest,
+) -> Outcome {
+    let io = cri
+        .ios
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&a.container_id)
+        .cloned();
     let Some(io) = io else {
         return Outcome::Failed(format!("container {} is not running", a.container_id));
     };
@@ -331,12 +363,18 @@ mod tests {
 
     #[test]
     fn statuses_as_client_go_reads_them() {
-        let ok: serde_json::Value = serde_json::from_slice(&status_json(&Outcome::Exited(0))).unwrap();
+        let ok: serde_json::Value =
+            serde_json::from_slice(&status_json(&Outcome::Exited(0))).unwrap();
         assert_eq!(ok, serde_json::json!({"metadata": {}, "status": "Success"}));
-        let bad: serde_json::Value = serde_json::from_slice(&status_json(&Outcome::Exited(3))).unwrap();
+        let bad: serde_json::Value =
+            serde_json::from_slice(&status_json(&Outcome::Exited(3))).unwrap();
         assert_eq!(bad["reason"], "NonZeroExitCode");
-        assert_eq!(bad["details"]["causes"][0], serde_json::json!({"reason": "ExitCode", "message": "3"}));
-        let err: serde_json::Value = serde_json::from_slice(&status_json(&Outcome::Failed("no".into()))).unwrap();
+        assert_eq!(
+            bad["details"]["causes"][0],
+            serde_json::json!({"reason": "ExitCode", "message": "3"})
+        );
+        let err: serde_json::Value =
+            serde_json::from_slice(&status_json(&Outcome::Failed("no".into()))).unwrap();
         assert_eq!(err["status"], "Failure");
         assert_eq!(err["message"], "no");
     }

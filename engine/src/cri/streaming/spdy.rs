@@ -40,16 +40,71 @@ const DATA_CHUNK: usize = 32 * 1024;
 /// length-prefixed header names and values, then a run of common strings.
 fn dictionary() -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset",
-        "accept-encoding", "accept-language", "accept-ranges", "age", "allow", "authorization",
-        "cache-control", "connection", "content-base", "content-encoding", "content-language",
-        "content-length", "content-location", "content-md5", "content-range", "content-type",
-        "date", "etag", "expect", "expires", "from", "host", "if-match", "if-modified-since",
-        "if-none-match", "if-range", "if-unmodified-since", "last-modified", "location",
-        "max-forwards", "pragma", "proxy-authenticate", "proxy-authorization", "range",
-        "referer", "retry-after", "server", "te", "trailer", "transfer-encoding", "upgrade",
-        "user-agent", "vary", "via", "warning", "www-authenticate", "method", "get", "status",
-        "200 OK", "version", "HTTP/1.1", "url", "public", "set-cookie", "keep-alive", "origin",
+        "options",
+        "head",
+        "post",
+        "put",
+        "delete",
+        "trace",
+        "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
+        "accept-ranges",
+        "age",
+        "allow",
+        "authorization",
+        "cache-control",
+        "connection",
+        "content-base",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-location",
+        "content-md5",
+        "content-range",
+        "content-type",
+        "date",
+        "etag",
+        "expect",
+        "expires",
+        "from",
+        "host",
+        "if-match",
+        "if-modified-since",
+        "if-none-match",
+        "if-range",
+        "if-unmodified-since",
+        "last-modified",
+        "location",
+        "max-forwards",
+        "pragma",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "range",
+        "referer",
+        "retry-after",
+        "server",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "vary",
+        "via",
+        "warning",
+        "www-authenticate",
+        "method",
+        "get",
+        "status",
+        "200 OK",
+        "version",
+        "HTTP/1.1",
+        "url",
+        "public",
+        "set-cookie",
+        "keep-alive",
+        "origin",
     ];
     const TAIL: &str = "100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request401 Unauthorized403 Forbidden404 Not Found500 Internal Server Error501 Not Implemented503 Service UnavailableJan Feb Mar Apr May Jun Jul Aug Sept Oct Nov Dec 00:00:00 Mon, Tue, Wed, Thu, Fri, Sat, Sun, GMTchunked,text/html,image/png,image/jpg,image/gif,application/xml,application/xhtml+xml,text/plain,text/javascript,publicprivatemax-age=gzip,deflate,sdchcharset=utf-8charset=iso-8859-1,utf-,*,enq=0.";
     let mut d = Vec::with_capacity(1423);
@@ -119,7 +174,10 @@ struct Inflater {
 
 impl Inflater {
     fn new() -> Self {
-        Self { z: Decompress::new(true), dict: dictionary() }
+        Self {
+            z: Decompress::new(true),
+            dict: dictionary(),
+        }
     }
 
     fn inflate(&mut self, input: &[u8]) -> io::Result<Vec<u8>> {
@@ -133,7 +191,9 @@ impl Inflater {
                 return Err(bad("header block too large"));
             }
             let before = self.z.total_in();
-            let r = self.z.decompress_vec(&input[pos..], &mut out, FlushDecompress::Sync);
+            let r = self
+                .z
+                .decompress_vec(&input[pos..], &mut out, FlushDecompress::Sync);
             pos += (self.z.total_in() - before) as usize;
             match r {
                 Ok(Status::StreamEnd) => return Ok(out),
@@ -215,7 +275,10 @@ pub struct Stream {
 impl Stream {
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The next data the client sent; None once it closed its side.
@@ -225,7 +288,10 @@ impl Stream {
 
     /// A handle for writing, usable apart from the reading side.
     pub fn writer(&self) -> Writer {
-        Writer { id: self.id, tx: self.tx.clone() }
+        Writer {
+            id: self.id,
+            tx: self.tx.clone(),
+        }
     }
 }
 
@@ -335,7 +401,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Out>
     let _ = w.shutdown().await;
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(mut r: R, tx: mpsc::Sender<Out>, incoming: mpsc::Sender<Stream>) {
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut r: R,
+    tx: mpsc::Sender<Out>,
+    incoming: mpsc::Sender<Stream>,
+) {
     if let Err(e) = read_frames(&mut r, &tx, &incoming).await {
         tracing::debug!(error = %e, "SPDY session ended");
     }
@@ -365,7 +435,11 @@ async fn read_frames<R: AsyncRead + Unpin>(
         if head[0] & 0x80 == 0 {
             // DATA.
             let id = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) & 0x7fff_ffff;
-            let sender = streams.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
+            let sender = streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .cloned();
             if let Some(s) = sender {
                 if !payload.is_empty() {
                     // A stream nobody reads (its receiver dropped) just loses its data.
@@ -373,7 +447,10 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 }
             }
             if flags & FLAG_FIN != 0 {
-                streams.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                streams
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
             }
             continue;
         }
@@ -393,12 +470,20 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 let headers = decode_headers(&z.inflate(p)?)?;
                 let (dtx, drx) = mpsc::channel(64);
                 if flags & FLAG_FIN == 0 {
-                    streams.lock().unwrap_or_else(|p| p.into_inner()).insert(id, dtx);
+                    streams
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id, dtx);
                 }
                 if tx.send(Out::Reply(id)).await.is_err() {
                     return Ok(());
                 }
-                let s = Stream { id, headers, rx: drx, tx: tx.clone() };
+                let s = Stream {
+                    id,
+                    headers,
+                    rx: drx,
+                    tx: tx.clone(),
+                };
                 if incoming.send(s).await.is_err() {
                     // Nobody takes streams any more: refuse this one.
                     let _ = tx.send(Out::Rst(id)).await;
@@ -414,7 +499,10 @@ async fn read_frames<R: AsyncRead + Unpin>(
             RST_STREAM => {
                 if p.len() >= 4 {
                     let id = p.get_u32() & 0x7fff_ffff;
-                    streams.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                    streams
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&id);
                 }
             }
             PING => {
@@ -452,7 +540,10 @@ pub(crate) mod tests {
         let mut def = Deflater::new().unwrap();
         let mut inf = Inflater::new();
         for i in 0..3 {
-            let h: Headers = vec![("streamtype".into(), format!("stdout{i}")), ("port".into(), "80".into())];
+            let h: Headers = vec![
+                ("streamtype".into(), format!("stdout{i}")),
+                ("port".into(), "80".into()),
+            ];
             let wire = def.deflate(&encode_headers(&h)).unwrap();
             assert_eq!(decode_headers(&inf.inflate(&wire).unwrap()).unwrap(), h);
         }
@@ -467,7 +558,10 @@ pub(crate) mod tests {
 
     impl Client {
         pub(crate) fn new() -> Self {
-            Self { def: Deflater::new().unwrap(), inf: Inflater::new() }
+            Self {
+                def: Deflater::new().unwrap(),
+                inf: Inflater::new(),
+            }
         }
 
         pub(crate) fn syn(&mut self, id: u32, h: &Headers, fin: bool) -> Vec<u8> {
@@ -490,7 +584,10 @@ pub(crate) mod tests {
         }
 
         /// Reads one frame: (control type or 0 for data, stream id, flags, payload).
-        pub(crate) async fn frame<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Option<(u16, u32, u8, Vec<u8>)> {
+        pub(crate) async fn frame<R: AsyncRead + Unpin>(
+            &mut self,
+            r: &mut R,
+        ) -> Option<(u16, u32, u8, Vec<u8>)> {
             let mut head = [0u8; 8];
             r.read_exact(&mut head).await.ok()?;
             let len = ((head[5] as usize) << 16) | ((head[6] as usize) << 8) | head[7] as usize;
@@ -501,7 +598,11 @@ pub(crate) mod tests {
                 return Some((0, id, head[4], p));
             }
             let typ = u16::from_be_bytes([head[2], head[3]]);
-            let id = if p.len() >= 4 { u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff } else { 0 };
+            let id = if p.len() >= 4 {
+                u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff
+            } else {
+                0
+            };
             if typ == SYN_REPLY {
                 decode_headers(&self.inf.inflate(&p[4..]).unwrap()).unwrap();
             }
@@ -515,9 +616,15 @@ pub(crate) mod tests {
         let mut s = Session::start(server).unwrap();
         let (mut cr, mut cw) = tokio::io::split(client);
         let mut c = Client::new();
-        cw.write_all(&c.syn(1, &vec![("streamtype".into(), "stdin".into())], false)).await.unwrap();
-        cw.write_all(&Client::data(1, b"hello", true)).await.unwrap();
-        cw.write_all(&control(PING, 0, &7u32.to_be_bytes())).await.unwrap();
+        cw.write_all(&c.syn(1, &vec![("streamtype".into(), "stdin".into())], false))
+            .await
+            .unwrap();
+        cw.write_all(&Client::data(1, b"hello", true))
+            .await
+            .unwrap();
+        cw.write_all(&control(PING, 0, &7u32.to_be_bytes()))
+            .await
+            .unwrap();
         let mut st = s.incoming.recv().await.unwrap();
         assert_eq!(st.header("streamtype"), Some("stdin"));
         assert_eq!(&st.read().await.unwrap()[..], b"hello");
@@ -531,7 +638,9 @@ pub(crate) mod tests {
             seen.push((typ, id, flags, p));
         }
         assert_eq!(seen[0].0, SYN_REPLY);
-        assert!(seen.iter().any(|f| f.0 == PING && f.3 == 7u32.to_be_bytes()));
+        assert!(seen
+            .iter()
+            .any(|f| f.0 == PING && f.3 == 7u32.to_be_bytes()));
         assert!(seen.iter().any(|f| f.0 == 0 && f.1 == 1 && f.3 == b"out"));
         assert!(seen.iter().any(|f| f.0 == 0 && f.1 == 1 && f.2 == FLAG_FIN));
         assert_eq!(seen.last().unwrap().0, GOAWAY);
