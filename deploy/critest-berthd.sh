@@ -52,6 +52,8 @@ trap 'exit 130' INT TERM
 [ -s "$CRI_DIR/images/pushed.txt" ] || "$KIT/make-images.sh" "$REGISTRY_ADDR"
 if ip link show "$BRIDGE" >/dev/null 2>&1; then echo "bridge $BRIDGE exists already" >&2; exit 1; fi
 rm -rf "$B/data" "$B/exec" "$B/ipam"/*
+# A socket left by an earlier run would look ready before berthd listens.
+rm -f "$B/cri.sock" "$B/berth.sock"
 cat > "$B/net.d/10-$NET.conflist" <<EOT
 {
   "cniVersion": "0.4.0",

@@ -621,7 +621,7 @@ async fn bad_requests_get_clear_grpc_codes() {
     let mut relative = c.container_config("a", &["true"]);
     relative.mounts = vec![cri::Mount {
         container_path: "rel".into(),
-        host_path: "/tmp".into(),
+        host_path: c.work.path().display().to_string(),
         ..Default::default()
     }];
     assert_eq!(
