@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use tonic::Code;
 
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+async fn lock() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
 }
 
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
@@ -46,7 +46,7 @@ fn chrono_like(t: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_container_exec_logs_stats_and_image_life_cycle() {
-    let _g = lock();
+    let _g = lock().await;
     let c = Cri::start();
     let (mut rt, mut img) = c.clients().await;
 
@@ -417,7 +417,7 @@ fn futures_block<F: std::future::Future>(f: F) -> F::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_grpc_codes() {
-    let _g = lock();
+    let _g = lock().await;
     let c = Cri::start();
     let (mut rt, mut img) = c.clients().await;
     let nope = "0123456789abcdef".to_string();
@@ -768,7 +768,7 @@ async fn bad_requests_get_clear_grpc_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_pod_stops_and_removes_its_running_containers() {
-    let _g = lock();
+    let _g = lock().await;
     let c = Cri::start();
     let (mut rt, _) = c.clients().await;
     c.pull().await;
@@ -817,7 +817,7 @@ async fn removing_a_pod_stops_and_removes_its_running_containers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_cni_plugin_leaves_nothing_behind() {
-    let _g = lock();
+    let _g = lock().await;
     let c = Cri::start_with(&[r#"{"type": "berth-test-fail"}"#]);
     // A plugin that refuses ADD (with a CNI error result) and accepts DEL.
     let plugin = c.plugin_dir().join("berth-test-fail");
@@ -879,7 +879,7 @@ async fn a_failing_cni_plugin_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_survive_berthd_killed_with_sigkill() {
-    let _g = lock();
+    let _g = lock().await;
     let mut c = Cri::start();
     c.pull().await;
     let (pod, pod_cfg) = c.run_pod("crash").await;
@@ -1039,7 +1039,7 @@ fn spdy(client: &Path, url: &str, flags: &[&str], stdin: &[u8], status: &Path) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_and_attach_stream_over_spdy() {
-    let _g = lock();
+    let _g = lock().await;
     let c = Cri::start();
     let client = build_spdy_client(c.work.path());
     let (mut rt, _) = c.clients().await;

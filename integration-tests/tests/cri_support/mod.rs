@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
-/// CRI tests make bridges and pods: one at a time.
-pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// CRI tests make bridges and pods: one at a time (an async lock: held across awaits,
+/// never poisoned by a failed test).
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

@@ -489,26 +489,20 @@ async fn read_frames<R: AsyncRead + Unpin>(
                     let _ = tx.send(Out::Rst(id)).await;
                 }
             }
-            SYN_REPLY | HEADERS => {
-                // Inflated all the same: the compression context spans every block.
-                if p.len() >= 4 {
-                    p.advance(4);
-                    z.inflate(p)?;
-                }
+            // Inflated all the same: the compression context spans every block.
+            SYN_REPLY | HEADERS if p.len() >= 4 => {
+                p.advance(4);
+                z.inflate(p)?;
             }
-            RST_STREAM => {
-                if p.len() >= 4 {
-                    let id = p.get_u32() & 0x7fff_ffff;
-                    streams
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&id);
-                }
+            RST_STREAM if p.len() >= 4 => {
+                let id = p.get_u32() & 0x7fff_ffff;
+                streams
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
             }
-            PING => {
-                if p.len() >= 4 {
-                    let _ = tx.send(Out::Ping(p.get_u32())).await;
-                }
+            PING if p.len() >= 4 => {
+                let _ = tx.send(Out::Ping(p.get_u32())).await;
             }
             GOAWAY => return Ok(()),
             SETTINGS | WINDOW_UPDATE => {}
