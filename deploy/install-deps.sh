@@ -10,6 +10,8 @@
 #   hyperfine             benchmarks
 #   bsdutils              script(1): a terminal for the -t/-it tests
 #   iptables              networking tests
+#   gcc libc6-dev         the runtime's seccomp tests build a static syscall probe
+#   openssl iproute2      TLS tests: certificates; a network namespace with an address
 #   protobuf-compiler     k8s-cri's build script runs protoc (the CRI types)
 #   containernetworking-plugins  CNI plugins for the CRI's pod networks
 #   golang-go golang-github-docker-spdystream-dev  the CRI tests' SPDY exec client
@@ -22,7 +24,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl protobuf-compiler containernetworking-plugins golang-go golang-github-docker-spdystream-dev)
+packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2 protobuf-compiler containernetworking-plugins golang-go golang-github-docker-spdystream-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

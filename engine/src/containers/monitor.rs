@@ -317,22 +317,24 @@ impl ContainerService {
         self.reattach(c, &rec).await;
     }
 
-    /// Reads the output of a running container that berthd finds again: its FIFOs (the
-    /// shim kept writing them) into its log and to attached clients.
+    /// Reads the output of a running container that berthd finds again: its FIFOs, for
+    /// attached clients (the shim kept writing the log meanwhile, and forwards to the
+    /// FIFOs again from its next chunk on).
     async fn reattach(self: &Arc<Self>, c: &Arc<Container>, rec: &Record) {
         let fifos = super::io::Fifos {
             stdin: None,
             stdout: self.fifo_dir(&rec.id).join("init-stdout"),
             stderr: self.fifo_dir(&rec.id).join("init-stderr"),
         };
-        let this = self.clone();
-        let stopped = rec.clone();
-        let log = super::blocking(move || this.open_log(&stopped))
-            .await
-            .ok()
-            .flatten();
         let (exited, exited_rx) = tokio::sync::watch::channel(false);
-        let copiers = super::io::spawn_copiers(&fifos, rec.tty(), log, c.out.clone(), exited_rx);
+        let copiers = match super::io::spawn_copiers(&fifos, rec.tty(), c.out.clone(), exited_rx) {
+            Ok(copiers) => copiers,
+            Err(e) => {
+                // Attached clients get no output; the log is still written by the shim.
+                tracing::warn!(id = %rec.id, error = %e, "reopening the output FIFOs");
+                tokio::spawn(async {})
+            }
+        };
         c.run(|r| {
             r.io = Some(super::container::RunIo {
                 fifos,

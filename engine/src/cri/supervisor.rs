@@ -167,6 +167,9 @@ impl Supervisor {
                 }],
                 runtime_binary: runtime_binary.into(),
                 stdio: stdio.engine(),
+                // CRI logs are in the kubelet's format, written by berthd from the
+                // FIFOs (the shim's log is dockerd's json-file).
+                log: None,
             })
             .await
             .map_err(map("creating the task"))
