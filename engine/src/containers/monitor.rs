@@ -286,11 +286,15 @@ impl ContainerService {
             Err(_) => false,
         };
         if !live {
-            let (pid, exit_status, exited_at) = match st {
-                Ok(s) => (s.pid, s.exit_status, s.exited_at),
-                Err(_) => (rec.state.pid, 255, None),
+            let (pid, exit_status, exited_at, oom) = match st {
+                Ok(s) => (s.pid, s.exit_status, s.exited_at, s.oom_killed),
+                Err(_) => (rec.state.pid, 255, None, false),
             };
-            c.run(|r| r.phase = Phase::Running(pid));
+            // An OOM kill while berthd was down: the shim recorded it.
+            c.run(|r| {
+                r.phase = Phase::Running(pid);
+                r.oom |= oom;
+            });
             self.exit_seen(
                 c,
                 Exit {
@@ -358,16 +362,19 @@ impl ContainerService {
                 continue;
             };
             match self.sv.state(&c.id, "").await {
-                Ok(s) if s.status == supervisor::Status::Stopped => self.exit_seen(
-                    &c,
-                    Exit {
-                        container_id: c.id.clone(),
-                        exec_id: None,
-                        pid,
-                        exit_status: s.exit_status,
-                        exited_at: s.exited_at,
-                    },
-                ),
+                Ok(s) if s.status == supervisor::Status::Stopped => {
+                    c.run(|r| r.oom |= s.oom_killed);
+                    self.exit_seen(
+                        &c,
+                        Exit {
+                            container_id: c.id.clone(),
+                            exec_id: None,
+                            pid,
+                            exit_status: s.exit_status,
+                            exited_at: s.exited_at,
+                        },
+                    );
+                }
                 Ok(s) if s.status == supervisor::Status::Paused => {
                     self.paused(&c, true);
                 }
