@@ -93,8 +93,18 @@ hyperfine --style basic --runs "$RUNS" --warmup 2 -N \
 
 kb() { awk "/^$2:/{print \$2}" "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 sum() { local r=0 p=0; for x in "$@"; do r=$((r + $(kb "$x" Rss))); p=$((p + $(kb "$x" Pss))); done; echo "$r $p"; }
+# berthd, its berth-supervisor (a child; pgrep -x cannot match names over 15
+# characters, so by its executable), then the shims of this instance.
 berth_pids() {
-  echo "$pid"; pgrep -P "$pid" -x berth-supervisor || true
+  local p
+  echo "$pid"
+  for p in $(pgrep -P "$pid"); do
+    case $(readlink "/proc/$p/exe" 2>/dev/null) in */berth-supervisor) echo "$p" ;; esac
+  done
+  berth_shims
+}
+berth_shims() {
+  local p
   for p in $(pgrep -x berth-shim); do tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- "$B/" && echo "$p"; done
 }
 ctrd_pids() {
@@ -116,7 +126,7 @@ EOT
 echo "== memory with $PODS pods of one sleep container each (kB; daemons + shims, not the pods)"
 pods "$BERTH"; sleep 12   # past berthd's periodic heap trim
 read -r br bp < <(sum $(berth_pids))
-echo "berthd + berth-supervisor + $(berth_pids | tail -n +3 | wc -l) berth-shims: RSS $br kB, PSS $bp kB"
+echo "berthd + $(($(berth_pids | wc -l) - 1 - $(berth_shims | wc -l))) berth-supervisor + $(berth_shims | wc -l) berth-shims: RSS $br kB, PSS $bp kB"
 pods "$CTRD"; sleep 12
 read -r cr cp < <(sum $(ctrd_pids))
 echo "containerd + $(ctrd_pids | tail -n +2 | wc -l) containerd-shim-runc-v2: RSS $cr kB, PSS $cp kB"
