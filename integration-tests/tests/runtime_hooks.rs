@@ -44,7 +44,7 @@ fn hooks_run_in_lifecycle_order_with_state() {
     let order = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         order,
-        "prestart \"status\":\"creating\"\ncreateRuntime \"status\":\"creating\"\ncreateContainer \"status\":\"creating\"\n\
+        "prestart \"status\":\"created\"\ncreateRuntime \"status\":\"created\"\ncreateContainer \"status\":\"created\"\n\
          startContainer \"status\":\"created\"\nprocess\npoststart \"status\":\"running\"\n\
          poststop \"status\":\"stopped\"\npoststop2 \"status\":\"stopped\"\n"
     );
