@@ -11,6 +11,7 @@ mod error;
 mod output;
 mod progress;
 mod streams;
+mod template;
 
 use clap::Parser;
 use client::Client;
