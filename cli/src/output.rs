@@ -212,6 +212,30 @@ pub fn human_size(bytes: f64) -> String {
     format!("{}{}", trim_float(size), UNITS[i])
 }
 
+/// docker's `units.HumanSize`: decimal units, four significant digits (Go's `%.4g`);
+/// `system df` uses it where listings use three.
+pub fn human_size4(bytes: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let (mut size, mut i) = (bytes, 0);
+    while size >= 1000.0 && i + 1 < UNITS.len() {
+        size /= 1000.0;
+        i += 1;
+    }
+    let text = if size == 0.0 {
+        "0".to_string()
+    } else {
+        let exp = size.abs().log10().floor() as i32;
+        let decimals = (3 - exp).max(0) as usize;
+        let s = format!("{size:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    format!("{text}{}", UNITS[i])
+}
+
 /// A size as docker's `units.BytesSize`: binary units, four significant digits.
 pub fn bytes_size(bytes: f64) -> String {
     const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];

@@ -14,7 +14,7 @@ pub struct Args {
     opts: ContainerOptions,
     /// The image, then the command and its arguments.
     #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true,
-          trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+          trailing_var_arg = true, num_args = 1..)]
     rest: Vec<String>,
 }
 

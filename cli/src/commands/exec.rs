@@ -43,7 +43,7 @@ pub struct Args {
     workdir: Option<String>,
     /// The container, then the command and its arguments.
     #[arg(value_name = "CONTAINER COMMAND [ARG...]", required = true,
-          trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+          trailing_var_arg = true, num_args = 1..)]
     rest: Vec<String>,
 }
 

@@ -5,7 +5,9 @@ use crate::client::Client;
 use crate::error::Result;
 
 pub mod attach;
+pub mod completion;
 pub mod container;
+pub mod context;
 pub mod cp;
 pub mod create;
 pub mod events;
@@ -120,9 +122,33 @@ pub enum Command {
     Container(container::Args),
     /// Manage images (`image ls`, `image prune`, ...)
     Image(image::Args),
+    /// Manage contexts
+    Context(context::Args),
+    /// Generate the autocompletion script for the specified shell
+    Completion(completion::Args),
+    /// Help about any command
+    Help(HelpArgs),
+}
+
+/// Flags of `berth help`.
+#[derive(Debug, clap::Args)]
+pub struct HelpArgs {
+    /// The command.
+    #[arg(value_name = "COMMAND")]
+    path: Vec<String>,
 }
 
 impl Command {
+    /// Runs the commands that need no berthd (help, completion, context); None for
+    /// the others.
+    pub fn run_local(&self, root: &clap::Command) -> Option<i32> {
+        match self {
+            Command::Help(a) => Some(help(root, &a.path)),
+            Command::Completion(a) => Some(completion::run(root, a)),
+            _ => None,
+        }
+    }
+
     /// Runs the command; its exit code.
     pub async fn run(self, client: &Client) -> Result<i32> {
         match self {
@@ -163,6 +189,29 @@ impl Command {
             Command::System(args) => system::run(client, args).await,
             Command::Container(args) => container::run(client, args).await,
             Command::Image(args) => image::run(client, args).await,
+            Command::Context(args) => context::run(args),
+            // Handled by run_local.
+            Command::Completion(_) | Command::Help(_) => Ok(0),
         }
     }
+}
+
+/// `berth help CMD...`: that command's help, as `berth CMD --help`.
+fn help(root: &clap::Command, path: &[String]) -> i32 {
+    let mut cmd = root.clone();
+    let mut canonical = Vec::new();
+    for p in path {
+        match cmd.find_subcommand(p) {
+            Some(s) => {
+                canonical.push(s.get_name().to_string());
+                cmd = s.clone();
+            }
+            None => {
+                eprintln!("unknown help topic: {}", path.join(" "));
+                return 1;
+            }
+        }
+    }
+    print!("{}", crate::args::help_text(root, &canonical));
+    0
 }

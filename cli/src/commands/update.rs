@@ -13,19 +13,19 @@ pub struct Args {
     #[arg(short, long, value_parser = ram_in_bytes)]
     memory: Option<i64>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
-    #[arg(long, value_parser = swap_bytes, allow_hyphen_values = true)]
+    #[arg(long, value_parser = swap_bytes, allow_negative_numbers = true)]
     memory_swap: Option<i64>,
     /// Number of CPUs (`1.5`).
     #[arg(long, value_parser = nano_cpus)]
     cpus: Option<i64>,
     /// CPU shares (relative weight).
-    #[arg(short = 'c', long)]
+    #[arg(short = 'c', long, allow_negative_numbers = true, value_parser = crate::args::go_int)]
     cpu_shares: Option<i64>,
     /// CPUs in which to allow execution (0-3, 0,1).
     #[arg(long)]
     cpuset_cpus: Option<String>,
     /// Tune container pids limit (set -1 for unlimited).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::args::go_int)]
     pids_limit: Option<i64>,
     /// Restart policy to apply when a container exits (no, always, unless-stopped,
     /// on-failure[:N]).

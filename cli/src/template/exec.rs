@@ -411,6 +411,7 @@ impl State<'_> {
                         Err(self.err(format!("{name} has arguments but cannot be invoked as function")))
                     }
                     Some(v) => Ok(v.clone()),
+                    None if s.map_like => Ok(Value::Missing),
                     None => Err(self.err(format!(
                         "can't evaluate field {name} in type {}",
                         s.type_name

@@ -36,6 +36,8 @@ pub struct Struct {
     pub hidden: Vec<(String, String)>,
     /// Whether `json` writes the fields sorted (docker's contexts marshal as maps).
     pub json_sorted: bool,
+    /// A map with methods (docker's header context): an unknown field is `<no value>`.
+    pub map_like: bool,
 }
 
 impl fmt::Debug for Struct {
@@ -56,6 +58,7 @@ impl Struct {
             methods: Vec::new(),
             hidden: Vec::new(),
             json_sorted: false,
+            map_like: false,
         }
     }
 
