@@ -102,7 +102,12 @@ pub const USAGE: &[(&str, &str, Count)] = &[
 /// The usage and count of a path; a `container X` or `image X` without its own line
 /// borrows the top-level command's.
 pub fn usage_of(path: &str) -> (String, Count) {
-    let find = |p: &str| USAGE.iter().find(|(k, _, _)| *k == p).map(|(_, u, c)| (*u, *c));
+    let find = |p: &str| {
+        USAGE
+            .iter()
+            .find(|(k, _, _)| *k == p)
+            .map(|(_, u, c)| (*u, *c))
+    };
     let own = find(path).or_else(|| {
         let leaf = path.rsplit(' ').next().unwrap_or(path);
         path.contains(' ').then(|| find(leaf)).flatten()
@@ -145,6 +150,13 @@ pub fn go_bool(s: &str) -> Result<bool, String> {
 
 fn go_quote(s: &str) -> String {
     crate::template::printf::quote(s)
+}
+
+/// A flag value refused after parsing (`invalid argument ...`), as docker prints it
+/// for the command at `path`: with the usage line.
+pub fn flag_error(path: &str, msg: &str) -> String {
+    let (usage, _) = usage_of(path);
+    format!("{msg}\n\nUsage:  {usage}\n\nRun 'berth {path} --help' for more information")
 }
 
 /// A refused command line: what to print where, and the exit code.
@@ -256,7 +268,9 @@ pub fn refusal(root: &clap::Command, argv: &[String], e: &clap::Error) -> Refusa
         code: FLAG_ERROR,
     };
     match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => Refusal {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        | ErrorKind::MissingSubcommand => Refusal {
             stdout: help_text(root, &path),
             stderr: String::new(),
             code: 0,
@@ -318,10 +332,16 @@ pub fn refusal(root: &clap::Command, argv: &[String], e: &clap::Error) -> Refusa
             if value.is_empty() && e.kind() == ErrorKind::InvalidValue {
                 // No value where one is needed: as typed, long or short.
                 let long = name.rsplit(", ").next().unwrap_or(&name).to_string();
-                if argv.iter().any(|a| *a == long) || !name.contains(", ") && name.starts_with("--") {
+                if argv.iter().any(|a| *a == long) || !name.contains(", ") && name.starts_with("--")
+                {
                     return flag_err(format!("flag needs an argument: {long}"));
                 }
-                let short = name.split(", ").next().unwrap_or(&name).trim_start_matches('-').to_string();
+                let short = name
+                    .split(", ")
+                    .next()
+                    .unwrap_or(&name)
+                    .trim_start_matches('-')
+                    .to_string();
                 return flag_err(format!("flag needs an argument: '{short}' in -{short}"));
             }
             let why = std::error::Error::source(e)
@@ -330,7 +350,9 @@ pub fn refusal(root: &clap::Command, argv: &[String], e: &clap::Error) -> Refusa
                     context_str(e, ContextKind::ValidValue).map(|v| format!("must be one of {v}"))
                 })
                 .unwrap_or_else(|| "invalid value".into());
-            flag_err(format!("invalid argument \"{value}\" for \"{name}\" flag: {why}"))
+            flag_err(format!(
+                "invalid argument \"{value}\" for \"{name}\" flag: {why}"
+            ))
         }
         _ => {
             let text = e.to_string();
@@ -368,7 +390,9 @@ fn count_error(full: &str, usage: &str, count: Count, group: bool, extra: &str) 
     };
     Refusal {
         stdout: String::new(),
-        stderr: format!("berth: {msg}\n\nUsage:  {usage}\n\n{see} '{full} --help' for more information\n"),
+        stderr: format!(
+            "berth: {msg}\n\nUsage:  {usage}\n\n{see} '{full} --help' for more information\n"
+        ),
         code: 1,
     }
 }
@@ -416,13 +440,19 @@ mod tests {
     fn usage_lines_follow_the_path() {
         assert_eq!(
             usage_of("rm"),
-            ("berth rm [OPTIONS] CONTAINER [CONTAINER...]".into(), Count::Min(1))
+            (
+                "berth rm [OPTIONS] CONTAINER [CONTAINER...]".into(),
+                Count::Min(1)
+            )
         );
         assert_eq!(
             usage_of("container rm").0,
             "berth container rm [OPTIONS] CONTAINER [CONTAINER...]"
         );
-        assert_eq!(usage_of("image rm").0, "berth image rm [OPTIONS] IMAGE [IMAGE...]");
+        assert_eq!(
+            usage_of("image rm").0,
+            "berth image rm [OPTIONS] IMAGE [IMAGE...]"
+        );
         assert_eq!(usage_of("context show").0, "berth context show");
     }
 }

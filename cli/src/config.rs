@@ -72,7 +72,11 @@ pub struct ConfigFile {
     #[serde(default)]
     pub auths: BTreeMap<String, AuthConfig>,
     /// The helper for every registry.
-    #[serde(rename = "credsStore", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "credsStore",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub creds_store: String,
     /// Helpers per registry.
     #[serde(
@@ -82,7 +86,11 @@ pub struct ConfigFile {
     )]
     pub cred_helpers: BTreeMap<String, String>,
     /// The detach sequence for attach, run and exec.
-    #[serde(rename = "detachKeys", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "detachKeys",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub detach_keys: String,
     /// The context `berth context use` chose.
     #[serde(
@@ -95,13 +103,25 @@ pub struct ConfigFile {
     #[serde(rename = "psFormat", default, skip_serializing_if = "String::is_empty")]
     pub ps_format: String,
     /// Default `images` format.
-    #[serde(rename = "imagesFormat", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "imagesFormat",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub images_format: String,
     /// Default `volume ls` format.
-    #[serde(rename = "volumesFormat", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "volumesFormat",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub volumes_format: String,
     /// Default `stats` format.
-    #[serde(rename = "statsFormat", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "statsFormat",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub stats_format: String,
     /// Everything else, kept.
     #[serde(flatten)]
@@ -120,12 +140,8 @@ impl ConfigFile {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Usage(format!(
-                "loading config file: {}: {e}",
-                p.display()
-            ))
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Usage(format!("loading config file: {}: {e}", p.display())))
     }
 
     /// Writes it atomically (a temp file renamed over it), mode 0600, tab-indented as
@@ -253,9 +269,13 @@ pub fn credentials(key: &str) -> Result<Option<(String, String)>> {
         return match helper(&h, "get", key.as_bytes())? {
             Ok(out) => {
                 let c: HelperCredentials = serde_json::from_slice(&out).map_err(|e| {
-                    Error::Usage(format!("error getting credentials - err: {e}, out: `{}`", String::from_utf8_lossy(&out).trim()))
+                    Error::Usage(format!(
+                        "error getting credentials - err: {e}, out: `{}`",
+                        String::from_utf8_lossy(&out).trim()
+                    ))
                 })?;
-                Ok((!c.username.is_empty() || !c.secret.is_empty()).then_some((c.username, c.secret)))
+                Ok((!c.username.is_empty() || !c.secret.is_empty())
+                    .then_some((c.username, c.secret)))
             }
             // The helper has none: as docker, no credentials.
             Err(m) if m.contains("credentials not found") => Ok(None),

@@ -172,7 +172,10 @@ pub fn current(flag: Option<&str>) -> String {
     if let Some(c) = flag.filter(|c| !c.is_empty()) {
         return c.to_string();
     }
-    if let Some(c) = std::env::var("DOCKER_CONTEXT").ok().filter(|c| !c.is_empty()) {
+    if let Some(c) = std::env::var("DOCKER_CONTEXT")
+        .ok()
+        .filter(|c| !c.is_empty())
+    {
         return c;
     }
     ConfigFile::load()
@@ -197,7 +200,9 @@ pub fn endpoint(host_flag: Option<&str>, context_flag: Option<&str>) -> Result<T
                 "conflicting options: cannot specify both --host and --context".into(),
             ));
         }
-        return Ok(Target { host: h.to_string() });
+        return Ok(Target {
+            host: h.to_string(),
+        });
     }
     if context_flag.is_none() {
         if let Some(h) = env_host() {

@@ -44,7 +44,9 @@ pub fn is_table(format: &str) -> bool {
 /// The template text docker runs: without `table`, trimmed, `\t` and `\n` unescaped.
 fn final_format(format: &str) -> String {
     let f = format.strip_prefix("table").unwrap_or(format);
-    f.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n")
+    f.trim_matches(' ')
+        .replace("\\t", "\t")
+        .replace("\\n", "\n")
 }
 
 /// A row: docker's context struct with its fields and its labels (for `.Label`).
@@ -99,7 +101,11 @@ pub fn render(format: &str, spec: &Spec, rows: &[Struct]) -> Result<String> {
     let mut body = String::new();
     for r in rows {
         let out = t
-            .execute(&Value::Struct(std::rc::Rc::new(r.clone())), MissingKey::Default, FuncSet::Basic)
+            .execute(
+                &Value::Struct(std::rc::Rc::new(r.clone())),
+                MissingKey::Default,
+                FuncSet::Basic,
+            )
             .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
         body.push_str(&out);
         body.push('\n');
@@ -123,7 +129,7 @@ pub fn print(format: Option<&str>, spec: &Spec, rows: &[Struct]) -> Result<()> {
 
 /// Checks a format against an empty row before anything is asked of berthd, as
 /// docker's `ps` does (so a bad field fails even with no containers).
-pub fn precheck(format: &str, spec: &Spec, empty: &Struct) -> Result<()> {
+pub fn precheck(format: &str, empty: &Struct) -> Result<()> {
     let t = Template::parse("", format)
         .map_err(|e| Error::Usage(format!("failed to parse template: {e}")))?;
     t.execute(
@@ -137,7 +143,12 @@ pub fn precheck(format: &str, spec: &Spec, empty: &Struct) -> Result<()> {
 
 /// A single object (`version`, `info`, `inspect`) through a template: with
 /// `missingkey=error` when `strict`. Errors as `prefix: ...`.
-pub fn object(format: &str, name: &str, data: &Value, strict: bool) -> std::result::Result<String, String> {
+pub fn object(
+    format: &str,
+    name: &str,
+    data: &Value,
+    strict: bool,
+) -> std::result::Result<String, String> {
     let t = Template::parse(name, format).map_err(|e| e.to_string())?;
     let mk = if strict {
         MissingKey::Error
@@ -165,7 +176,11 @@ mod tests {
 
     fn rows() -> Vec<Struct> {
         vec![
-            row(&SPEC, fields(vec![("Name", "v1".into()), ("Driver", "local".into())]), vec![]),
+            row(
+                &SPEC,
+                fields(vec![("Name", "v1".into()), ("Driver", "local".into())]),
+                vec![],
+            ),
             row(
                 &SPEC,
                 fields(vec![("Name", "v2".into()), ("Driver", "local".into())]),
@@ -180,7 +195,10 @@ mod tests {
         let table = render(resolve(None, &SPEC), &SPEC, &r).unwrap();
         assert_eq!(table, "DRIVER    VOLUME NAME\nlocal     v1\nlocal     v2\n");
         let t = render(
-            resolve(Some(r#"table {{.Name}}\t{{.Label "com.k-x"}}\t{{upper .Driver}}"#), &SPEC),
+            resolve(
+                Some(r#"table {{.Name}}\t{{.Label "com.k-x"}}\t{{upper .Driver}}"#),
+                &SPEC,
+            ),
             &SPEC,
             &r,
         )
@@ -195,11 +213,19 @@ mod tests {
             "{\"Driver\":\"local\",\"Name\":\"v1\"}\n"
         );
         assert_eq!(
-            render(resolve(Some("{{.Name}}\\t{{.Label \"k\"}}"), &SPEC), &SPEC, &r).unwrap(),
+            render(
+                resolve(Some("{{.Name}}\\t{{.Label \"k\"}}"), &SPEC),
+                &SPEC,
+                &r
+            )
+            .unwrap(),
             "v1\t\nv2\tv\n"
         );
         // No rows: a table still has its header.
-        assert_eq!(render(SPEC.default_table, &SPEC, &[]).unwrap(), "DRIVER    VOLUME NAME\n");
+        assert_eq!(
+            render(SPEC.default_table, &SPEC, &[]).unwrap(),
+            "DRIVER    VOLUME NAME\n"
+        );
         let e = render("{{.Nope}}", &SPEC, &r).unwrap_err().to_string();
         assert_eq!(e, "template parsing error: template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope in type *formatter.volumeContext");
     }

@@ -91,7 +91,8 @@ struct InspectArgs {
 /// docker's context list row.
 const SPEC: Spec = Spec {
     type_name: "*formatter.ClientContext",
-    default_table: "table {{.Name}}{{if .Current}} *{{end}}\t{{.Description}}\t{{.DockerEndpoint}}\t{{.Error}}",
+    default_table:
+        "table {{.Name}}{{if .Current}} *{{end}}\t{{.Description}}\t{{.DockerEndpoint}}\t{{.Error}}",
     raw: "name: {{.Name}}\ndescription: {{.Description}}\n",
     headers: &[
         ("Name", "NAME"),
@@ -169,7 +170,9 @@ fn use_context(name: &str) -> Result<i32> {
 
 fn create(a: CreateArgs) -> Result<i32> {
     if a.name == DEFAULT {
-        return Err(Error::Usage("\"default\" is a reserved context name".into()));
+        return Err(Error::Usage(
+            "\"default\" is a reserved context name".into(),
+        ));
     }
     if !context::valid_name(&a.name) {
         return Err(Error::Usage(format!(
@@ -178,7 +181,10 @@ fn create(a: CreateArgs) -> Result<i32> {
         )));
     }
     if context::meta_dir(&a.name).join("meta.json").exists() {
-        return Err(Error::Usage(format!("context \"{}\" already exists", a.name)));
+        return Err(Error::Usage(format!(
+            "context \"{}\" already exists",
+            a.name
+        )));
     }
     let mut endpoint = match &a.from {
         Some(from) => context::load(from)?
@@ -195,9 +201,9 @@ fn create(a: CreateArgs) -> Result<i32> {
     };
     if let Some(spec) = &a.docker {
         for field in spec.split(',').filter(|f| !f.is_empty()) {
-            let (k, v) = field.split_once('=').ok_or_else(|| {
-                Error::Usage(format!("unable to parse docker host `{field}`"))
-            })?;
+            let (k, v) = field
+                .split_once('=')
+                .ok_or_else(|| Error::Usage(format!("unable to parse docker host `{field}`")))?;
             match k {
                 "host" => endpoint.host = v.to_string(),
                 "skip-tls-verify" => {
@@ -208,17 +214,16 @@ fn create(a: CreateArgs) -> Result<i32> {
                         "{k}: TLS material in contexts is not supported by berth yet"
                     )))
                 }
-                other => {
-                    return Err(Error::Usage(format!(
-                        "unrecognized config key: {other}"
-                    )))
-                }
+                other => return Err(Error::Usage(format!("unrecognized config key: {other}"))),
             }
         }
     }
     let mut metadata = BTreeMap::new();
     if let Some(d) = &a.description {
-        metadata.insert("Description".to_string(), serde_json::Value::from(d.as_str()));
+        metadata.insert(
+            "Description".to_string(),
+            serde_json::Value::from(d.as_str()),
+        );
     }
     context::store(&Meta {
         name: a.name.clone(),
@@ -273,7 +278,10 @@ fn inspect(a: InspectArgs) -> Result<i32> {
     for n in &names {
         let m = context::load(n)?;
         let storage = if n == DEFAULT {
-            ("\u{3c}IN MEMORY\u{3e}".to_string(), "\u{3c}IN MEMORY\u{3e}".to_string())
+            (
+                "\u{3c}IN MEMORY\u{3e}".to_string(),
+                "\u{3c}IN MEMORY\u{3e}".to_string(),
+            )
         } else {
             (
                 context::meta_dir(n).display().to_string(),
@@ -284,8 +292,8 @@ fn inspect(a: InspectArgs) -> Result<i32> {
                     .to_string(),
             )
         };
-        let mut v = serde_json::to_value(&m)
-            .map_err(|e| Error::Usage(format!("encoding context: {e}")))?;
+        let mut v =
+            serde_json::to_value(&m).map_err(|e| Error::Usage(format!("encoding context: {e}")))?;
         if let Some(o) = v.as_object_mut() {
             if n == DEFAULT {
                 o.insert("Metadata".into(), serde_json::json!({}));
@@ -302,13 +310,18 @@ fn inspect(a: InspectArgs) -> Result<i32> {
         None | Some("") => {
             let text = serde_json::to_string(&found)
                 .map_err(|e| Error::Usage(format!("encoding: {e}")))?;
-            println!("{}", crate::commands::inspect::indent_json(&text.replace('<', "\\u003c").replace('>', "\\u003e")));
+            println!(
+                "{}",
+                crate::commands::inspect::indent_json(
+                    &text.replace('<', "\\u003c").replace('>', "\\u003e")
+                )
+            );
         }
         Some(f) => {
             for v in &found {
                 let text = v.to_string();
-                let data = Value::typed_from_json(&text, "store.Metadata")
-                    .map_err(Error::BadResponse)?;
+                let data =
+                    Value::typed_from_json(&text, "store.Metadata").map_err(Error::BadResponse)?;
                 let out = format::object(f, "", &data, false)
                     .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
                 println!("{out}");

@@ -5,7 +5,9 @@ use crate::commands::ps::filters_json;
 use crate::error::Result;
 use crate::format::{self, fields, Spec};
 use crate::output;
-use crate::template::{Struct, Value};
+use crate::template::Struct;
+#[cfg(test)]
+use crate::template::Value;
 use berth_api::image::ImageSummary;
 
 /// docker's imageContext.
@@ -253,9 +255,7 @@ mod tests {
         let r = rows(&img, false, false);
         let names: Vec<String> = r
             .iter()
-            .map(|x| {
-                format!("{}:{}", cell(x, "Repository"), cell(x, "Tag"))
-            })
+            .map(|x| format!("{}:{}", cell(x, "Repository"), cell(x, "Tag")))
             .collect();
         assert_eq!(names, ["b:1", "b:3", "127.0.0.1:5000/b:2", "c:<none>"]);
         assert_eq!(cell(&r[0], "ID"), "0123456789ab");

@@ -69,7 +69,11 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
             )))
         }
     };
-    if let Some(f) = args.format.as_deref().filter(|f| !f.is_empty() && *f != "json") {
+    if let Some(f) = args
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "json")
+    {
         // A template that does not parse fails before anything is asked: docker's 64.
         if let Err(e) = crate::template::Template::parse("", f) {
             eprintln!("template parsing error: {e}");
@@ -143,12 +147,14 @@ pub fn render(
     let mut out = String::new();
     for raw in found {
         let text = String::from_utf8_lossy(raw);
-        let typed = Value::typed_from_json(&text, type_name).map_err(|e| format!("unable to read inspect data: {e}"))?;
+        let typed = Value::typed_from_json(&text, type_name)
+            .map_err(|e| format!("unable to read inspect data: {e}"))?;
         match format::object(f, "", &typed, false) {
             Ok(s) => out.push_str(&s),
             Err(e) if !fallback => return Err(format!("template parsing error: {e}")),
             Err(_) => {
-                let raw = Value::raw_from_json(&text).map_err(|e| format!("unable to read inspect data: {e}"))?;
+                let raw = Value::raw_from_json(&text)
+                    .map_err(|e| format!("unable to read inspect data: {e}"))?;
                 let s = format::object(f, "", &raw, true)
                     .map_err(|e| format!("template parsing error: {e}"))?;
                 out.push_str(&s);

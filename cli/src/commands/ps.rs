@@ -86,7 +86,7 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     let mut size = args.size.unwrap_or(false);
     if let Some(f) = &format {
         // As docker: the format is tried on an empty row before anything is listed.
-        format::precheck(f, &SPEC, &row(&ContainerSummary::default(), true))?;
+        format::precheck(f, &row(&ContainerSummary::default(), true))?;
         let json = f.trim() == "json" || f.contains("json .}}") || f.contains("json . ");
         if args.size.is_none() && !args.quiet && (f.contains(".Size") || json) {
             size = true;
@@ -178,7 +178,11 @@ pub fn row(c: &ContainerSummary, no_trunc: bool) -> Struct {
         .mounts
         .iter()
         .map(|m| {
-            let n = if m.name.is_empty() { &m.source } else { &m.name };
+            let n = if m.name.is_empty() {
+                &m.source
+            } else {
+                &m.name
+            };
             if trunc {
                 ellipsis(n, 15)
             } else {
@@ -246,7 +250,10 @@ pub fn row(c: &ContainerSummary, no_trunc: bool) -> Struct {
             ("Networks", networks.join(",").into()),
             ("Platform", Value::Nil(NilKind::Pointer)),
         ]),
-        c.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        c.labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     )
 }
 

@@ -6,8 +6,8 @@ use crate::commands::prune::{confirm, print_reclaimed};
 use crate::commands::ps::filters_json;
 use crate::commands::{events, info, volume};
 use crate::error::{Error, Result};
-use crate::output;
 use crate::format::{self, fields, Spec};
+use crate::output;
 use berth_api::container::ContainerSummary;
 use serde_json::Value;
 
@@ -177,7 +177,10 @@ async fn df(client: &Client, a: DfArgs) -> Result<i32> {
         .iter()
         .zip(DF_TYPES)
         .map(|(r, type_name)| {
-            let spec = Spec { type_name, ..DF_SPEC };
+            let spec = Spec {
+                type_name,
+                ..DF_SPEC
+            };
             format::row(
                 &spec,
                 fields(vec![

@@ -6,10 +6,8 @@ use crate::commands::prune::{confirm, print_reclaimed};
 use crate::commands::ps::filters_json;
 use crate::error::{Error, Result};
 use crate::format::{self, fields, Spec};
-use crate::output;
 use crate::template::Struct;
 use berth_api::volume::{Volume, VolumeCreateOptions, VolumeListResponse};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// docker's volumeContext.
@@ -223,11 +221,8 @@ async fn inspect(client: &Client, a: InspectArgs) -> Result<i32> {
             Err(e) => errors.push(e),
         }
     }
-    let mut code = crate::commands::inspect::print_found(
-        a.format.as_deref(),
-        &found,
-        "volume.Volume",
-    )?;
+    let mut code =
+        crate::commands::inspect::print_found(a.format.as_deref(), &found, "volume.Volume")?;
     // As docker: what was found first, then what was not.
     for e in &errors {
         eprintln!("{e}");

@@ -112,22 +112,30 @@ impl State<'_> {
             Node::If(b) => self.walk_if_with(dot, b, false),
             Node::With(b) => self.walk_if_with(dot, b, true),
             Node::Range(b) => self.walk_range(dot, b),
-            Node::Break(_) => Err(Flow::Break),
-            Node::Continue(_) => Err(Flow::Continue),
+            Node::Break => Err(Flow::Break),
+            Node::Continue => Err(Flow::Continue),
             Node::Template { pos, name, pipe } => {
                 self.at(*pos, format!("template {name:?}"));
                 let Some((_, body)) = self.tree.defines.iter().rev().find(|(n, _)| n == name)
                 else {
-                    return Err(self.err(format!("template: no template {name:?} associated with template {:?}", self.tree.name)).into());
+                    return Err(self
+                        .err(format!(
+                            "template: no template {name:?} associated with template {:?}",
+                            self.tree.name
+                        ))
+                        .into());
                 };
                 let data = match pipe {
                     Some(p) => self.eval_pipeline(dot, p)?,
                     None => Value::Nil(NilKind::Pointer),
                 };
                 if self.depth >= MAX_DEPTH {
-                    return Err(self.err(format!("exceeded maximum template depth ({MAX_DEPTH})")).into());
+                    return Err(self
+                        .err(format!("exceeded maximum template depth ({MAX_DEPTH})"))
+                        .into());
                 }
-                let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
+                let saved_vars =
+                    std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
                 let saved_name = std::mem::replace(&mut self.name, name.clone());
                 self.depth += 1;
                 let r = self.walk_list(&data, body);
@@ -180,7 +188,9 @@ impl State<'_> {
             Value::Missing | Value::Nil(_) => Vec::new(),
             other => {
                 self.at(b.pos, format!("range {}", b.pipe));
-                return Err(self.err(format!("range can't iterate over {}", other.print())).into());
+                return Err(self
+                    .err(format!("range can't iterate over {}", other.print()))
+                    .into());
             }
         };
         if items.is_empty() {
@@ -201,7 +211,8 @@ impl State<'_> {
                 _ => {}
             }
             let r = self.walk_list(&e, &b.list);
-            self.vars.truncate(mark + if b.pipe.is_assign { 0 } else { decl.len() });
+            self.vars
+                .truncate(mark + if b.pipe.is_assign { 0 } else { decl.len() });
             match r {
                 Ok(()) | Err(Flow::Continue) => {}
                 Err(Flow::Break) => break,
@@ -290,7 +301,9 @@ impl State<'_> {
     fn no_args(&mut self, node: &Arg, rest: &[Arg], fin: &Option<Value>) -> Result<(), Flow> {
         if !rest.is_empty() || fin.is_some() {
             self.at(node.pos(), node.to_string());
-            return Err(self.err(format!("can't give argument to non-function {node}")).into());
+            return Err(self
+                .err(format!("can't give argument to non-function {node}"))
+                .into());
         }
         Ok(())
     }
@@ -408,7 +421,9 @@ impl State<'_> {
                 match s.field(name) {
                     Some(v) if has_args => {
                         let _ = v;
-                        Err(self.err(format!("{name} has arguments but cannot be invoked as function")))
+                        Err(self.err(format!(
+                            "{name} has arguments but cannot be invoked as function"
+                        )))
                     }
                     Some(v) => Ok(v.clone()),
                     None if s.map_like => Ok(Value::Missing),
@@ -436,9 +451,10 @@ impl State<'_> {
                 }
                 Ok(Value::Missing)
             }
-            Value::Nil(NilKind::Pointer) => {
-                Err(self.err(format!("nil pointer evaluating {}.{name}", recv.type_name())))
-            }
+            Value::Nil(NilKind::Pointer) => Err(self.err(format!(
+                "nil pointer evaluating {}.{name}",
+                recv.type_name()
+            ))),
             other => Err(self.err(format!(
                 "can't evaluate field {name} in type {}",
                 other.type_name()
@@ -459,7 +475,11 @@ impl State<'_> {
         if name == "and" || name == "or" {
             if rest.is_empty() && fin.is_none() {
                 self.at(cmd.pos, cmd_text);
-                return Err(self.err(format!("wrong number of args for {name}: want at least 1 got 0")).into());
+                return Err(self
+                    .err(format!(
+                        "wrong number of args for {name}: want at least 1 got 0"
+                    ))
+                    .into());
             }
             let mut last = Value::Missing;
             for a in rest {

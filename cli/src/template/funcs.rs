@@ -117,7 +117,9 @@ fn strings(v: &Value) -> Result<Vec<String>, CallError> {
             .map(|x| string(x).map(String::from))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| {
-                CallError::Type("wrong type for value; expected []string; got []interface {}".into())
+                CallError::Type(
+                    "wrong type for value; expected []string; got []interface {}".into(),
+                )
             }),
         Value::Nil(NilKind::Slice) => Ok(Vec::new()),
         other => Err(CallError::Type(format!(
@@ -210,7 +212,10 @@ fn call(name: &str, args: &[Value]) -> Result<Value, CallError> {
                 cur = match (&cur, ix) {
                     (Value::List(l), i) => {
                         let i = int(i).map_err(|_| {
-                            CallError::Failed(format!("cannot index slice/array with type {}", ix.type_name()))
+                            CallError::Failed(format!(
+                                "cannot index slice/array with type {}",
+                                ix.type_name()
+                            ))
                         })?;
                         if i < 0 || i as usize >= l.len() {
                             return Err(CallError::Failed(format!("index out of range: {i}")));
@@ -260,7 +265,10 @@ fn call(name: &str, args: &[Value]) -> Result<Value, CallError> {
                     if idx.len() == 3 {
                         return Err(CallError::Failed("cannot 3-index slice a string".into()));
                     }
-                    let (i, j) = (idx.first().copied().unwrap_or(0), idx.get(1).copied().unwrap_or(s.len() as i64));
+                    let (i, j) = (
+                        idx.first().copied().unwrap_or(0),
+                        idx.get(1).copied().unwrap_or(s.len() as i64),
+                    );
                     if i < 0 || j < i || j as usize > s.len() {
                         return Err(CallError::Failed(format!("index out of range: {j}")));
                     }
@@ -269,7 +277,10 @@ fn call(name: &str, args: &[Value]) -> Result<Value, CallError> {
                     ))
                 }
                 Value::List(l) => {
-                    let (i, j) = (idx.first().copied().unwrap_or(0), idx.get(1).copied().unwrap_or(l.len() as i64));
+                    let (i, j) = (
+                        idx.first().copied().unwrap_or(0),
+                        idx.get(1).copied().unwrap_or(l.len() as i64),
+                    );
                     if i < 0 || j < i || j as usize > l.len() {
                         return Err(CallError::Failed(format!("index out of range: {j}")));
                     }
@@ -429,7 +440,9 @@ fn equal(a: &Value, b: &Value) -> Result<bool, CallError> {
         (Kind::Str(x), Kind::Str(y)) => Ok(x == y),
         (Kind::Nil, Kind::Nil) => Ok(true),
         (Kind::Nil, _) | (_, Kind::Nil) => Ok(false),
-        _ => Err(CallError::Failed("incompatible types for comparison".into())),
+        _ => Err(CallError::Failed(
+            "incompatible types for comparison".into(),
+        )),
     }
 }
 
@@ -446,6 +459,8 @@ fn order(a: &Value, b: &Value) -> Result<std::cmp::Ordering, CallError> {
         (Kind::Bool(_), Kind::Bool(_)) | (Kind::Nil, _) | (_, Kind::Nil) => {
             Err(CallError::Failed("invalid type for comparison".into()))
         }
-        _ => Err(CallError::Failed("incompatible types for comparison".into())),
+        _ => Err(CallError::Failed(
+            "incompatible types for comparison".into(),
+        )),
     }
 }

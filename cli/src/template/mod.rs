@@ -15,7 +15,7 @@ pub mod printf;
 mod value;
 
 pub use exec::MissingKey;
-pub use value::{Method, NilKind, Struct, Value};
+pub use value::{NilKind, Struct, Value};
 
 /// Which functions a template may call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,12 @@ impl Template {
     }
 
     /// Runs it with `data`; Go's error text if it fails.
-    pub fn execute(&self, data: &Value, missing: MissingKey, set: FuncSet) -> Result<String, String> {
+    pub fn execute(
+        &self,
+        data: &Value,
+        missing: MissingKey,
+        set: FuncSet,
+    ) -> Result<String, String> {
         match set {
             FuncSet::Basic => exec::execute(&self.tree, data, missing, &funcs::Basic),
             FuncSet::Header => exec::execute(&self.tree, data, missing, &funcs::Header),
@@ -123,12 +128,16 @@ mod tests {
             "template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope in type *formatter.ContainerContext"
         );
         let e = run("table {{.Nope}}", &row()).unwrap_err();
-        assert!(e.starts_with("template: :1:8: executing \"\" at <.Nope>"), "{e}");
+        assert!(
+            e.starts_with("template: :1:8: executing \"\" at <.Nope>"),
+            "{e}"
+        );
         let m = Value::raw_from_json(r#"{"State": {"Status": "up"}}"#).unwrap();
         assert_eq!(run("{{.Nope}}", &m).unwrap(), "<no value>");
         let t = Template::parse("", "{{.State.Nope}}").unwrap();
         assert_eq!(
-            t.execute(&m, MissingKey::Error, FuncSet::Basic).unwrap_err(),
+            t.execute(&m, MissingKey::Error, FuncSet::Basic)
+                .unwrap_err(),
             "template: :1:8: executing \"\" at <.State.Nope>: map has no entry for key \"Nope\""
         );
     }
@@ -149,21 +158,44 @@ mod tests {
 
     #[test]
     fn control_structures_variables_and_nested_templates() {
-        let v = Value::raw_from_json(r#"{"A": [1, 2, 3, 4], "M": {"y": 2, "x": 1}, "E": []}"#).unwrap();
+        let v =
+            Value::raw_from_json(r#"{"A": [1, 2, 3, 4], "M": {"y": 2, "x": 1}, "E": []}"#).unwrap();
         assert_eq!(
             run("{{range .A}}{{if eq . 2}}{{continue}}{{end}}{{if gt . 3}}{{break}}{{end}}{{.}}{{end}}", &v).unwrap(),
             "13"
         );
-        assert_eq!(run("{{range $k, $v := .M}}{{$k}}{{$v}} {{end}}", &v).unwrap(), "x1 y2 ");
-        assert_eq!(run("{{range .E}}x{{else}}empty{{end}}", &v).unwrap(), "empty");
-        assert_eq!(run("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}", &v).unwrap(), "2");
         assert_eq!(
-            run(r#"{{define "T"}}<{{.}}>{{end}}{{template "T" "a"}}{{block "B" 5}}[{{.}}]{{end}}"#, &v).unwrap(),
+            run("{{range $k, $v := .M}}{{$k}}{{$v}} {{end}}", &v).unwrap(),
+            "x1 y2 "
+        );
+        assert_eq!(
+            run("{{range .E}}x{{else}}empty{{end}}", &v).unwrap(),
+            "empty"
+        );
+        assert_eq!(
+            run("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}", &v).unwrap(),
+            "2"
+        );
+        assert_eq!(
+            run(
+                r#"{{define "T"}}<{{.}}>{{end}}{{template "T" "a"}}{{block "B" 5}}[{{.}}]{{end}}"#,
+                &v
+            )
+            .unwrap(),
             "<a>[5]"
         );
-        assert_eq!(run("{{if false}}a{{else if true}}b{{else}}c{{end}}", &v).unwrap(), "b");
-        assert_eq!(run("{{/* a comment */}}x {{- /* trimmed */ -}} y", &v).unwrap(), "xy");
-        assert_eq!(run("{{(index .A 1)}} {{len .M}} {{range 3}}{{.}}{{end}}", &v).unwrap(), "2 2 012");
+        assert_eq!(
+            run("{{if false}}a{{else if true}}b{{else}}c{{end}}", &v).unwrap(),
+            "b"
+        );
+        assert_eq!(
+            run("{{/* a comment */}}x {{- /* trimmed */ -}} y", &v).unwrap(),
+            "xy"
+        );
+        assert_eq!(
+            run("{{(index .A 1)}} {{len .M}} {{range 3}}{{.}}{{end}}", &v).unwrap(),
+            "2 2 012"
+        );
         assert_eq!(run("{{\"}}\"}}", &v).unwrap(), "}}");
     }
 
@@ -171,7 +203,10 @@ mod tests {
     fn malformed_templates_fail_in_go_s_words() {
         let e = |s: &str| Template::parse("", s).unwrap_err().to_string();
         assert_eq!(e("{{.ID"), "template: :1: unclosed action");
-        assert_eq!(e("{{foo .X}}"), "template: :1: function \"foo\" not defined");
+        assert_eq!(
+            e("{{foo .X}}"),
+            "template: :1: function \"foo\" not defined"
+        );
         assert_eq!(e("{{if .X}}a"), "template: :1: unexpected EOF");
         assert_eq!(e("{{end}}"), "template: :1: unexpected {{end}}");
         assert_eq!(e("{{$x}}"), "template: :1: undefined variable \"$x\"");

@@ -28,9 +28,9 @@ pub enum Node {
         pipe: Option<Pipe>,
     },
     /// `{{break}}`.
-    Break(usize),
+    Break,
     /// `{{continue}}`.
-    Continue(usize),
+    Continue,
 }
 
 /// The parts of if, range and with.
@@ -361,7 +361,10 @@ fn lex(src: &str) -> Result<Vec<Item>, (usize, String)> {
                     i += 1;
                 }
                 '|' => {
-                    items.push(Item { tok: Tok::Pipe, pos });
+                    items.push(Item {
+                        tok: Tok::Pipe,
+                        pos,
+                    });
                     i += 1;
                 }
                 ',' => {
@@ -488,7 +491,10 @@ fn lex(src: &str) -> Result<Vec<Item>, (usize, String)> {
                         i += 1;
                     }
                 }
-                c if c.is_ascii_digit() || ((c == '-' || c == '+') && rest[1..].starts_with(|d: char| d.is_ascii_digit() || d == '.')) => {
+                c if c.is_ascii_digit()
+                    || ((c == '-' || c == '+')
+                        && rest[1..].starts_with(|d: char| d.is_ascii_digit() || d == '.')) =>
+                {
                     let n = number_len(rest);
                     let text = &rest[..n];
                     // A number runs into a letter: Go's "bad number syntax".
@@ -778,7 +784,10 @@ impl Parser<'_> {
     fn expect_right(&mut self, context: &str) -> Result<(), ParseError> {
         let it = self.next_non_space();
         if it.tok != Tok::Right {
-            return Err((it.pos, format!("unexpected {} in {context}", describe(&it.tok))));
+            return Err((
+                it.pos,
+                format!("unexpected {} in {context}", describe(&it.tok)),
+            ));
         }
         Ok(())
     }
@@ -814,16 +823,19 @@ impl Parser<'_> {
                 }
                 self.expect_right(word)?;
                 Ok(Some(if word == "break" {
-                    Node::Break(it.pos)
+                    Node::Break
                 } else {
-                    Node::Continue(it.pos)
+                    Node::Continue
                 }))
             }
             Tok::Keyword("template") => {
                 self.next_non_space();
                 let name = self.next_non_space();
                 let Tok::Str(n, _) = name.tok else {
-                    return Err((name.pos, format!("unexpected {} in template clause", describe(&name.tok))));
+                    return Err((
+                        name.pos,
+                        format!("unexpected {} in template clause", describe(&name.tok)),
+                    ));
                 };
                 let pipe = if self.peek_non_space().tok == Tok::Right {
                     self.next_non_space();
@@ -841,7 +853,10 @@ impl Parser<'_> {
                 self.next_non_space();
                 let name = self.next_non_space();
                 let Tok::Str(n, _) = name.tok else {
-                    return Err((name.pos, format!("unexpected {} in block clause", describe(&name.tok))));
+                    return Err((
+                        name.pos,
+                        format!("unexpected {} in block clause", describe(&name.tok)),
+                    ));
                 };
                 let pipe = self.pipeline("block", false)?;
                 let (body, end) = self.list(false)?;
@@ -862,7 +877,10 @@ impl Parser<'_> {
                 }
                 let name = self.next_non_space();
                 let Tok::Str(n, _) = name.tok else {
-                    return Err((name.pos, format!("unexpected {} in define clause", describe(&name.tok))));
+                    return Err((
+                        name.pos,
+                        format!("unexpected {} in define clause", describe(&name.tok)),
+                    ));
                 };
                 self.expect_right("define clause")?;
                 let saved = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
@@ -907,7 +925,10 @@ impl Parser<'_> {
                     self.vars.truncate(vars_before);
                     let (l, end2) = self.list(false)?;
                     if end2.as_ref().map(|e| e.1.as_str()) != Some("end") {
-                        return Err((end2.map_or(pos, |e| e.0), "expected end; found {{else}}".into()));
+                        return Err((
+                            end2.map_or(pos, |e| e.0),
+                            "expected end; found {{else}}".into(),
+                        ));
                     }
                     else_list = Some(l);
                 }
@@ -1010,7 +1031,10 @@ impl Parser<'_> {
             // Operands are separated by spaces: two in a row is a syntax error.
             if !args.is_empty() && self.peek().tok != Tok::Space {
                 let it = self.peek().clone();
-                return Err((it.pos, format!("unexpected {} in operand", describe(&it.tok))));
+                return Err((
+                    it.pos,
+                    format!("unexpected {} in operand", describe(&it.tok)),
+                ));
             }
             let op = self.operand()?;
             args.push(op);
@@ -1090,7 +1114,10 @@ impl Parser<'_> {
                 Arg::Pipe(it.pos, Box::new(p))
             }
             other => {
-                return Err((it.pos, format!("unexpected {} in operand", describe(&other))));
+                return Err((
+                    it.pos,
+                    format!("unexpected {} in operand", describe(&other)),
+                ));
             }
         })
     }

@@ -112,7 +112,13 @@ impl Spec {
             Some(b) => b,
             None => return format!("%!{verb}({}={})", v.type_name(), v.print()),
         };
-        self.pad(body, matches!(verb, 'd' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G' | 'x' | 'X' | 'o' | 'b') && !matches!(v, Value::Str(_)))
+        self.pad(
+            body,
+            matches!(
+                verb,
+                'd' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G' | 'x' | 'X' | 'o' | 'b'
+            ) && !matches!(v, Value::Str(_)),
+        )
     }
 
     /// Pads to the width: left-aligned with `-`, zeros after the sign for numbers
@@ -272,10 +278,18 @@ pub fn format_g(f: f64, prec: i64, _upper: bool) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f < 0.0 { "-Inf".into() } else { "+Inf".into() };
+        return if f < 0.0 {
+            "-Inf".into()
+        } else {
+            "+Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let neg = f < 0.0;
     let a = f.abs();
@@ -379,15 +393,46 @@ mod tests {
             ),
             " 3.14|ab  |\"q\"|12|ff"
         );
-        assert_eq!(s("%05d|%+d|%3d", &[Value::Int(42), Value::Int(7), Value::Int(-1)]), "00042|+7| -1");
-        assert_eq!(s("%.2s|%10.3s|", &["abcdef".into(), "xyz12".into()]), "ab|       xyz|");
+        assert_eq!(
+            s(
+                "%05d|%+d|%3d",
+                &[Value::Int(42), Value::Int(7), Value::Int(-1)]
+            ),
+            "00042|+7| -1"
+        );
+        assert_eq!(
+            s("%.2s|%10.3s|", &["abcdef".into(), "xyz12".into()]),
+            "ab|       xyz|"
+        );
         assert_eq!(s("%d", &["x".into()]), "%!d(string=x)");
         assert_eq!(s("%s %s", &["a".into()]), "a %!s(MISSING)");
         assert_eq!(s("%s", &["a".into(), Value::Int(1)]), "a%!(EXTRA int=1)");
         assert_eq!(s("100%%", &[]), "100%");
         assert_eq!(s("%*d", &[Value::Int(4), Value::Int(7)]), "   7");
-        assert_eq!(s("%#x %X %o %b", &[Value::Int(255), Value::Int(255), Value::Int(8), Value::Int(5)]), "0xff FF 10 101");
-        assert_eq!(s("%e|%g|%.3g|%G", &[Value::Float(1234.5678), Value::Float(0.00001), Value::Float(1.0), Value::Float(1e21)]), "1.234568e+03|1e-05|1|1E+21");
+        assert_eq!(
+            s(
+                "%#x %X %o %b",
+                &[
+                    Value::Int(255),
+                    Value::Int(255),
+                    Value::Int(8),
+                    Value::Int(5)
+                ]
+            ),
+            "0xff FF 10 101"
+        );
+        assert_eq!(
+            s(
+                "%e|%g|%.3g|%G",
+                &[
+                    Value::Float(1234.5678),
+                    Value::Float(0.00001),
+                    Value::Float(1.0),
+                    Value::Float(1e21)
+                ]
+            ),
+            "1.234568e+03|1e-05|1|1E+21"
+        );
         assert_eq!(s("%t %c", &[Value::Bool(true), Value::Int(65)]), "true A");
     }
 

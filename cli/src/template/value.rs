@@ -143,6 +143,7 @@ const MAP_KEYS: &[&str] = &[
     "Plugins",
     "IndexConfigs",
     "Mirrors",
+    "Attributes",
 ];
 
 /// Keys whose `null` is a Go pointer or interface (`<nil>`); other `null`s are slices.
@@ -181,22 +182,6 @@ impl Value {
     pub fn raw_from_json(json: &str) -> Result<Value, String> {
         let raw: Raw = serde_json::from_str(json).map_err(|e| e.to_string())?;
         Ok(raw.into_raw())
-    }
-
-    /// A `serde_json::Value` as a map-shaped template value (keys sorted).
-    pub fn from_serde(v: &serde_json::Value) -> Value {
-        match v {
-            serde_json::Value::Null => Value::Nil(NilKind::Pointer),
-            serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => number(n),
-            serde_json::Value::String(s) => Value::Str(s.clone()),
-            serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_serde).collect()),
-            serde_json::Value::Object(m) => Value::Map(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), Value::from_serde(v)))
-                    .collect(),
-            ),
-        }
     }
 
     /// Go's truth: false, 0, nil, empty string, slice or map are false.
@@ -316,7 +301,8 @@ impl Value {
             Value::Map(m) => json_object(sorted(m).into_iter(), out),
             Value::Struct(s) => {
                 if s.json_sorted {
-                    let pairs: Vec<(&String, &Value)> = s.fields.iter().map(|(k, v)| (k, v)).collect();
+                    let pairs: Vec<(&String, &Value)> =
+                        s.fields.iter().map(|(k, v)| (k, v)).collect();
                     let mut pairs = pairs;
                     pairs.sort_by(|a, b| a.0.cmp(b.0));
                     json_object(pairs.into_iter(), out)
