@@ -79,7 +79,13 @@ pub fn filters_json(filters: &[String]) -> Result<String> {
 
 /// Runs `berth ps`.
 pub async fn run(client: &Client, args: Args) -> Result<i32> {
-    let mut format = args.format.clone().filter(|f| !f.is_empty());
+    // As docker: the flag, else config.json's psFormat.
+    let mut format = args.format.clone().filter(|f| !f.is_empty()).or_else(|| {
+        crate::config::ConfigFile::load()
+            .ok()
+            .map(|c| c.ps_format)
+            .filter(|f| !f.is_empty())
+    });
     if args.quiet {
         format = Some("{{.ID}}".into());
     }

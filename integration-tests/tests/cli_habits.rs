@@ -1,0 +1,569 @@
+//! What a Docker user's fingers and scripts expect of `berth` (issue 16), each checked
+//! side by side with the real docker CLI against the same berthd: flag parsing and its
+//! errors (words and exit codes), Go templates, `table`/`json`/`raw` formats with
+//! docker's headers, the run/create flags reaching berthd as docker sends them, the
+//! docker CLI's contexts, completion, help and version.
+
+mod containers_support;
+
+use containers_support::Berthd;
+use std::process::Command;
+use std::time::Duration;
+
+const IMG: &str = "busybox:test";
+
+/// docker's words with its name replaced by berth's, for comparing outputs.
+fn as_berth(s: &str) -> String {
+    s.replace("docker", "berth")
+}
+
+/// `berth ARGS` and `docker ARGS`: (exit code, stdout, stderr) of each, docker's in
+/// berth's words.
+fn both(d: &Berthd, args: &[&str]) -> ((i32, String, String), (i32, String, String)) {
+    let b = d.berth(args, None);
+    let (code, out, err) = d.run(args, None);
+    (b, (code, as_berth(&out), as_berth(&err)))
+}
+
+/// Asserts that berth and docker answer `args` alike.
+fn same(d: &Berthd, args: &[&str]) -> (i32, String, String) {
+    let (b, k) = both(d, args);
+    assert_eq!(b, k, "berth vs docker for {args:?}");
+    b
+}
+
+#[test]
+fn flags_are_refused_in_docker_s_words_and_exit_codes() {
+    let d = Berthd::start();
+    for args in [
+        &["run", "--network", "none", "--init2", IMG][..],
+        &["exec", "--bogus", "c", "true"],
+        &["run", "-Z", "x"],
+        &["run", "-iZ", "x"],
+        &["run", "--name"],
+        &["run", "-e"],
+        &["ps", "-n", "x"],
+        &["ps", "--last", "99999999999999999999"],
+        &["stop", "-t", "x", "a"],
+        &["ps", "a"],
+        &["rm"],
+        &["rename", "a"],
+        &["run"],
+        &["run", "--rm", "--rm", "--name", "a", "--name", "b"],
+        &["exec", "c"],
+        &["foo"],
+        &["image", "bogus"],
+        &["version", "--bogus"],
+        &["--bogus"],
+        &["run", "--network", "none", "-m", "x", IMG],
+        &["create", "--network", "none", "--cpus", "x", IMG],
+        &["run", "--network", "none", "--rm=maybe", IMG],
+        &["run", "--network", "none", "--stop-timeout", "x", IMG],
+    ] {
+        let (code, out, err) = same(&d, args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(!err.is_empty(), "{args:?}");
+    }
+    // The codes themselves: a flag error is 125, a wrong number of arguments 1.
+    assert_eq!(d.berth(&["run", "--init2", IMG], None).0, 125);
+    assert_eq!(d.berth(&["rm"], None).0, 1);
+    // Bare berth: its help on stdout, exit 0, as bare docker.
+    let (code, out, err) = d.berth(&[], None);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.contains("Usage:") && out.contains("run"), "{out}");
+    // -v as docker -v.
+    let v = d.berth_ok(&["-v"]);
+    assert!(v.starts_with("Berth version "), "{v}");
+    assert!(d.ok(&["-v"]).starts_with("Docker version "));
+}
+
+#[test]
+fn glued_short_values_and_repeated_flags_as_docker() {
+    let d = Berthd::start();
+    let vol = d.dir.path().join("glued");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("f"), "from the host\n").unwrap();
+    let v = format!("-v{}:/b", vol.display());
+    let script = "echo $FOO $X $(id -u) $(pwd) $(cat /b/f); cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
+    let args = [
+        "run",
+        "--rm",
+        "--rm",
+        "--network",
+        "none",
+        "-eFOO=bar",
+        "-uroot",
+        "-w/tmp",
+        "-m64m",
+        &v,
+        "-e=X=1",
+        IMG,
+        "sh",
+        "-c",
+        script,
+    ];
+    let (code, out, err) = same(&d, &args);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, "bar 1 0 /tmp from the host\n67108864\n");
+    // The last of a repeated single-valued flag wins.
+    same(
+        &d,
+        &[
+            "create",
+            "--network",
+            "none",
+            "--name",
+            "first",
+            "--name",
+            "cli-last",
+            IMG,
+        ],
+    );
+    assert!(d
+        .berth_ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .contains("cli-last"));
+    d.berth_ok(&["rm", "cli-last"]);
+    d.berth_ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "a1",
+        "--name",
+        "cli-last",
+        IMG,
+    ]);
+    assert_eq!(d.inspect("cli-last", "{{.Name}}"), "/cli-last");
+    // exec's glued user.
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ex",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        same(&d, &["exec", "-u1000", "ex", "id", "-u"]),
+        (0, "1000\n".into(), String::new())
+    );
+    assert_eq!(
+        same(&d, &["exec", "-u=1000:1000", "ex", "id", "-g"]).1,
+        "1000\n"
+    );
+    // Options after the image belong to the command.
+    assert_eq!(
+        same(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                IMG,
+                "echo",
+                "x",
+                "-e",
+                "--rm"
+            ]
+        )
+        .1,
+        "x -e --rm\n"
+    );
+}
+
+#[test]
+fn go_templates_and_tables_as_docker_prints_them() {
+    let d = Berthd::start();
+    d.berth_ok(&["volume", "create", "v1"]);
+    d.berth_ok(&[
+        "volume",
+        "create",
+        "--label",
+        "k=v",
+        "--label",
+        "com.example.some-label=x",
+        "v2",
+    ]);
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "web",
+        "-l",
+        "a=1",
+        "-l",
+        "com.x=y",
+        "-v",
+        "v1:/data",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    d.berth_ok(&["run", "--network", "none", "--name", "done", IMG, "true"]);
+    let wide = r#"{{.Label "a"}} {{upper .Names}} {{pad .Names 2 3}}| {{truncate .Names 2}} {{title "hello world"}} {{split "a:b" ":"}} {{join (split "a:b" ":") "-"}} {{json .Labels}} {{printf "%5.2f|%-4s|%q|%v|%x" 3.14159 "ab" "q" 12 255}} {{len .Names}} {{index (split "a:b" ":") 1}} {{if eq .State "running"}}R{{else}}N{{end}} {{range $i, $e := split "x,y" ","}}{{$i}}={{$e}};{{end}} {{with .Names}}w={{.}}{{end}} {{- "  trimmed"}} {{println "ln"}}|{{slice "abcdef" 1 3}} {{html "<a>"}} {{js "a<b"}} {{urlquery "a b&"}} {{and 1 0}} {{or 0 "x"}} {{not true}} {{lt 1 2}} {{print 1 2 "a" "b" 3}}"#;
+    for f in [
+        wide,
+        "{{.Names}}",
+        "{{.ID}}\t{{.Image}}",
+        "table {{.ID}}\\t{{.Names}}\\t{{.Label \"a\"}}\\t{{.Labels}}\\t{{.Mounts}}\\t{{.Command}}",
+        "table {{.Names}}\\t{{.Label \"com.x\"}}\\t{{upper .Image}}\\t{{.State}}",
+        "{{.Names}}: {{.Size}} {{.LocalVolumes}} {{.Networks}} {{.State}}",
+        "{{.Nope}}",
+        "table {{.Nope}}",
+        "{{.ID",
+        "{{nosuchfunc .ID}}",
+        "{{range .Names}}x{{end}}",
+    ] {
+        same(&d, &["ps", "-a", "--format", f]);
+    }
+    // RunningFor says "ago", as docker's.
+    for line in d
+        .berth_ok(&["ps", "-a", "--format", "{{.RunningFor}}"])
+        .lines()
+    {
+        assert!(line.ends_with(" ago"), "{line}");
+    }
+    // -s and .Size: sizes asked for, shown as docker shows them.
+    same(&d, &["ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}"]);
+    let out = d.berth_ok(&["ps", "-a", "-s"]);
+    assert!(out.lines().next().unwrap_or("").ends_with("SIZE"), "{out}");
+
+    for f in [
+        "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedAt}}\\t{{.Size}}\\t{{.VirtualSize}}\\t{{.Digest}}\\t{{.Containers}}\\t{{.SharedSize}}\\t{{.UniqueSize}}",
+        "raw",
+        "{{json .Repository}} {{.Nope}}",
+        "{{.ID}}",
+    ] {
+        same(&d, &["images", "--format", f]);
+    }
+    for f in [
+        "table {{.Name}}\\t{{.Driver}}\\t{{.Scope}}\\t{{.Mountpoint}}\\t{{.Labels}}\\t{{.Label \"k\"}}\\t{{.Label \"com.example.some-label\"}}\\t{{.Links}}\\t{{.Size}}",
+        "raw",
+        "json",
+        "{{.Name}}",
+        "{{.Nope}}",
+    ] {
+        same(&d, &["volume", "ls", "--format", f]);
+    }
+    for f in [
+        "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}",
+        "json",
+        "{{.Type}}: {{.Reclaimable}}",
+        "{{.Nope}}",
+    ] {
+        same(&d, &["system", "df", "--format", f]);
+    }
+    for f in [
+        "{{.State.Status}} {{json .Config.Labels}} {{.Config.Labels}} {{index .Config.Labels \"a\"}}",
+        "{{.State.Running}} {{.HostConfig.NetworkMode}} {{range .Mounts}}{{.Name}}:{{.Destination}}{{end}}",
+        "{{.Nope}}",
+        "{{.State.Nope}}",
+        "{{.ID",
+        "{{json .Config.Cmd}} {{.Config.Cmd}} {{len .Config.Cmd}}",
+    ] {
+        same(&d, &["inspect", "-f", f, "web"]);
+        same(&d, &["container", "inspect", "--format", f, "web", "done"]);
+    }
+    same(&d, &["inspect", "-f", "{{.Name}}", "web", "nosuch"]);
+    for f in ["{{.Name}} {{.Driver}} {{.Labels}}", "{{.Nope}}", "json"] {
+        same(&d, &["volume", "inspect", "-f", f, "v1", "v2"]);
+    }
+    same(&d, &["image", "inspect", "-f", "{{.Nope}}", IMG]);
+    same(
+        &d,
+        &[
+            "version",
+            "-f",
+            "{{.Server.Arch}} {{.Server.Os}} {{.Client.Os}}/{{.Client.Arch}} {{.Nope}}",
+        ],
+    );
+    same(
+        &d,
+        &[
+            "version",
+            "-f",
+            "{{.Server.Version}} {{.Server.ApiVersion}} {{.Client.Os}}/{{.Client.Arch}}",
+        ],
+    );
+    same(&d, &["info", "-f", "{{.Containers}} {{.Images}} {{.Nope}}"]);
+    same(
+        &d,
+        &[
+            "info",
+            "-f",
+            "{{.ContainersRunning}} {{.NCPU}} {{json .Plugins.Volume}}",
+        ],
+    );
+}
+
+#[test]
+fn run_and_create_flags_reach_berthd_as_docker_sends_them() {
+    let d = Berthd::start();
+    d.berth_ok(&[
+        "create",
+        "--network",
+        "none",
+        "-v",
+        "/shared",
+        "--name",
+        "src",
+        IMG,
+    ]);
+    let flags = [
+        "--network",
+        "none",
+        "--init",
+        "--device",
+        "/dev/null:/dev/n0:r",
+        "--volumes-from",
+        "src:ro",
+        "--pid",
+        "host",
+        "--ipc",
+        "private",
+        "--uts",
+        "host",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "50000",
+        "--cpuset-mems",
+        "0",
+        "--oom-kill-disable",
+        "--oom-score-adj",
+        "-500",
+        "--memory-swappiness",
+        "10",
+        "--group-add",
+        "1234",
+        "--mount",
+        "type=volume,target=/vo,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
+    ];
+    let mut b = vec!["create", "--name", "by-berth"];
+    b.extend(flags);
+    b.push(IMG);
+    d.berth_ok(&b);
+    let mut k = vec!["create", "--name", "by-docker"];
+    k.extend(flags);
+    k.push(IMG);
+    d.ok(&k);
+    for field in [
+        "Init",
+        "Devices",
+        "VolumesFrom",
+        "PidMode",
+        "IpcMode",
+        "UTSMode",
+        "CpuPeriod",
+        "CpuQuota",
+        "CpusetMems",
+        "OomKillDisable",
+        "OomScoreAdj",
+        "MemorySwappiness",
+        "GroupAdd",
+        "Mounts",
+        "RestartPolicy",
+        "NetworkMode",
+    ] {
+        let f = format!("{{{{json .HostConfig.{field}}}}}");
+        assert_eq!(
+            d.inspect("by-berth", &f),
+            d.inspect("by-docker", &f),
+            "{field}"
+        );
+    }
+    // Refused by berth's own checks as docker's CLI refuses them.
+    for args in [
+        &["create", "--network", "none", "--pid", "bogus", IMG][..],
+        &["create", "--network", "none", "--ipc", "bogus", IMG],
+        &["create", "--network", "none", "--uts", "container:x", IMG],
+        &[
+            "create",
+            "--network",
+            "none",
+            "--oom-score-adj",
+            "2000",
+            IMG,
+        ],
+        &[
+            "create",
+            "--network",
+            "none",
+            "--device",
+            "/dev/null:rel",
+            IMG,
+        ],
+    ] {
+        let (b, k) = both(&d, args);
+        assert_eq!(b.0, k.0, "{args:?}: {b:?} vs {k:?}");
+        assert_ne!(b.0, 0, "{args:?}");
+    }
+}
+
+#[test]
+fn contexts_are_the_docker_cli_s() {
+    let d = Berthd::start();
+    let sock = format!("unix://{}", d.socket.display());
+    let cfg = d.dir.path().join("docker-config");
+    // Both CLIs with no DOCKER_HOST: the context decides.
+    let berth = |args: &[&str]| {
+        let mut c = d.berth_cmd(args);
+        c.env_remove("BERTH_HOST");
+        let o = containers_support::run_with_timeout(c, None, Duration::from_secs(30));
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let docker = |args: &[&str]| {
+        let mut c = d.cmd(args);
+        c.env_remove("DOCKER_HOST");
+        let o = containers_support::run_with_timeout(c, None, Duration::from_secs(30));
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            as_berth(&String::from_utf8_lossy(&o.stderr)),
+        )
+    };
+    // berth creates, docker sees and uses it.
+    let host = format!("host={sock}");
+    assert_eq!(
+        berth(&[
+            "context",
+            "create",
+            "bt",
+            "--docker",
+            &host,
+            "--description",
+            "the test's"
+        ]),
+        (
+            0,
+            "bt\n".into(),
+            "Successfully created context \"bt\"\n".into()
+        )
+    );
+    assert_eq!(docker(&["context", "use", "bt"]).0, 0);
+    assert_eq!(berth(&["context", "show"]).1, "bt\n");
+    assert_eq!(docker(&["context", "show"]).1, "bt\n");
+    let (code, out, _) = berth(&["ps", "--format", "{{.ID}}"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert_eq!(docker(&["ps", "--format", "{{.ID}}"]).0, 0);
+    // docker creates, berth sees it; the listings agree (the default's endpoint aside).
+    assert_eq!(docker(&["context", "create", "dk", "--docker", &host]).0, 0);
+    let list = |out: String| {
+        out.lines()
+            .filter(|l| !l.starts_with("default"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list(berth(&["context", "ls"]).1),
+        list(docker(&["context", "ls"]).1)
+    );
+    let f = "{{.Name}} {{.Current}} {{.DockerEndpoint}}";
+    assert_eq!(
+        list(berth(&["context", "ls", "--format", f]).1),
+        list(docker(&["context", "ls", "--format", f]).1)
+    );
+    // use/rm as docker: words and codes.
+    assert_eq!(
+        berth(&["context", "use", "dk"]),
+        docker(&["context", "use", "dk"])
+    );
+    assert_eq!(
+        berth(&["context", "use", "nope"]),
+        docker(&["context", "use", "nope"])
+    );
+    assert_eq!(
+        berth(&["context", "create", "dk"]),
+        docker(&["context", "create", "dk"])
+    );
+    assert_eq!(
+        berth(&["context", "create", "default"]),
+        docker(&["context", "create", "default"])
+    );
+    assert_eq!(
+        berth(&["context", "create", "b@d"]),
+        docker(&["context", "create", "b@d"])
+    );
+    assert_eq!(
+        berth(&["context", "rm", "dk"]).0,
+        docker(&["context", "rm", "dk"]).0
+    );
+    assert_eq!(berth(&["context", "use", "default"]).0, 0);
+    let text = std::fs::read_to_string(cfg.join("config.json")).unwrap();
+    assert!(!text.contains("currentContext"), "{text}");
+    // --context and DOCKER_CONTEXT choose one for a command.
+    let (code, _, _) = berth(&["--context", "bt", "ps"]);
+    assert_eq!(code, 0);
+    let mut c = d.berth_cmd(&["ps", "-q"]);
+    c.env_remove("BERTH_HOST").env("DOCKER_CONTEXT", "bt");
+    let o = containers_support::run_with_timeout(c, None, Duration::from_secs(30));
+    assert!(o.status.success());
+    assert_eq!(
+        berth(&["context", "rm", "bt"]),
+        (0, "bt\n".into(), String::new())
+    );
+}
+
+#[test]
+fn completion_help_and_version_as_docker_has_them() {
+    let d = Berthd::start();
+    // Completion scripts that the shells load.
+    let bash = d.berth_ok(&["completion", "bash"]);
+    assert!(bash.contains("berth"), "{bash}");
+    let script = d.dir.path().join("berth.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p berth", script.display()))
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("berth"));
+    assert!(d
+        .berth_ok(&["completion", "zsh"])
+        .contains("#compdef berth"));
+    assert!(d
+        .berth_ok(&["completion", "fish"])
+        .contains("complete -c berth"));
+    // help CMD is CMD --help; an unknown topic is refused as docker refuses it.
+    assert_eq!(d.berth_ok(&["help", "rm"]), d.berth_ok(&["rm", "--help"]));
+    assert_eq!(
+        d.berth_ok(&["help", "container", "ls"]),
+        d.berth_ok(&["container", "ls", "--help"])
+    );
+    let (b, k) = both(&d, &["help", "foo"]);
+    assert_eq!((b.0, b.2.lines().next()), (k.0, k.2.lines().next()));
+    // version: linux/amd64 as docker says it.
+    let os_arch = |out: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with("OS/Arch:"))
+            .map(|l| l.split_whitespace().last().unwrap_or("").to_string())
+    };
+    assert_eq!(
+        os_arch(&d.berth_ok(&["version"])),
+        os_arch(&d.ok(&["version"]))
+    );
+    same(
+        &d,
+        &[
+            "version",
+            "--format",
+            "{{.Client.Os}}/{{.Client.Arch}} {{.Server.Os}}/{{.Server.Arch}}",
+        ],
+    );
+}
