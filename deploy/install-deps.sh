@@ -11,6 +11,7 @@
 #   bsdutils              script(1): a terminal for the -t/-it tests
 #   iptables              networking tests
 #   gcc libc6-dev         the runtime's seccomp tests build a static syscall probe
+#   openssl iproute2      TLS tests: certificates; a network namespace with an address
 set -euo pipefail
 
 # A generic gRPC client for the supervisor's reflection/health test (from PyPI).
@@ -20,7 +21,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev)
+packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

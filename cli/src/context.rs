@@ -6,7 +6,7 @@
 //! else `BERTH_HOST` or `DOCKER_HOST`, else `DOCKER_CONTEXT`, else the current
 //! context, else the default socket.
 
-use crate::client;
+use crate::endpoint::{ConnectOptions, Endpoint as Target, TlsFiles, DEFAULT_SOCKET};
 use crate::config::{self, ConfigFile};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,7 @@ pub fn valid_name(name: &str) -> bool {
 
 /// The default context: the environment's endpoint.
 pub fn default_meta() -> Meta {
-    let host = env_host().unwrap_or_else(|| client::DEFAULT_HOST.to_string());
+    let host = env_host().unwrap_or_else(|| format!("unix://{DEFAULT_SOCKET}"));
     Meta {
         name: DEFAULT.into(),
         metadata: BTreeMap::from([(
@@ -153,8 +153,16 @@ pub fn store(m: &Meta) -> Result<()> {
         })
 }
 
-/// Removes a stored context.
+/// Removes a stored context and its TLS files.
 pub fn remove(name: &str) -> Result<()> {
+    if let Some(tls) = tls_dir(name).parent() {
+        match std::fs::remove_dir_all(tls) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(format!("removing {}", tls.display()), e))
+            }
+            _ => {}
+        }
+    }
     let d = meta_dir(name);
     std::fs::remove_dir_all(&d).map_err(|e| Error::io(format!("removing {}", d.display()), e))
 }
@@ -185,40 +193,51 @@ pub fn current(flag: Option<&str>) -> String {
         .unwrap_or_else(|| DEFAULT.to_string())
 }
 
-/// The endpoint berth talks to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// `unix:///path` or `tcp://...`.
-    pub host: String,
+/// Where a context's TLS files are: `contexts/tls/<sha256 of the name>/docker/`.
+pub fn tls_dir(name: &str) -> PathBuf {
+    let meta = meta_dir(name);
+    config::dir()
+        .join("contexts")
+        .join("tls")
+        .join(meta.file_name().unwrap_or_default())
+        .join("docker")
 }
 
-/// Chooses the endpoint as docker does (see the module's header).
-pub fn endpoint(host_flag: Option<&str>, context_flag: Option<&str>) -> Result<Target> {
-    if let Some(h) = host_flag.filter(|h| !h.is_empty()) {
+/// Chooses the endpoint as docker does (see the module's header): the connection
+/// flags and the environment for the default context, a stored context's host and TLS
+/// files otherwise.
+pub fn endpoint(connect: &ConnectOptions, context_flag: Option<&str>) -> Result<Target> {
+    let context_flag = context_flag.filter(|c| !c.is_empty());
+    if !connect.host.is_empty() {
         if context_flag.is_some() {
             return Err(Error::Usage(
                 "conflicting options: cannot specify both --host and --context".into(),
             ));
         }
-        return Ok(Target {
-            host: h.to_string(),
-        });
+        return connect.resolve();
     }
-    if context_flag.is_none() {
-        if let Some(h) = env_host() {
-            return Ok(Target { host: h });
-        }
+    if context_flag.is_none() && env_host().is_some() {
+        return connect.resolve();
     }
     let name = current(context_flag);
+    if name == DEFAULT {
+        return connect.resolve();
+    }
     let m = load(&name)?;
-    let host = m.host();
-    Ok(Target {
-        host: if host.is_empty() {
-            client::DEFAULT_HOST.to_string()
-        } else {
-            host
-        },
-    })
+    let ep = m.endpoints.get("docker").cloned().unwrap_or_default();
+    // TLS when the context holds a CA, as docker's store keeps it; the flags and
+    // DOCKER_TLS* belong to the default context only.
+    let dir = tls_dir(&name);
+    let tls = dir.join("ca.pem").exists().then(|| {
+        let present = |f: &str| Some(dir.join(f)).filter(|p| p.exists());
+        TlsFiles {
+            verify: !ep.skip_tls_verify,
+            ca: dir.join("ca.pem"),
+            cert: present("cert.pem"),
+            key: present("key.pem"),
+        }
+    });
+    crate::endpoint::parse_host(ep.host.trim(), tls)
 }
 
 #[cfg(test)]

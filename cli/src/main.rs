@@ -1,5 +1,6 @@
 //! `berth`: a docker-compatible command line for berthd. It speaks the Docker Engine
-//! API over berthd's unix socket, so the same commands, flags and output as `docker`.
+//! API over berthd's unix socket or TCP (with TLS), so the same commands, flags and
+//! output as `docker`.
 
 mod args;
 mod batch;
@@ -9,6 +10,7 @@ mod config;
 mod container_options;
 mod context;
 mod cp_tar;
+mod endpoint;
 mod error;
 mod format;
 mod output;
@@ -16,6 +18,7 @@ mod progress;
 mod streams;
 mod tabwriter;
 mod template;
+mod tls;
 
 use clap::{CommandFactory, FromArgMatches};
 use client::Client;
@@ -31,9 +34,9 @@ use client::Client;
     subcommand_required = false
 )]
 struct Cli {
-    /// berthd's socket (unix:///path); also BERTH_HOST, then DOCKER_HOST.
-    #[arg(short = 'H', long = "host", value_name = "HOST")]
-    host: Option<String>,
+    /// Where berthd is and how to reach it: -H and the TLS flags.
+    #[command(flatten)]
+    connect: endpoint::ConnectOptions,
     /// Location of client config files (default ~/.docker; also DOCKER_CONFIG).
     #[arg(long = "config", value_name = "DIR")]
     config: Option<std::path::PathBuf>,
@@ -93,8 +96,8 @@ fn main() {
         .build()
     {
         Ok(rt) => rt.block_on(async {
-            let target = context::endpoint(cli.host.as_deref(), cli.context.as_deref())?;
-            let client = Client::from_host(&target.host)?;
+            let target = context::endpoint(&cli.connect, cli.context.as_deref())?;
+            let client = Client::new(target)?;
             command.run(&client).await
         }),
         Err(e) => Err(error::Error::io("starting the async runtime", e)),

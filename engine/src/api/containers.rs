@@ -449,9 +449,19 @@ pub async fn logs(
         let mut reader = LogReader::new(&path);
         let mut first = true;
         loop {
-            let running = entry.running() || entry.record().state.status == "created";
+            // The record says "running" a moment before the exit monitor does: either
+            // counts, or a follower could stop at a start.
+            let running = entry.running()
+                || matches!(
+                    entry.record().state.status.as_str(),
+                    "created" | "running" | "paused"
+                );
             // Rotated files first, oldest first; then what was written since.
             let mut lines = reader.next_lines();
+            // The shim writes the log at the container's pace, not berthd's: a follower
+            // that just read something looks again soon, before rotation (max-file)
+            // takes what it has not read yet.
+            let busy = !lines.is_empty();
             if first {
                 if let Some(n) = tail {
                     let skip = lines.len().saturating_sub(n);
@@ -491,7 +501,8 @@ pub async fn logs(
             if until.is_some_and(|u| now > u) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let pause = if busy { 10 } else { 100 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
     });
     let ct = if tty {

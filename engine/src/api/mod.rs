@@ -3,7 +3,7 @@
 //! resource; handlers only translate between HTTP and the image service.
 
 mod auth;
-mod body;
+pub(crate) mod body;
 mod containers;
 mod distribution;
 mod images;

@@ -603,9 +603,16 @@ impl ContainerService {
                 stderr: self.fifo_dir(&rec.id).join("init-stderr"),
             };
             entry.gen.send_modify(|g| g.running = true);
-            let log = self.open_log(&rec).ok();
+            // The shim logs; berthd reads the FIFOs again for attached clients, and the
+            // shim forwards to them from its next chunk on.
             let (exited_tx, exited_rx) = watch::channel(false);
-            let copiers = io::spawn_copiers(&fifos, tty, log, entry.out.clone(), exited_rx);
+            let copiers = match io::spawn_copiers(&fifos, tty, entry.out.clone(), exited_rx) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(id = %rec.id, error = %e, "reopening the output FIFOs");
+                    tokio::spawn(async {})
+                }
+            };
             self.spawn_monitor(entry.clone(), fifos, exited_tx, copiers);
             // Checks go on where they were; the status is kept, as dockerd keeps it.
             if let Some(probe) = Self::reset_health(entry, false) {
@@ -636,14 +643,18 @@ impl ContainerService {
         self.exec_root.join("containers").join(id)
     }
 
-    fn open_log(&self, rec: &Record) -> std::io::Result<io::LogFile> {
+    /// The json-file log the shim writes for the container's main process (berthd
+    /// only reads it): its path and the record's max-size and max-file.
+    fn log_config(&self, rec: &Record) -> pb::LogConfig {
         let c = &rec.host_config["LogConfig"]["Config"];
-        let max_size = c["max-size"].as_str().and_then(io::parse_size).unwrap_or(0);
-        let max_file = c["max-file"]
-            .as_str()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        io::open_log(&self.log_path(&rec.id), max_size, max_file)
+        pb::LogConfig {
+            path: self.log_path(&rec.id).display().to_string(),
+            max_size: c["max-size"].as_str().and_then(io::parse_size).unwrap_or(0),
+            max_file: c["max-file"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+        }
     }
 
     /// The json-file log.
@@ -1295,9 +1306,10 @@ impl ContainerService {
         let recorded = began.elapsed();
         let fifos = Fifos::make(&self.fifo_dir(&id), "init", open_stdin)
             .map_err(internal("making FIFOs"))?;
-        let log = self.open_log(&rec).map_err(internal("opening log"))?;
         let (exited_tx, exited_rx) = watch::channel(false);
-        let copiers = io::spawn_copiers(&fifos, tty, Some(log), entry.out.clone(), exited_rx);
+        let copiers = io::spawn_copiers(&fifos, tty, entry.out.clone(), exited_rx)
+            .inspect_err(|_| fifos.remove())
+            .map_err(internal("opening FIFOs"))?;
         let stdin = fifos.open_stdin().map_err(internal("opening stdin"))?;
         let path = |p: &Option<PathBuf>| {
             p.as_ref()
@@ -1314,6 +1326,7 @@ impl ContainerService {
                 stdout: fifos.stdout.display().to_string(),
                 stderr: fifos.stderr.display().to_string(),
                 terminal: tty,
+                log: Some(self.log_config(&rec)),
             })
             .await;
         let task_created = began.elapsed();
@@ -2051,7 +2064,9 @@ impl ContainerService {
         )
         .map_err(internal("making FIFOs"))?;
         let (exited_tx, exited_rx) = watch::channel(false);
-        let copiers = io::spawn_copiers(&fifos, tty, None, exec.out.clone(), exited_rx);
+        let copiers = io::spawn_copiers(&fifos, tty, exec.out.clone(), exited_rx)
+            .inspect_err(|_| fifos.remove())
+            .map_err(internal("opening FIFOs"))?;
         let stdin = fifos.open_stdin().map_err(internal("opening stdin"))?;
         let path = |p: &Option<PathBuf>| {
             p.as_ref()
