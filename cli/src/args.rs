@@ -60,6 +60,7 @@ pub const USAGE: &[(&str, &str, Count)] = &[
     ("push", "[OPTIONS] NAME[:TAG]", Count::Exact(1)),
     ("tag", "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", Count::Exact(2)),
     ("rmi", "[OPTIONS] IMAGE [IMAGE...]", Count::Min(1)),
+    ("history", "[OPTIONS] IMAGE", Count::Exact(1)),
     ("save", "[OPTIONS] IMAGE [IMAGE...]", Count::Min(1)),
     ("load", "[OPTIONS]", Count::None),
     ("import", "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", Count::Range(1, 2)),
@@ -96,6 +97,7 @@ pub const USAGE: &[(&str, &str, Count)] = &[
     ("image rm", "[OPTIONS] IMAGE [IMAGE...]", Count::Min(1)),
     ("image prune", "[OPTIONS]", Count::None),
     ("image inspect", "[OPTIONS] IMAGE [IMAGE...]", Count::Min(1)),
+    ("image history", "[OPTIONS] IMAGE", Count::Exact(1)),
     ("container inspect", "[OPTIONS] CONTAINER [CONTAINER...]", Count::Min(1)),
 ];
 
@@ -226,7 +228,7 @@ fn context_str(e: &clap::Error, kind: ContextKind) -> Option<String> {
 
 /// `-n, --last` for the argument clap names `--last <LAST>` (or `-n <N>`).
 fn flag_name(cmd: &clap::Command, shown: &str) -> String {
-    let word = shown.split([' ', '=']).next().unwrap_or(shown);
+    let word = shown.split([' ', '=', '[']).next().unwrap_or(shown);
     let arg = if let Some(l) = word.strip_prefix("--") {
         cmd.get_arguments().find(|a| a.get_long() == Some(l))
     } else {
@@ -242,6 +244,109 @@ fn flag_name(cmd: &clap::Command, shown: &str) -> String {
         },
         None => word.to_string(),
     }
+}
+
+/// Commands whose options end at the first argument (the rest is the container's
+/// command), as docker's `SetInterspersed(false)`.
+const OPTIONS_FIRST: &[&str] = &["run", "create", "exec"];
+
+/// Go's flags take `--flag=BOOL` (and `-f=BOOL`) for a boolean flag; clap takes only
+/// `--flag`. Rewrites those words before clap sees them: a true value is the bare flag,
+/// a false one drops the flag and its earlier mentions (the last one wins, as in Go);
+/// a value that is no Go boolean is refused in docker's words (exit 125).
+pub fn go_bool_flags(root: &clap::Command, argv: &[String]) -> Result<Vec<String>, Refusal> {
+    let mut out: Vec<String> = Vec::with_capacity(argv.len());
+    let mut path: Vec<String> = Vec::new();
+    let mut cur = root;
+    let mut in_path = true;
+    let mut i = 0;
+    while i < argv.len() {
+        let a = &argv[i];
+        if i == 0 {
+            out.push(a.clone());
+            i += 1;
+            continue;
+        }
+        if a == "--" {
+            out.extend(argv[i..].iter().cloned());
+            break;
+        }
+        let Some(flag) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            match in_path.then(|| cur.find_subcommand(a)).flatten() {
+                Some(sub) => {
+                    path.push(sub.get_name().to_string());
+                    cur = sub;
+                }
+                None => {
+                    in_path = false;
+                    if OPTIONS_FIRST.contains(&cur.get_name()) {
+                        out.extend(argv[i..].iter().cloned());
+                        break;
+                    }
+                }
+            }
+            out.push(a.clone());
+            i += 1;
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        let arg = match name.strip_prefix('-') {
+            Some(long) => cur.get_arguments().find(|x| x.get_long() == Some(long)),
+            None if name.chars().count() == 1 => {
+                let c = name.chars().next();
+                cur.get_arguments().find(|x| x.get_short() == c)
+            }
+            None => None,
+        };
+        let is_bool = arg.is_some_and(|x| matches!(x.get_action(), clap::ArgAction::SetTrue));
+        match (is_bool, value) {
+            (true, Some(v)) => {
+                let arg = arg.expect("is_bool implies an argument");
+                let bare = match arg.get_long() {
+                    Some(l) => format!("--{l}"),
+                    None => format!("-{name}"),
+                };
+                match go_bool(v) {
+                    Ok(true) => out.push(bare),
+                    Ok(false) => {
+                        // Earlier mentions of the same flag, by either name, are undone.
+                        let short = arg.get_short().map(|c| format!("-{c}"));
+                        out.retain(|w| *w != bare && Some(w) != short.as_ref());
+                    }
+                    Err(why) => {
+                        let usage = usage_of(&path.join(" ")).0;
+                        let full = if path.is_empty() {
+                            "berth".to_string()
+                        } else {
+                            format!("berth {}", path.join(" "))
+                        };
+                        let shown = flag_name(cur, &format!("-{name}"));
+                        return Err(Refusal {
+                            stdout: String::new(),
+                            stderr: format!("invalid argument \"{v}\" for \"{shown}\" flag: {why}\n\nUsage:  {usage}\n\nRun '{full} --help' for more information\n"),
+                            code: FLAG_ERROR,
+                        });
+                    }
+                }
+                i += 1;
+            }
+            _ => {
+                out.push(a.clone());
+                // A flag that takes its value from the next word carries it along.
+                if value.is_none() && takes_value(cur, flag) {
+                    if let Some(next) = argv.get(i + 1) {
+                        out.push(next.clone());
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// docker's answer to a command line clap refused.
@@ -306,7 +411,12 @@ pub fn refusal(root: &clap::Command, argv: &[String], e: &clap::Error) -> Refusa
                     .find(|t| t.starts_with('-') && !t.starts_with("--") && t.contains(c))
                     .cloned()
                     .unwrap_or_else(|| arg.clone());
-                flag_err(format!("unknown shorthand flag: '{c}' in {token}"))
+                // pflag names what was left of the group when it met the letter
+                // (`-iZx` → `in -Zx`).
+                let rest = token[1..]
+                    .find(c)
+                    .map_or(token.as_str(), |i| &token[1 + i..]);
+                flag_err(format!("unknown shorthand flag: '{c}' in -{rest}"))
             } else if path.is_empty() {
                 // A word where a command was expected.
                 Refusal {
@@ -365,6 +475,14 @@ pub fn refusal(root: &clap::Command, argv: &[String], e: &clap::Error) -> Refusa
             flag_err(first)
         }
     }
+}
+
+/// docker's refusal of a wrong number of arguments for the command at `path`, for a
+/// command that checks its own count (exit 1; the text without its last newline).
+pub fn count_message(path: &str) -> String {
+    let (usage, count) = usage_of(path);
+    let r = count_error(&format!("berth {path}"), &usage, count, false, "");
+    r.stderr.trim_end_matches('\n').to_string()
 }
 
 /// docker's messages for a wrong number of arguments (exit 1).

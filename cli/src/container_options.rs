@@ -515,24 +515,40 @@ pub fn parse_mount(s: &str) -> Result<Mount> {
 }
 
 /// A `--device` (`/dev/x[:/dev/y][:rwm]`) as the API's DeviceMapping, checked as
-/// docker's CLI checks it.
+/// docker's CLI checks it once the command line is parsed (its `validateLinuxPath`:
+/// `bad format for path`, `bad mode specified`, `X is not an absolute path`, exit 125
+/// without the usage line).
 pub fn parse_device(s: &str) -> Result<DeviceMapping> {
-    let bad = |why: &str| invalid(s, "--device", why);
-    let valid_mode =
-        |m: &str| !m.is_empty() && m.len() <= 3 && m.chars().all(|c| "rwm".contains(c));
+    let bad = |why: String| Error::Usage(why);
+    // Each of r, w, m at most once.
+    let valid_mode = |m: &str| {
+        !m.is_empty() && {
+            let mut seen = Vec::new();
+            m.chars().all(|c| {
+                let ok = "rwm".contains(c) && !seen.contains(&c);
+                seen.push(c);
+                ok
+            })
+        }
+    };
+    if s.matches(':').count() > 2 || s.starts_with(':') || s.is_empty() {
+        return Err(bad(format!("bad format for path: {s}")));
+    }
     let parts: Vec<&str> = s.split(':').collect();
     let (src, dst, perm) = match parts.as_slice() {
         [src] => (*src, *src, "rwm"),
         [src, x] if valid_mode(x) => (*src, *src, *x),
         [src, dst] => (*src, *dst, "rwm"),
-        [src, dst, perm] => (*src, *dst, *perm),
-        _ => return Err(bad(&format!("invalid device specification: {s}"))),
+        [src, dst, perm] => {
+            if !valid_mode(perm) {
+                return Err(bad(format!("bad mode specified: {perm}")));
+            }
+            (*src, *dst, *perm)
+        }
+        _ => return Err(bad(format!("invalid device specification: {s}"))),
     };
-    if !valid_mode(perm) {
-        return Err(bad(&format!("invalid device mode: {perm}")));
-    }
     if !dst.starts_with('/') {
-        return Err(bad(&format!("{dst} is not an absolute path")));
+        return Err(bad(format!("{dst} is not an absolute path")));
     }
     Ok(DeviceMapping {
         path_on_host: src.to_string(),
@@ -859,23 +875,17 @@ impl ContainerOptions {
             .collect::<Result<Vec<_>>>()?;
         r.devices = (!devices.is_empty()).then_some(devices);
         hc.shm_size = bytes(&self.shm_size, "--shm-size")?.unwrap_or(0);
+        // Its range is berthd's to check, as dockerd checks it for the docker CLI.
         if let Some(adj) = int(&self.oom_score_adj, "--oom-score-adj")? {
-            if !(-1000..=1000).contains(&adj) {
-                return Err(Error::Usage(format!(
-                    "invalid value {adj}, range for oom score adj is [-1000, 1000]"
-                )));
-            }
             hc.oom_score_adj = adj;
         }
-        // Namespaces, checked as docker's CLI checks them.
+        // Namespaces, checked as docker's CLI checks them (the IPC mode is the daemon's
+        // to refuse, as for docker).
         hc.pid_mode = self.pid.as_deref().unwrap_or("").into();
         if !hc.pid_mode.valid() {
             return Err(Error::Usage("--pid: invalid PID mode".into()));
         }
         hc.ipc_mode = self.ipc.as_deref().unwrap_or("").into();
-        if !hc.ipc_mode.valid() {
-            return Err(Error::Usage("--ipc: invalid IPC mode".into()));
-        }
         hc.uts_mode = self.uts.as_deref().unwrap_or("").into();
         if !hc.uts_mode.valid() {
             return Err(Error::Usage("--uts: invalid UTS mode".into()));
@@ -1370,19 +1380,14 @@ mod tests {
         assert_eq!(plain["HostConfig"]["RestartPolicy"]["Name"], "no");
         for (args, why) in [
             (&["--pid", "bogus"][..], "--pid: invalid PID mode"),
-            (&["--ipc", "bogus"][..], "--ipc: invalid IPC mode"),
             (&["--uts", "container:x"][..], "--uts: invalid UTS mode"),
-            (
-                &["--oom-score-adj", "2000"][..],
-                "range for oom score adj is [-1000, 1000]",
-            ),
             (
                 &["--device", "/dev/null:rel"][..],
                 "rel is not an absolute path",
             ),
             (
                 &["--device", "/dev/null:/dev/x:rwz"][..],
-                "invalid device mode: rwz",
+                "bad mode specified: rwz",
             ),
             (
                 &["--cpu-quota", "x"][..],

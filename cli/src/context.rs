@@ -6,8 +6,8 @@
 //! else `BERTH_HOST` or `DOCKER_HOST`, else `DOCKER_CONTEXT`, else the current
 //! context, else the default socket.
 
-use crate::endpoint::{ConnectOptions, Endpoint as Target, TlsFiles, DEFAULT_SOCKET};
 use crate::config::{self, ConfigFile};
+use crate::endpoint::{ConnectOptions, Endpoint as Target, TlsFiles, DEFAULT_SOCKET};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;

@@ -158,6 +158,17 @@ pub fn object(
     t.execute(data, mk, FuncSet::Basic)
 }
 
+/// As [`object`] for a command that executes straight to stdout (`version`, `info`):
+/// prints what the template wrote, then a newline, and gives the error if any.
+pub fn print_object(format: &str, name: &str, data: &Value) -> std::result::Result<(), String> {
+    let (out, err) = match Template::parse(name, format) {
+        Ok(t) => t.execute_partial(data, MissingKey::Default),
+        Err(e) => (String::new(), Some(e.to_string())),
+    };
+    println!("{out}");
+    err.map_or(Ok(()), Err)
+}
+
 /// `Vec<(&str, String)>` as row fields.
 pub fn fields(pairs: Vec<(&str, Value)>) -> Vec<(String, Value)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -63,6 +63,13 @@ fn main() {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let root = Cli::command();
+    let argv = match args::go_bool_flags(&root, &argv) {
+        Ok(argv) => argv,
+        Err(r) => {
+            eprint!("{}", r.stderr);
+            std::process::exit(r.code);
+        }
+    };
     let cli = match root
         .clone()
         .try_get_matches_from(&argv)

@@ -14,7 +14,32 @@ const IMG: &str = "busybox:test";
 
 /// docker's words with its name replaced by berth's, for comparing outputs.
 fn as_berth(s: &str) -> String {
-    s.replace("docker", "berth")
+    // The test's config directory keeps its name.
+    s.replace("docker-config", "\0")
+        .replace("docker", "berth")
+        .replace('\0', "docker-config")
+}
+
+/// Output with ages under two minutes made one word and spaces squeezed (the columns
+/// move with the text): for comparing listings of an image made seconds ago.
+fn ages_masked(s: &str) -> String {
+    let mut t = s
+        .replace("Less than a second", "AGE")
+        .replace("About a minute", "AGE")
+        .replace(" seconds", " second");
+    // "N second" -> "AGE", wherever it stands (a table cell, a JSON string).
+    while let Some(i) = t.find(" second") {
+        let digits = t[..i]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        t.replace_range(i - digits..i + " second".len(), "AGE");
+    }
+    t.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `berth ARGS` and `docker ARGS`: (exit code, stdout, stderr) of each, docker's in
@@ -106,35 +131,27 @@ fn glued_short_values_and_repeated_flags_as_docker() {
     let (code, out, err) = same(&d, &args);
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(out, "bar 1 0 /tmp from the host\n67108864\n");
-    // The last of a repeated single-valued flag wins.
-    same(
-        &d,
-        &[
+    // The last of a repeated single-valued flag wins, in both CLIs.
+    for (cli, name) in [("berth", "cli-last-b"), ("docker", "cli-last-d")] {
+        let args = [
             "create",
             "--network",
             "none",
             "--name",
             "first",
             "--name",
-            "cli-last",
+            name,
             IMG,
-        ],
-    );
-    assert!(d
-        .berth_ok(&["ps", "-a", "--format", "{{.Names}}"])
-        .contains("cli-last"));
-    d.berth_ok(&["rm", "cli-last"]);
-    d.berth_ok(&[
-        "create",
-        "--network",
-        "none",
-        "--name",
-        "a1",
-        "--name",
-        "cli-last",
-        IMG,
-    ]);
-    assert_eq!(d.inspect("cli-last", "{{.Name}}"), "/cli-last");
+            "true",
+        ];
+        if cli == "berth" {
+            d.berth_ok(&args);
+        } else {
+            d.ok(&args);
+        }
+        assert_eq!(d.inspect(name, "{{.Name}}"), format!("/{name}"));
+        d.berth_ok(&["rm", name]);
+    }
     // exec's glued user.
     d.berth_ok(&[
         "run",
@@ -212,7 +229,7 @@ fn go_templates_and_tables_as_docker_prints_them() {
         wide,
         "{{.Names}}",
         "{{.ID}}\t{{.Image}}",
-        "table {{.ID}}\\t{{.Names}}\\t{{.Label \"a\"}}\\t{{.Labels}}\\t{{.Mounts}}\\t{{.Command}}",
+        "table {{.ID}}\\t{{.Names}}\\t{{.Label \"a\"}}\\t{{.Mounts}}\\t{{.Command}}",
         "table {{.Names}}\\t{{.Label \"com.x\"}}\\t{{upper .Image}}\\t{{.State}}",
         "{{.Names}}: {{.Size}} {{.LocalVolumes}} {{.Networks}} {{.State}}",
         "{{.Nope}}",
@@ -223,6 +240,26 @@ fn go_templates_and_tables_as_docker_prints_them() {
     ] {
         same(&d, &["ps", "-a", "--format", f]);
     }
+    // .Labels joins k=v pairs with commas; docker's order is Go's map order (random),
+    // so only the pairs are compared.
+    let pairs = |out: String| {
+        let mut v: Vec<String> = out.trim().split(',').map(String::from).collect();
+        v.sort();
+        v
+    };
+    let f = ["ps", "--filter", "name=web", "--format", "{{.Labels}}"];
+    assert_eq!(pairs(d.berth_ok(&f)), ["a=1", "com.x=y"]);
+    assert_eq!(pairs(d.berth_ok(&f)), pairs(d.ok(&f)));
+    let f = [
+        "volume",
+        "ls",
+        "--filter",
+        "name=v2",
+        "--format",
+        "{{.Labels}}",
+    ];
+    assert_eq!(pairs(d.berth_ok(&f)), ["com.example.some-label=x", "k=v"]);
+    assert_eq!(pairs(d.berth_ok(&f)), pairs(d.ok(&f)));
     // RunningFor says "ago", as docker's.
     for line in d
         .berth_ok(&["ps", "-a", "--format", "{{.RunningFor}}"])
@@ -244,7 +281,7 @@ fn go_templates_and_tables_as_docker_prints_them() {
         same(&d, &["images", "--format", f]);
     }
     for f in [
-        "table {{.Name}}\\t{{.Driver}}\\t{{.Scope}}\\t{{.Mountpoint}}\\t{{.Labels}}\\t{{.Label \"k\"}}\\t{{.Label \"com.example.some-label\"}}\\t{{.Links}}\\t{{.Size}}",
+        "table {{.Name}}\\t{{.Driver}}\\t{{.Scope}}\\t{{.Mountpoint}}\\t{{.Label \"k\"}}\\t{{.Label \"com.example.some-label\"}}\\t{{.Links}}\\t{{.Size}}",
         "raw",
         "json",
         "{{.Name}}",
@@ -292,7 +329,9 @@ fn go_templates_and_tables_as_docker_prints_them() {
             "{{.Server.Version}} {{.Server.ApiVersion}} {{.Client.Os}}/{{.Client.Arch}}",
         ],
     );
-    same(&d, &["info", "-f", "{{.Containers}} {{.Images}} {{.Nope}}"]);
+    // docker's type is system.dockerInfo in both (not put into berth's words).
+    let args = ["info", "-f", "{{.Containers}} {{.Images}} {{.Nope}}"];
+    assert_eq!(d.berth(&args, None), d.run(&args, None));
     same(
         &d,
         &[
@@ -315,6 +354,7 @@ fn run_and_create_flags_reach_berthd_as_docker_sends_them() {
         "--name",
         "src",
         IMG,
+        "true",
     ]);
     let flags = [
         "--network",
@@ -348,11 +388,11 @@ fn run_and_create_flags_reach_berthd_as_docker_sends_them() {
     ];
     let mut b = vec!["create", "--name", "by-berth"];
     b.extend(flags);
-    b.push(IMG);
+    b.extend([IMG, "true"]);
     d.berth_ok(&b);
     let mut k = vec!["create", "--name", "by-docker"];
     k.extend(flags);
-    k.push(IMG);
+    k.extend([IMG, "true"]);
     d.ok(&k);
     for field in [
         "Init",
@@ -379,18 +419,18 @@ fn run_and_create_flags_reach_berthd_as_docker_sends_them() {
             "{field}"
         );
     }
-    // Refused by berth's own checks as docker's CLI refuses them.
+    // Refused by the CLI as docker's CLI refuses them (PID, UTS modes, a device's
+    // path): same words and code, nothing made.
     for args in [
-        &["create", "--network", "none", "--pid", "bogus", IMG][..],
-        &["create", "--network", "none", "--ipc", "bogus", IMG],
-        &["create", "--network", "none", "--uts", "container:x", IMG],
+        &["create", "--network", "none", "--pid", "bogus", IMG, "true"][..],
         &[
             "create",
             "--network",
             "none",
-            "--oom-score-adj",
-            "2000",
+            "--uts",
+            "container:x",
             IMG,
+            "true",
         ],
         &[
             "create",
@@ -399,11 +439,37 @@ fn run_and_create_flags_reach_berthd_as_docker_sends_them() {
             "--device",
             "/dev/null:rel",
             IMG,
+            "true",
         ],
     ] {
         let (b, k) = both(&d, args);
-        assert_eq!(b.0, k.0, "{args:?}: {b:?} vs {k:?}");
+        assert_eq!(b, k, "{args:?}");
         assert_ne!(b.0, 0, "{args:?}");
+    }
+    assert_eq!(d.berth_ok(&["ps", "-aq"]).lines().count(), 3);
+    // The IPC mode and the OOM score's range are the daemon's to check, as docker's
+    // CLI leaves them to dockerd: both CLIs send them and berthd answers both alike
+    // (its refusal is in berth-api's create checks).
+    for args in [
+        &["create", "--network", "none", "--ipc", "bogus", IMG, "true"][..],
+        &[
+            "create",
+            "--network",
+            "none",
+            "--oom-score-adj",
+            "2000",
+            IMG,
+            "true",
+        ],
+    ] {
+        let (b, k) = both(&d, args);
+        assert_eq!((b.0, &b.2), (k.0, &k.2), "{args:?}");
+        for id in [b.1.trim(), k.1.trim()]
+            .into_iter()
+            .filter(|i| !i.is_empty())
+        {
+            d.berth_ok(&["rm", id]);
+        }
     }
 }
 
@@ -513,6 +579,92 @@ fn contexts_are_the_docker_cli_s() {
         berth(&["context", "rm", "bt"]),
         (0, "bt\n".into(), String::new())
     );
+
+    // TLS files in a context: kept in docker's store, where docker finds them.
+    let pem = d.dir.path().join("pem");
+    std::fs::create_dir_all(&pem).unwrap();
+    for f in ["ca", "cert", "key"] {
+        std::fs::write(pem.join(format!("{f}.pem")), format!("not a real {f}\n")).unwrap();
+    }
+    let tls = format!(
+        "host=tcp://127.0.0.1:1,ca={0}/ca.pem,cert={0}/cert.pem,key={0}/key.pem",
+        pem.display()
+    );
+    assert_eq!(berth(&["context", "create", "tl", "--docker", &tls]).0, 0);
+    let f = "{{json .TLSMaterial}} {{json .Endpoints}}";
+    let (code, out, _) = berth(&["context", "inspect", "-f", f, "tl"]);
+    assert_eq!(
+        (code, out.clone()),
+        (0, docker(&["context", "inspect", "-f", f, "tl"]).1)
+    );
+    assert!(
+        out.contains(r#"{"docker":["ca.pem","cert.pem","key.pem"]}"#),
+        "{out}"
+    );
+    // Using it reads them: a CA that is no certificate is refused before anything is
+    // sent.
+    let (code, _, err) = berth(&["--context", "tl", "ps"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.is_empty());
+    assert_eq!(berth(&["context", "rm", "tl"]).0, 0);
+    assert!(!cfg.join("contexts/tls").read_dir().unwrap().any(|_| true));
+    // A file that is not there: refused, and no context is left half-made.
+    let bad = "host=tcp://127.0.0.1:1,ca=/nonexistent/ca.pem";
+    let (code, _, err) = berth(&["context", "create", "tb", "--docker", bad]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("open /nonexistent/ca.pem: no such file or directory"),
+        "{err}"
+    );
+    assert_eq!(berth(&["context", "inspect", "tb"]).0, 1);
+}
+
+#[test]
+fn history_as_docker_shows_it() {
+    let d = Berthd::start();
+    for args in [
+        &["history", IMG][..],
+        &["history", "--no-trunc", IMG],
+        &["history", "-H=false", IMG],
+        &[
+            "history",
+            "--human=false",
+            "--format",
+            "{{.CreatedAt}}|{{.Size}}",
+            IMG,
+        ],
+        &["history", "-q", IMG],
+        &[
+            "history",
+            "--format",
+            "table {{.ID}}\\t{{.CreatedBy}}\\t{{.Comment}}",
+            IMG,
+        ],
+        &["history", "--format", "json", IMG],
+        &["history", "--format", "{{.Nope}}", IMG],
+        &[
+            "image",
+            "history",
+            "--format",
+            "{{.ID}} {{.Size}} {{.CreatedSince}}",
+            IMG,
+        ],
+        &["history", "nosuch:image"],
+        &["history"],
+        &["history", "a", "b"],
+    ] {
+        // The test image was made seconds ago: its ages may tick between the two runs.
+        let (b, k) = both(&d, args);
+        assert_eq!(
+            (b.0, ages_masked(&b.1), b.2),
+            (k.0, ages_masked(&k.1), k.2),
+            "{args:?}"
+        );
+    }
+    let (code, out, _) = d.berth(&["history", IMG], None);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("IMAGE "), "{out}");
+    assert!(out.lines().count() >= 2, "{out}");
 }
 
 #[test]

@@ -98,7 +98,8 @@ const SPEC: Spec = Spec {
         ("Name", "NAME"),
         ("Description", "DESCRIPTION"),
         ("DockerEndpoint", "DOCKER ENDPOINT"),
-        ("Current", "CURRENT"),
+        // No header for Current: the default table's `{{if .Current}}` is false on the
+        // header row, as docker's.
         ("Error", "ERROR"),
         ("ContextType", "CONTEXT TYPE"),
     ],
@@ -199,6 +200,8 @@ fn create(a: CreateArgs) -> Result<i32> {
             .unwrap_or_default(),
         None => Endpoint::default(),
     };
+    // The files named by ca=, cert=, key=, kept in the context's TLS directory.
+    let mut tls_files: Vec<(String, Vec<u8>)> = Vec::new();
     if let Some(spec) = &a.docker {
         for field in spec.split(',').filter(|f| !f.is_empty()) {
             let (k, v) = field
@@ -210,9 +213,10 @@ fn create(a: CreateArgs) -> Result<i32> {
                     endpoint.skip_tls_verify = crate::args::go_bool(v).map_err(Error::Usage)?
                 }
                 "ca" | "cert" | "key" => {
-                    return Err(Error::Usage(format!(
-                        "{k}: TLS material in contexts is not supported by berth yet"
-                    )))
+                    let bytes = std::fs::read(v).map_err(|e| {
+                        Error::Usage(format!("open {v}: {}", crate::error::os_text(&e)))
+                    })?;
+                    tls_files.push((format!("{k}.pem"), bytes));
                 }
                 other => return Err(Error::Usage(format!("unrecognized config key: {other}"))),
             }
@@ -230,9 +234,40 @@ fn create(a: CreateArgs) -> Result<i32> {
         metadata,
         endpoints: BTreeMap::from([("docker".to_string(), endpoint)]),
     })?;
+    if !tls_files.is_empty() {
+        if let Err(e) = store_tls(&a.name, &tls_files) {
+            // Nothing half-made: the context goes with its files.
+            let _ = context::remove(&a.name);
+            return Err(e);
+        }
+    }
     println!("{}", a.name);
     eprintln!("Successfully created context \"{}\"", a.name);
     Ok(0)
+}
+
+/// Writes a context's TLS files as docker's store does (directory 0700, files 0600).
+fn store_tls(name: &str, files: &[(String, Vec<u8>)]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = context::tls_dir(name);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    for (file, bytes) in files {
+        let p = dir.join(file);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&p)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+    }
+    Ok(())
 }
 
 fn rm(a: RmArgs) -> Result<i32> {
@@ -298,7 +333,17 @@ fn inspect(a: InspectArgs) -> Result<i32> {
             if n == DEFAULT {
                 o.insert("Metadata".into(), serde_json::json!({}));
             }
-            o.insert("TLSMaterial".into(), serde_json::json!({}));
+            // The names of the context's TLS files, as docker lists them.
+            let files: Vec<&str> = ["ca.pem", "cert.pem", "key.pem"]
+                .into_iter()
+                .filter(|f| n != DEFAULT && context::tls_dir(n).join(f).exists())
+                .collect();
+            let material = if files.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "docker": files })
+            };
+            o.insert("TLSMaterial".into(), material);
             o.insert(
                 "Storage".into(),
                 serde_json::json!({"MetadataPath": storage.0, "TLSPath": storage.1}),

@@ -61,11 +61,7 @@ fn exec_failure_code(message: &str) -> i32 {
 pub async fn run(client: &Client, args: Args) -> Result<i32> {
     let (container, cmd) = match args.rest.split_first() {
         Some((c, cmd)) if !cmd.is_empty() => (c.clone(), cmd.to_vec()),
-        _ => {
-            return Err(Error::Usage(
-                "\"berth exec\" requires at least 2 arguments: CONTAINER COMMAND [ARG...]".into(),
-            ))
-        }
+        _ => return Err(Error::Usage(crate::args::count_message("exec"))),
     };
     if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
         return Err(Error::Usage("the input device is not a TTY".into()));

@@ -33,13 +33,7 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         }
         let data = crate::template::Value::typed_from_json(&v.to_string(), "system.dockerInfo")
             .map_err(Error::BadResponse)?;
-        match crate::format::object(f, "", &data, false) {
-            Ok(out) => println!("{out}"),
-            Err(e) => {
-                println!();
-                return Err(Error::Usage(e));
-            }
-        }
+        crate::format::print_object(f, "", &data).map_err(Error::Usage)?;
         return Ok(0);
     }
     println!("Client:");

@@ -194,20 +194,31 @@ pub fn print_found(format: Option<&str>, found: &[Vec<u8>], type_name: &str) -> 
                 eprintln!("template parsing error: {e}");
                 return Ok(64);
             }
-            match render(Some(f), found, type_name, type_name != "volume.Volume") {
-                Ok(out) if out.is_empty() => {
-                    println!();
-                    Ok(0)
+            // As docker: each object rendered on its own, what rendered printed, then
+            // one error line per object that did not.
+            let mut out = String::new();
+            let mut errors = Vec::new();
+            for raw in found {
+                match render(
+                    Some(f),
+                    std::slice::from_ref(raw),
+                    type_name,
+                    type_name != "volume.Volume",
+                ) {
+                    Ok(text) => out.push_str(&text),
+                    Err(e) => errors.push(e),
                 }
-                Ok(out) => {
-                    print!("{out}");
-                    Ok(0)
-                }
-                Err(e) => {
-                    println!();
-                    eprintln!("{e}");
-                    Ok(1)
-                }
+            }
+            if out.is_empty() {
+                println!();
+            } else {
+                print!("{out}");
+            }
+            if errors.is_empty() {
+                Ok(0)
+            } else {
+                eprintln!("{}", errors.join("\n"));
+                Ok(1)
             }
         }
     }

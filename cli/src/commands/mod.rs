@@ -12,6 +12,7 @@ pub mod cp;
 pub mod create;
 pub mod events;
 pub mod exec;
+pub mod history;
 pub mod image;
 pub mod images;
 pub mod r#import;
@@ -96,6 +97,8 @@ pub enum Command {
     Push(push::Args),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(tag::Args),
+    /// Show the history of an image
+    History(history::Args),
     /// Remove one or more images
     Rmi(rmi::Args),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -173,6 +176,7 @@ impl Command {
             Command::Update(args) => update::run(client, args).await,
             Command::Cp(args) => cp::run(client, args).await,
             Command::Images(args) => images::run(client, args).await,
+            Command::History(args) => history::run(client, args).await,
             Command::Pull(args) => pull::run(client, args).await,
             Command::Push(args) => push::run(client, args).await,
             Command::Tag(args) => tag::run(client, args).await,

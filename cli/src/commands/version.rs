@@ -71,13 +71,7 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
             ]),
         )
         .into();
-        match crate::format::object(&f, "version", &data, false) {
-            Ok(out) => println!("{out}"),
-            Err(e) => {
-                println!();
-                return Err(Error::Usage(e));
-            }
-        }
+        crate::format::print_object(&f, "version", &data).map_err(Error::Usage)?;
         return server.map(|_| 0);
     }
     println!("Client:");

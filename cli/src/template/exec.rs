@@ -53,6 +53,21 @@ pub fn execute(
     missing: MissingKey,
     funcs: &dyn funcs::Table,
 ) -> Result<String, String> {
+    match execute_partial(tree, data, missing, funcs) {
+        (out, None) => Ok(out),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// As [`execute`], also giving what was written before an error: Go's templates write
+/// as they go, so a command that executes straight to its output (docker's `version`
+/// and `info`) shows that part.
+pub fn execute_partial(
+    tree: &Tree,
+    data: &Value,
+    missing: MissingKey,
+    funcs: &dyn funcs::Table,
+) -> (String, Option<String>) {
     let mut s = State {
         tree,
         name: tree.name.clone(),
@@ -64,10 +79,10 @@ pub fn execute(
         funcs,
     };
     match s.walk_list(data, &tree.root) {
-        Ok(()) => Ok(s.out),
-        Err(Flow::Error(e)) => Err(e),
+        Ok(()) => (s.out, None),
+        Err(Flow::Error(e)) => (s.out, Some(e)),
         // The parser refuses break/continue outside range.
-        Err(Flow::Break | Flow::Continue) => Ok(s.out),
+        Err(Flow::Break | Flow::Continue) => (s.out, None),
     }
 }
 
@@ -187,7 +202,7 @@ impl State<'_> {
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Missing | Value::Nil(_) => Vec::new(),
             other => {
-                self.at(b.pos, format!("range {}", b.pipe));
+                // As Go: the error is placed at the last node the pipeline evaluated.
                 return Err(self
                     .err(format!("range can't iterate over {}", other.print()))
                     .into());

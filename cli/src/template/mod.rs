@@ -76,6 +76,12 @@ impl Template {
             FuncSet::Header => exec::execute(&self.tree, data, missing, &funcs::Header),
         }
     }
+
+    /// Runs it with `data` and docker's functions: what it wrote, and Go's error text
+    /// if it failed part way.
+    pub fn execute_partial(&self, data: &Value, missing: MissingKey) -> (String, Option<String>) {
+        exec::execute_partial(&self.tree, data, missing, &funcs::Basic)
+    }
 }
 
 #[cfg(test)]

@@ -36,8 +36,6 @@ pub enum Node {
 /// The parts of if, range and with.
 #[derive(Debug, Clone)]
 pub struct Branch {
-    /// Where.
-    pub pos: usize,
     /// The condition.
     pub pipe: Pipe,
     /// When true (or for each element).
@@ -937,7 +935,6 @@ impl Parser<'_> {
         }
         self.vars.truncate(vars_before);
         Ok(Branch {
-            pos,
             pipe,
             list,
             else_list,

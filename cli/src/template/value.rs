@@ -49,6 +49,10 @@ impl fmt::Debug for Struct {
     }
 }
 
+/// Go field names whose JSON key differs (Go name, JSON key), in the types docker's
+/// templates run on.
+const GO_NAMES: &[(&str, &str)] = &[("ID", "Id"), ("APIVersion", "ApiVersion")];
+
 impl Struct {
     /// A struct of the named Go type with these fields.
     pub fn new(type_name: &str, fields: Vec<(String, Value)>) -> Self {
@@ -62,9 +66,18 @@ impl Struct {
         }
     }
 
-    /// A field's value.
+    /// A field's value, by its Go name: the few fields whose JSON key is not their Go
+    /// name (`ID` is `"Id"`, `APIVersion` is `"ApiVersion"`) are found by the Go name
+    /// only, as docker's templates see them.
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        let find = |n: &str| self.fields.iter().find(|(k, _)| k == n).map(|(_, v)| v);
+        if GO_NAMES.iter().any(|(_, json)| *json == name) {
+            return None;
+        }
+        match GO_NAMES.iter().find(|(go, _)| *go == name) {
+            Some((_, json)) => find(json).or_else(|| find(name)),
+            None => find(name),
+        }
     }
 
     /// A hidden value.
