@@ -71,8 +71,11 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
             ]),
         )
         .into();
-        crate::format::print_object(&f, "version", &data).map_err(Error::Usage)?;
-        return server.map(|_| 0);
+        // As docker: berthd's failure, if any, is the error told; else the template's.
+        let printed = crate::format::print_object(&f, "version", &data);
+        server?;
+        printed.map_err(Error::Usage)?;
+        return Ok(0);
     }
     println!("Client:");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
