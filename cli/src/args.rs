@@ -442,8 +442,7 @@ pub fn refusal(root: &clap::Command, argv: &[String], e: &clap::Error) -> Refusa
             if value.is_empty() && e.kind() == ErrorKind::InvalidValue {
                 // No value where one is needed: as typed, long or short.
                 let long = name.rsplit(", ").next().unwrap_or(&name).to_string();
-                if argv.iter().any(|a| *a == long) || !name.contains(", ") && name.starts_with("--")
-                {
+                if argv.contains(&long) || !name.contains(", ") && name.starts_with("--") {
                     return flag_err(format!("flag needs an argument: {long}"));
                 }
                 let short = name

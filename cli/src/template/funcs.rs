@@ -89,7 +89,7 @@ fn at_least(name: &str, args: &[Value], n: usize) -> Result<(), CallError> {
     Ok(())
 }
 
-fn string<'a>(v: &'a Value) -> Result<&'a str, CallError> {
+fn string(v: &Value) -> Result<&str, CallError> {
     match v {
         Value::Str(s) => Ok(s),
         other => Err(CallError::Type(format!(

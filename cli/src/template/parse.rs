@@ -339,7 +339,7 @@ fn lex(src: &str) -> Result<Vec<Item>, (usize, String)> {
                     if rest.starts_with("}}") {
                         return Err((pos, "unclosed left paren".into()));
                     }
-                    return Err((pos, format!("unexpected right delim")));
+                    return Err((pos, "unexpected right delim".to_string()));
                 }
                 ':' => {
                     if !rest.starts_with(":=") {
@@ -959,11 +959,11 @@ impl Parser<'_> {
                 Tok::Comma if range => {
                     let v2 = self.next_non_space();
                     let Tok::Variable(name2) = v2.tok else {
-                        return Err((v2.pos, format!("range can only initialize variables")));
+                        return Err((v2.pos, "range can only initialize variables".to_string()));
                     };
                     let op = self.next_non_space();
                     if !matches!(op.tok, Tok::Declare | Tok::Assign) {
-                        return Err((op.pos, format!("expected := or = in range")));
+                        return Err((op.pos, "expected := or = in range".to_string()));
                     }
                     is_assign = op.tok == Tok::Assign;
                     decl.push(name.clone());

@@ -173,7 +173,7 @@ impl Spec {
             } else {
                 quote(&self.truncate(s))
             }),
-            ('q', Value::Int(n)) => char::from_u32(*n as u32).map(|c| quote_char(c)),
+            ('q', Value::Int(n)) => char::from_u32(*n as u32).map(quote_char),
             ('d', Value::Int(n)) => Some(self.sign(*n < 0, n.unsigned_abs().to_string())),
             ('d', Value::Uint(n)) => Some(self.sign(false, n.to_string())),
             ('d', Value::List(l)) => {
@@ -308,7 +308,7 @@ pub fn format_g(f: f64, prec: i64, _upper: bool) -> String {
     let nd = digits.len() as i64;
     let eprec = if prec < 0 {
         6
-    } else if prec > nd && nd >= exp + 1 {
+    } else if prec > nd && nd > exp {
         nd
     } else {
         prec
@@ -384,14 +384,14 @@ mod tests {
             s(
                 "%5.2f|%-4s|%q|%v|%x",
                 &[
-                    Value::Float(3.14159),
+                    Value::Float(2.71928),
                     "ab".into(),
                     "q".into(),
                     Value::Int(12),
                     Value::Int(255)
                 ]
             ),
-            " 3.14|ab  |\"q\"|12|ff"
+            " 2.72|ab  |\"q\"|12|ff"
         );
         assert_eq!(
             s(
