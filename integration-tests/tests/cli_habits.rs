@@ -719,3 +719,121 @@ fn completion_help_and_version_as_docker_has_them() {
         ],
     );
 }
+
+#[test]
+fn berthd_honours_or_refuses_init_device_stop_signal_and_tiny_memory() {
+    let d = Berthd::start();
+    // --init: docker-init (tini) is PID 1 and runs the command after `--`, from
+    // either CLI; the container's exit code comes through it.
+    let script = "tr '\\0' ' ' < /proc/1/cmdline; echo; exit 3";
+    let args = [
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        script,
+    ];
+    // (The path names docker: compared as they are.)
+    let (code, out, err) = d.berth(&args, None);
+    assert_eq!((code, out.clone(), err.clone()), d.run(&args, None));
+    assert_eq!((code, err.as_str()), (3, ""), "{out}");
+    assert_eq!(out, format!("/sbin/docker-init -- sh -c {script} \n"));
+    // --device: the node with the host's numbers, readable (its `r` rule adds nothing
+    // to the default rules for /dev/null, in dockerd as here).
+    let script = "stat -c '%t,%T' /dev/n0; head -c1 /dev/n0 | wc -c";
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        "/dev/null:/dev/n0:r",
+        IMG,
+        "sh",
+        "-c",
+        script,
+    ];
+    let (code, out, _) = same(&d, &args);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["1,3", "0"], "{out}");
+    // Refused in dockerd's words, by either CLI, and nothing left running.
+    for args in [
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--device",
+            "/dev/nosuchdevice",
+            IMG,
+            "true",
+        ][..],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--device",
+            "/etc/hostname:/dev/x",
+            IMG,
+            "true",
+        ],
+        &[
+            "create",
+            "--network",
+            "none",
+            "--stop-signal",
+            "BOGUS",
+            IMG,
+            "true",
+        ],
+        &["run", "--rm", "--network", "none", "-m", "100", IMG, "true"],
+    ] {
+        let (code, _, err) = same(&d, args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(
+            err.contains("Error response from daemon"),
+            "{args:?}: {err}"
+        );
+    }
+    let (_, _, err) = d.berth(
+        &[
+            "create",
+            "--network",
+            "none",
+            "--stop-signal",
+            "BOGUS",
+            IMG,
+            "true",
+        ],
+        None,
+    );
+    assert!(err.contains("Invalid signal: BOGUS"), "{err}");
+    let (_, _, err) = d.berth(
+        &["run", "--rm", "--network", "none", "-m", "100", IMG, "true"],
+        None,
+    );
+    assert!(err.contains("Minimum memory limit allowed is 6MB"), "{err}");
+    let (_, _, err) = d.berth(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--device",
+            "/dev/nosuchdevice",
+            IMG,
+            "true",
+        ],
+        None,
+    );
+    assert!(
+        err.contains("error gathering device information while adding custom device \"/dev/nosuchdevice\": no such file or directory"),
+        "{err}"
+    );
+    assert_eq!(d.berth_ok(&["ps", "-q"]), "");
+}

@@ -203,7 +203,13 @@ async fn foreground(
         Outcome::Exited(code) => Ok(code),
         Outcome::Detached => Ok(0),
         Outcome::StartFailed(e) => {
-            eprintln!("berth: {e}");
+            // With --rm, docker's CLI waits for the removal and reports the failure
+            // as a run error, with its hint.
+            if opts.rm {
+                eprintln!("berth: {e}\n\nRun 'berth run --help' for more information");
+            } else {
+                eprintln!("berth: {e}");
+            }
             Ok(container_options::start_failure_code(&e.to_string()))
         }
     }
