@@ -283,12 +283,16 @@ fn go_templates_and_tables_as_docker_prints_them() {
     for f in [
         "table {{.Name}}\\t{{.Driver}}\\t{{.Scope}}\\t{{.Mountpoint}}\\t{{.Label \"k\"}}\\t{{.Label \"com.example.some-label\"}}\\t{{.Links}}\\t{{.Size}}",
         "raw",
-        "json",
         "{{.Name}}",
         "{{.Nope}}",
     ] {
         same(&d, &["volume", "ls", "--format", f]);
     }
+    // json of a volume without labels (docker joins labels in Go's random map order).
+    same(
+        &d,
+        &["volume", "ls", "--filter", "name=v1", "--format", "json"],
+    );
     for f in [
         "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}",
         "json",
