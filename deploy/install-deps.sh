@@ -5,6 +5,7 @@
 #   g++                   libFuzzer, built by the fuzz harnesses (fuzz/)
 #   runc crun             peers for conformance runs and benchmarks
 #   docker.io             the real dockerd/containerd for interop tests (docker CLI too)
+#   tini                  berthd's --init (tini-static; docker.io's docker-init is tini too)
 #   podman                the real podman (with conmon) for berth-runtime drop-in tests
 #   docker-registry       a real registry on 127.0.0.1 for pull/push tests
 #   skopeo apache2-utils  pushing test images; htpasswd for registry auth tests
@@ -25,7 +26,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static g++ bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2 protobuf-compiler containernetworking-plugins golang-go golang-github-docker-spdystream-dev)
+packages=(busybox-static g++ bsdutils runc crun docker.io tini podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2 protobuf-compiler containernetworking-plugins golang-go golang-github-docker-spdystream-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

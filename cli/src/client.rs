@@ -34,8 +34,10 @@ pub fn empty() -> Body {
 }
 
 /// A JSON request body.
-pub fn json(value: &serde_json::Value) -> Body {
-    Full::new(Bytes::from(value.to_string()))
+pub fn json<B: serde::Serialize + ?Sized>(value: &B) -> Body {
+    // Serializing the API's types (plain structs, string-keyed maps) cannot fail.
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    Full::new(Bytes::from(bytes))
         .map_err(|never| match never {})
         .boxed()
 }
@@ -142,6 +144,24 @@ impl Client {
     ) -> Result<T> {
         let resp = self.post_raw(path, body).await?;
         read_json(resp).await
+    }
+
+    /// POST of a typed body (one of the API's request types), decoding a typed answer.
+    pub async fn post_typed<B: serde::Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let resp = self
+            .send(Method::POST, path, json(body), Some("application/json"))
+            .await?;
+        read_json(resp).await
+    }
+
+    /// GET, the answer's bytes as berthd sent them.
+    pub async fn get_raw(&self, path: &str) -> Result<Vec<u8>> {
+        let resp = self.send(Method::GET, path, empty(), None).await?;
+        Ok(resp.into_body().collect().await?.to_bytes().to_vec())
     }
 
     /// POST of an optional JSON body whose answer has no content worth reading.

@@ -1,13 +1,19 @@
 //! The flags `berth run` and `berth create` share, as docker spells them, and how they
-//! become the `/containers/create` body (Config with HostConfig inside). Values are
-//! taken as strings and checked here, so that a bad one is reported as docker reports
-//! it (naming the flag) with docker's exit code 125 instead of clap's usage error.
+//! become the `/containers/create` body: the Engine API's typed
+//! `ContainerCreateRequest` (berth-api), the same types berthd decodes, so a field
+//! cannot be misspelt on either side. Values are taken as strings and checked here, so
+//! that a bad one is reported as docker reports it (`invalid argument "x" for "-m,
+//! --memory" flag: ...`, with the usage and exit 125).
 
 use crate::client::{self, Client};
 use crate::error::{Error, Result};
 use crate::progress;
+use berth_api::container::{
+    Config, ContainerCreateRequest, CreateResponse, DeviceMapping, Empty, HealthConfig, HostConfig,
+    LogConfig, RestartPolicy, Ulimit,
+};
+use berth_api::mount::{BindOptions, Driver, Mount, TmpfsOptions, VolumeOptions};
 use futures_util::StreamExt;
-use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -152,6 +158,69 @@ pub struct ContainerOptions {
     /// Log driver options.
     #[arg(long = "log-opt", value_name = "OPT")]
     pub log_opt: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
+    /// Add a host device to the container (`/dev/x[:/dev/y][:rwm]`).
+    #[arg(long = "device", value_name = "DEVICE")]
+    pub device: Vec<String>,
+    /// Mount volumes from the specified container(s) (`NAME[:ro|rw]`).
+    #[arg(long = "volumes-from", value_name = "CONTAINER")]
+    pub volumes_from: Vec<String>,
+    /// PID namespace to use (`host`, `container:NAME`).
+    #[arg(long = "pid")]
+    pub pid: Option<String>,
+    /// IPC mode to use (`none`, `private`, `shareable`, `host`, `container:NAME`).
+    #[arg(long = "ipc")]
+    pub ipc: Option<String>,
+    /// UTS namespace to use (`host`).
+    #[arg(long = "uts")]
+    pub uts: Option<String>,
+    /// User namespace to use (`host`).
+    #[arg(long = "userns")]
+    pub userns: Option<String>,
+    /// Cgroup namespace to use (`host`, `private`).
+    #[arg(long = "cgroupns")]
+    pub cgroupns: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period (µs).
+    #[arg(long = "cpu-period", allow_negative_numbers = true)]
+    pub cpu_period: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota (µs).
+    #[arg(long = "cpu-quota", allow_negative_numbers = true)]
+    pub cpu_quota: Option<String>,
+    /// Limit CPU real-time period in microseconds.
+    #[arg(long = "cpu-rt-period", allow_negative_numbers = true)]
+    pub cpu_rt_period: Option<String>,
+    /// Limit CPU real-time runtime in microseconds.
+    #[arg(long = "cpu-rt-runtime", allow_negative_numbers = true)]
+    pub cpu_rt_runtime: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Disable OOM Killer.
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000).
+    #[arg(long = "oom-score-adj", allow_negative_numbers = true)]
+    pub oom_score_adj: Option<String>,
+    /// Tune container memory swappiness (0 to 100).
+    #[arg(long = "memory-swappiness", allow_negative_numbers = true)]
+    pub memory_swappiness: Option<String>,
+    /// Add additional groups to join.
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// Sysctl options (`net.ipv4.ip_forward=1`).
+    #[arg(long = "sysctl", value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// Runtime to use for this container.
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Optional parent cgroup for the container.
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Set platform if server is multi-platform capable (`linux/amd64`).
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Pull image before running ("always", "missing", "never").
     #[arg(long, default_value = "missing")]
     pub pull: String,
@@ -168,7 +237,7 @@ pub struct ContainerOptions {
 
 /// A flag's value docker would refuse: `invalid argument "V" for "FLAG" flag: WHY`.
 fn invalid(value: &str, flag: &str, why: impl std::fmt::Display) -> Error {
-    Error::Usage(format!(
+    Error::Flag(format!(
         "invalid argument \"{value}\" for \"{flag}\" flag: {why}"
     ))
 }
@@ -243,15 +312,18 @@ pub fn env_list(env: &[String], files: &[String]) -> Result<Vec<String>> {
 }
 
 /// A `--restart` value as the API's RestartPolicy.
-pub fn parse_restart(s: &str) -> Result<Value> {
+pub fn parse_restart(s: &str) -> Result<RestartPolicy> {
+    let policy = |name: &str, n: i64| RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count: n,
+    };
     let (name, count) = match s.split_once(':') {
         Some((n, c)) => (n, Some(c)),
         None => (s, None),
     };
     match (name, count) {
-        ("" | "no", None) => Ok(json!({"Name": "no", "MaximumRetryCount": 0})),
-        ("always" | "unless-stopped", None) => Ok(json!({"Name": name, "MaximumRetryCount": 0})),
-        ("on-failure", None) => Ok(json!({"Name": name, "MaximumRetryCount": 0})),
+        ("" | "no", None) => Ok(policy("no", 0)),
+        ("always" | "unless-stopped" | "on-failure", None) => Ok(policy(name, 0)),
         ("on-failure", Some(c)) => {
             let n: i64 = c.parse().map_err(|_| {
                 invalid(
@@ -260,7 +332,7 @@ pub fn parse_restart(s: &str) -> Result<Value> {
                     format!("maximum retry count must be an integer: {c:?}"),
                 )
             })?;
-            Ok(json!({"Name": name, "MaximumRetryCount": n}))
+            Ok(policy(name, n))
         }
         ("always" | "unless-stopped" | "no", Some(_)) => Err(invalid(
             s,
@@ -276,7 +348,7 @@ pub fn parse_restart(s: &str) -> Result<Value> {
 }
 
 /// A `--ulimit name=soft[:hard]` as the API's Ulimit.
-pub fn parse_ulimit(s: &str) -> Result<Value> {
+pub fn parse_ulimit(s: &str) -> Result<Ulimit> {
     let bad = |why: &str| invalid(s, "--ulimit", why);
     let (name, vals) = s
         .split_once('=')
@@ -316,17 +388,24 @@ pub fn parse_ulimit(s: &str) -> Result<Value> {
             "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
         )));
     }
-    Ok(json!({"Name": name, "Soft": soft, "Hard": hard}))
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }
 
-/// A `--mount` CSV (type=,source=,target=,readonly,...) as the API's Mount.
-pub fn parse_mount(s: &str) -> Result<Value> {
+/// A `--mount` CSV (type=,source=,target=,readonly,volume-opt=,...) as the API's Mount.
+pub fn parse_mount(s: &str) -> Result<Mount> {
     let bad = |why: String| invalid(s, "--mount", why);
-    let mut m = Map::new();
-    let mut kind = "volume".to_string();
-    let mut tmpfs = Map::new();
-    let mut bind = Map::new();
-    let mut vol = Map::new();
+    let mut m = Mount {
+        kind: "volume".into(),
+        ..Default::default()
+    };
+    let mut tmpfs = TmpfsOptions::default();
+    let mut bind = BindOptions::default();
+    let mut vol = VolumeOptions::default();
+    let mut driver = Driver::default();
     for field in s.split(',').filter(|f| !f.is_empty()) {
         let (k, v) = match field.split_once('=') {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
@@ -342,67 +421,140 @@ pub fn parse_mount(s: &str) -> Result<Value> {
         };
         let need =
             || v.ok_or_else(|| bad(format!("invalid field '{field}' must be a key=value pair")));
+        let pair = |what: &str| -> Result<(String, String)> {
+            let kv = need()?;
+            let (a, b) = kv.split_once('=').unwrap_or((kv, ""));
+            if a.is_empty() {
+                return Err(bad(format!("invalid {what} '{kv}'")));
+            }
+            Ok((a.to_string(), b.to_string()))
+        };
         match k.as_str() {
-            "type" => kind = need()?.to_string(),
-            "source" | "src" => {
-                m.insert("Source".into(), json!(need()?));
+            "type" => m.kind = need()?.to_string(),
+            "source" | "src" => m.source = need()?.to_string(),
+            "target" | "destination" | "dst" => m.target = need()?.to_string(),
+            "readonly" | "ro" => m.read_only = flag(v)?,
+            "bind-propagation" => bind.propagation = need()?.to_string(),
+            "bind-nonrecursive" => bind.non_recursive = flag(v)?,
+            "volume-nocopy" => vol.no_copy = flag(v)?,
+            "volume-driver" => driver.name = need()?.to_string(),
+            "volume-opt" => {
+                let (a, b) = pair("volume-opt")?;
+                driver.options.insert(a, b);
             }
-            "target" | "destination" | "dst" => {
-                m.insert("Target".into(), json!(need()?));
+            "volume-label" => {
+                let (a, b) = pair("volume-label")?;
+                vol.labels.insert(a, b);
             }
-            "readonly" | "ro" => {
-                m.insert("ReadOnly".into(), json!(flag(v)?));
-            }
-            "bind-propagation" => {
-                bind.insert("Propagation".into(), json!(need()?));
-            }
-            "volume-nocopy" => {
-                vol.insert("NoCopy".into(), json!(flag(v)?));
-            }
-            "tmpfs-size" => {
-                let n = parse_bytes(need()?).map_err(bad)?;
-                tmpfs.insert("SizeBytes".into(), json!(n));
-            }
+            "tmpfs-size" => tmpfs.size_bytes = parse_bytes(need()?).map_err(bad)?,
             "tmpfs-mode" => {
-                let mode = u32::from_str_radix(need()?, 8)
+                tmpfs.mode = u32::from_str_radix(need()?, 8)
                     .map_err(|_| bad(format!("invalid value for {k}: {}", v.unwrap_or(""))))?;
-                tmpfs.insert("Mode".into(), json!(mode));
             }
-            "consistency" => {}
+            "consistency" => m.consistency = need()?.to_string(),
             other => return Err(bad(format!("unexpected key '{other}' in '{field}'"))),
         }
     }
-    if !["bind", "volume", "tmpfs"].contains(&kind.as_str()) {
+    if !["bind", "volume", "tmpfs"].contains(&m.kind.as_str()) {
         return Err(bad(format!(
-            "invalid mount type {kind:?}: berthd supports bind, volume and tmpfs"
+            "invalid mount type {:?}: berthd supports bind, volume and tmpfs",
+            m.kind
         )));
     }
-    if !m.contains_key("Target") {
+    if m.target.is_empty() {
         return Err(bad("target is required".into()));
     }
-    if kind == "bind" {
-        let src = m.get("Source").and_then(Value::as_str).unwrap_or("");
-        if src.is_empty() {
-            return Err(bad("source is required when specifying bind mounts".into()));
+    let has_volume_opts = vol != VolumeOptions::default() || driver != Driver::default();
+    if m.kind != "volume" && has_volume_opts {
+        return Err(bad(format!(
+            "cannot mix 'volume-*' options with mount type '{}'",
+            m.kind
+        )));
+    }
+    if m.kind != "bind" && bind != BindOptions::default() {
+        return Err(bad(format!(
+            "cannot mix 'bind-*' options with mount type '{}'",
+            m.kind
+        )));
+    }
+    if m.kind != "tmpfs" && tmpfs != TmpfsOptions::default() {
+        return Err(bad(format!(
+            "cannot mix 'tmpfs-*' options with mount type '{}'",
+            m.kind
+        )));
+    }
+    match m.kind.as_str() {
+        "bind" => {
+            if m.source.is_empty() {
+                return Err(bad("source is required when specifying bind mounts".into()));
+            }
+            // The daemon resolves paths on its side: a relative source means ours.
+            m.source = absolute(&m.source)?;
+            if bind != BindOptions::default() {
+                m.bind_options = Some(bind);
+            }
         }
-        // The daemon resolves paths on its side: a relative source means ours.
-        let abs = absolute(src)?;
-        m.insert("Source".into(), json!(abs));
+        "tmpfs" => {
+            if !m.source.is_empty() {
+                return Err(bad("source is not supported for tmpfs mounts".into()));
+            }
+            if tmpfs != TmpfsOptions::default() {
+                m.tmpfs_options = Some(tmpfs);
+            }
+        }
+        _ => {
+            if driver != Driver::default() {
+                vol.driver_config = Some(driver);
+            }
+            if vol != VolumeOptions::default() {
+                m.volume_options = Some(vol);
+            }
+        }
     }
-    if kind == "tmpfs" && m.contains_key("Source") {
-        return Err(bad("source is not supported for tmpfs mounts".into()));
+    Ok(m)
+}
+
+/// A `--device` (`/dev/x[:/dev/y][:rwm]`) as the API's DeviceMapping, checked as
+/// docker's CLI checks it once the command line is parsed (its `validateLinuxPath`:
+/// `bad format for path`, `bad mode specified`, `X is not an absolute path`, exit 125
+/// without the usage line).
+pub fn parse_device(s: &str) -> Result<DeviceMapping> {
+    let bad = |why: String| Error::Usage(why);
+    // Each of r, w, m at most once.
+    let valid_mode = |m: &str| {
+        !m.is_empty() && {
+            let mut seen = Vec::new();
+            m.chars().all(|c| {
+                let ok = "rwm".contains(c) && !seen.contains(&c);
+                seen.push(c);
+                ok
+            })
+        }
+    };
+    if s.matches(':').count() > 2 || s.starts_with(':') || s.is_empty() {
+        return Err(bad(format!("bad format for path: {s}")));
     }
-    m.insert("Type".into(), json!(kind));
-    if !tmpfs.is_empty() {
-        m.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+    let parts: Vec<&str> = s.split(':').collect();
+    let (src, dst, perm) = match parts.as_slice() {
+        [src] => (*src, *src, "rwm"),
+        [src, x] if valid_mode(x) => (*src, *src, *x),
+        [src, dst] => (*src, *dst, "rwm"),
+        [src, dst, perm] => {
+            if !valid_mode(perm) {
+                return Err(bad(format!("bad mode specified: {perm}")));
+            }
+            (*src, *dst, *perm)
+        }
+        _ => return Err(bad(format!("invalid device specification: {s}"))),
+    };
+    if !dst.starts_with('/') {
+        return Err(bad(format!("{dst} is not an absolute path")));
     }
-    if !bind.is_empty() {
-        m.insert("BindOptions".into(), Value::Object(bind));
-    }
-    if !vol.is_empty() {
-        m.insert("VolumeOptions".into(), Value::Object(vol));
-    }
-    Ok(Value::Object(m))
+    Ok(DeviceMapping {
+        path_on_host: src.to_string(),
+        path_in_container: dst.to_string(),
+        cgroup_permissions: perm.to_string(),
+    })
 }
 
 /// A local path made absolute (against our working directory), as docker's CLI does
@@ -415,14 +567,14 @@ fn absolute(p: &str) -> Result<String> {
 
 /// `-v` values: bind mounts and named volumes go to HostConfig.Binds, a bare container
 /// path (an anonymous volume) to Config.Volumes.
-fn volumes(list: &[String]) -> Result<(Vec<String>, Map<String, Value>)> {
+fn volumes(list: &[String]) -> Result<(Vec<String>, BTreeMap<String, Empty>)> {
     let mut binds = Vec::new();
-    let mut anon = Map::new();
+    let mut anon = BTreeMap::new();
     for v in list {
         let parts: Vec<&str> = v.split(':').collect();
         match parts.as_slice() {
             [dst] if dst.starts_with('/') => {
-                anon.insert(dst.to_string(), json!({}));
+                anon.insert(dst.to_string(), Empty {});
             }
             [src, dst, rest @ ..] if rest.len() <= 1 && dst.starts_with('/') && !src.is_empty() => {
                 let src = if src.starts_with('.') || src.starts_with('~') {
@@ -433,12 +585,13 @@ fn volumes(list: &[String]) -> Result<(Vec<String>, Map<String, Value>)> {
                 let mut spec = format!("{src}:{dst}");
                 if let Some(mode) = rest.first() {
                     for o in mode.split(',') {
-                        if !["ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate", "nocopy"]
-                            .contains(&o)
+                        if ![
+                            "ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave",
+                            "private", "rprivate", "nocopy",
+                        ]
+                        .contains(&o)
                         {
-                            return Err(Error::Usage(format!(
-                                "invalid argument \"{v}\" for \"-v, --volume\" flag: invalid mode: {o}"
-                            )));
+                            return Err(invalid(v, "-v, --volume", format!("invalid mode: {o}")));
                         }
                     }
                     spec.push(':');
@@ -447,9 +600,11 @@ fn volumes(list: &[String]) -> Result<(Vec<String>, Map<String, Value>)> {
                 binds.push(spec);
             }
             _ => {
-                return Err(Error::Usage(format!(
-                    "invalid argument \"{v}\" for \"-v, --volume\" flag: invalid volume specification: '{v}'"
-                )))
+                return Err(invalid(
+                    v,
+                    "-v, --volume",
+                    format!("invalid volume specification: '{v}'"),
+                ))
             }
         }
     }
@@ -457,8 +612,8 @@ fn volumes(list: &[String]) -> Result<(Vec<String>, Map<String, Value>)> {
 }
 
 /// `--expose` values (80, 80/udp, 8000-8010) as Config.ExposedPorts keys.
-fn exposed(list: &[String]) -> Result<Map<String, Value>> {
-    let mut out = Map::new();
+fn exposed(list: &[String]) -> Result<BTreeMap<String, Empty>> {
+    let mut out = BTreeMap::new();
     for e in list {
         let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
         let bad = || {
@@ -477,7 +632,7 @@ fn exposed(list: &[String]) -> Result<Map<String, Value>> {
             return Err(bad());
         }
         for p in lo..=hi {
-            out.insert(format!("{p}/{proto}"), json!({}));
+            out.insert(format!("{p}/{proto}"), Empty {});
         }
     }
     Ok(out)
@@ -574,42 +729,40 @@ impl ContainerOptions {
         cmd: &[String],
         attached: Attached,
         detach: bool,
-    ) -> Result<Value> {
-        let mut config = Map::new();
-        let mut hc = Map::new();
-        config.insert("Image".into(), json!(image));
-        if !cmd.is_empty() {
-            config.insert("Cmd".into(), json!(cmd));
-        }
-        if let Some(ep) = &self.entrypoint {
+    ) -> Result<ContainerCreateRequest> {
+        let int = |v: &Option<String>, flag: &str| -> Result<Option<i64>> {
+            v.as_deref()
+                .map(|s| crate::args::go_int(s).map_err(|why| invalid(s, flag, why)))
+                .transpose()
+        };
+        let bytes = |v: &Option<String>, flag: &str| -> Result<Option<i64>> {
+            v.as_deref()
+                .map(|s| parse_bytes(s).map_err(|why| invalid(s, flag, why)))
+                .transpose()
+        };
+        let mut config = Config {
+            image: image.to_string(),
+            cmd: (!cmd.is_empty()).then(|| cmd.to_vec()),
             // An empty --entrypoint clears the image's, as [""] tells the daemon.
-            config.insert("Entrypoint".into(), json!([ep]));
-        }
-        config.insert("Tty".into(), json!(self.tty));
-        config.insert("OpenStdin".into(), json!(self.interactive));
-        config.insert("AttachStdin".into(), json!(attached.stdin));
-        config.insert("AttachStdout".into(), json!(attached.stdout));
-        config.insert("AttachStderr".into(), json!(attached.stderr));
-        // Docker closes the container's stdin when the attached client's ends.
-        config.insert(
-            "StdinOnce".into(),
-            json!(self.interactive && attached.stdin && !detach),
-        );
+            entrypoint: self.entrypoint.as_ref().map(|ep| vec![ep.clone()]),
+            tty: self.tty,
+            open_stdin: self.interactive,
+            attach_stdin: attached.stdin,
+            attach_stdout: attached.stdout,
+            attach_stderr: attached.stderr,
+            // Docker closes the container's stdin when the attached client's ends.
+            stdin_once: self.interactive && attached.stdin && !detach,
+            working_dir: self.workdir.clone().unwrap_or_default(),
+            user: self.user.clone().unwrap_or_default(),
+            hostname: self.hostname.clone().unwrap_or_default(),
+            domainname: self.domainname.clone().unwrap_or_default(),
+            stop_signal: self.stop_signal.clone().unwrap_or_default(),
+            stop_timeout: int(&self.stop_timeout, "--stop-timeout")?,
+            healthcheck: self.healthcheck()?,
+            ..Default::default()
+        };
         let env = env_list(&self.env, &self.env_file)?;
-        if !env.is_empty() {
-            config.insert("Env".into(), json!(env));
-        }
-        for (k, v) in [
-            ("WorkingDir", &self.workdir),
-            ("User", &self.user),
-            ("Hostname", &self.hostname),
-            ("Domainname", &self.domainname),
-            ("StopSignal", &self.stop_signal),
-        ] {
-            if let Some(v) = v {
-                config.insert(k.into(), json!(v));
-            }
-        }
+        config.env = (!env.is_empty()).then_some(env);
         if let Some(w) = &self.workdir {
             if !w.starts_with('/') {
                 return Err(Error::Usage(format!(
@@ -617,17 +770,7 @@ impl ContainerOptions {
                 )));
             }
         }
-        if let Some(t) = &self.stop_timeout {
-            let n: i64 = t.parse().map_err(|_| {
-                invalid(
-                    t,
-                    "--stop-timeout",
-                    "strconv.ParseInt: parsing: invalid syntax",
-                )
-            })?;
-            config.insert("StopTimeout".into(), json!(n));
-        }
-        let mut labels = Map::new();
+        let mut labels = BTreeMap::new();
         let mut label_lines = Vec::new();
         for f in &self.label_file {
             label_lines.extend(read_kv_file(f, false)?);
@@ -638,35 +781,21 @@ impl ContainerOptions {
             if k.is_empty() {
                 return Err(invalid(&l, "-l, --label", "label name is empty"));
             }
-            labels.insert(k.to_string(), json!(v));
+            labels.insert(k.to_string(), v.to_string());
         }
-        if !labels.is_empty() {
-            config.insert("Labels".into(), Value::Object(labels));
-        }
-        let ports = exposed(&self.expose)?;
-        if !ports.is_empty() {
-            config.insert("ExposedPorts".into(), Value::Object(ports));
-        }
-        if let Some(hcheck) = self.healthcheck()? {
-            config.insert("Healthcheck".into(), hcheck);
-        }
+        config.labels = (!labels.is_empty()).then_some(labels);
+        config.exposed_ports = exposed(&self.expose)?;
+
+        let mut hc = HostConfig::default();
         // Mounts.
         let (binds, anon) = volumes(&self.volume)?;
-        if !binds.is_empty() {
-            hc.insert("Binds".into(), json!(binds));
-        }
-        if !anon.is_empty() {
-            config.insert("Volumes".into(), Value::Object(anon));
-        }
-        let mounts = self
+        hc.binds = (!binds.is_empty()).then_some(binds);
+        config.volumes = (!anon.is_empty()).then_some(anon);
+        hc.mounts = self
             .mount
             .iter()
             .map(|m| parse_mount(m))
             .collect::<Result<Vec<_>>>()?;
-        if !mounts.is_empty() {
-            hc.insert("Mounts".into(), json!(mounts));
-        }
-        let mut tmpfs = Map::new();
         for t in &self.tmpfs {
             let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
             if !path.starts_with('/') {
@@ -676,21 +805,15 @@ impl ContainerOptions {
                     "invalid mount path: must be absolute",
                 ));
             }
-            tmpfs.insert(path.to_string(), json!(opts));
+            hc.tmpfs.insert(path.to_string(), opts.to_string());
         }
-        if !tmpfs.is_empty() {
-            hc.insert("Tmpfs".into(), Value::Object(tmpfs));
+        if !self.volumes_from.is_empty() {
+            hc.volumes_from = Some(self.volumes_from.clone());
         }
         // Resources.
-        let bytes = |v: &Option<String>, flag: &str| -> Result<Option<i64>> {
-            v.as_deref()
-                .map(|s| parse_bytes(s).map_err(|why| invalid(s, flag, why)))
-                .transpose()
-        };
+        let r = &mut hc.resources;
         let memory = bytes(&self.memory, "-m, --memory")?;
-        if let Some(m) = memory {
-            hc.insert("Memory".into(), json!(m));
-        }
+        r.memory = memory.unwrap_or(0);
         if let Some(s) = &self.memory_swap {
             let v = if s == "-1" {
                 -1
@@ -708,14 +831,10 @@ impl ContainerOptions {
                         .into(),
                 ));
             }
-            hc.insert("MemorySwap".into(), json!(v));
+            r.memory_swap = v;
         }
-        if let Some(r) = bytes(&self.memory_reservation, "--memory-reservation")? {
-            hc.insert("MemoryReservation".into(), json!(r));
-        }
-        if let Some(s) = bytes(&self.shm_size, "--shm-size")? {
-            hc.insert("ShmSize".into(), json!(s));
-        }
+        r.memory_reservation =
+            bytes(&self.memory_reservation, "--memory-reservation")?.unwrap_or(0);
         if let Some(c) = &self.cpus {
             let n: f64 = c
                 .parse()
@@ -728,68 +847,93 @@ impl ContainerOptions {
                         format!("failed to parse {c} as a rational number"),
                     )
                 })?;
-            hc.insert("NanoCpus".into(), json!((n * 1e9).round() as i64));
+            r.nano_cpus = (n * 1e9).round() as i64;
         }
-        if let Some(c) = &self.cpu_shares {
-            let n: i64 = c.parse().map_err(|_| {
-                invalid(
-                    c,
-                    "-c, --cpu-shares",
-                    "strconv.ParseInt: parsing: invalid syntax",
-                )
-            })?;
-            hc.insert("CpuShares".into(), json!(n));
+        r.cpu_shares = int(&self.cpu_shares, "-c, --cpu-shares")?.unwrap_or(0);
+        r.cpu_period = int(&self.cpu_period, "--cpu-period")?.unwrap_or(0);
+        r.cpu_quota = int(&self.cpu_quota, "--cpu-quota")?.unwrap_or(0);
+        r.cpu_realtime_period = int(&self.cpu_rt_period, "--cpu-rt-period")?.unwrap_or(0);
+        r.cpu_realtime_runtime = int(&self.cpu_rt_runtime, "--cpu-rt-runtime")?.unwrap_or(0);
+        r.cpuset_cpus = self.cpuset_cpus.clone().unwrap_or_default();
+        r.cpuset_mems = self.cpuset_mems.clone().unwrap_or_default();
+        r.pids_limit = int(&self.pids_limit, "--pids-limit")?;
+        r.oom_kill_disable = Some(self.oom_kill_disable);
+        if let Some(s) = int(&self.memory_swappiness, "--memory-swappiness")? {
+            r.memory_swappiness = Some(s);
         }
-        if let Some(c) = &self.cpuset_cpus {
-            hc.insert("CpusetCpus".into(), json!(c));
-        }
-        if let Some(p) = &self.pids_limit {
-            let n: i64 = p.parse().map_err(|_| {
-                invalid(
-                    p,
-                    "--pids-limit",
-                    "strconv.ParseInt: parsing: invalid syntax",
-                )
-            })?;
-            hc.insert("PidsLimit".into(), json!(n));
-        }
+        r.cgroup_parent = self.cgroup_parent.clone().unwrap_or_default();
         let ulimits = self
             .ulimit
             .iter()
             .map(|u| parse_ulimit(u))
             .collect::<Result<Vec<_>>>()?;
-        if !ulimits.is_empty() {
-            hc.insert("Ulimits".into(), json!(ulimits));
+        r.ulimits = (!ulimits.is_empty()).then_some(ulimits);
+        let devices = self
+            .device
+            .iter()
+            .map(|d| parse_device(d))
+            .collect::<Result<Vec<_>>>()?;
+        r.devices = (!devices.is_empty()).then_some(devices);
+        hc.shm_size = bytes(&self.shm_size, "--shm-size")?.unwrap_or(0);
+        // Its range is berthd's to check, as dockerd checks it for the docker CLI.
+        if let Some(adj) = int(&self.oom_score_adj, "--oom-score-adj")? {
+            hc.oom_score_adj = adj;
+        }
+        // Namespaces, checked as docker's CLI checks them (the IPC mode is the daemon's
+        // to refuse, as for docker).
+        hc.pid_mode = self.pid.as_deref().unwrap_or("").into();
+        if !hc.pid_mode.valid() {
+            return Err(Error::Usage("--pid: invalid PID mode".into()));
+        }
+        hc.ipc_mode = self.ipc.as_deref().unwrap_or("").into();
+        hc.uts_mode = self.uts.as_deref().unwrap_or("").into();
+        if !hc.uts_mode.valid() {
+            return Err(Error::Usage("--uts: invalid UTS mode".into()));
+        }
+        hc.userns_mode = self.userns.as_deref().unwrap_or("").into();
+        if !hc.userns_mode.valid() {
+            return Err(Error::Usage("--userns: invalid USER mode".into()));
+        }
+        hc.cgroupns_mode = self.cgroupns.as_deref().unwrap_or("").into();
+        if !hc.cgroupns_mode.valid() {
+            return Err(Error::Usage("--cgroupns: invalid CGROUP mode".into()));
         }
         // Security.
-        hc.insert("ReadonlyRootfs".into(), json!(self.read_only));
-        hc.insert("Privileged".into(), json!(self.privileged));
-        if !self.cap_add.is_empty() {
-            hc.insert("CapAdd".into(), json!(self.cap_add));
-        }
-        if !self.cap_drop.is_empty() {
-            hc.insert("CapDrop".into(), json!(self.cap_drop));
-        }
+        hc.readonly_rootfs = self.read_only;
+        hc.privileged = self.privileged;
+        hc.cap_add = (!self.cap_add.is_empty()).then(|| self.cap_add.clone());
+        hc.cap_drop = (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone());
         let sec = security_opts(&self.security_opt)?;
-        if !sec.is_empty() {
-            hc.insert("SecurityOpt".into(), json!(sec));
+        hc.security_opt = (!sec.is_empty()).then_some(sec);
+        hc.group_add = (!self.group_add.is_empty()).then(|| self.group_add.clone());
+        for kv in &self.sysctl {
+            let (k, v) = kv.split_once('=').ok_or_else(|| {
+                invalid(kv, "--sysctl", format!("{kv} is not a valid sysctl value"))
+            })?;
+            hc.sysctls.insert(k.to_string(), v.to_string());
         }
+        hc.runtime = self.runtime.clone().unwrap_or_default();
+        // Only when given, as docker's CLI: berthd's default applies otherwise.
+        hc.init = self.init.then_some(true);
         // Lifecycle.
-        if let Some(r) = &self.restart {
-            let policy = parse_restart(r)?;
-            if self.rm && policy["Name"] != "no" {
-                return Err(Error::Usage(
-                    "Conflicting options: --restart and --rm".into(),
-                ));
+        hc.restart_policy = match &self.restart {
+            Some(r) => {
+                let policy = parse_restart(r)?;
+                if self.rm && !policy.is_none() {
+                    return Err(Error::Usage(
+                        "conflicting options: cannot specify both --restart and --rm".into(),
+                    ));
+                }
+                policy
             }
-            hc.insert("RestartPolicy".into(), policy);
-        }
-        hc.insert("AutoRemove".into(), json!(self.rm));
+            None => RestartPolicy {
+                name: "no".into(),
+                maximum_retry_count: 0,
+            },
+        };
+        hc.auto_remove = self.rm;
         // What docker's CLI sends when no --network is given; berthd answers for it.
-        hc.insert(
-            "NetworkMode".into(),
-            json!(self.network.as_deref().unwrap_or("default")),
-        );
+        hc.network_mode = self.network.as_deref().unwrap_or("default").into();
         if self.log_driver.is_some() || !self.log_opt.is_empty() {
             let mut opts = BTreeMap::new();
             for o in &self.log_opt {
@@ -798,17 +942,20 @@ impl ContainerOptions {
                     .ok_or_else(|| invalid(o, "--log-opt", "invalid key-value format"))?;
                 opts.insert(k.to_string(), v.to_string());
             }
-            hc.insert(
-                "LogConfig".into(),
-                json!({"Type": self.log_driver.as_deref().unwrap_or(""), "Config": opts}),
-            );
+            hc.log_config = LogConfig {
+                kind: self.log_driver.clone().unwrap_or_default(),
+                config: Some(opts),
+            };
         }
-        config.insert("HostConfig".into(), Value::Object(hc));
-        Ok(Value::Object(config))
+        Ok(ContainerCreateRequest {
+            config,
+            host_config: Some(hc),
+            networking_config: None,
+        })
     }
 
     /// Config.Healthcheck from the --health-* flags (durations in nanoseconds).
-    fn healthcheck(&self) -> Result<Option<Value>> {
+    fn healthcheck(&self) -> Result<Option<HealthConfig>> {
         let any = self.health_cmd.is_some()
             || self.health_interval.is_some()
             || self.health_timeout.is_some()
@@ -821,52 +968,39 @@ impl ContainerOptions {
                     "--no-healthcheck conflicts with --health-* options".into(),
                 ));
             }
-            return Ok(Some(json!({"Test": ["NONE"]})));
+            return Ok(Some(HealthConfig {
+                test: vec!["NONE".into()],
+                ..Default::default()
+            }));
         }
         if !any {
             return Ok(None);
         }
-        let mut h = Map::new();
+        let mut h = HealthConfig::default();
         if let Some(c) = &self.health_cmd {
-            h.insert("Test".into(), json!(["CMD-SHELL", c]));
+            h.test = vec!["CMD-SHELL".into(), c.clone()];
         }
-        for (key, flag, v) in [
-            ("Interval", "--health-interval", &self.health_interval),
-            ("Timeout", "--health-timeout", &self.health_timeout),
-            (
-                "StartPeriod",
-                "--health-start-period",
-                &self.health_start_period,
-            ),
-            (
-                "StartInterval",
-                "--health-start-interval",
-                &self.health_start_interval,
-            ),
-        ] {
-            if let Some(v) = v {
-                let ns = berth_api::duration::parse(v)
-                    .map_err(|why| invalid(v, flag, why.to_string()))?;
-                if ns < 0 {
-                    return Err(Error::Usage(format!("{flag} cannot be negative")));
-                }
-                h.insert(key.into(), json!(ns));
+        let duration = |v: &Option<String>, flag: &str| -> Result<i64> {
+            let Some(v) = v else { return Ok(0) };
+            let ns =
+                berth_api::duration::parse(v).map_err(|why| invalid(v, flag, why.to_string()))?;
+            if ns < 0 {
+                return Err(Error::Usage(format!("{flag} cannot be negative")));
             }
-        }
+            Ok(ns)
+        };
+        h.interval = duration(&self.health_interval, "--health-interval")?;
+        h.timeout = duration(&self.health_timeout, "--health-timeout")?;
+        h.start_period = duration(&self.health_start_period, "--health-start-period")?;
+        h.start_interval = duration(&self.health_start_interval, "--health-start-interval")?;
         if let Some(r) = &self.health_retries {
-            let n: i64 = r.parse().map_err(|_| {
-                invalid(
-                    r,
-                    "--health-retries",
-                    "strconv.ParseInt: parsing: invalid syntax",
-                )
-            })?;
+            let n = crate::args::go_int(r).map_err(|why| invalid(r, "--health-retries", why))?;
             if n < 0 {
                 return Err(Error::Usage("--health-retries cannot be negative".into()));
             }
-            h.insert("Retries".into(), json!(n));
+            h.retries = n;
         }
-        Ok(Some(Value::Object(h)))
+        Ok(Some(h))
     }
 }
 
@@ -898,12 +1032,15 @@ pub fn tagged(image: &str) -> String {
 
 /// Pulls `image` through berthd (POST /images/create, with any saved login), its
 /// progress on stderr as docker's run shows it; an error in the stream fails the pull.
-pub async fn pull(client: &Client, image: &str, quiet: bool) -> Result<()> {
+pub async fn pull(client: &Client, image: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
     use std::io::IsTerminal;
     let (from, tag) = split_reference(image);
     let mut q = vec![("fromImage", from.clone())];
     if !tag.is_empty() {
         q.push(("tag", tag));
+    }
+    if let Some(p) = platform.filter(|p| !p.is_empty()) {
+        q.push(("platform", p.to_string()));
     }
     let resp = client
         .post_for_registry(&format!("/images/create{}", client::query(&q)), &from)
@@ -935,14 +1072,18 @@ pub async fn create_container(
     client: &Client,
     opts: &ContainerOptions,
     image: &str,
-    body: &Value,
+    body: &ContainerCreateRequest,
 ) -> Result<String> {
-    let path = match &opts.name {
-        Some(n) => format!("/containers/create{}", client::query(&[("name", n)])),
-        None => "/containers/create".to_string(),
-    };
+    let mut q: Vec<(&str, &str)> = Vec::new();
+    if let Some(n) = &opts.name {
+        q.push(("name", n));
+    }
+    if let Some(p) = opts.platform.as_deref().filter(|p| !p.is_empty()) {
+        q.push(("platform", p));
+    }
+    let path = format!("/containers/create{}", client::query(&q));
     match opts.pull.as_str() {
-        "always" => pull(client, image, opts.quiet).await?,
+        "always" => pull(client, image, opts.platform.as_deref(), opts.quiet).await?,
         "missing" | "never" => {}
         other => {
             return Err(Error::Usage(format!(
@@ -977,15 +1118,13 @@ pub async fn create_container(
             return Err(e);
         }
     };
-    for w in created["Warnings"].as_array().into_iter().flatten() {
-        if let Some(w) = w.as_str().filter(|w| !w.is_empty()) {
-            eprintln!("WARNING: {w}");
-        }
+    for w in created.warnings.iter().filter(|w| !w.is_empty()) {
+        eprintln!("WARNING: {w}");
     }
-    let id = created["Id"]
-        .as_str()
-        .map(String::from)
-        .ok_or_else(|| Error::BadResponse(format!("no Id in {created}")))?;
+    let id = created.id;
+    if id.is_empty() {
+        return Err(Error::BadResponse("no Id in the create answer".into()));
+    }
     if let (Some(f), Some(file)) = (&opts.cidfile, cidfile.as_mut()) {
         use std::io::Write;
         file.write_all(id.as_bytes())
@@ -1001,16 +1140,16 @@ async fn create_or_pull(
     opts: &ContainerOptions,
     image: &str,
     path: &str,
-    body: &Value,
-) -> Result<Value> {
-    let created: Value = match client.post_json(path, Some(body)).await {
+    body: &ContainerCreateRequest,
+) -> Result<CreateResponse> {
+    let created: CreateResponse = match client.post_typed(path, body).await {
         Err(Error::Api {
             status: 404,
             message,
         }) if opts.pull == "missing" && message.starts_with("No such image") => {
             eprintln!("Unable to find image '{}' locally", tagged(image));
-            pull(client, image, opts.quiet).await?;
-            client.post_json(path, Some(body)).await?
+            pull(client, image, opts.platform.as_deref(), opts.quiet).await?;
+            client.post_typed(path, body).await?
         }
         r => r?,
     };
@@ -1034,6 +1173,11 @@ pub fn start_failure_code(message: &str) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    fn wire<T: serde::Serialize>(v: T) -> Value {
+        serde_json::to_value(v).expect("serializes")
+    }
 
     /// The flags alone, as `run`/`create` flatten them.
     #[derive(Debug, clap::Parser)]
@@ -1049,6 +1193,7 @@ mod tests {
             .map_err(|e| Error::Usage(e.to_string()))?;
         let a = f.o.attached(false)?;
         f.o.create_body("img", &["sh".to_string()], a, false)
+            .map(wire)
     }
 
     #[test]
@@ -1170,6 +1315,95 @@ mod tests {
     }
 
     #[test]
+    fn new_flags_reach_the_body() {
+        let b = body(&[
+            "--init",
+            "--device",
+            "/dev/null:/dev/n0:r",
+            "--device",
+            "/dev/zero",
+            "--volumes-from",
+            "other:ro",
+            "--pid",
+            "host",
+            "--ipc",
+            "container:x",
+            "--uts",
+            "host",
+            "--cpu-period",
+            "100000",
+            "--cpu-quota",
+            "50000",
+            "--cpuset-mems",
+            "0",
+            "--oom-kill-disable",
+            "--oom-score-adj",
+            "-500",
+            "--mount",
+            "type=volume,target=/d,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
+        ])
+        .unwrap();
+        let hc = &b["HostConfig"];
+        assert_eq!(hc["Init"], true);
+        assert_eq!(
+            hc["Devices"],
+            json!([
+                {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n0", "CgroupPermissions": "r"},
+                {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/zero", "CgroupPermissions": "rwm"}
+            ])
+        );
+        assert_eq!(hc["VolumesFrom"], json!(["other:ro"]));
+        assert_eq!(
+            (
+                hc["PidMode"].clone(),
+                hc["IpcMode"].clone(),
+                hc["UTSMode"].clone()
+            ),
+            (json!("host"), json!("container:x"), json!("host"))
+        );
+        assert_eq!(
+            (hc["CpuPeriod"].clone(), hc["CpuQuota"].clone()),
+            (json!(100000), json!(50000))
+        );
+        assert_eq!(hc["CpusetMems"], "0");
+        assert_eq!(
+            (hc["OomKillDisable"].clone(), hc["OomScoreAdj"].clone()),
+            (json!(true), json!(-500))
+        );
+        assert_eq!(
+            hc["Mounts"][0]["VolumeOptions"],
+            json!({"Labels": {"a": "b"}, "DriverConfig": {"Options": {"type": "tmpfs", "device": "tmpfs"}}})
+        );
+        // Not given: absent, so berthd's defaults apply.
+        let plain = body(&[]).unwrap();
+        assert!(plain["HostConfig"].get("Init").is_none());
+        assert_eq!(plain["HostConfig"]["RestartPolicy"]["Name"], "no");
+        for (args, why) in [
+            (&["--pid", "bogus"][..], "--pid: invalid PID mode"),
+            (&["--uts", "container:x"][..], "--uts: invalid UTS mode"),
+            (
+                &["--device", "/dev/null:rel"][..],
+                "rel is not an absolute path",
+            ),
+            (
+                &["--device", "/dev/null:/dev/x:rwz"][..],
+                "bad mode specified: rwz",
+            ),
+            (
+                &["--cpu-quota", "x"][..],
+                "strconv.ParseInt: parsing \"x\": invalid syntax",
+            ),
+            (
+                &["--mount", "type=bind,source=/x,target=/y,volume-opt=a=b"][..],
+                "cannot mix 'volume-*' options",
+            ),
+        ] {
+            let e = body(args).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(why), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
     fn sizes_read_as_docker_reads_them() {
         assert_eq!(parse_bytes("64m"), Ok(64 << 20));
         assert_eq!(parse_bytes("1g"), Ok(1 << 30));
@@ -1185,23 +1419,27 @@ mod tests {
     #[test]
     fn restart_ulimit_mount_and_references() {
         assert_eq!(
-            parse_restart("on-failure:3").ok(),
+            parse_restart("on-failure:3").ok().map(wire),
             Some(json!({"Name": "on-failure", "MaximumRetryCount": 3}))
         );
         assert!(parse_restart("always:2").is_err());
         assert!(parse_restart("sometimes").is_err());
         assert_eq!(
-            parse_ulimit("nofile=100:200").ok(),
+            parse_ulimit("nofile=100:200").ok().map(wire),
             Some(json!({"Name": "nofile", "Soft": 100, "Hard": 200}))
         );
         assert!(parse_ulimit("nofile=200:100").is_err());
         assert!(parse_ulimit("bogus=1").is_err());
         assert_eq!(
-            parse_mount("type=tmpfs,target=/t,tmpfs-size=1m").ok(),
+            parse_mount("type=tmpfs,target=/t,tmpfs-size=1m")
+                .ok()
+                .map(wire),
             Some(json!({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20}}))
         );
         assert_eq!(
-            parse_mount("type=volume,source=v,target=/d,readonly").ok(),
+            parse_mount("type=volume,source=v,target=/d,readonly")
+                .ok()
+                .map(wire),
             Some(json!({"Type": "volume", "Source": "v", "Target": "/d", "ReadOnly": true}))
         );
         assert!(parse_mount("type=bind,target=/x").is_err());

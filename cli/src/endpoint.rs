@@ -20,25 +20,25 @@ const DEFAULT_TLS_HTTP_PORT: u16 = 2376;
 pub struct ConnectOptions {
     /// Daemon socket to connect to: unix:///path or tcp://HOST:PORT (also BERTH_HOST,
     /// then DOCKER_HOST).
-    #[arg(short = 'H', long = "host", global = true, value_name = "HOST")]
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub host: Vec<String>,
     /// Use TLS; implied by --tlsverify (also DOCKER_TLS).
-    #[arg(long, global = true, num_args = 0..=1, require_equals = true,
+    #[arg(long, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
     pub tls: Option<bool>,
     /// Use TLS and verify the remote (also DOCKER_TLS_VERIFY).
-    #[arg(long, global = true, num_args = 0..=1, require_equals = true,
+    #[arg(long, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL")]
     pub tlsverify: Option<bool>,
     /// Trust certs signed only by this CA [default: $DOCKER_CERT_PATH/ca.pem, with
     /// DOCKER_CERT_PATH defaulting to $DOCKER_CONFIG, else ~/.docker].
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub tlscacert: Option<PathBuf>,
     /// Path to TLS certificate file [default: $DOCKER_CERT_PATH/cert.pem].
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub tlscert: Option<PathBuf>,
     /// Path to TLS key file [default: $DOCKER_CERT_PATH/key.pem].
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub tlskey: Option<PathBuf>,
 }
 
@@ -154,7 +154,7 @@ impl ConnectOptions {
 /// A host value as docker reads it: empty means the default (the TLS port on localhost
 /// when TLS is on, else berthd's socket); no scheme means TCP, except a path starting
 /// with `/`, which berth has always taken as a socket.
-fn parse_host(value: &str, tls: Option<TlsFiles>) -> Result<Endpoint> {
+pub fn parse_host(value: &str, tls: Option<TlsFiles>) -> Result<Endpoint> {
     if value.is_empty() {
         return Ok(match tls {
             Some(files) => Endpoint::Tcp {

@@ -45,6 +45,10 @@ pub enum Error {
     /// The command line asked for something impossible.
     #[error("{0}")]
     Usage(String),
+    /// A flag's value docker refuses while parsing flags (`invalid argument "x" for
+    /// "-m, --memory" flag: ...`): printed with the command's usage, exit 125.
+    #[error("{0}")]
+    Flag(String),
     /// A local file or terminal operation failed.
     #[error("{context}: {source}")]
     Io {

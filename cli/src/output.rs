@@ -1,9 +1,17 @@
-//! How results are printed as docker prints them: aligned tables, `--format` templates
-//! (the Go-template subset people use: `{{.Field}}`, `{{.A.B}}`, `{{json .}}`,
-//! `{{json .Field}}`, a `table` prefix, `\t`), short IDs, human sizes and times.
+//! How values are printed as docker prints them: aligned tables, short IDs, human
+//! sizes and times. (`--format` is in `crate::format` and `crate::template`.)
 
-use crate::error::{Error, Result};
 use serde_json::Value;
+
+/// The strings of a JSON array (none for anything else).
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect()
+}
 
 /// Rows printed as docker's tabwriter does: columns padded to the widest cell plus 3,
 /// and at least 10 wide.
@@ -37,163 +45,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Prints listing rows as `--format` asks: `default_table` (docker's table) when no
-/// format or `table` is given, one JSON object a line for `json`, else the template.
-pub fn print_rows(
-    format: Option<&str>,
-    rows: &[Value],
-    default_table: impl FnOnce() -> String,
-) -> Result<()> {
-    match format {
-        None | Some("table") => print!("{}", default_table()),
-        Some("json") => {
-            for r in rows {
-                println!("{r}");
-            }
-        }
-        Some(f) => {
-            let t = Template::parse(f)?;
-            if t.table {
-                println!("{}", t.header());
-            }
-            for r in rows {
-                println!("{}", t.render(r));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The strings of a JSON array (none for anything else).
-pub fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(String::from)
-        .collect()
-}
-
-/// A parsed `--format` template.
-#[derive(Debug, Clone)]
-pub struct Template {
-    parts: Vec<Part>,
-    /// Whether it began with `table ` (a header row is printed first).
-    pub table: bool,
-}
-
-#[derive(Debug, Clone)]
-enum Part {
-    Text(String),
-    Field { json: bool, path: Vec<String> },
-}
-
-impl Template {
-    /// Parses a template; unknown actions are refused with the offending text.
-    pub fn parse(src: &str) -> Result<Self> {
-        let (table, src) = match src.strip_prefix("table") {
-            Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => {
-                (true, rest.trim_start())
-            }
-            _ => (false, src),
-        };
-        let src = src.replace("\\t", "\t").replace("\\n", "\n");
-        let mut parts = Vec::new();
-        let mut rest = src.as_str();
-        while let Some(start) = rest.find("{{") {
-            if start > 0 {
-                parts.push(Part::Text(rest[..start].to_string()));
-            }
-            let end = rest[start..]
-                .find("}}")
-                .ok_or_else(|| Error::Usage(format!("template: unclosed action in {src:?}")))?;
-            let action = rest[start + 2..start + end].trim();
-            parts.push(parse_action(action)?);
-            rest = &rest[start + end + 2..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
-        Ok(Self { parts, table })
-    }
-
-    /// Renders the template against one JSON object.
-    pub fn render(&self, v: &Value) -> String {
-        let mut out = String::new();
-        for p in &self.parts {
-            match p {
-                Part::Text(t) => out.push_str(t),
-                Part::Field { json, path } => {
-                    let mut cur = v;
-                    for key in path {
-                        cur = cur.get(key).unwrap_or(&Value::Null);
-                    }
-                    if *json {
-                        out.push_str(&cur.to_string());
-                    } else {
-                        out.push_str(&plain(cur));
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// The header row of a `table` template: each field's name, upper-cased.
-    pub fn header(&self) -> String {
-        let mut out = String::new();
-        for p in &self.parts {
-            match p {
-                Part::Text(t) => out.push_str(t),
-                Part::Field { path, .. } => {
-                    out.push_str(&path.last().map(|s| s.to_uppercase()).unwrap_or_default())
-                }
-            }
-        }
-        out
-    }
-}
-
-fn parse_action(action: &str) -> Result<Part> {
-    let (json, expr) = match action.strip_prefix("json") {
-        Some(rest) if rest.starts_with(char::is_whitespace) => (true, rest.trim()),
-        _ => (false, action),
-    };
-    let bad = || Error::Usage(format!("template: unsupported action {{{{{action}}}}}"));
-    if expr == "." {
-        return Ok(Part::Field { json, path: vec![] });
-    }
-    let path = expr.strip_prefix('.').ok_or_else(bad)?;
-    let path: Vec<String> = path.split('.').map(String::from).collect();
-    if path
-        .iter()
-        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
-    {
-        return Err(bad());
-    }
-    Ok(Part::Field { json, path })
-}
-
-/// A value as Go's template prints it: strings bare, maps as `map[k:v]`, null as `<no value>`.
-fn plain(v: &Value) -> String {
-    match v {
-        Value::Null => "<no value>".into(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(a) => format!("[{}]", a.iter().map(plain).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let inner: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{k}:{}", plain(&m[*k])))
-                .collect();
-            format!("map[{}]", inner.join(" "))
-        }
-    }
-}
-
 /// The 12-character short form of an ID (any `sha256:` prefix dropped).
 pub fn short_id(id: &str) -> String {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
@@ -210,6 +61,30 @@ pub fn human_size(bytes: f64) -> String {
         i += 1;
     }
     format!("{}{}", trim_float(size), UNITS[i])
+}
+
+/// docker's `units.HumanSize`: decimal units, four significant digits (Go's `%.4g`);
+/// `system df` uses it where listings use three.
+pub fn human_size4(bytes: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let (mut size, mut i) = (bytes, 0);
+    while size >= 1000.0 && i + 1 < UNITS.len() {
+        size /= 1000.0;
+        i += 1;
+    }
+    let text = if size == 0.0 {
+        "0".to_string()
+    } else {
+        let exp = size.abs().log10().floor() as i32;
+        let decimals = (3 - exp).max(0) as usize;
+        let s = format!("{size:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    format!("{text}{}", UNITS[i])
 }
 
 /// A size as docker's `units.BytesSize`: binary units, four significant digits.
@@ -275,37 +150,9 @@ pub fn seconds_since(unix: i64) -> i64 {
     chrono::Utc::now().timestamp() - unix
 }
 
-/// Prints JSON as docker's `inspect` does: indented, an array of objects.
-pub fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn templates_render_fields_nested_fields_and_json() {
-        let v =
-            json!({"Name": "web", "State": {"Status": "running", "Pid": 42}, "Labels": {"a": "1"}});
-        let t =
-            Template::parse("{{.Name}} {{.State.Status}}/{{.State.Pid}} {{json .Labels}}").unwrap();
-        assert_eq!(t.render(&v), r#"web running/42 {"a":"1"}"#);
-        assert_eq!(
-            Template::parse("{{.Missing}}").unwrap().render(&v),
-            "<no value>"
-        );
-        assert_eq!(
-            Template::parse("{{.Labels}}").unwrap().render(&v),
-            "map[a:1]"
-        );
-        let t = Template::parse("table {{.Name}}\\t{{.State.Status}}").unwrap();
-        assert!(t.table);
-        assert_eq!(t.header(), "NAME\tSTATUS");
-        assert!(Template::parse("{{range .X}}").is_err());
-        assert!(Template::parse("{{.Name").is_err());
-    }
 
     #[test]
     fn sizes_and_durations_read_as_docker_prints_them() {

@@ -73,12 +73,21 @@ fn status_style() -> ProgressStyle {
     ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// Docker's bar: `[====>    ]  691.2kB/2MB`, sizes as docker writes them.
+/// Whether a terminal this wide gets docker's 50-column bar: as docker's
+/// `JSONProgress`, only wider than 110 columns (else the line would wrap); the byte
+/// counts are shown at any width.
+pub fn shows_bar(columns: u16) -> bool {
+    columns > 110
+}
+
+/// Docker's bar: `[====>    ]  691.2kB/2MB`, sizes as docker writes them; without the
+/// bar on a terminal too narrow for it.
 fn bytes_style(total_known: bool) -> ProgressStyle {
-    let template = if total_known {
-        "{prefix}: {msg} [{bar:50}] {done:>8}/{total}"
-    } else {
-        "{prefix}: {msg} {done}"
+    let columns = crate::streams::terminal_size().map_or(80, |(_, c)| c);
+    let template = match (total_known, shows_bar(columns)) {
+        (true, true) => "{prefix}: {msg} [{bar:50}] {done:>8}/{total}",
+        (true, false) => "{prefix}: {msg} {done:>8}/{total}",
+        (false, _) => "{prefix}: {msg} {done:>8}",
     };
     ProgressStyle::with_template(template)
         .map(|s| {

@@ -25,6 +25,15 @@ pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// The detach keys of a session: the flag's, else config.json's `detachKeys`, else
+/// docker's default.
+pub fn detach_keys(flag: Option<&str>) -> Result<Vec<u8>> {
+    match flag.map(String::from).or_else(crate::config::detach_keys) {
+        Some(k) => parse_detach_keys(&k),
+        None => Ok(DEFAULT_DETACH_KEYS.to_vec()),
+    }
+}
+
 /// The local terminal (stdin) in raw mode; the saved settings come back on drop,
 /// whatever way the session ends (error, panic unwinding, detach).
 pub struct RawTerminal {
@@ -88,10 +97,7 @@ impl Session {
         if tty && stdin && !std::io::stdin().is_terminal() {
             return Err(Error::Usage("the input device is not a TTY".into()));
         }
-        let detach_keys = match detach_keys {
-            Some(k) => parse_detach_keys(k)?,
-            None => DEFAULT_DETACH_KEYS.to_vec(),
-        };
+        let detach_keys = self::detach_keys(detach_keys)?;
         Ok(Self {
             tty,
             stdin,

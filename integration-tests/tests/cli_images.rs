@@ -513,7 +513,8 @@ fn login_saves_credentials_that_pull_and_push_send() {
     let d = Berthd::start();
     let name = format!("{}/private/bb:v1", reg.host());
     d.berth_ok(&["tag", "busybox:test", &name]);
-    let config_dir = d.dir.path().join("berth-config");
+    // The docker CLI's config directory: berth reads and writes docker's config.json.
+    let config_dir = d.dir.path().join("docker-config");
     let config = config_dir.join("config.json");
 
     // No credentials: the registry refuses, one line, exit 1.
@@ -869,8 +870,121 @@ fn progress_on_a_terminal_is_drawn_in_place_and_errors_end_it() {
     d.berth_ok(&["tag", &name, &private]);
     let (code, out) = berth_on_terminal(&d, &["push", &private]);
     assert_eq!(code, 1, "{out}");
+    assert!(out.contains("authentication required"), "{out:?}");
+}
+
+/// A credential helper speaking docker's protocol (`docker-credential-NAME
+/// store|get|erase` on stdin and stdout), keeping one login in a file: what docker's
+/// `pass` or `secretservice` helpers do with a keychain.
+fn credential_helper(dir: &Path) -> std::path::PathBuf {
+    let bin = dir.join("helper-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let store = dir.join("helper-store.json");
+    let script = format!(
+        "#!/bin/sh\nstore={}\ncase \"$1\" in\nstore) cat > \"$store\" ;;\nget) read url; if [ -f \"$store\" ] && grep -q \"\\\"ServerURL\\\":\\\"$url\\\"\" \"$store\"; then cat \"$store\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\nerase) read url; if [ -f \"$store\" ]; then rm -f \"$store\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\nlist) echo '{{}}' ;;\nesac\n",
+        store.display()
+    );
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn logins_and_credential_helpers_are_shared_with_docker() {
+    let reg = Registry::start(true);
+    let d = Berthd::start();
+    let name = format!("{}/shared/bb:v1", reg.host());
+    d.berth_ok(&["tag", "busybox:test", &name]);
+    let config = d.dir.path().join("docker-config").join("config.json");
+
+    // docker logs in: berth pushes with that login, from docker's config.json.
+    d.ok(&["login", "-u", REG_USER, "-p", REG_PASSWORD, &reg.host()]);
+    let out = d.berth_ok(&["push", &name]);
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    // berth logs out: docker's file loses the login, and docker's push is refused.
+    d.berth_ok(&["logout", &reg.host()]);
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert!(cfg["auths"].get(reg.host()).is_none(), "{cfg}");
+    assert!(d.err(&["push", &name]).contains("authentication required"));
+    // berth's file is docker's format: tab-indented, as docker writes it.
+    d.berth(
+        &["login", "-u", REG_USER, "--password-stdin", &reg.host()],
+        Some(format!("{REG_PASSWORD}\n").as_bytes()),
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.starts_with("{\n\t\"auths\": {"), "{text}");
+    d.ok(&["push", &name]);
+    d.berth_ok(&["logout", &reg.host()]);
+
+    // A credential helper (credsStore): docker stores through it, berth reads through
+    // it, and the file keeps no password.
+    let bin = credential_helper(d.dir.path());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    std::fs::write(&config, r#"{"auths": {}, "credsStore": "berthtest"}"#).unwrap();
+    let docker = |args: &[&str]| {
+        let mut c = d.cmd(args);
+        c.env("PATH", &path);
+        containers_support::run_with_timeout(c, None, Duration::from_secs(60))
+    };
+    let berth = |args: &[&str], input: Option<&[u8]>| {
+        let mut c = d.berth_cmd(args);
+        c.env("PATH", &path);
+        containers_support::run_with_timeout(c, input, Duration::from_secs(60))
+    };
+    let out = docker(&["login", "-u", REG_USER, "-p", REG_PASSWORD, &reg.host()]);
     assert!(
-        out.contains("berth: ") && out.contains("authentication required"),
-        "{out:?}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!std::fs::read_to_string(&config).unwrap().contains("auth\""));
+    let out = berth(&["push", &name], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // berth logs out through the helper: docker has no login left.
+    let out = berth(&["logout", &reg.host()], None);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Removing login credentials for {}\n", reg.host())
+    );
+    assert!(!d.dir.path().join("helper-store.json").exists());
+    let out = docker(&["push", &name]);
+    assert!(!out.status.success());
+    // berth logs in through the helper (no warning about an unencrypted file); docker
+    // pushes with it.
+    let out = berth(
+        &["login", "-u", REG_USER, "--password-stdin", &reg.host()],
+        Some(format!("{REG_PASSWORD}\n").as_bytes()),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("unencrypted"));
+    let stored = std::fs::read_to_string(d.dir.path().join("helper-store.json")).unwrap();
+    assert!(stored.contains(REG_PASSWORD), "{stored}");
+    let out = docker(&["push", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A helper that is missing: docker's words.
+    std::fs::write(&config, r#"{"auths": {}, "credsStore": "nosuchhelper"}"#).unwrap();
+    let out = berth(&["push", &name], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("docker-credential-nosuchhelper"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

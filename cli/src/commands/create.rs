@@ -14,7 +14,7 @@ pub struct Args {
     opts: ContainerOptions,
     /// The image, then the command and its arguments.
     #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true,
-          trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+          trailing_var_arg = true, num_args = 1..)]
     rest: Vec<String>,
 }
 
@@ -23,8 +23,8 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     let (image, cmd) = match args.rest.split_first() {
         Some((i, c)) if !i.is_empty() => (i.clone(), c.to_vec()),
         _ => {
-            eprintln!("berth: \"berth create\" requires at least 1 argument");
-            return Ok(125);
+            eprintln!("berth: 'berth create' requires at least 1 argument");
+            return Ok(1);
         }
     };
     let body = args
@@ -34,9 +34,12 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     let body = match body {
         Ok(b) => b,
         // A flag docker would refuse while parsing: its usage exit code.
+        Err(Error::Flag(m)) => {
+            eprintln!("{}", crate::args::flag_error("create", &m));
+            return Ok(125);
+        }
         Err(e @ Error::Usage(_)) => {
-            eprintln!("berth: {e}");
-            eprintln!("See 'berth create --help'.");
+            eprintln!("berth: {e}\n\nRun 'berth create --help' for more information");
             return Ok(125);
         }
         Err(e) => return Err(e),

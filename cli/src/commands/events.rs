@@ -3,7 +3,6 @@
 
 use crate::client::{json_stream, query, Client};
 use crate::error::{Error, Result};
-use crate::output::Template;
 use chrono::{Local, NaiveDate, NaiveDateTime, Offset, TimeZone};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -155,6 +154,19 @@ fn template_view(ev: &Value) -> Value {
     v
 }
 
+/// One event through a template, as docker runs it on its `events.Message`.
+fn render(t: &crate::template::Template, ev: &Value) -> Result<String> {
+    let data =
+        crate::template::Value::typed_from_json(&template_view(ev).to_string(), "events.Message")
+            .map_err(Error::BadResponse)?;
+    t.execute(
+        &data,
+        crate::template::MissingKey::Default,
+        crate::template::FuncSet::Basic,
+    )
+    .map_err(|e| Error::Usage(format!("template parsing error: {e}")))
+}
+
 /// Runs `berth events`.
 pub async fn run(client: &Client, args: Args) -> Result<i32> {
     let now = chrono::Utc::now();
@@ -169,9 +181,11 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         q.push(("filters", super::ps::filters_json(&args.filter)?));
     }
     let template = match args.format.as_deref() {
-        None | Some("") => None,
-        Some("json") => Some(Template::parse("{{json .}}")?),
-        Some(f) => Some(Template::parse(f)?),
+        None | Some("") | Some("json") => None,
+        Some(f) => Some(
+            crate::template::Template::parse("", f)
+                .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?,
+        ),
     };
     let resp = client
         .send(
@@ -186,9 +200,9 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     while let Some(ev) = events.next().await {
         let ev = ev?;
         let line = match &template {
+            None if args.format.as_deref() == Some("json") => ev.to_string(),
             None => pretty(&ev),
-            Some(t) if args.format.as_deref() == Some("json") => t.render(&ev),
-            Some(t) => t.render(&template_view(&ev)),
+            Some(t) => render(t, &ev)?,
         };
         // Each event as it comes: a pipe reader sees it at once.
         writeln!(stdout, "{line}")
@@ -224,10 +238,14 @@ mod tests {
             rfc3339_nano_fixed(&plus2),
             "2026-11-26T10:00:00.123456789+02:00"
         );
-        let t = Template::parse("{{.ID}} {{.Status}}").expect("template");
+        let t = crate::template::Template::parse(
+            "",
+            "{{.ID}} {{.Status}} {{index .Actor.Attributes \"name\"}}",
+        )
+        .expect("template");
         assert_eq!(
-            t.render(&template_view(&json!({"id": "x", "status": "die"}))),
-            "x die"
+            render(&t, &json!({"id": "x", "status": "die", "Actor": {"ID": "x", "Attributes": {"name": "web"}}})).expect("renders"),
+            "x die web"
         );
     }
 

@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::container_options::{self, env_list};
 use crate::error::{Error, Result};
 use crate::streams::{self, Ended, Session};
-use serde_json::{json, Value};
+use berth_api::exec::{ExecConfig, ExecInspect, ExecStartCheck, IdResponse};
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ pub struct Args {
     workdir: Option<String>,
     /// The container, then the command and its arguments.
     #[arg(value_name = "CONTAINER COMMAND [ARG...]", required = true,
-          trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+          trailing_var_arg = true, num_args = 1..)]
     rest: Vec<String>,
 }
 
@@ -61,49 +61,40 @@ fn exec_failure_code(message: &str) -> i32 {
 pub async fn run(client: &Client, args: Args) -> Result<i32> {
     let (container, cmd) = match args.rest.split_first() {
         Some((c, cmd)) if !cmd.is_empty() => (c.clone(), cmd.to_vec()),
-        _ => {
-            return Err(Error::Usage(
-                "\"berth exec\" requires at least 2 arguments: CONTAINER COMMAND [ARG...]".into(),
-            ))
-        }
+        _ => return Err(Error::Usage(crate::args::count_message("exec"))),
     };
     if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
         return Err(Error::Usage("the input device is not a TTY".into()));
     }
-    let detach_keys = match &args.detach_keys {
-        Some(k) => streams::parse_detach_keys(k)?,
-        None => streams::DEFAULT_DETACH_KEYS.to_vec(),
-    };
+    let configured_keys = args.detach_keys.clone().or_else(crate::config::detach_keys);
+    let detach_keys = streams::detach_keys(configured_keys.as_deref())?;
     let attach = !args.detach;
-    let mut body = json!({
-        "AttachStdin": args.interactive && attach,
-        "AttachStdout": attach,
-        "AttachStderr": attach,
-        "Tty": args.tty,
-        "Privileged": args.privileged,
-        "Cmd": cmd,
-        "Env": env_list(&args.env, &args.env_file)?,
-    });
-    if let Some(w) = &args.workdir {
-        body["WorkingDir"] = json!(w);
-    }
-    if let Some(u) = &args.user {
-        body["User"] = json!(u);
-    }
-    if let Some(k) = &args.detach_keys {
-        body["DetachKeys"] = json!(k);
-    }
-    let created: Value = client
-        .post_json(
-            &format!("/containers/{}/exec", seg(&container)),
-            Some(&body),
-        )
+    let body = ExecConfig {
+        attach_stdin: args.interactive && attach,
+        attach_stdout: attach,
+        attach_stderr: attach,
+        tty: args.tty,
+        privileged: args.privileged,
+        cmd: Some(cmd),
+        env: Some(env_list(&args.env, &args.env_file)?),
+        working_dir: args.workdir.clone().unwrap_or_default(),
+        user: args.user.clone().unwrap_or_default(),
+        detach_keys: configured_keys.unwrap_or_default(),
+        ..Default::default()
+    };
+    let created: IdResponse = client
+        .post_typed(&format!("/containers/{}/exec", seg(&container)), &body)
         .await?;
-    let exec_id = created["Id"]
-        .as_str()
-        .map(String::from)
-        .ok_or_else(|| Error::BadResponse(format!("no Id in {created}")))?;
-    let start = json!({"Detach": args.detach, "Tty": args.tty});
+    let exec_id = created.id;
+    if exec_id.is_empty() {
+        return Err(Error::BadResponse("no Id in the exec create answer".into()));
+    }
+    let start = serde_json::to_value(ExecStartCheck {
+        detach: args.detach,
+        tty: args.tty,
+        console_size: None,
+    })
+    .map_err(|e| Error::BadResponse(format!("encoding the exec start: {e}")))?;
     let start_path = format!("/exec/{}/start", seg(&exec_id));
     if args.detach {
         return match client.post(&start_path, Some(&start)).await {
@@ -145,9 +136,9 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
 async fn exit_code(client: &Client, exec_id: &str) -> Result<i32> {
     let path = format!("/exec/{}/json", seg(exec_id));
     for _ in 0..100 {
-        let v: Value = client.get_json(&path).await?;
-        if !v["Running"].as_bool().unwrap_or(false) {
-            return Ok(v["ExitCode"].as_i64().unwrap_or(0) as i32);
+        let v: ExecInspect = client.get_json(&path).await?;
+        if !v.running {
+            return Ok(v.exit_code.unwrap_or(0) as i32);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -2,7 +2,7 @@
 //! (`berth image ls` is `berth images`), plus `image prune`.
 
 use crate::client::Client;
-use crate::commands::{images, import, inspect, load, pull, push, rmi, save, system, tag};
+use crate::commands::{history, images, import, inspect, load, pull, push, rmi, save, system, tag};
 use crate::error::Result;
 
 /// Flags of `berth image`.
@@ -36,6 +36,8 @@ enum Sub {
     Import(import::Args),
     /// Display detailed information on one or more images
     Inspect(inspect::Args),
+    /// Show the history of an image
+    History(history::Args),
     /// Remove unused images
     Prune(PruneArgs),
 }
@@ -66,6 +68,7 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         Sub::Load(a) => load::run(client, a).await,
         Sub::Import(a) => import::run(client, a).await,
         Sub::Inspect(a) => inspect::run(client, a).await,
+        Sub::History(a) => history::run(client, a).await,
         Sub::Prune(a) => {
             let warning = if a.all {
                 "WARNING! This will remove all images without at least one container associated to them."

@@ -3,8 +3,39 @@
 use crate::client::{query, Client};
 use crate::commands::ps::filters_json;
 use crate::error::Result;
+use crate::format::{self, fields, Spec};
 use crate::output;
-use serde_json::{json, Value};
+use crate::template::Struct;
+#[cfg(test)]
+use crate::template::Value;
+use berth_api::image::ImageSummary;
+
+/// docker's imageContext.
+pub const SPEC: Spec = Spec {
+    type_name: "*formatter.imageContext",
+    default_table: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    raw: "repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n",
+    headers: &[
+        ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("Digest", "DIGEST"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("Containers", "CONTAINERS"),
+        ("VirtualSize", "SIZE"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+    ],
+};
+
+/// With `--digests`.
+const DIGESTS_SPEC: Spec = Spec {
+    default_table: "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    raw: "repository: {{ .Repository }}\ntag: {{.Tag}}\ndigest: {{.Digest}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n",
+    ..SPEC
+};
 
 /// Flags of `berth images`.
 #[derive(Debug, clap::Args)]
@@ -46,38 +77,25 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     if !filters.is_empty() {
         q.push(("filters", filters_json(&filters)?));
     }
-    let list: Vec<Value> = client
+    let list: Vec<ImageSummary> = client
         .get_json(&format!("/images/json{}", query(&q)))
         .await?;
-    let rows: Vec<Value> = list
+    let rows: Vec<Struct> = list
         .iter()
         .flat_map(|i| rows(i, args.digests, args.no_trunc))
         .collect();
-    if args.quiet {
-        for r in &rows {
-            println!("{}", r["ID"].as_str().unwrap_or(""));
-        }
-        return Ok(0);
-    }
-    output::print_rows(args.format.as_deref(), &rows, || {
-        let mut header = vec!["REPOSITORY", "TAG"];
-        let mut keys = vec!["Repository", "Tag"];
-        if args.digests {
-            header.push("DIGEST");
-            keys.push("Digest");
-        }
-        header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-        keys.extend(["ID", "CreatedSince", "Size"]);
-        let cells: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                keys.iter()
-                    .map(|k| r[*k].as_str().unwrap_or("").to_string())
-                    .collect()
-            })
-            .collect();
-        output::table(&header, &cells)
-    })?;
+    let format = if args.quiet {
+        Some("{{.ID}}".to_string())
+    } else {
+        args.format.clone().filter(|f| !f.is_empty()).or_else(|| {
+            crate::config::ConfigFile::load()
+                .ok()
+                .map(|c| c.images_format)
+                .filter(|f| !f.is_empty())
+        })
+    };
+    let spec = if args.digests { &DIGESTS_SPEC } else { &SPEC };
+    format::print(format.as_deref(), spec, &rows)?;
     Ok(0)
 }
 
@@ -91,8 +109,15 @@ fn split_at(reference: &str, sep: char) -> Option<(&str, &str)> {
 
 /// The rows of one image: one per repository and tag (and digest with `--digests`),
 /// digest-only repositories after, and a `<none>` row if it has no name at all.
-fn rows(image: &Value, digests: bool, no_trunc: bool) -> Vec<Value> {
-    let strings = |k: &str| output::strings(&image[k]);
+fn rows(image: &ImageSummary, digests: bool, no_trunc: bool) -> Vec<Struct> {
+    let strings = |k: &str| {
+        let v = if k == "RepoTags" {
+            &image.repo_tags
+        } else {
+            &image.repo_digests
+        };
+        v.clone().unwrap_or_default()
+    };
     // Grouped by repository in the order the daemon lists them, as docker shows them.
     let group = |key: &str, sep: char, none: &str| -> Vec<(String, Vec<String>)> {
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
@@ -145,37 +170,73 @@ fn rows(image: &Value, digests: bool, no_trunc: bool) -> Vec<Value> {
 }
 
 /// One row as docker's `images --format` sees it.
-fn row(image: &Value, repo: &str, tag: &str, digest: &str, no_trunc: bool) -> Value {
-    let id = image["Id"].as_str().unwrap_or("");
-    let created = image["Created"].as_i64().unwrap_or(0);
-    let created_at = chrono::DateTime::from_timestamp(created, 0)
+fn row(image: &ImageSummary, repo: &str, tag: &str, digest: &str, no_trunc: bool) -> Struct {
+    let id = &image.id;
+    let created_at = chrono::DateTime::from_timestamp(image.created, 0)
         .map(|d| d.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
         .unwrap_or_default();
-    let size = |k: &str| match image[k].as_i64() {
-        Some(n) if n >= 0 => output::human_size(n as f64),
+    let size = |n: i64| {
+        if n >= 0 {
+            output::human_size(n as f64)
+        } else {
+            "N/A".to_string()
+        }
+    };
+    let containers = match image.containers {
+        n if n >= 0 => n.to_string(),
         _ => "N/A".to_string(),
     };
-    let containers = match image["Containers"].as_i64() {
-        Some(n) if n >= 0 => n.to_string(),
+    let unique = match image.shared_size {
+        sh if sh >= 0 => output::human_size((image.size - sh).max(0) as f64),
         _ => "N/A".to_string(),
     };
-    let unique = match (image["Size"].as_i64(), image["SharedSize"].as_i64()) {
-        (Some(s), Some(sh)) if sh >= 0 => output::human_size((s - sh).max(0) as f64),
+    let shared = match image.shared_size {
+        sh if sh >= 0 => output::human_size(sh as f64),
         _ => "N/A".to_string(),
     };
-    json!({
-        "ID": if no_trunc { id.to_string() } else { output::short_id(id) },
-        "Repository": repo,
-        "Tag": tag,
-        "Digest": digest,
-        "CreatedAt": created_at,
-        "CreatedSince": format!("{} ago", output::human_duration(output::seconds_since(created))),
-        "Size": size("Size"),
-        "VirtualSize": size("Size"),
-        "SharedSize": size("SharedSize"),
-        "UniqueSize": unique,
-        "Containers": containers,
-    })
+    format::row(
+        &SPEC,
+        fields(vec![
+            ("Containers", containers.into()),
+            ("CreatedAt", created_at.into()),
+            (
+                "CreatedSince",
+                format!(
+                    "{} ago",
+                    output::human_duration(output::seconds_since(image.created))
+                )
+                .into(),
+            ),
+            ("Digest", digest.into()),
+            (
+                "ID",
+                if no_trunc {
+                    id.clone()
+                } else {
+                    output::short_id(id)
+                }
+                .into(),
+            ),
+            ("Repository", repo.into()),
+            ("SharedSize", shared.into()),
+            ("Size", size(image.size).into()),
+            ("Tag", tag.into()),
+            ("UniqueSize", unique.into()),
+            ("VirtualSize", output::human_size4(image.size as f64).into()),
+        ]),
+        image
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+/// A row's field as text.
+#[cfg(test)]
+fn cell(r: &Struct, k: &str) -> String {
+    r.field(k).map(Value::print).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -184,40 +245,38 @@ mod tests {
 
     #[test]
     fn an_image_has_a_row_per_tag_and_none_when_unnamed() {
-        let img = json!({
+        let img: ImageSummary = serde_json::from_value(serde_json::json!({
             "Id": "sha256:0123456789abcdef0123",
             "RepoTags": ["b:1", "127.0.0.1:5000/b:2", "b:3"],
             "RepoDigests": ["127.0.0.1:5000/b@sha256:aa", "c@sha256:bb"],
             "Created": 0, "Size": 1500, "SharedSize": -1, "Containers": -1,
-        });
+        }))
+        .unwrap();
         let r = rows(&img, false, false);
         let names: Vec<String> = r
             .iter()
-            .map(|x| {
-                format!(
-                    "{}:{}",
-                    x["Repository"].as_str().unwrap_or(""),
-                    x["Tag"].as_str().unwrap_or("")
-                )
-            })
+            .map(|x| format!("{}:{}", cell(x, "Repository"), cell(x, "Tag")))
             .collect();
         assert_eq!(names, ["b:1", "b:3", "127.0.0.1:5000/b:2", "c:<none>"]);
-        assert_eq!(r[0]["ID"], "0123456789ab");
-        assert_eq!(r[0]["Size"], "1.5kB");
+        assert_eq!(cell(&r[0], "ID"), "0123456789ab");
+        assert_eq!(cell(&r[0], "Size"), "1.5kB");
         let r = rows(&img, true, true);
         assert_eq!(
-            (r[0]["Digest"].as_str(), r[3]["Digest"].as_str()),
-            (Some("<none>"), Some("sha256:bb"))
+            (cell(&r[0], "Digest"), cell(&r[3], "Digest")),
+            ("<none>".to_string(), "sha256:bb".to_string())
         );
-        assert_eq!(r[2]["Digest"], "sha256:aa");
-        assert_eq!(r[0]["ID"], "sha256:0123456789abcdef0123");
+        assert_eq!(cell(&r[2], "Digest"), "sha256:aa");
+        assert_eq!(cell(&r[0], "ID"), "sha256:0123456789abcdef0123");
         let none = rows(
-            &json!({"Id": "sha256:ff", "RepoTags": [], "RepoDigests": []}),
+            &ImageSummary {
+                id: "sha256:ff".into(),
+                ..Default::default()
+            },
             false,
             false,
         );
         assert_eq!(none.len(), 1);
-        assert_eq!(none[0]["Repository"], "<none>");
-        assert_eq!(none[0]["Tag"], "<none>");
+        assert_eq!(cell(&none[0], "Repository"), "<none>");
+        assert_eq!(cell(&none[0], "Tag"), "<none>");
     }
 }

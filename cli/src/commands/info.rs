@@ -1,8 +1,9 @@
 //! `berth info`: system-wide information from `GET /info`, laid out as `docker info`.
 
 use crate::client::Client;
+use crate::error::Error;
 use crate::error::Result;
-use crate::output::{self, Template};
+use crate::output;
 use serde_json::{json, Value};
 
 /// Flags of `berth info`.
@@ -21,16 +22,18 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         "Debug": false,
     });
     let server = client.get_json::<Value>("/info").await;
-    if let Some(f) = args.format.as_deref() {
+    if let Some(f) = args.format.as_deref().filter(|f| !f.is_empty()) {
         let mut v = server?;
         if let Some(m) = v.as_object_mut() {
             m.insert("ClientInfo".into(), client_info);
         }
         if f == "json" {
             println!("{v}");
-        } else {
-            println!("{}", Template::parse(f)?.render(&v));
+            return Ok(0);
         }
+        let data = crate::template::Value::typed_from_json(&v.to_string(), "system.dockerInfo")
+            .map_err(Error::BadResponse)?;
+        crate::format::print_object(f, "", &data).map_err(Error::Usage)?;
         return Ok(0);
     }
     println!("Client:");

@@ -6,10 +6,10 @@
 use crate::batch::seg;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::output::Template;
+use crate::format;
+use crate::template::Value;
 use http_body_util::BodyExt;
 use hyper::Method;
-use serde_json::Value;
 
 /// Flags of `berth inspect`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +37,15 @@ enum Kind {
 }
 
 impl Kind {
+    /// The Go type docker's inspect templates run on.
+    fn type_name(self) -> &'static str {
+        match self {
+            Kind::Container => "types.ContainerJSON",
+            Kind::Image => "types.ImageInspect",
+            Kind::Volume => "volume.Volume",
+        }
+    }
+
     fn path(self, name: &str, size: bool) -> String {
         match self {
             Kind::Container if size => format!("/containers/{}/json?size=1", seg(name)),
@@ -60,31 +69,107 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
             )))
         }
     };
-    // docker's `json` format: the array on one line, as berthd sent each object.
-    let compact = args.format.as_deref() == Some("json");
-    let template = match args.format.as_deref() {
-        None | Some("") | Some("json") => None,
-        Some(f) => Some(Template::parse(f)?),
-    };
-    let mut found: Vec<Vec<u8>> = Vec::new();
-    let mut code = 0;
+    if let Some(f) = args
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "json")
+    {
+        // A template that does not parse fails before anything is asked: docker's 64.
+        if let Err(e) = crate::template::Template::parse("", f) {
+            eprintln!("template parsing error: {e}");
+            return Ok(64);
+        }
+    }
+    let mut found: Vec<(Kind, Vec<u8>)> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
     for name in &args.names {
         match find(client, kinds, name, args.size).await {
             Ok(Some(raw)) => found.push(raw),
-            Ok(None) => {
-                code = 1;
-                eprintln!("Error: No such object: {name}");
-            }
+            Ok(None) => errors.push(format!("Error: No such object: {name}")),
             // With --type, docker reports the daemon's own answer.
-            Err(e) => {
-                code = 1;
-                eprintln!("{e}");
-            }
+            Err(e) => errors.push(e.to_string()),
         }
     }
-    match template {
-        None => {
-            // Printed even when some were missing, as docker prints `[]`.
+    let mut code = 0;
+    let mut out = String::new();
+    for (kind, raw) in &found {
+        match render(
+            args.format.as_deref(),
+            std::slice::from_ref(raw),
+            kind.type_name(),
+            *kind != Kind::Volume,
+        ) {
+            Ok(text) => out.push_str(&text),
+            Err(e) => errors.push(e),
+        }
+    }
+    if args.format.as_deref().is_none_or(|f| f.is_empty()) {
+        // Printed even when some were missing, as docker prints `[]`.
+        let joined = format!(
+            "[{}]",
+            found
+                .iter()
+                .map(|(_, r)| String::from_utf8_lossy(r).trim().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        println!("{}", indent_json(&joined));
+    } else if args.format.as_deref() == Some("json") {
+        let all: Vec<serde_json::Value> = found
+            .iter()
+            .filter_map(|(_, r)| serde_json::from_slice(r).ok())
+            .collect();
+        println!("{}", serde_json::Value::Array(all));
+    } else if out.is_empty() {
+        println!();
+    } else {
+        print!("{out}");
+    }
+    if !errors.is_empty() {
+        eprintln!("{}", errors.join("\n"));
+        code = 1;
+    }
+    Ok(code)
+}
+
+/// Each object through `--format` as docker's inspect does: the template run on the
+/// typed object (a missing field fails), then, if that fails and `fallback`, on the raw
+/// JSON as maps with `missingkey=error`. Each result ends with a newline.
+pub fn render(
+    format: Option<&str>,
+    found: &[Vec<u8>],
+    type_name: &str,
+    fallback: bool,
+) -> std::result::Result<String, String> {
+    let Some(f) = format.filter(|f| !f.is_empty() && *f != "json") else {
+        return Ok(String::new());
+    };
+    let mut out = String::new();
+    for raw in found {
+        let text = String::from_utf8_lossy(raw);
+        let typed = Value::typed_from_json(&text, type_name)
+            .map_err(|e| format!("unable to read inspect data: {e}"))?;
+        match format::object(f, "", &typed, false) {
+            Ok(s) => out.push_str(&s),
+            Err(e) if !fallback => return Err(format!("template parsing error: {e}")),
+            Err(_) => {
+                let raw = Value::raw_from_json(&text)
+                    .map_err(|e| format!("unable to read inspect data: {e}"))?;
+                let s = format::object(f, "", &raw, true)
+                    .map_err(|e| format!("template parsing error: {e}"))?;
+                out.push_str(&s);
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Prints objects of one kind as `volume inspect`/`image inspect` do (no fallback for
+/// volumes, as docker); the exit code.
+pub fn print_found(format: Option<&str>, found: &[Vec<u8>], type_name: &str) -> Result<i32> {
+    match format {
+        None | Some("") => {
             let joined = format!(
                 "[{}]",
                 found
@@ -93,26 +178,60 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
                     .collect::<Vec<_>>()
                     .join(",")
             );
-            if compact {
-                println!("{joined}");
-            } else {
-                println!("{}", indent_json(&joined));
-            }
+            println!("{}", indent_json(&joined));
+            Ok(0)
         }
-        Some(t) => {
-            for raw in &found {
-                let v: Value = serde_json::from_slice(raw)
-                    .map_err(|e| Error::BadResponse(format!("inspect answer is not JSON: {e}")))?;
-                println!("{}", t.render(&v));
+        Some("json") => {
+            let all: Vec<serde_json::Value> = found
+                .iter()
+                .filter_map(|r| serde_json::from_slice(r).ok())
+                .collect();
+            println!("{}", serde_json::Value::Array(all));
+            Ok(0)
+        }
+        Some(f) => {
+            if let Err(e) = crate::template::Template::parse("", f) {
+                eprintln!("template parsing error: {e}");
+                return Ok(64);
+            }
+            // As docker: each object rendered on its own, what rendered printed, then
+            // one error line per object that did not.
+            let mut out = String::new();
+            let mut errors = Vec::new();
+            for raw in found {
+                match render(
+                    Some(f),
+                    std::slice::from_ref(raw),
+                    type_name,
+                    type_name != "volume.Volume",
+                ) {
+                    Ok(text) => out.push_str(&text),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if out.is_empty() {
+                println!();
+            } else {
+                print!("{out}");
+            }
+            if errors.is_empty() {
+                Ok(0)
+            } else {
+                eprintln!("{}", errors.join("\n"));
+                Ok(1)
             }
         }
     }
-    Ok(code)
 }
 
 /// The raw JSON of the first kind of object called `name`; None if there is none
 /// (with a single kind, the daemon's error instead).
-async fn find(client: &Client, kinds: &[Kind], name: &str, size: bool) -> Result<Option<Vec<u8>>> {
+async fn find(
+    client: &Client,
+    kinds: &[Kind],
+    name: &str,
+    size: bool,
+) -> Result<Option<(Kind, Vec<u8>)>> {
     if name.is_empty() {
         return Ok(None);
     }
@@ -129,7 +248,7 @@ async fn find(client: &Client, kinds: &[Kind], name: &str, size: bool) -> Result
         {
             Ok(resp) => {
                 let body = resp.into_body().collect().await?.to_bytes();
-                return Ok(Some(body.to_vec()));
+                return Ok(Some((*k, body.to_vec())));
             }
             // Not this kind (404), or a name this kind cannot have (400): try the next.
             Err(e) if !single && matches!(e.status(), Some(404) | Some(400)) => continue,

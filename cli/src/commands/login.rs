@@ -1,5 +1,6 @@
 //! `berth login`: check credentials against a registry (through berthd's `POST /auth`)
-//! and save them in the CLI's config file for pull and push.
+//! and save them as docker does (`~/.docker/config.json` or its credential helper), so
+//! docker and berth share logins.
 
 use crate::client::Client;
 use crate::config;
@@ -71,12 +72,14 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         return Err(Error::Usage("Error: Password Required".into()));
     }
     authenticate(client, &user, &password, &key).await?;
-    config::save_credentials(&key, &user, &password)?;
-    // berth has no credential helpers: say where the password now is, as docker does.
-    eprintln!(
-        "WARNING! Your credentials are stored unencrypted in '{}'.",
-        config::path().display()
-    );
+    // As docker: in the credential helper if one is configured, else in config.json
+    // (and then a warning says where the password now is).
+    if let config::Stored::File(path) = config::save_credentials(&key, &user, &password)? {
+        eprintln!(
+            "WARNING! Your credentials are stored unencrypted in '{}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n",
+            path.display()
+        );
+    }
     println!("Login Succeeded");
     Ok(0)
 }

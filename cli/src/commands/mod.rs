@@ -5,11 +5,14 @@ use crate::client::Client;
 use crate::error::Result;
 
 pub mod attach;
+pub mod completion;
 pub mod container;
+pub mod context;
 pub mod cp;
 pub mod create;
 pub mod events;
 pub mod exec;
+pub mod history;
 pub mod image;
 pub mod images;
 pub mod r#import;
@@ -94,6 +97,8 @@ pub enum Command {
     Push(push::Args),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(tag::Args),
+    /// Show the history of an image
+    History(history::Args),
     /// Remove one or more images
     Rmi(rmi::Args),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -120,9 +125,33 @@ pub enum Command {
     Container(container::Args),
     /// Manage images (`image ls`, `image prune`, ...)
     Image(image::Args),
+    /// Manage contexts
+    Context(context::Args),
+    /// Generate the autocompletion script for the specified shell
+    Completion(completion::Args),
+    /// Help about any command
+    Help(HelpArgs),
+}
+
+/// Flags of `berth help`.
+#[derive(Debug, clap::Args)]
+pub struct HelpArgs {
+    /// The command.
+    #[arg(value_name = "COMMAND")]
+    path: Vec<String>,
 }
 
 impl Command {
+    /// Runs the commands that need no berthd (help, completion, context); None for
+    /// the others.
+    pub fn run_local(&self, root: &clap::Command) -> Option<i32> {
+        match self {
+            Command::Help(a) => Some(help(root, &a.path)),
+            Command::Completion(a) => Some(completion::run(root, a)),
+            _ => None,
+        }
+    }
+
     /// Runs the command; its exit code.
     pub async fn run(self, client: &Client) -> Result<i32> {
         match self {
@@ -147,6 +176,7 @@ impl Command {
             Command::Update(args) => update::run(client, args).await,
             Command::Cp(args) => cp::run(client, args).await,
             Command::Images(args) => images::run(client, args).await,
+            Command::History(args) => history::run(client, args).await,
             Command::Pull(args) => pull::run(client, args).await,
             Command::Push(args) => push::run(client, args).await,
             Command::Tag(args) => tag::run(client, args).await,
@@ -163,6 +193,29 @@ impl Command {
             Command::System(args) => system::run(client, args).await,
             Command::Container(args) => container::run(client, args).await,
             Command::Image(args) => image::run(client, args).await,
+            Command::Context(args) => context::run(args),
+            // Handled by run_local.
+            Command::Completion(_) | Command::Help(_) => Ok(0),
         }
     }
+}
+
+/// `berth help CMD...`: that command's help, as `berth CMD --help`.
+fn help(root: &clap::Command, path: &[String]) -> i32 {
+    let mut cmd = root.clone();
+    let mut canonical = Vec::new();
+    for p in path {
+        match cmd.find_subcommand(p) {
+            Some(s) => {
+                canonical.push(s.get_name().to_string());
+                cmd = s.clone();
+            }
+            None => {
+                eprintln!("unknown help topic: {}", path.join(" "));
+                return 1;
+            }
+        }
+    }
+    print!("{}", crate::args::help_text(root, &canonical));
+    0
 }

@@ -11,7 +11,8 @@ pub struct Args {
     #[arg(short, long)]
     signal: Option<String>,
     /// Seconds to wait before killing the container.
-    #[arg(short = 't', long = "timeout", alias = "time")]
+    #[arg(short = 't', long = "timeout", alias = "time", allow_negative_numbers = true,
+          value_parser = crate::args::go_int)]
     timeout: Option<i64>,
     /// The containers.
     #[arg(required = true, value_name = "CONTAINER")]

@@ -7,8 +7,8 @@ use crate::client::{self, Client};
 use crate::container_options::{self, Attached, ContainerOptions};
 use crate::error::{Error, Result};
 use crate::streams::{self, Ended, Session};
+use berth_api::container::WaitResponse;
 use clap::builder::BoolishValueParser;
-use serde_json::Value;
 use std::io::IsTerminal;
 
 /// Flags of `berth run`.
@@ -31,7 +31,7 @@ pub struct Args {
     opts: ContainerOptions,
     /// The image, then the command and its arguments.
     #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true,
-          trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+          trailing_var_arg = true, num_args = 1..)]
     rest: Vec<String>,
 }
 
@@ -119,16 +119,11 @@ pub async fn attach_start_wait(
     if ended == Ended::Detached {
         return Ok(Outcome::Detached);
     }
-    let status: Value = client::read_json(wait).await?;
-    if let Some(e) = status["Error"]["Message"]
-        .as_str()
-        .filter(|m| !m.is_empty())
-    {
-        return Err(Error::BadResponse(e.to_string()));
+    let status: WaitResponse = client::read_json(wait).await?;
+    if let Some(e) = status.error.filter(|e| !e.message.is_empty()) {
+        return Err(Error::BadResponse(e.message));
     }
-    Ok(Outcome::Exited(
-        status["StatusCode"].as_i64().unwrap_or(0) as i32
-    ))
+    Ok(Outcome::Exited(status.status_code as i32))
 }
 
 /// Runs `berth run`.
@@ -141,9 +136,12 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
             eprintln!("berth: {e}");
             Ok(1)
         }
+        Err(Error::Flag(m)) => {
+            eprintln!("{}", crate::args::flag_error("run", &m));
+            Ok(125)
+        }
         Err(e) => {
-            eprintln!("berth: {e}");
-            eprintln!("See 'berth run --help'.");
+            eprintln!("berth: {e}\n\nRun 'berth run --help' for more information");
             Ok(125)
         }
     }
@@ -167,10 +165,7 @@ async fn run_container(client: &Client, args: Args) -> Result<i32> {
     if opts.tty && attached.stdin && !std::io::stdin().is_terminal() {
         return Err(Error::Usage(NOT_A_TTY.into()));
     }
-    let detach_keys = match &args.detach_keys {
-        Some(k) => streams::parse_detach_keys(k)?,
-        None => streams::DEFAULT_DETACH_KEYS.to_vec(),
-    };
+    let detach_keys = streams::detach_keys(args.detach_keys.as_deref())?;
     let body = opts.create_body(&image, &cmd, attached, args.detach)?;
     let id = container_options::create_container(client, opts, &image, &body).await?;
     if args.detach {
@@ -208,7 +203,13 @@ async fn foreground(
         Outcome::Exited(code) => Ok(code),
         Outcome::Detached => Ok(0),
         Outcome::StartFailed(e) => {
-            eprintln!("berth: {e}");
+            // With --rm, docker's CLI waits for the removal and reports the failure
+            // as a run error, with its hint.
+            if opts.rm {
+                eprintln!("berth: {e}\n\nRun 'berth run --help' for more information");
+            } else {
+                eprintln!("berth: {e}");
+            }
             Ok(container_options::start_failure_code(&e.to_string()))
         }
     }

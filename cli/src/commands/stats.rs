@@ -4,9 +4,13 @@
 use crate::batch::seg;
 use crate::client::{json_stream, query, Client};
 use crate::error::{Error, Result};
-use crate::output::{self, Template};
+use crate::format::{self, fields, Spec};
+use crate::output;
+use crate::template::Struct;
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+#[cfg(test)]
+use serde_json::json;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -32,26 +36,24 @@ pub struct Args {
     containers: Vec<String>,
 }
 
-/// The default table, as docker's.
-const DEFAULT_FORMAT: &str =
-    "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
-
-/// docker's column headers of the stats fields.
-fn header_of(field: &str) -> String {
-    match field {
-        "ID" => "CONTAINER ID",
-        "Container" => "CONTAINER",
-        "Name" => "NAME",
-        "CPUPerc" => "CPU %",
-        "MemUsage" => "MEM USAGE / LIMIT",
-        "MemPerc" => "MEM %",
-        "NetIO" => "NET I/O",
-        "BlockIO" => "BLOCK I/O",
-        "PIDs" => "PIDS",
-        other => return other.to_uppercase(),
-    }
-    .to_string()
-}
+/// docker's stats context.
+const SPEC: Spec = Spec {
+    type_name: "*container.statsContext",
+    default_table:
+        "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+    raw: "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Container", "CONTAINER"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
+    ],
+};
 
 /// What one container's stats show.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -153,19 +155,55 @@ pub fn compute(container: &str, v: &Value) -> Entry {
 }
 
 impl Entry {
-    /// The fields `--format` sees, formatted as docker formats them.
-    pub fn to_json(&self, no_trunc: bool) -> Value {
-        json!({
-            "Container": self.container,
-            "ID": if no_trunc { self.id.clone() } else { output::short_id(&self.id) },
-            "Name": self.name,
-            "CPUPerc": format!("{:.2}%", self.cpu),
-            "MemUsage": format!("{} / {}", output::bytes_size(self.mem), output::bytes_size(self.limit)),
-            "MemPerc": format!("{:.2}%", self.mem_pct),
-            "NetIO": format!("{} / {}", output::human_size(self.net.0), output::human_size(self.net.1)),
-            "BlockIO": format!("{} / {}", output::human_size(self.block.0), output::human_size(self.block.1)),
-            "PIDs": self.pids.to_string(),
-        })
+    /// The row `--format` sees, formatted as docker formats it.
+    pub fn to_row(&self, no_trunc: bool) -> Struct {
+        format::row(
+            &SPEC,
+            fields(vec![
+                (
+                    "BlockIO",
+                    format!(
+                        "{} / {}",
+                        output::human_size(self.block.0),
+                        output::human_size(self.block.1)
+                    )
+                    .into(),
+                ),
+                ("CPUPerc", format!("{:.2}%", self.cpu).into()),
+                ("Container", self.container.clone().into()),
+                (
+                    "ID",
+                    if no_trunc {
+                        self.id.clone()
+                    } else {
+                        output::short_id(&self.id)
+                    }
+                    .into(),
+                ),
+                ("MemPerc", format!("{:.2}%", self.mem_pct).into()),
+                (
+                    "MemUsage",
+                    format!(
+                        "{} / {}",
+                        output::bytes_size(self.mem),
+                        output::bytes_size(self.limit)
+                    )
+                    .into(),
+                ),
+                ("Name", self.name.clone().into()),
+                (
+                    "NetIO",
+                    format!(
+                        "{} / {}",
+                        output::human_size(self.net.0),
+                        output::human_size(self.net.1)
+                    )
+                    .into(),
+                ),
+                ("PIDs", self.pids.to_string().into()),
+            ]),
+            Vec::new(),
+        )
     }
 }
 
@@ -223,76 +261,31 @@ async fn listed(client: &Client, all: bool) -> Result<Vec<String>> {
 
 /// Renders the board with the format.
 fn render(board: &Board, format: &str, no_trunc: bool) -> Result<String> {
-    let rows: Vec<Value> = board
+    let rows: Vec<Struct> = board
         .order
         .iter()
         .filter_map(|k| board.latest.get(k))
-        .map(|e| e.to_json(no_trunc))
+        .map(|e| e.to_row(no_trunc))
         .collect();
-    let mut out = String::new();
-    if format == "json" {
-        for r in &rows {
-            out.push_str(&r.to_string());
-            out.push('\n');
-        }
-        return Ok(out);
-    }
-    let format = if format == "table" {
-        DEFAULT_FORMAT
-    } else {
-        format
-    };
-    let t = Template::parse(format)?;
-    if !t.table {
-        for r in &rows {
-            out.push_str(&t.render(r));
-            out.push('\n');
-        }
-        return Ok(out);
-    }
-    // A table: the template's cells split at tabs and aligned as docker aligns them.
-    let header: Vec<String> = t.header().split('\t').map(String::from).collect();
-    let header = header_cells(format, header);
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| t.render(r).split('\t').map(String::from).collect())
-        .collect();
-    let refs: Vec<&str> = header.iter().map(String::as_str).collect();
-    out.push_str(&output::table(&refs, &cells));
-    Ok(out)
-}
-
-/// The header row of a table template with docker's names for the stats fields.
-fn header_cells(format: &str, plain: Vec<String>) -> Vec<String> {
-    let body = format
-        .strip_prefix("table")
-        .unwrap_or(format)
-        .replace("\\t", "\t");
-    let cols: Vec<&str> = body.trim_start().split('\t').collect();
-    if cols.len() != plain.len() {
-        return plain;
-    }
-    cols.iter()
-        .zip(plain)
-        .map(|(c, p)| {
-            let c = c.trim();
-            match c.strip_prefix("{{").and_then(|x| x.strip_suffix("}}")) {
-                Some(f) if f.trim().starts_with('.') && !f.contains(' ') => {
-                    header_of(f.trim().trim_start_matches('.'))
-                }
-                _ => p,
-            }
-        })
-        .collect()
+    format::render(format::resolve(Some(format), &SPEC), &SPEC, &rows)
 }
 
 /// Runs `berth stats`.
 pub async fn run(client: &Client, args: Args) -> Result<i32> {
-    let format = args.format.clone().unwrap_or_else(|| "table".into());
+    let format = args
+        .format
+        .clone()
+        .filter(|f| !f.is_empty())
+        .or_else(|| {
+            crate::config::ConfigFile::load()
+                .ok()
+                .map(|c| c.stats_format)
+                .filter(|f| !f.is_empty())
+        })
+        .unwrap_or_else(|| "table".into());
     // Checked before any container is watched.
-    if format != "json" && format != "table" {
-        Template::parse(&format)?;
-    }
+    crate::template::Template::parse("", format::resolve(Some(&format), &SPEC))
+        .map_err(|e| Error::Usage(format!("template parsing error: {e}")))?;
     let board: Shared = Arc::default();
     let named = !args.containers.is_empty();
     let keys = if named {
@@ -425,15 +418,20 @@ mod tests {
         let e = compute("web", &v);
         assert!((e.cpu - 40.0).abs() < 1e-9, "{}", e.cpu);
         assert_eq!(e.mem, 8_388_608.0);
-        let j = e.to_json(false);
-        assert_eq!(j["CPUPerc"], "40.00%");
-        assert_eq!(j["MemUsage"], "8MiB / 100MiB");
-        assert_eq!(j["MemPerc"], "8.00%");
-        assert_eq!(j["NetIO"], "1.5kB / 500B");
-        assert_eq!(j["BlockIO"], "4.1kB / 8.19kB");
-        assert_eq!(j["PIDs"], "3");
-        assert_eq!(j["ID"], "0123456789ab");
-        assert_eq!(j["Name"], "web");
+        let r = e.to_row(false);
+        let j = |k: &str| {
+            r.field(k)
+                .map(crate::template::Value::print)
+                .unwrap_or_default()
+        };
+        assert_eq!(j("CPUPerc"), "40.00%");
+        assert_eq!(j("MemUsage"), "8MiB / 100MiB");
+        assert_eq!(j("MemPerc"), "8.00%");
+        assert_eq!(j("NetIO"), "1.5kB / 500B");
+        assert_eq!(j("BlockIO"), "4.1kB / 8.19kB");
+        assert_eq!(j("PIDs"), "3");
+        assert_eq!(j("ID"), "0123456789ab");
+        assert_eq!(j("Name"), "web");
     }
 
     #[test]

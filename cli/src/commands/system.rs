@@ -6,7 +6,9 @@ use crate::commands::prune::{confirm, print_reclaimed};
 use crate::commands::ps::filters_json;
 use crate::commands::{events, info, volume};
 use crate::error::{Error, Result};
+use crate::format::{self, fields, Spec};
 use crate::output;
+use berth_api::container::ContainerSummary;
 use serde_json::Value;
 
 /// Flags of `berth system`.
@@ -171,22 +173,51 @@ async fn df(client: &Client, a: DfArgs) -> Result<i32> {
         return Ok(0);
     }
     let rows = df_rows(&v);
-    if a.format.as_deref() == Some("json") {
-        // As docker: one object a line, its keys sorted, every value a string.
-        for r in &rows {
-            let o = serde_json::json!({
-                "Active": r[2], "Reclaimable": r[4], "Size": r[3], "TotalCount": r[1], "Type": r[0],
-            });
-            println!("{o}");
-        }
-        return Ok(0);
-    }
-    print!(
-        "{}",
-        output::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
-    );
+    let structs: Vec<_> = rows
+        .iter()
+        .zip(DF_TYPES)
+        .map(|(r, type_name)| {
+            let spec = Spec {
+                type_name,
+                ..DF_SPEC
+            };
+            format::row(
+                &spec,
+                fields(vec![
+                    ("Type", r[0].clone().into()),
+                    ("TotalCount", r[1].clone().into()),
+                    ("Active", r[2].clone().into()),
+                    ("Size", r[3].clone().into()),
+                    ("Reclaimable", r[4].clone().into()),
+                ]),
+                Vec::new(),
+            )
+        })
+        .collect();
+    format::print(a.format.as_deref(), &DF_SPEC, &structs)?;
     Ok(0)
 }
+
+/// docker's disk usage rows (one context type per row).
+const DF_SPEC: Spec = Spec {
+    type_name: "*formatter.diskUsageImagesContext",
+    default_table: "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+    raw: "type: {{.Type}}\ntotal: {{.TotalCount}}\nactive: {{.Active}}\nsize: {{.Size}}\nreclaimable: {{.Reclaimable}}\n",
+    headers: &[
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ],
+};
+
+const DF_TYPES: [&str; 4] = [
+    "*formatter.diskUsageImagesContext",
+    "*formatter.diskUsageContainersContext",
+    "*formatter.diskUsageVolumesContext",
+    "*formatter.diskUsageBuilderContext",
+];
 
 /// `system df -v` as docker prints it: a table of images, containers, volumes and
 /// build cache, each under its title.
@@ -218,12 +249,12 @@ fn df_verbose(v: &Value) -> String {
                 if shared == -1 {
                     "N/A".into()
                 } else {
-                    human_size4(shared as f64)
+                    output::human_size4(shared as f64)
                 },
                 if shared == -1 {
                     "N/A".into()
                 } else {
-                    human_size4((size - shared) as f64)
+                    output::human_size4((size - shared) as f64)
                 },
                 match int(&i["Containers"]) {
                     -1 => "N/A".into(),
@@ -249,8 +280,9 @@ fn df_verbose(v: &Value) -> String {
     let rows: Vec<Vec<String>> = items(&v["Containers"])
         .iter()
         .map(|c| {
-            let r = crate::commands::ps::row(c, false);
-            let cell = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            let summary: ContainerSummary = serde_json::from_value(c.clone()).unwrap_or_default();
+            let r = crate::commands::ps::row(&summary, false);
+            let cell = |k: &str| crate::commands::ps::cell(&r, k);
             vec![
                 cell("ID"),
                 cell("Image"),
@@ -258,7 +290,7 @@ fn df_verbose(v: &Value) -> String {
                 cell("LocalVolumes"),
                 // Only what the container wrote: df leaves out the virtual size.
                 output::human_size(int(&c["SizeRw"]) as f64),
-                format!("{} ago", cell("RunningFor")),
+                cell("RunningFor"),
                 cell("Status"),
                 cell("Names"),
             ]
@@ -285,7 +317,7 @@ fn df_verbose(v: &Value) -> String {
             let (links, size) = if usage.is_object() {
                 (
                     int(&usage["RefCount"]).to_string(),
-                    human_size4(int(&usage["Size"]) as f64),
+                    output::human_size4(int(&usage["Size"]) as f64),
                 )
             } else {
                 ("N/A".into(), "N/A".into())
@@ -302,7 +334,7 @@ fn df_verbose(v: &Value) -> String {
         .sum();
     out.push_str(&format!(
         "\nBuild cache usage: {}\n\n",
-        human_size4(cache_size as f64)
+        output::human_size4(cache_size as f64)
     ));
     // berthd has no builder: the table is always empty.
     out.push_str(&output::table(
@@ -325,34 +357,10 @@ fn items(v: &Value) -> &[Value] {
     v.as_array().map_or(&[], Vec::as_slice)
 }
 
-/// docker's `units.HumanSize`: decimal units, four significant digits (Go's `%.4g`);
-/// `system df` uses it where listings use three.
-fn human_size4(bytes: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let (mut size, mut i) = (bytes, 0);
-    while size >= 1000.0 && i + 1 < UNITS.len() {
-        size /= 1000.0;
-        i += 1;
-    }
-    let text = if size == 0.0 {
-        "0".to_string()
-    } else {
-        let exp = size.abs().log10().floor() as i32;
-        let decimals = (3 - exp).max(0) as usize;
-        let s = format!("{size:.decimals$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    };
-    format!("{text}{}", UNITS[i])
-}
-
 /// `reclaimable` as docker's df shows it: with its share of `total` in percent when
 /// there is a total.
 fn with_percent(reclaimable: i64, total: i64) -> String {
-    let r = human_size4(reclaimable as f64);
+    let r = output::human_size4(reclaimable as f64);
     if total > 0 {
         format!("{r} ({}%)", reclaimable * 100 / total)
     } else {
@@ -383,11 +391,11 @@ fn df_rows(v: &Value) -> Vec<Vec<String>> {
             .filter(|i| int(&i["Containers"]) > 0)
             .count()
             .to_string(),
-        human_size4(layers as f64),
+        output::human_size4(layers as f64),
         if layers > 0 {
             with_percent(reclaimable, layers)
         } else {
-            human_size4(reclaimable as f64)
+            output::human_size4(reclaimable as f64)
         },
     ]);
 
@@ -408,7 +416,7 @@ fn df_rows(v: &Value) -> Vec<Vec<String>> {
         "Containers".into(),
         containers.len().to_string(),
         containers.iter().filter(|c| active(c)).count().to_string(),
-        human_size4(total as f64),
+        output::human_size4(total as f64),
         with_percent(idle, total),
     ]);
 
@@ -431,7 +439,7 @@ fn df_rows(v: &Value) -> Vec<Vec<String>> {
             .filter(|x| int(&x["UsageData"]["RefCount"]) > 0)
             .count()
             .to_string(),
-        human_size4(total as f64),
+        output::human_size4(total as f64),
         with_percent(unused, total),
     ]);
 
@@ -445,8 +453,8 @@ fn df_rows(v: &Value) -> Vec<Vec<String>> {
             .filter(|c| c["InUse"] == true)
             .count()
             .to_string(),
-        human_size4(unshared().map(|c| int(&c["Size"])).sum::<i64>() as f64),
-        human_size4(
+        output::human_size4(unshared().map(|c| int(&c["Size"])).sum::<i64>() as f64),
+        output::human_size4(
             unshared()
                 .filter(|c| c["InUse"] != true)
                 .map(|c| int(&c["Size"]))
@@ -462,10 +470,10 @@ mod tests {
 
     #[test]
     fn sizes_have_four_significant_digits() {
-        assert_eq!(human_size4(0.0), "0B");
-        assert_eq!(human_size4(4_261_376.0), "4.261MB");
-        assert_eq!(human_size4(1_000.0), "1kB");
-        assert_eq!(human_size4(999.0), "999B");
-        assert_eq!(human_size4(12_345_678.0), "12.35MB");
+        assert_eq!(output::human_size4(0.0), "0B");
+        assert_eq!(output::human_size4(4_261_376.0), "4.261MB");
+        assert_eq!(output::human_size4(1_000.0), "1kB");
+        assert_eq!(output::human_size4(999.0), "999B");
+        assert_eq!(output::human_size4(12_345_678.0), "12.35MB");
     }
 }

@@ -4,7 +4,7 @@
 use crate::batch::{each, seg};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use serde_json::{json, Map, Value};
+use berth_api::container::{RestartPolicy, UpdateConfig, UpdateResponse};
 
 /// Flags of `berth update`.
 #[derive(Debug, clap::Args)]
@@ -13,19 +13,19 @@ pub struct Args {
     #[arg(short, long, value_parser = ram_in_bytes)]
     memory: Option<i64>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
-    #[arg(long, value_parser = swap_bytes, allow_hyphen_values = true)]
+    #[arg(long, value_parser = swap_bytes, allow_negative_numbers = true)]
     memory_swap: Option<i64>,
     /// Number of CPUs (`1.5`).
     #[arg(long, value_parser = nano_cpus)]
     cpus: Option<i64>,
     /// CPU shares (relative weight).
-    #[arg(short = 'c', long)]
+    #[arg(short = 'c', long, allow_negative_numbers = true, value_parser = crate::args::go_int)]
     cpu_shares: Option<i64>,
     /// CPUs in which to allow execution (0-3, 0,1).
     #[arg(long)]
     cpuset_cpus: Option<String>,
     /// Tune container pids limit (set -1 for unlimited).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::args::go_int)]
     pids_limit: Option<i64>,
     /// Restart policy to apply when a container exits (no, always, unless-stopped,
     /// on-failure[:N]).
@@ -82,7 +82,7 @@ fn nano_cpus(s: &str) -> std::result::Result<i64, String> {
 }
 
 /// A restart policy as the API wants it: `{"Name", "MaximumRetryCount"}`.
-pub fn restart_policy(s: &str) -> Result<Value> {
+pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
     let (name, count) = match s.split_once(':') {
         Some((n, c)) => {
             let c: i64 = c
@@ -97,7 +97,10 @@ pub fn restart_policy(s: &str) -> Result<Value> {
             "invalid restart policy format: maximum retry count can only be used with 'on-failure': {s}"
         ))),
         "no" | "always" | "unless-stopped" | "on-failure" => {
-            Ok(json!({"Name": name, "MaximumRetryCount": count}))
+            Ok(RestartPolicy {
+                name: name.to_string(),
+                maximum_retry_count: count,
+            })
         }
         _ => Err(Error::Usage(format!("invalid restart policy format: {s}"))),
     }
@@ -105,48 +108,38 @@ pub fn restart_policy(s: &str) -> Result<Value> {
 
 /// Runs `berth update`.
 pub async fn run(client: &Client, args: Args) -> Result<i32> {
-    let mut body = Map::new();
-    let mut put = |k: &str, v: Value| {
-        body.insert(k.to_string(), v);
-    };
-    if let Some(m) = args.memory {
-        put("Memory", json!(m));
-    }
-    if let Some(m) = args.memory_swap {
-        put("MemorySwap", json!(m));
-    }
-    if let Some(c) = args.cpus {
-        put("NanoCpus", json!(c));
-    }
-    if let Some(c) = args.cpu_shares {
-        put("CpuShares", json!(c));
-    }
-    if let Some(c) = &args.cpuset_cpus {
-        put("CpusetCpus", json!(c));
-    }
-    if let Some(p) = args.pids_limit {
-        put("PidsLimit", json!(p));
-    }
-    if let Some(r) = &args.restart {
-        put("RestartPolicy", restart_policy(r)?);
-    }
-    if body.is_empty() {
+    let given = args.memory.is_some()
+        || args.memory_swap.is_some()
+        || args.cpus.is_some()
+        || args.cpu_shares.is_some()
+        || args.cpuset_cpus.is_some()
+        || args.pids_limit.is_some()
+        || args.restart.is_some();
+    if !given {
         return Err(Error::Usage(
             "you must provide one or more flags when using this command".into(),
         ));
     }
-    let body = Value::Object(body);
+    let mut body = UpdateConfig::default();
+    let r = &mut body.resources;
+    r.memory = args.memory.unwrap_or(0);
+    r.memory_swap = args.memory_swap.unwrap_or(0);
+    r.nano_cpus = args.cpus.unwrap_or(0);
+    r.cpu_shares = args.cpu_shares.unwrap_or(0);
+    r.cpuset_cpus = args.cpuset_cpus.clone().unwrap_or_default();
+    r.pids_limit = args.pids_limit;
+    if let Some(p) = &args.restart {
+        body.restart_policy = restart_policy(p)?;
+    }
     Ok(each(&args.containers, |name| {
         let body = &body;
         async move {
-            let resp: Value = client
-                .post_json(&format!("/containers/{}/update", seg(&name)), Some(body))
+            let resp: UpdateResponse = client
+                .post_typed(&format!("/containers/{}/update", seg(&name)), body)
                 .await?;
             // docker prints the daemon's warnings before the name.
-            for w in resp["Warnings"].as_array().into_iter().flatten() {
-                if let Some(w) = w.as_str() {
-                    eprintln!("{w}");
-                }
+            for w in resp.warnings.iter().flatten() {
+                eprintln!("{w}");
             }
             Ok(())
         }
@@ -175,7 +168,10 @@ mod tests {
     fn restart_policies() {
         assert_eq!(
             restart_policy("on-failure:3").expect("valid"),
-            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+            RestartPolicy {
+                name: "on-failure".into(),
+                maximum_retry_count: 3
+            }
         );
         assert!(restart_policy("always:2").is_err());
         assert!(restart_policy("sometimes").is_err());

@@ -5,8 +5,29 @@ use crate::client::{query, Client};
 use crate::commands::prune::{confirm, print_reclaimed};
 use crate::commands::ps::filters_json;
 use crate::error::{Error, Result};
-use crate::output::{self, Template};
-use serde_json::{json, Map, Value};
+use crate::format::{self, fields, Spec};
+use crate::template::Struct;
+use berth_api::volume::{Volume, VolumeCreateOptions, VolumeListResponse};
+use std::collections::BTreeMap;
+
+/// docker's volumeContext.
+const SPEC: Spec = Spec {
+    type_name: "*formatter.volumeContext",
+    default_table: "table {{.Driver}}\t{{.Name}}",
+    raw: "name: {{.Name}}\ndriver: {{.Driver}}\n",
+    headers: &[
+        ("Name", "VOLUME NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("Labels", "LABELS"),
+        ("Links", "LINKS"),
+        ("Size", "SIZE"),
+        ("Group", "GROUP"),
+        ("Availability", "AVAILABILITY"),
+        ("Status", "STATUS"),
+    ],
+};
 
 /// Flags of `berth volume`.
 #[derive(Debug, clap::Args)]
@@ -114,14 +135,14 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     }
 }
 
-/// `key=value` pairs as a JSON object (a bare `key` has an empty value, as docker).
-fn pairs(list: &[String]) -> Value {
-    let mut m = Map::new();
-    for item in list {
-        let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
-        m.insert(k.to_string(), json!(v));
-    }
-    Value::Object(m)
+/// `key=value` pairs as a map (a bare `key` has an empty value, as docker).
+fn pairs(list: &[String]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|item| {
+            let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
 }
 
 async fn create(client: &Client, a: CreateArgs) -> Result<i32> {
@@ -133,42 +154,38 @@ async fn create(client: &Client, a: CreateArgs) -> Result<i32> {
             )),
             (f, p) => f.or(p).unwrap_or_default(),
         };
-    let body = json!({
-        "Name": name,
-        "Driver": a.driver,
-        "DriverOpts": pairs(&a.opts),
-        "Labels": pairs(&a.labels),
-    });
-    let v: Value = client.post_json("/volumes/create", Some(&body)).await?;
-    println!("{}", v["Name"].as_str().unwrap_or(&name));
+    let body = VolumeCreateOptions {
+        name: name.clone(),
+        driver: a.driver,
+        driver_opts: pairs(&a.opts),
+        labels: pairs(&a.labels),
+    };
+    let v: Volume = client.post_typed("/volumes/create", &body).await?;
+    println!("{}", if v.name.is_empty() { &name } else { &v.name });
     Ok(0)
 }
 
 /// One volume as docker's `volume ls --format` sees it.
-fn row(v: &Value) -> Value {
-    let labels = v["Labels"]
-        .as_object()
-        .map(|m| {
-            let mut kv: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect();
-            kv.sort();
-            kv.join(",")
-        })
-        .unwrap_or_default();
-    json!({
-        "Name": v["Name"],
-        "Driver": v["Driver"],
-        "Scope": v["Scope"],
-        "Mountpoint": v["Mountpoint"],
-        "Labels": labels,
-        "Links": "N/A",
-        "Size": "N/A",
-        "Availability": "N/A",
-        "Group": "N/A",
-        "Status": "N/A",
-    })
+fn row(v: &Volume) -> Struct {
+    let labels = v.labels.clone().unwrap_or_default();
+    let mut kv: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    kv.sort();
+    format::row(
+        &SPEC,
+        fields(vec![
+            ("Availability", "N/A".into()),
+            ("Driver", v.driver.clone().into()),
+            ("Group", "N/A".into()),
+            ("Labels", kv.join(",").into()),
+            ("Links", "N/A".into()),
+            ("Mountpoint", v.mountpoint.clone().into()),
+            ("Name", v.name.clone().into()),
+            ("Scope", v.scope.clone().into()),
+            ("Size", "N/A".into()),
+            ("Status", "N/A".into()),
+        ]),
+        labels.into_iter().collect(),
+    )
 }
 
 async fn ls(client: &Client, a: LsArgs) -> Result<i32> {
@@ -177,78 +194,41 @@ async fn ls(client: &Client, a: LsArgs) -> Result<i32> {
     } else {
         query(&[("filters", filters_json(&a.filter)?)])
     };
-    let resp: Value = client.get_json(&format!("/volumes{q}")).await?;
-    let mut volumes: Vec<Value> = resp["Volumes"].as_array().cloned().unwrap_or_default();
-    volumes.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
-    if a.quiet {
-        for v in &volumes {
-            println!("{}", v["Name"].as_str().unwrap_or(""));
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Value> = volumes.iter().map(row).collect();
-    output::print_rows(a.format.as_deref(), &rows, || {
-        let cells: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r["Driver"].as_str().unwrap_or("").to_string(),
-                    r["Name"].as_str().unwrap_or("").to_string(),
-                ]
-            })
-            .collect();
-        output::table(&["DRIVER", "VOLUME NAME"], &cells)
-    })?;
+    let resp: VolumeListResponse = client.get_json(&format!("/volumes{q}")).await?;
+    let mut volumes = resp.volumes.unwrap_or_default();
+    volumes.sort_by(|x, y| x.name.cmp(&y.name));
+    let format = if a.quiet {
+        Some("{{.Name}}".to_string())
+    } else {
+        a.format.clone().filter(|f| !f.is_empty()).or_else(|| {
+            crate::config::ConfigFile::load()
+                .ok()
+                .map(|c| c.volumes_format)
+                .filter(|f| !f.is_empty())
+        })
+    };
+    let rows: Vec<Struct> = volumes.iter().map(row).collect();
+    format::print(format.as_deref(), &SPEC, &rows)?;
     Ok(0)
 }
 
 async fn inspect(client: &Client, a: InspectArgs) -> Result<i32> {
-    let template = match a.format.as_deref() {
-        None | Some("json") => None,
-        Some(f) => Some(Template::parse(f)?),
-    };
-    let mut found = Vec::new();
+    let mut found: Vec<Vec<u8>> = Vec::new();
     let mut errors = Vec::new();
     for name in &a.names {
-        match client
-            .get_json::<Value>(&format!("/volumes/{}", seg(name)))
-            .await
-        {
+        match client.get_raw(&format!("/volumes/{}", seg(name))).await {
             Ok(v) => found.push(v),
             Err(e) => errors.push(e),
         }
     }
-    match template {
-        Some(t) => {
-            for v in &found {
-                println!("{}", t.render(v));
-            }
-        }
-        None if a.format.is_some() => {
-            for v in &found {
-                println!("{v}");
-            }
-        }
-        None => println!("{}", indented(&Value::Array(found))),
-    }
+    let mut code =
+        crate::commands::inspect::print_found(a.format.as_deref(), &found, "volume.Volume")?;
     // As docker: what was found first, then what was not.
     for e in &errors {
         eprintln!("{e}");
+        code = 1;
     }
-    Ok(if errors.is_empty() { 0 } else { 1 })
-}
-
-/// JSON indented by four spaces, as docker's `inspect` prints it.
-fn indented(v: &Value) -> String {
-    use serde::Serialize;
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    match v.serialize(&mut ser) {
-        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
-        // Serializing a Value cannot fail; fall back to the two-space form anyway.
-        Err(_) => output::pretty(v),
-    }
+    Ok(code)
 }
 
 async fn rm(client: &Client, a: RmArgs) -> Result<i32> {
@@ -297,10 +277,10 @@ pub async fn prune_volumes(client: &Client, all: bool, filters: &[String]) -> Re
     } else {
         query(&[("filters", filters_json(&f)?)])
     };
-    let v: Value = client
+    let v: berth_api::volume::VolumesPruneReport = client
         .post_json(&format!("/volumes/prune{q}"), None)
         .await?;
-    let deleted = output::strings(&v["VolumesDeleted"]);
+    let deleted = v.volumes_deleted.unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Volumes:");
         for d in &deleted {
@@ -308,5 +288,5 @@ pub async fn prune_volumes(client: &Client, all: bool, filters: &[String]) -> Re
         }
         println!();
     }
-    Ok(v["SpaceReclaimed"].as_u64().unwrap_or(0))
+    Ok(v.space_reclaimed)
 }

@@ -4,7 +4,7 @@
 use crate::batch::seg;
 use crate::client::{self, Client};
 use crate::error::{Error, Result};
-use serde_json::Value;
+use berth_api::container::WaitResponse;
 
 /// Flags of `berth wait`.
 #[derive(Debug, clap::Args)]
@@ -23,11 +23,11 @@ async fn wait_one(client: Client, name: String, condition: String) -> Result<i64
     let resp = client
         .post_raw(&format!("/containers/{}/wait{q}", seg(&name)), None)
         .await?;
-    let v: Value = client::read_json(resp).await?;
-    if let Some(m) = v["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
-        return Err(Error::BadResponse(m.to_string()));
+    let v: WaitResponse = client::read_json(resp).await?;
+    if let Some(e) = v.error.filter(|e| !e.message.is_empty()) {
+        return Err(Error::BadResponse(e.message));
     }
-    Ok(v["StatusCode"].as_i64().unwrap_or(0))
+    Ok(v.status_code)
 }
 
 /// Runs `berth wait`.

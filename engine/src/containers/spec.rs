@@ -8,11 +8,11 @@ use super::users::User;
 use berth_api::container::HostConfig;
 use oci_spec::runtime::{
     Arch, Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
-    LinuxResourcesBuilder, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
-    LinuxSyscallBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, Process,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResources, LinuxResourcesBuilder, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg,
+    LinuxSeccompBuilder, LinuxSyscallBuilder, Mount, MountBuilder, PosixRlimitBuilder,
+    PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -37,6 +37,17 @@ pub enum SpecError {
     /// A ulimit with an unknown name.
     #[error("invalid ulimit: {0}")]
     Ulimit(String),
+    /// `--init` without an init binary on berthd's PATH (dockerd's words).
+    #[error("exec: \"docker-init\": executable file not found in $PATH")]
+    NoInit,
+    /// A `--device` that cannot be added (dockerd's words).
+    #[error("error gathering device information while adding custom device {path:?}: {why}")]
+    Device {
+        /// The host path.
+        path: String,
+        /// Why.
+        why: String,
+    },
     /// oci-spec refused a value.
     #[error("building the OCI spec: {0}")]
     Oci(#[from] oci_spec::OciSpecError),
@@ -478,6 +489,86 @@ pub fn process(
     Ok(p.build()?)
 }
 
+/// Where the container's init (`--init`) is mounted, as dockerd mounts docker-init.
+pub const CONTAINER_INIT_PATH: &str = "/sbin/docker-init";
+
+/// The init binary for `--init`: dockerd's `docker-init` on PATH, else Debian's
+/// `tini-static` or `tini` (docker-init is tini; the static build runs in any image).
+fn init_binary() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["docker-init", "tini-static", "tini"]
+        .iter()
+        .find_map(|name| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+}
+
+/// The host devices of `--device` (HostConfig.Devices): each a device node in the
+/// container with its cgroup rule, as dockerd's `DevicesFromPath` (a directory is not
+/// walked here: refused as not a device node).
+fn host_devices(hc: &HostConfig) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>), SpecError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut nodes = Vec::new();
+    let mut rules = Vec::new();
+    for d in hc.resources.devices.iter().flatten() {
+        let bad = |why: String| SpecError::Device {
+            path: d.path_on_host.clone(),
+            why,
+        };
+        let md = std::fs::metadata(&d.path_on_host).map_err(|e| {
+            bad(match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".into(),
+                _ => e.to_string(),
+            })
+        })?;
+        let ft = md.file_type();
+        let typ = if ft.is_char_device() {
+            LinuxDeviceType::C
+        } else if ft.is_block_device() {
+            LinuxDeviceType::B
+        } else {
+            return Err(bad("not a device node".into()));
+        };
+        let (major, minor) = (
+            i64::from(libc::major(md.rdev())),
+            i64::from(libc::minor(md.rdev())),
+        );
+        let dst = if d.path_in_container.is_empty() {
+            d.path_on_host.as_str()
+        } else {
+            d.path_in_container.as_str()
+        };
+        nodes.push(
+            LinuxDeviceBuilder::default()
+                .path(dst)
+                .typ(typ)
+                .major(major)
+                .minor(minor)
+                .file_mode(md.mode() & 0o7777)
+                .uid(md.uid())
+                .gid(md.gid())
+                .build()?,
+        );
+        let access = if d.cgroup_permissions.is_empty() {
+            "rwm"
+        } else {
+            d.cgroup_permissions.as_str()
+        };
+        rules.push(
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(typ)
+                .major(major)
+                .minor(minor)
+                .access(access)
+                .build()?,
+        );
+    }
+    Ok((nodes, rules))
+}
+
 /// Builds the OCI spec.
 pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let hc = input.host_config;
@@ -576,9 +667,31 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     berth_api::validate::sysctls(&hc.sysctls, berth_api::validate::Namespaces::of(hc))
         .map_err(|e| SpecError::Sysctl(e.to_string()))?;
     let sysctl: HashMap<String, String> = hc.sysctls.clone().into_iter().collect();
+    // --device: the nodes, and their rules after the default ones.
+    let (device_nodes, device_rules) = host_devices(hc)?;
+    let mut res = resources(hc, true)?;
+    if !device_rules.is_empty() {
+        let mut all = res.devices().clone().unwrap_or_default();
+        all.extend(device_rules);
+        res.set_devices(Some(all));
+    }
+    // --init: docker-init (tini) as PID 1, bound read-only, the command after `--`.
+    let mut proc = process(input, &caps, no_new_privs)?;
+    if hc.init == Some(true) {
+        let init = init_binary().ok_or(SpecError::NoInit)?;
+        mounts.push(mount(
+            CONTAINER_INIT_PATH,
+            "bind",
+            &init.display().to_string(),
+            &["bind", "ro"],
+        )?);
+        let mut args = vec![CONTAINER_INIT_PATH.to_string(), "--".to_string()];
+        args.extend(proc.args().clone().unwrap_or_default());
+        proc.set_args(Some(args));
+    }
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .resources(resources(hc, true)?)
+        .resources(res)
         .cgroups_path(format!("{}/{}", parent.trim_end_matches('/'), input.id))
         .sysctl(sysctl)
         .masked_paths(Vec::<String>::new())
@@ -607,7 +720,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     }
     Ok(SpecBuilder::default()
         .version("1.0.2")
-        .process(process(input, &caps, no_new_privs)?)
+        .process(proc)
         .root(
             RootBuilder::default()
                 .path("rootfs")
@@ -616,7 +729,11 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         )
         .hostname(input.hostname.as_str())
         .mounts(mounts)
-        .linux(linux.build()?)
+        .linux(if device_nodes.is_empty() {
+            linux.build()?
+        } else {
+            linux.devices(device_nodes).build()?
+        })
         .build()?)
 }
 

@@ -227,12 +227,14 @@ impl Berthd {
         err
     }
 
-    /// `berth ARGS` (Berth's own CLI) pointed at this berthd through `BERTH_HOST`.
+    /// `berth ARGS` (Berth's own CLI) pointed at this berthd through `BERTH_HOST`,
+    /// with the docker CLI's config directory (berth shares docker's config.json).
     pub fn berth_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(target_dir().join("berth"));
         c.env("BERTH_HOST", format!("unix://{}", self.socket.display()))
             .env_remove("DOCKER_HOST")
-            .env("BERTH_CONFIG", self.dir.path().join("berth-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
             .args(args);
         c
     }
