@@ -231,6 +231,18 @@ impl ContainerService {
         }
         // runc refuses these at start; berthd at create, in the same words.
         validate::sysctls(&hc.sysctls, validate::Namespaces::of(&hc)).map_err(invalid)?;
+        // Joining another container's namespaces is not built yet: refused, never
+        // silently given a namespace of its own.
+        for (flag, joins) in [
+            ("--pid", hc.pid_mode.container().is_some()),
+            ("--ipc", hc.ipc_mode.container().is_some()),
+        ] {
+            if joins {
+                return Err(Error::Invalid(format!(
+                    "{flag} container:NAME is not supported by berthd yet"
+                )));
+            }
+        }
         validate::adapt(
             &mut hc,
             &self.facts,

@@ -580,13 +580,17 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     )?;
     let host_net = hc.network_mode.is_host();
     let mut namespaces = Vec::new();
-    for t in [
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
+    // `--pid host`, `--ipc host`, `--uts host`: the host's namespace is kept (no entry);
+    // `container:NAME` modes are refused at create.
+    for (t, private) in [
+        (LinuxNamespaceType::Pid, !hc.pid_mode.is_host()),
+        (LinuxNamespaceType::Ipc, !hc.ipc_mode.is_host()),
+        (LinuxNamespaceType::Uts, !hc.uts_mode.is_host()),
+        (LinuxNamespaceType::Mount, true),
     ] {
-        namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
+        if private {
+            namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
+        }
     }
     if !host_net {
         namespaces.push(
@@ -640,12 +644,22 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         )?,
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", &shm],
-        )?,
+        if hc.ipc_mode.is_host() {
+            // The host's shared memory, as dockerd gives `--ipc host`.
+            mount(
+                "/dev/shm",
+                "bind",
+                "/dev/shm",
+                &["rbind", "nosuid", "noexec", "nodev"],
+            )?
+        } else {
+            mount(
+                "/dev/shm",
+                "tmpfs",
+                "shm",
+                &["nosuid", "noexec", "nodev", "mode=1777", &shm],
+            )?
+        },
     ];
     for (dest, file) in [
         ("/etc/resolv.conf", "resolv.conf"),
@@ -718,7 +732,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
             linux = linux.seccomp(seccomp_for(&text, &caps)?);
         }
     }
-    Ok(SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .process(proc)
         .root(
@@ -734,7 +748,12 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         } else {
             linux.devices(device_nodes).build()?
         })
-        .build()?)
+        .build()?;
+    if hc.uts_mode.is_host() {
+        // runc refuses a hostname without a UTS namespace of the container's own.
+        spec.set_hostname(None);
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]
