@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod disk_usage;
 pub mod images;
 pub mod memory;
+pub mod networks;
 pub mod progress;
 pub mod registry;
 pub mod snapshots;
