@@ -72,6 +72,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     )
     .await
     .context("berth-supervisor")?;
+    let net_cfg = cfg.network();
+    if let Some(b) = &net_cfg.bridge {
+        if b.is_empty() || b.len() > 15 {
+            bail!("invalid --bridge {b:?}: a link name of 1 to 15 characters");
+        }
+    }
+    let networks = crate::networks::NetworkService::open(net_cfg)
+        .await
+        .context("opening networks")?;
     let containers = crate::containers::ContainerService::open(
         images.clone(),
         sv,
@@ -79,9 +88,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         &cfg.exec_root,
         runtimes,
         cfg.cgroup_parent.clone(),
+        networks.clone(),
     )
     .await
     .context("opening containers")?;
+    // What running containers use is kept; every leftover of the others goes.
+    let running: std::collections::HashSet<String> = containers
+        .all()
+        .iter()
+        .filter(|e| e.running())
+        .map(|e| e.id.clone())
+        .collect();
+    networks
+        .reconcile(&running)
+        .await
+        .context("reconciling networks")?;
     let weak = std::sync::Arc::downgrade(&containers);
     images.set_users(Box::new(move || {
         weak.upgrade().map(|c| c.image_users()).unwrap_or_default()
@@ -165,6 +186,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(s);
     }
     containers.shutdown();
+    let anything_running = containers.all().iter().any(|e| e.running());
+    networks.shutdown(anything_running).await;
     let _ = std::fs::remove_file(pid_file);
     Ok(())
 }

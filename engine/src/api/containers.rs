@@ -23,6 +23,7 @@ impl From<Error> for ApiError {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::NotModified(_) => StatusCode::NOT_MODIFIED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
@@ -100,18 +101,12 @@ fn zero_time(t: &str) -> &str {
 fn inspect(st: &AppState, e: &Entry) -> Value {
     let r = e.record();
     let dir = st.containers.dir(&r.id);
-    let net = r.host_config["NetworkMode"]
-        .as_str()
-        .unwrap_or("none")
-        .to_string();
     let ids = st.containers.exec_ids(&r.id);
     let exec_ids = if ids.is_empty() {
         Value::Null
     } else {
         json!(ids)
     };
-    let mut networks = serde_json::Map::new();
-    networks.insert(net, json!({"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}));
     let mut v = json!({
         "Id": r.id,
         "Created": r.created,
@@ -160,10 +155,7 @@ fn inspect(st: &AppState, e: &Entry) -> Value {
             m
         }).collect::<Vec<_>>(),
         "Config": r.config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-            "Networks": networks,
-        },
+        "NetworkSettings": crate::containers::network::settings(st.containers.networks(), e),
     });
     // Only containers with a health check have State.Health, as with dockerd.
     if let Some(h) = &r.state.health {
@@ -312,7 +304,7 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
         out.push(if size {
             summary_with_size(&st, &e)
         } else {
-            summary(&e)
+            summary(&st, &e)
         });
     }
     if let Some(n) = query_get(&q, "limit").and_then(|l| l.parse::<usize>().ok()) {
@@ -333,7 +325,7 @@ pub(super) fn summary_with_size(st: &AppState, e: &Entry) -> Value {
         .resolve(&r.image_id)
         .map(|i| i.size())
         .unwrap_or(0);
-    let mut item = summary(e);
+    let mut item = summary(st, e);
     item["SizeRw"] = json!(rw);
     item["SizeRootFs"] = json!(rw + image);
     item
@@ -360,7 +352,7 @@ fn list_mounts(mounts: &[Value]) -> Vec<Value> {
 }
 
 /// A container as `GET /containers/json` (and `/system/df`) lists it.
-pub(super) fn summary(e: &Entry) -> Value {
+pub(super) fn summary(st: &AppState, e: &Entry) -> Value {
     let r = e.record();
     let labels = r.config["Labels"].as_object().cloned().unwrap_or_default();
     let mut command = vec![r.path.clone()];
@@ -369,8 +361,7 @@ pub(super) fn summary(e: &Entry) -> Value {
         .as_str()
         .unwrap_or("none")
         .to_string();
-    let mut networks = serde_json::Map::new();
-    networks.insert(net.clone(), json!({}));
+    let (ports, networks) = crate::containers::network::summary(st.containers.networks(), &r);
     json!({
         "Id": r.id,
         "Names": [format!("/{}", r.name)],
@@ -378,7 +369,7 @@ pub(super) fn summary(e: &Entry) -> Value {
         "ImageID": r.image_id,
         "Command": command.join(" "),
         "Created": crate::images::unix_time(&r.created),
-        "Ports": [],
+        "Ports": ports,
         "Labels": labels,
         "State": r.state.status,
         "Status": status_text(e),

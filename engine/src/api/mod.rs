@@ -7,6 +7,7 @@ mod body;
 mod containers;
 mod distribution;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -163,6 +164,14 @@ pub fn router(state: AppState) -> Router {
             get(volumes::inspect).delete(volumes::delete),
         )
         .route("/exec/{id}/{op}", post(containers::exec_op))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::delete),
+        )
+        .route("/networks/{id}/{op}", post(networks::post_op))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         // dockerd's router has no 405: a known path with another method is not found.
         .method_not_allowed_fallback(|| async {

@@ -12,6 +12,7 @@ pub mod spec;
 pub mod stats;
 pub mod supervisor;
 pub mod volumes;
+pub mod network;
 
 use crate::images::ImageService;
 use crate::snapshots::chain_ids;
@@ -40,6 +41,9 @@ pub enum Error {
     /// 400.
     #[error("{0}")]
     Invalid(String),
+    /// 403 (networks: not allowed in this state).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304 (already started / stopped).
     #[error("{0}")]
     NotModified(String),
@@ -118,6 +122,10 @@ pub struct Record {
     /// made for this container.
     #[serde(default)]
     pub mounts: Vec<Value>,
+    /// NetworkingConfig.EndpointsConfig: the networks it is on besides NetworkMode's,
+    /// with aliases and static addresses (connect/disconnect change it).
+    #[serde(default)]
+    pub endpoints: Value,
 }
 
 /// What waiters watch.
@@ -200,6 +208,8 @@ pub struct ContainerService {
     pub runtimes: crate::config::Runtimes,
     /// Where containers' cgroups go unless their HostConfig.CgroupParent says otherwise.
     cgroup_parent: String,
+    /// Networking.
+    networks: Arc<crate::networks::NetworkService>,
 }
 
 pub(crate) fn random_hex(n: usize) -> String {
@@ -459,6 +469,7 @@ impl ContainerService {
         exec_root: &Path,
         runtimes: crate::config::Runtimes,
         cgroup_parent: String,
+        networks: Arc<crate::networks::NetworkService>,
     ) -> anyhow::Result<Arc<Self>> {
         let dir = data_root.join("containers");
         std::fs::create_dir_all(&dir)?;
@@ -478,6 +489,7 @@ impl ContainerService {
             health: health::Monitors::default(),
             runtimes,
             cgroup_parent,
+            networks,
         });
         let weak = Arc::downgrade(&s);
         tokio::spawn(async move {
@@ -619,6 +631,7 @@ impl ContainerService {
                 .map(|p| p.exit_status as i64)
                 .unwrap_or(255);
             self.cleanup_task(&rec.id).await;
+            self.networks.detach(&rec.id).await;
             self.finish_exit(entry, code);
             // It exited while berthd was away: its restart policy applies now.
             let this = self.clone();
@@ -706,19 +719,9 @@ impl ContainerService {
             Some(r) => return Err(Error::Invalid(format!("Unknown runtime specified {r}"))),
         };
         hc["Runtime"] = json!(runtime);
-        match hc["NetworkMode"].as_str().unwrap_or("") {
-            "none" | "host" => {}
-            "" | "default" | "bridge" => {
-                return Err(Error::Invalid(
-                    "bridge networking is not supported by berthd yet: use --network none or --network host".into(),
-                ))
-            }
-            other => {
-                return Err(Error::NotFound(format!(
-                    "network {other} not found (berthd supports only --network none and --network host)"
-                )))
-            }
-        }
+        let endpoints = network::check_create(&self.networks, &mut hc, body, |c| {
+            self.get(c).is_ok()
+        })?;
         match hc["LogConfig"]["Type"].as_str().unwrap_or("") {
             "" | "json-file" => {}
             other => {
@@ -892,6 +895,7 @@ impl ContainerService {
             restart_count: 0,
             manual_stop: false,
             spec: Value::Null,
+            endpoints,
         };
         let mut map = self.lock();
         if let Some(other) = map.values().find(|e| e.record().name == name) {
@@ -977,26 +981,22 @@ impl ContainerService {
 
     fn write_etc(&self, rec: &Record) -> Result<()> {
         let dir = self.dir(&rec.id);
-        let hostname = rec.config["Hostname"].as_str().unwrap_or("");
-        let host_net = rec.host_config["NetworkMode"] == "host";
-        std::fs::write(dir.join("hostname"), format!("{hostname}\n"))
-            .map_err(internal("writing hostname"))?;
-        let hosts = if host_net {
-            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-        } else {
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string()
-        };
+        let (hosts, hostname, resolv) = network::etc_files(&self.networks, rec);
+        std::fs::write(dir.join("hostname"), hostname).map_err(internal("writing hostname"))?;
         std::fs::write(dir.join("hosts"), hosts).map_err(internal("writing hosts"))?;
-        let mut resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        if !host_net {
-            // Loopback resolvers are unreachable from the container's own network.
-            resolv = resolv
-                .lines()
-                .filter(|l| !(l.starts_with("nameserver 127.") || l.starts_with("nameserver ::1")))
-                .map(|l| format!("{l}\n"))
-                .collect();
-        }
         std::fs::write(dir.join("resolv.conf"), resolv).map_err(internal("writing resolv.conf"))
+    }
+
+    /// Networking, for the API.
+    pub fn networks(&self) -> &Arc<crate::networks::NetworkService> {
+        &self.networks
+    }
+
+    /// A running container's id and pid, by name or id.
+    fn running_pid(&self, name: &str) -> Option<(String, u32)> {
+        let e = self.get(name).ok()?;
+        let r = e.record();
+        (e.running() && r.state.pid > 0).then(|| (r.id.clone(), r.state.pid as u32))
     }
 
     /// Binds (`-v`), Mounts (`--mount`), Tmpfs, and an anonymous volume for every
@@ -1231,10 +1231,34 @@ impl ContainerService {
         let began = std::time::Instant::now();
         let rec = entry.record();
         let id = rec.id.clone();
-        let dir = self.dir(&id);
         let lowers = self.lowerdirs(&rec)?;
         let user = self.user_of(&rec, &lowers, rec.config["User"].as_str().unwrap_or(""))?;
-        self.write_etc(&rec)?;
+        // A crash may have left the supervisor's record and task behind (and, before
+        // them, the network of the run that crashed).
+        self.cleanup_task(&id).await;
+        self.networks.detach(&id).await;
+        let netns = network::attach(&self.networks, &rec, |c| self.running_pid(c)).await?;
+        let net_ready = began.elapsed();
+        match self.start_task(entry, &rec, (user, lowers), netns, (began, net_ready)).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.networks.detach(&id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_task(
+        self: &Arc<Self>,
+        entry: &Arc<Entry>,
+        rec: &Record,
+        (user, lowers): ((u32, u32, Vec<u32>), Vec<PathBuf>),
+        netns: Option<PathBuf>,
+        (began, net_ready): (std::time::Instant, Duration),
+    ) -> Result<()> {
+        let id = rec.id.clone();
+        let dir = self.dir(&id);
+        self.write_etc(rec)?;
         let tty = rec.config["Tty"].as_bool().unwrap_or(false);
         let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
         let mut args = vec![rec.path.clone()];
@@ -1255,7 +1279,8 @@ impl ContainerService {
             dir: &dir,
             id: &id,
             cgroup_parent: &self.cgroup_parent,
-            mounts: self.binds(&rec)?,
+            mounts: self.binds(rec)?,
+            netns,
         })
         .map_err(Error::Invalid)?;
         let lowerdir = lowers
@@ -1264,8 +1289,6 @@ impl ContainerService {
             .collect::<Vec<_>>()
             .join(":");
         let prepared = began.elapsed();
-        // A crash may have left the supervisor's record and task behind.
-        self.cleanup_task(&id).await;
         let container = pb::Container {
             id: id.clone(),
             labels: Default::default(),
@@ -1280,7 +1303,7 @@ impl ContainerService {
                     format!("workdir={}", dir.join("work").display()),
                 ],
             }],
-            runtime: Some(self.runtime_for(&rec)?),
+            runtime: Some(self.runtime_for(rec)?),
             created_at: None,
             updated_at: None,
         };
@@ -1295,7 +1318,7 @@ impl ContainerService {
         let recorded = began.elapsed();
         let fifos = Fifos::make(&self.fifo_dir(&id), "init", open_stdin)
             .map_err(internal("making FIFOs"))?;
-        let log = self.open_log(&rec).map_err(internal("opening log"))?;
+        let log = self.open_log(rec).map_err(internal("opening log"))?;
         let (exited_tx, exited_rx) = watch::channel(false);
         let copiers = io::spawn_copiers(&fifos, tty, Some(log), entry.out.clone(), exited_rx);
         let stdin = fifos.open_stdin().map_err(internal("opening stdin"))?;
@@ -1345,6 +1368,7 @@ impl ContainerService {
         };
         tracing::debug!(
             id = %id,
+            network_ms = net_ready.as_secs_f64() * 1e3,
             prepare_ms = prepared.as_secs_f64() * 1e3,
             supervisor_record_ms = (recorded - prepared).as_secs_f64() * 1e3,
             task_create_ms = (task_created - recorded).as_secs_f64() * 1e3,
@@ -1443,6 +1467,7 @@ impl ContainerService {
             let _ = tokio::time::timeout(Duration::from_secs(5), copiers).await;
             *entry.stdin.lock().await = None;
             this.cleanup_task(&id).await;
+            this.networks.detach(&id).await;
             fifos.remove();
             this.finish_exit(&entry, code);
             this.after_exit(entry, code).await;
@@ -1679,6 +1704,7 @@ impl ContainerService {
         }
         self.health.forget(&entry.id);
         self.cleanup_task(&entry.id).await;
+        self.networks.detach(&entry.id).await;
         let _ = std::fs::remove_dir_all(self.fifo_dir(&entry.id));
         if let Err(e) = std::fs::remove_dir_all(self.dir(&entry.id)) {
             tracing::warn!(id = %entry.id, error = %e, "removing container directory");
@@ -1874,6 +1900,7 @@ impl ContainerService {
                 id: &entry.id,
                 cgroup_parent: &self.cgroup_parent,
                 mounts: Vec::new(),
+                netns: None,
             })
             .map_err(Error::Invalid)?;
             let mut res = spec["linux"]["resources"].clone();

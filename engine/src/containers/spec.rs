@@ -239,6 +239,9 @@ pub struct SpecInput<'a> {
     pub tty: bool,
     /// The container's HostConfig.
     pub host_config: &'a Value,
+    /// The network namespace to join (made by berthd, or another container's); None:
+    /// a new one (or the host's with NetworkMode host).
+    pub netns: Option<std::path::PathBuf>,
     /// The container's directory (hosts, hostname, resolv.conf live there).
     pub dir: &'a Path,
     /// Container ID (for the cgroup path).
@@ -271,8 +274,10 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, String> {
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
-    if !host_net {
-        namespaces.push(json!({"type": "network"}));
+    match &input.netns {
+        Some(p) => namespaces.push(json!({"type": "network", "path": p})),
+        None if !host_net => namespaces.push(json!({"type": "network"})),
+        None => {}
     }
     let shm_size = hc["ShmSize"]
         .as_u64()

@@ -526,7 +526,10 @@ impl NetworkService {
         }
         let mut applied = self.applied.lock().await;
         let want = self.ruleset();
-        if applied.as_ref() == Some(&want) {
+        // Nothing to hold and nothing held: no table at all (a berthd without bridges
+        // leaves no trace in the firewall).
+        let nothing = want.networks.is_empty() && want.ports.is_empty();
+        if applied.as_ref() == Some(&want) || (applied.is_none() && nothing) {
             return Ok(());
         }
         let me = self.clone();

@@ -164,6 +164,12 @@ impl Berthd {
             .arg(format!("unix://{}", self.socket.display()))
             .arg("--log-level")
             .arg("debug")
+            // These tests run no bridged container: no bridge, no firewall rules.
+            .args(if self.extra_args.iter().any(|a| a.starts_with("--bridge")) {
+                &[][..]
+            } else {
+                &["--bridge=none"][..]
+            })
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
