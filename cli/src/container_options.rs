@@ -103,9 +103,34 @@ pub struct ContainerOptions {
     /// unless-stopped).
     #[arg(long)]
     pub restart: Option<String>,
-    /// Connect a container to a network (none or host).
+    /// Connect a container to a network (bridge, a user-defined one, none, host,
+    /// container:NAME).
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Publish a container's port(s) to the host (`[ip:][hostPort:]containerPort[/proto]`).
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// Overwrite the default ENTRYPOINT of the image.
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -497,6 +522,67 @@ fn volumes(list: &[String]) -> Result<(Vec<String>, Map<String, Value>)> {
     Ok((binds, anon))
 }
 
+/// `-p` values as docker's CLI reads them (`[ip:][hostPort:]containerPort[/proto]`,
+/// ranges on both sides): (PortBindings, the container ports to expose).
+pub fn publish(list: &[String]) -> Result<(Map<String, Value>, Vec<String>)> {
+    let mut bindings = Map::new();
+    let mut exposed = Vec::new();
+    for raw in list {
+        let bad = |why: &str| invalid(raw, "-p, --publish", why.to_string());
+        let (spec, proto) = raw.rsplit_once('/').unwrap_or((raw.as_str(), "tcp"));
+        if !["tcp", "udp", "sctp"].contains(&proto) {
+            return Err(bad(&format!("invalid proto: {proto}")));
+        }
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (ip, host, container) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [ip, h, c] => (*ip, *h, *c),
+            _ => return Err(bad("invalid port format")),
+        };
+        let range = |s: &str, what: &str| -> Result<(u16, u16)> {
+            let one = |x: &str| {
+                x.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| Error::Usage(format!("invalid {what}: {s}")))
+            };
+            match s.split_once('-') {
+                Some((a, b)) => Ok((one(a)?, one(b)?)),
+                None => Ok((one(s)?, one(s)?)),
+            }
+        };
+        let (clo, chi) = range(container, "containerPort")?;
+        let host_range = if host.is_empty() {
+            None
+        } else {
+            Some(range(host, "hostPort")?)
+        };
+        for (i, cp) in (clo..=chi).enumerate() {
+            let host_port = match host_range {
+                None => String::new(),
+                // One container port, a host range: berthd picks one of the range.
+                Some((lo, hi)) if clo == chi && lo != hi => format!("{lo}-{hi}"),
+                Some((lo, hi)) => {
+                    if hi - lo != chi - clo {
+                        return Err(Error::Usage(format!(
+                            "invalid ranges specified for container and host Ports: {container} and {host}"
+                        )));
+                    }
+                    (lo + i as u16).to_string()
+                }
+            };
+            let key = format!("{cp}/{proto}");
+            exposed.push(key.clone());
+            let entry = bindings.entry(key).or_insert_with(|| json!([]));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(json!({"HostIp": ip.trim_matches(|c| c == '[' || c == ']'), "HostPort": host_port}));
+            }
+        }
+    }
+    Ok((bindings, exposed))
+}
+
 /// `--expose` values (80, 80/udp, 8000-8010) as Config.ExposedPorts keys.
 fn exposed(list: &[String]) -> Result<Map<String, Value>> {
     let mut out = Map::new();
@@ -618,6 +704,7 @@ impl ContainerOptions {
     ) -> Result<Value> {
         let mut config = Map::new();
         let mut hc = Map::new();
+        let mut body_networking = None;
         config.insert("Image".into(), json!(image));
         if !cmd.is_empty() {
             config.insert("Cmd".into(), json!(cmd));
@@ -684,7 +771,25 @@ impl ContainerOptions {
         if !labels.is_empty() {
             config.insert("Labels".into(), Value::Object(labels));
         }
-        let ports = exposed(&self.expose)?;
+        let mut ports = exposed(&self.expose)?;
+        let (bindings, published) = publish(&self.publish)?;
+        for p in published {
+            ports.insert(p, json!({}));
+        }
+        if !bindings.is_empty() {
+            hc.insert("PortBindings".into(), Value::Object(bindings));
+        }
+        hc.insert("PublishAllPorts".into(), json!(self.publish_all));
+        for (k, v) in [
+            ("Dns", &self.dns),
+            ("DnsSearch", &self.dns_search),
+            ("DnsOptions", &self.dns_option),
+            ("ExtraHosts", &self.add_host),
+        ] {
+            if !v.is_empty() {
+                hc.insert(k.into(), json!(v));
+            }
+        }
         if !ports.is_empty() {
             config.insert("ExposedPorts".into(), Value::Object(ports));
         }
@@ -827,10 +932,23 @@ impl ContainerOptions {
         }
         hc.insert("AutoRemove".into(), json!(self.rm));
         // What docker's CLI sends when no --network is given; berthd answers for it.
-        hc.insert(
-            "NetworkMode".into(),
-            json!(self.network.as_deref().unwrap_or("default")),
-        );
+        let mode = self.network.as_deref().unwrap_or("default");
+        hc.insert("NetworkMode".into(), json!(mode));
+        if !self.network_alias.is_empty() || self.ip.is_some() {
+            let builtin = ["default", "bridge", "none", "host"].contains(&mode) || mode.starts_with("container:");
+            if builtin {
+                return Err(Error::Usage(
+                    "network-scoped aliases and --ip are supported only for user-defined networks".into(),
+                ));
+            }
+        }
+        if !["default", "none", "host"].contains(&mode) && !mode.starts_with("container:") {
+            let mut ep = json!({"Aliases": self.network_alias});
+            if let Some(ip) = &self.ip {
+                ep["IPAMConfig"] = json!({"IPv4Address": ip});
+            }
+            body_networking = Some(json!({"EndpointsConfig": {mode: ep}}));
+        }
         if self.log_driver.is_some() || !self.log_opt.is_empty() {
             let mut opts = BTreeMap::new();
             for o in &self.log_opt {
@@ -845,6 +963,9 @@ impl ContainerOptions {
             );
         }
         config.insert("HostConfig".into(), Value::Object(hc));
+        if let Some(n) = body_networking {
+            config.insert("NetworkingConfig".into(), n);
+        }
         Ok(Value::Object(config))
     }
 
@@ -1273,5 +1394,22 @@ mod tests {
         );
         assert_eq!(start_failure_code("exec: permission denied"), 126);
         assert_eq!(start_failure_code("no such image"), 125);
+    }
+
+    #[test]
+    fn publish_flags_become_port_bindings_as_docker_sends_them() {
+        let (b, exposed) = publish(&["8080:80".into(), "127.0.0.1::53/udp".into(), "9000-9001:90-91".into(), "7000-7010:70".into()]).unwrap();
+        assert_eq!(b["80/tcp"], json!([{"HostIp": "", "HostPort": "8080"}]));
+        assert_eq!(b["53/udp"], json!([{"HostIp": "127.0.0.1", "HostPort": ""}]));
+        assert_eq!(b["91/tcp"], json!([{"HostIp": "", "HostPort": "9001"}]));
+        assert_eq!(b["70/tcp"], json!([{"HostIp": "", "HostPort": "7000-7010"}]));
+        assert_eq!(exposed.len(), 5);
+        for bad in ["70000:80", "80/icmp", "1:2:3:4", "9000-9002:90-91", "x"] {
+            assert!(publish(&[bad.into()]).is_err(), "{bad}");
+        }
+        let body = body(&["-p", "80", "--network", "appnet", "--network-alias", "web"]).unwrap();
+        assert_eq!(body["NetworkingConfig"]["EndpointsConfig"]["appnet"]["Aliases"], json!(["web"]));
+        assert_eq!(body["ExposedPorts"]["80/tcp"], json!({}));
+        assert!(body(&["--ip", "10.0.0.2"]).is_err());
     }
 }
