@@ -8,6 +8,7 @@
 mod containers_support;
 
 use containers_support::Berthd;
+use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,7 @@ services:
     ports: ["127.0.0.1::8080"]
   client:
     image: busybox:test
-    command: ["sh", "-c", "for i in $$(seq 100); do wget -q -T 2 -O - http://web:8080/index.html && break; sleep 0.1; done; exec sleep 300"]
+    command: ["sh", "-c", "for i in $$(seq 100); do printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 8080 | grep hello && break; sleep 0.2; done; exec sleep 300"]
 "#,
     )
     .unwrap();
@@ -64,11 +65,12 @@ services:
     // And the published port answers on 127.0.0.1.
     let port = d.ok(&["port", "berthnet_web_1", "8080"]);
     let port = port.trim().rsplit_once(':').unwrap().1.to_string();
-    let got = Command::new("busybox")
-        .args(["wget", "-q", "-T", "5", "-O", "-", &format!("http://127.0.0.1:{port}/index.html")])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&got.stdout), "hello-from-web\n");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").unwrap();
+    let mut got = String::new();
+    let _ = s.read_to_string(&mut got);
+    assert!(got.ends_with("hello-from-web\n"), "{got}");
     assert!(d.ok(&["network", "ls", "--format", "{{.Name}}"]).contains("berthnet_default"));
     let (ok, out, err) = compose(&d, dir.path(), &["down"]);
     assert!(ok, "down: {out}\n{err}");

@@ -100,7 +100,8 @@ pub fn check_create(
             ));
         }
         for (name, cfg) in map {
-            nets.find(name)?;
+            // The docker CLI names the default network `default` here.
+            nets.find(if name == "default" { "bridge" } else { name })?;
             if let Some(ip) = cfg["IPAMConfig"]["IPv4Address"].as_str().filter(|s| !s.is_empty()) {
                 crate::networks::ipam::parse_addr(ip).map_err(|e| Error::Invalid(e.to_string()))?;
             }
@@ -179,6 +180,7 @@ pub async fn attach(
             let first = if first == "default" { "bridge".to_string() } else { first };
             endpoints.push(endpoint_request(&first, &first_cfg));
             for (k, v) in &eps {
+                let k = if k == "default" { "bridge" } else { k.as_str() };
                 let same = nets.find(k).ok().map(|n| n.id) == nets.find(&first).ok().map(|n| n.id);
                 if !same {
                     endpoints.push(endpoint_request(k, v));
@@ -461,7 +463,9 @@ impl super::ContainerService {
         });
         self.save(&entry.record())?;
         if entry.running() {
-            // Its own /etc/hosts keeps its first address; nothing to rewrite.
+            // As dockerd: on a network with names, its resolv.conf now points at the
+            // embedded server (rewritten in place: the bind mount shows the new text).
+            self.write_etc(&entry.record())?;
             self.emit_network("connect", &n, &rec.id);
         }
         Ok(())
