@@ -67,8 +67,8 @@ pub fn check_create(
                 return Err(Error::NotFound(format!("No such container: {c}")));
             }
         }
-        Mode::Bridge(n) => {
-            match nets.find(&n) {
+        Mode::Bridge(ref n) => {
+            match nets.find(n) {
                 Ok(_) => {}
                 // With `--bridge none` the default is no network, as dockerd's.
                 Err(networks::Error::NotFound(_)) if n == "bridge" && (mode.is_empty() || mode == "default") => {
@@ -92,7 +92,12 @@ pub fn check_create(
             .map_err(|e| Error::Invalid(e.to_string()))?;
         }
     }
-    let eps = body["NetworkingConfig"]["EndpointsConfig"].clone();
+    let mut eps = body["NetworkingConfig"]["EndpointsConfig"].clone();
+    if let Some(map) = eps.as_object_mut() {
+        if let Some(v) = map.remove("default") {
+            map.insert("bridge".into(), v);
+        }
+    }
     if let Some(map) = eps.as_object() {
         if map.len() > 1 {
             return Err(Error::Invalid(
@@ -100,11 +105,24 @@ pub fn check_create(
             ));
         }
         for (name, cfg) in map {
-            // The docker CLI names the default network `default` here.
-            nets.find(if name == "default" { "bridge" } else { name })?;
+            nets.find(name)?;
             if let Some(ip) = cfg["IPAMConfig"]["IPv4Address"].as_str().filter(|s| !s.is_empty()) {
                 crate::networks::ipam::parse_addr(ip).map_err(|e| Error::Invalid(e.to_string()))?;
             }
+        }
+    }
+    // The record's endpoints are every network it is on, its NetworkMode's included
+    // (connect and disconnect change them, as dockerd's NetworkSettings.Networks).
+    if let Mode::Bridge(n) = Mode::of(hc["NetworkMode"].as_str().unwrap_or("")) {
+        if !eps.is_object() {
+            eps = json!({});
+        }
+        let id = nets.find(&n).map(|x| x.id).ok();
+        let have = eps
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| nets.find(k).ok().map(|x| x.id) == id));
+        if !have {
+            eps[n.as_str()] = json!({});
         }
     }
     Ok(eps)
@@ -170,21 +188,22 @@ pub async fn attach(
             ))
         }
         Mode::Bridge(first) => {
-            let mut endpoints = Vec::new();
             let eps = rec.endpoints.as_object().cloned().unwrap_or_default();
-            let first_cfg = eps
-                .iter()
-                .find(|(k, _)| **k == first || (first == "default" && *k == "bridge"))
-                .map(|(_, v)| v.clone())
-                .unwrap_or(Value::Null);
-            let first = if first == "default" { "bridge".to_string() } else { first };
-            endpoints.push(endpoint_request(&first, &first_cfg));
+            let first_id = nets.find(&first).ok().map(|n| n.id);
+            // Its NetworkMode's network first (eth0, the published ports), then the
+            // others it was connected to.
+            let mut endpoints: Vec<EndpointRequest> = Vec::new();
             for (k, v) in &eps {
-                let k = if k == "default" { "bridge" } else { k.as_str() };
-                let same = nets.find(k).ok().map(|n| n.id) == nets.find(&first).ok().map(|n| n.id);
-                if !same {
-                    endpoints.push(endpoint_request(k, v));
+                let req = endpoint_request(k, v);
+                if nets.find(k).ok().map(|n| n.id) == first_id {
+                    endpoints.insert(0, req);
+                } else {
+                    endpoints.push(req);
                 }
+            }
+            if endpoints.is_empty() {
+                // Disconnected from everything: loopback only, as dockerd.
+                return Ok(None);
             }
             let path = nets
                 .attach(AttachRequest {
@@ -352,9 +371,8 @@ pub fn settings(nets: &NetworkService, e: &Entry) -> Value {
     if networks.is_empty() {
         // Stopped (or none/host): the networks it is configured for, without addresses.
         let mut names: Vec<String> = rec.endpoints.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
-        let first = if mode == "default" { "bridge".to_string() } else { mode.clone() };
-        if !names.contains(&first) && !first.starts_with("container:") {
-            names.insert(0, first);
+        if mode == "none" || mode == "host" {
+            names = vec![mode.clone()];
         }
         for name in names {
             let id = nets.find(&name).map(|n| n.id).unwrap_or_default();
@@ -435,14 +453,9 @@ impl super::ContainerService {
             ));
         }
         let configured = |r: &Record| {
-            let first = match Mode::of(r.host_config["NetworkMode"].as_str().unwrap_or("")) {
-                Mode::Bridge(m) => self.networks.find(if m == "default" { "bridge" } else { &m }).ok().map(|x| x.id),
-                _ => None,
-            };
-            first.as_deref() == Some(n.id.as_str())
-                || r.endpoints
-                    .as_object()
-                    .is_some_and(|m| m.keys().any(|k| self.networks.find(k).is_ok_and(|x| x.id == n.id)))
+            r.endpoints
+                .as_object()
+                .is_some_and(|m| m.keys().any(|k| self.networks.find(k).is_ok_and(|x| x.id == n.id)))
         };
         if configured(&rec) {
             return Err(Error::Forbidden(format!(
@@ -491,12 +504,8 @@ impl super::ContainerService {
             .endpoints
             .as_object()
             .and_then(|m| m.keys().find(|k| self.networks.find(k).is_ok_and(|x| x.id == n.id)).cloned());
-        let is_mode = match &mode {
-            Mode::Bridge(m) => self.networks.find(if m == "default" { "bridge" } else { m }).is_ok_and(|x| x.id == n.id),
-            _ => false,
-        };
         let live = entry.running() && self.networks.disconnect_running(&rec.id, &n.id).await?;
-        if key.is_none() && !is_mode && !live {
+        if key.is_none() && !live {
             return Err(Error::Forbidden(format!(
                 "container {} is not connected to network {}",
                 rec.id, n.name
@@ -505,10 +514,6 @@ impl super::ContainerService {
         entry.update(|r| {
             if let (Some(k), Some(m)) = (&key, r.endpoints.as_object_mut()) {
                 m.remove(k);
-            }
-            if is_mode {
-                // Its main network gone: it has none left to start with, as dockerd.
-                r.host_config["NetworkMode"] = json!("none");
             }
         });
         self.save(&entry.record())?;
