@@ -112,9 +112,27 @@ print(f"bridge over none: berthd +{(r['berthd bridge']['median']-r['berthd none'
       f"dockerd +{(r['dockerd bridge']['median']-r['dockerd none']['median'])*1e3:.1f} ms")
 PY
 
-echo "== berthd's network setup per start (network_ms in its debug log)"
-grep -o 'network_ms=[0-9.]*' "$T/berthd.log" | cut -d= -f2 | sort -n |
-  awk '{a[NR]=$1} END {if (NR) printf "n=%d median %.2f ms, min %.2f, max %.2f\n", NR, a[int((NR+1)/2)], a[1], a[NR]}'
+stats() {  # FIELD LOGFILE [FILTER]: median/min/max of FIELD=ms in berthd's debug log
+  grep -a "${3:-}" "$2" | grep -o "$1=[0-9.]*" | cut -d= -f2 | sort -n |
+    awk -v f="$1" '{a[NR]=$1} END {if (NR) printf "%s: n=%d median %.2f ms, min %.2f, max %.2f\n", f, NR, a[int((NR+1)/2)], a[1], a[NR]}'
+}
+echo "== berthd's network setup per start (its debug log): all of it (network_ms: from the"
+echo "   start request to a configured namespace), of which the namespace, veth, address and"
+echo "   route work (namespace_ms)"
+stats network_ms "$T/berthd.log"
+stats namespace_ms "$T/berthd.log"
+
+echo "== a published port per start: the firewall update, nftables vs iptables"
+for i in $(seq "$RUNS"); do "${BD[@]}" run --rm -p 127.0.0.1::80 bench-busybox:1 true >/dev/null; done
+stats firewall_ms "$T/berthd.log" "backend=nftables"
+stop_engine "$BERTHD_PID" "${BD[@]}"
+PATH="$BIN:$PATH" "$BIN/berthd" --data-root "$T/berth-data" --exec-root "$T/berth-exec" \
+  -H "unix://$T/berth.sock" --cgroup-parent "/$CG/berthd" --bridge "$BB" \
+  --firewall-backend iptables --log-level debug >"$T/berthd-ipt.log" 2>&1 &
+BERTHD_PID=$!
+wait_api "$T/berthd-ipt.log" "${BD[@]}"
+for i in $(seq "$RUNS"); do "${BD[@]}" run --rm -p 127.0.0.1::80 bench-busybox:1 true >/dev/null; done
+stats firewall_ms "$T/berthd-ipt.log" "backend=iptables"
 
 echo "== $COUNT containers on one user-defined network"
 "${BD[@]}" network create benchnet >/dev/null

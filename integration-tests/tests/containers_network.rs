@@ -262,3 +262,29 @@ fn kill_9_keeps_addresses_and_ports_and_cleans_up_the_gone() {
     d.ok(&["network", "rm", "keepnet"]);
     assert!(!link_exists(&bridge));
 }
+
+#[test]
+fn iptables_backend_publishes_and_removes_its_own_chains_only() {
+    let d = Berthd::start_with(&["--firewall-backend", "iptables"]);
+    let chain = format!("{}-PRE", firewall_table(&d).to_uppercase());
+    let nat_before = sh("iptables", &["-w", "-t", "nat", "-S"]);
+    d.ok(&[
+        "run", "-d", "--name", "web", "-p", "127.0.0.1::8080", IMG, "sh", "-c",
+        "echo via-iptables > /index.html; exec httpd -f -p 8080 -h /",
+    ]);
+    let port = d.ok(&["port", "web", "8080"]);
+    let port: u16 = port.trim().rsplit_once(':').unwrap().1.parse().unwrap();
+    assert!(http_get(port).contains("via-iptables"));
+    let rules = sh("iptables", &["-w", "-t", "nat", "-S", &chain]);
+    assert!(rules.contains(&format!("--dport {port} -j DNAT")), "{rules}");
+    // Every rule that was there before is still there.
+    let nat_now = sh("iptables", &["-w", "-t", "nat", "-S"]);
+    for line in nat_before.lines() {
+        assert!(nat_now.contains(line), "{line} went away");
+    }
+    d.ok(&["rm", "-f", "web"]);
+    assert!(!sh("iptables", &["-w", "-t", "nat", "-S", &chain]).contains("DNAT"));
+    drop(d);
+    // Stopped with nothing running: its chains and jumps are gone.
+    assert!(!sh("iptables", &["-w", "-t", "nat", "-S"]).contains(&chain));
+}

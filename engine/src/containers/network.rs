@@ -105,9 +105,20 @@ pub fn check_create(
             ));
         }
         for (name, cfg) in map {
-            nets.find(name)?;
+            let n = nets.find(name)?;
             if let Some(ip) = cfg["IPAMConfig"]["IPv4Address"].as_str().filter(|s| !s.is_empty()) {
-                crate::networks::ipam::parse_addr(ip).map_err(|e| Error::Invalid(e.to_string()))?;
+                let ip = crate::networks::ipam::parse_addr(ip).map_err(|e| Error::Invalid(e.to_string()))?;
+                if n.predefined || !n.user_subnet {
+                    return Err(Error::Invalid(
+                        "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
+                    ));
+                }
+                if !n.subnet.is_some_and(|s| s.contains(&ip)) {
+                    return Err(Error::Invalid(format!(
+                        "no available IPv4 addresses on this network's address pools: {} ({}): requested address {ip} is out of range",
+                        n.name, n.id
+                    )));
+                }
             }
         }
     }

@@ -534,6 +534,7 @@ impl NetworkService {
         }
         let me = self.clone();
         let rules = want.clone();
+        let began = std::time::Instant::now();
         blocking(move || {
             if let Some(fw) = &me.firewall {
                 fw.apply(&rules)?;
@@ -541,6 +542,12 @@ impl NetworkService {
             Ok(())
         })
         .await?;
+        tracing::debug!(
+            backend = self.firewall_name(),
+            ports = want.ports.len(),
+            firewall_ms = began.elapsed().as_secs_f64() * 1e3,
+            "firewall updated"
+        );
         *applied = Some(want);
         Ok(())
     }
@@ -1019,6 +1026,7 @@ impl NetworkService {
             .collect();
         let with_dns = nets.iter().any(|(n, _)| n.dns);
         let path = self.netns_path(cid);
+        let began = std::time::Instant::now();
         let sockets = blocking(move || {
             Ok(netns::create(path, move |mut inside| {
                 let lo = inside.ns.link_index("lo")?.unwrap_or(1);
@@ -1038,6 +1046,12 @@ impl NetworkService {
             })?)
         })
         .await?;
+        tracing::debug!(
+            container = %cid,
+            links = eps.len(),
+            namespace_ms = began.elapsed().as_secs_f64() * 1e3,
+            "namespace made and configured"
+        );
         if let Some(s) = sockets {
             self.dns
                 .serve(cid, s)
