@@ -935,10 +935,12 @@ impl ContainerOptions {
         let mode = self.network.as_deref().unwrap_or("default");
         hc.insert("NetworkMode".into(), json!(mode));
         if !self.network_alias.is_empty() || self.ip.is_some() {
-            let builtin = ["default", "bridge", "none", "host"].contains(&mode) || mode.starts_with("container:");
+            let builtin = ["default", "bridge", "none", "host"].contains(&mode)
+                || mode.starts_with("container:");
             if builtin {
                 return Err(Error::Usage(
-                    "network-scoped aliases and --ip are supported only for user-defined networks".into(),
+                    "network-scoped aliases and --ip are supported only for user-defined networks"
+                        .into(),
                 ));
             }
         }
@@ -1398,18 +1400,33 @@ mod tests {
 
     #[test]
     fn publish_flags_become_port_bindings_as_docker_sends_them() {
-        let (b, exposed) = publish(&["8080:80".into(), "127.0.0.1::53/udp".into(), "9000-9001:90-91".into(), "7000-7010:70".into()]).unwrap();
+        let (b, exposed) = publish(&[
+            "8080:80".into(),
+            "127.0.0.1::53/udp".into(),
+            "9000-9001:90-91".into(),
+            "7000-7010:70".into(),
+        ])
+        .unwrap();
         assert_eq!(b["80/tcp"], json!([{"HostIp": "", "HostPort": "8080"}]));
-        assert_eq!(b["53/udp"], json!([{"HostIp": "127.0.0.1", "HostPort": ""}]));
+        assert_eq!(
+            b["53/udp"],
+            json!([{"HostIp": "127.0.0.1", "HostPort": ""}])
+        );
         assert_eq!(b["91/tcp"], json!([{"HostIp": "", "HostPort": "9001"}]));
-        assert_eq!(b["70/tcp"], json!([{"HostIp": "", "HostPort": "7000-7010"}]));
+        assert_eq!(
+            b["70/tcp"],
+            json!([{"HostIp": "", "HostPort": "7000-7010"}])
+        );
         assert_eq!(exposed.len(), 5);
         for bad in ["70000:80", "80/icmp", "1:2:3:4", "9000-9002:90-91", "x"] {
             assert!(publish(&[bad.into()]).is_err(), "{bad}");
         }
-        let body = body(&["-p", "80", "--network", "appnet", "--network-alias", "web"]).unwrap();
-        assert_eq!(body["NetworkingConfig"]["EndpointsConfig"]["appnet"]["Aliases"], json!(["web"]));
-        assert_eq!(body["ExposedPorts"]["80/tcp"], json!({}));
+        let b = body(&["-p", "80", "--network", "appnet", "--network-alias", "web"]).unwrap();
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["appnet"]["Aliases"],
+            json!(["web"])
+        );
+        assert_eq!(b["ExposedPorts"]["80/tcp"], json!({}));
         assert!(body(&["--ip", "10.0.0.2"]).is_err());
     }
 }

@@ -70,7 +70,16 @@ fn errors_as_dockerd() {
         "{err}"
     );
     // (A 404 here would make the docker CLI try to pull: a 400 it is.)
-    let err = d.err(&["run", "--rm", "--network", "bridge", "--ip", "10.1.2.3", "busybox:test", "true"]);
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "--ip",
+        "10.1.2.3",
+        "busybox:test",
+        "true",
+    ]);
     assert!(
         err.contains("user specified IP address is supported only when connecting to networks with user configured subnets"),
         "{err}"

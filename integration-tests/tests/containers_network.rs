@@ -86,13 +86,28 @@ fn default_bridge_gives_an_address_a_route_and_leaves_nothing() {
         "-c",
         "ip -4 addr show eth0; ip route; cat /etc/hosts; hostname",
     ]);
-    let inspect = d.ok(&["network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"]);
+    let inspect = d.ok(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{json .IPAM.Config}}",
+    ]);
     let cfg: serde_json::Value = serde_json::from_str(inspect.trim()).unwrap();
     let gw = cfg[0]["Gateway"].as_str().unwrap().to_string();
     let subnet = cfg[0]["Subnet"].as_str().unwrap().to_string();
     assert!(out.contains(&format!("default via {gw} dev eth0")), "{out}");
-    let prefix = subnet.rsplit_once('.').unwrap().0.rsplit_once('.').unwrap().0;
-    assert!(out.contains(&format!("inet {prefix}.")), "{out} vs {subnet}");
+    let prefix = subnet
+        .rsplit_once('.')
+        .unwrap()
+        .0
+        .rsplit_once('.')
+        .unwrap()
+        .0;
+    assert!(
+        out.contains(&format!("inet {prefix}.")),
+        "{out} vs {subnet}"
+    );
     // The bridge is ours, with the gateway on it; --rm left no veth on it.
     assert!(sh("ip", &["-4", "addr", "show", &d.bridge]).contains(&gw));
     assert!(bridge_ports(&d.bridge).is_empty());
@@ -101,7 +116,16 @@ fn default_bridge_gives_an_address_a_route_and_leaves_nothing() {
         .unwrap_or(false));
     // none and host still work.
     assert_eq!(
-        d.ok(&["run", "--rm", "--network", "none", IMG, "sh", "-c", "ls /sys/class/net"]),
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMG,
+            "sh",
+            "-c",
+            "ls /sys/class/net"
+        ]),
         "lo\n"
     );
     d.ok(&["run", "--rm", "--network", "host", IMG, "true"]);
@@ -111,21 +135,57 @@ fn default_bridge_gives_an_address_a_route_and_leaves_nothing() {
 fn published_port_answers_on_loopback_and_is_released() {
     let d = Berthd::start();
     let id = d.ok(&[
-        "run", "-d", "--name", "web", "-p", "127.0.0.1::8080", IMG, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::8080",
+        IMG,
+        "sh",
+        "-c",
         "echo hello-from-web > /index.html; exec httpd -f -p 8080 -h /",
     ]);
     let id = id.trim();
     let port_line = d.ok(&["port", "web", "8080/tcp"]);
-    let port: u16 = port_line.trim().rsplit_once(':').unwrap().1.parse().unwrap();
+    let port: u16 = port_line
+        .trim()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
     assert!(port_line.starts_with("127.0.0.1:"), "{port_line}");
     assert!(http_get(port).contains("hello-from-web"));
     // Inspect and ps show it as dockerd does.
-    let ports = d.ok(&["inspect", "--format", "{{json .NetworkSettings.Ports}}", "web"]);
-    assert!(ports.contains(&format!("\"HostPort\":\"{port}\"")), "{ports}");
-    assert!(d.ok(&["ps", "--format", "{{.Ports}}"]).contains(&format!("127.0.0.1:{port}->8080/tcp")));
+    let ports = d.ok(&[
+        "inspect",
+        "--format",
+        "{{json .NetworkSettings.Ports}}",
+        "web",
+    ]);
+    assert!(
+        ports.contains(&format!("\"HostPort\":\"{port}\"")),
+        "{ports}"
+    );
+    assert!(d
+        .ok(&["ps", "--format", "{{.Ports}}"])
+        .contains(&format!("127.0.0.1:{port}->8080/tcp")));
     // The port is held: another container cannot have it, in dockerd's words.
-    let err = d.err(&["run", "--rm", "-p", &format!("127.0.0.1:{port}:80"), IMG, "true"]);
-    assert!(err.contains(&format!("Bind for 127.0.0.1:{port} failed: port is already allocated")), "{err}");
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMG,
+        "true",
+    ]);
+    assert!(
+        err.contains(&format!(
+            "Bind for 127.0.0.1:{port} failed: port is already allocated"
+        )),
+        "{err}"
+    );
     // Nothing half-made by the refused run: only web's veth on the bridge.
     assert_eq!(bridge_ports(&d.bridge).len(), 1);
     let table = firewall_table(&d);
@@ -146,18 +206,48 @@ fn user_network_names_aliases_and_removal() {
     let net_id = net_id.trim().to_string();
     let bridge = format!("br-{}", &net_id[..12]);
     assert!(link_exists(&bridge));
-    d.ok(&["run", "-d", "--name", "db", "--network", "appnet", "--network-alias", "database", IMG, "sleep", "60"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "database",
+        IMG,
+        "sleep",
+        "60",
+    ]);
     // Resolved at 127.0.0.11 by name and alias; only names of containers made here.
     let out = d.ok(&[
-        "run", "--rm", "--network", "appnet", IMG, "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        IMG,
+        "sh",
+        "-c",
         "cat /etc/resolv.conf; ping -c 1 -W 3 db && ping -c 1 -W 3 database",
     ]);
     assert!(out.contains("nameserver 127.0.0.11"), "{out}");
     assert!(out.contains("1 packets received"), "{out}");
-    let ip = d.ok(&["inspect", "--format", "{{(index .NetworkSettings.Networks \"appnet\").IPAddress}}", "db"]);
+    let ip = d.ok(&[
+        "inspect",
+        "--format",
+        "{{(index .NetworkSettings.Networks \"appnet\").IPAddress}}",
+        "db",
+    ]);
     assert!(d.ok(&["network", "inspect", "appnet"]).contains(ip.trim()));
     assert_eq!(
-        d.ok(&["network", "ls", "--filter", "label=t=1", "--format", "{{.Name}}"]),
+        d.ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=t=1",
+            "--format",
+            "{{.Name}}"
+        ]),
         "appnet\n"
     );
     // In use: refused; then connect/disconnect of a running container.
@@ -171,7 +261,9 @@ fn user_network_names_aliases_and_removal() {
     assert!(ifs.contains("eth1"), "{ifs}");
     d.ok(&["exec", "other", "ping", "-c", "1", "-W", "3", "db"]);
     d.ok(&["network", "disconnect", "appnet", "other"]);
-    assert!(!d.ok(&["exec", "other", "ls", "/sys/class/net"]).contains("eth1"));
+    assert!(!d
+        .ok(&["exec", "other", "ls", "/sys/class/net"])
+        .contains("eth1"));
     d.ok(&["rm", "-f", "db", "other"]);
     assert!(bridge_ports(&bridge).is_empty());
     d.ok(&["network", "rm", "appnet"]);
@@ -183,27 +275,65 @@ fn user_network_names_aliases_and_removal() {
 fn bad_input_is_refused_in_dockerds_words_and_leaves_nothing() {
     let d = Berthd::start();
     for (args, words) in [
-        (vec!["network", "create", "--subnet", "10.300.0.0/16", "x1"], "invalid CIDR address: 10.300.0.0/16"),
-        (vec!["network", "create", "--subnet", "10.77.0.0/24", "--gateway", "10.78.0.1", "x2"], "no matching subnet for gateway 10.78.0.1"),
-        (vec!["network", "rm", "bridge"], "bridge is a pre-defined network and cannot be removed"),
-        (vec!["network", "rm", "host"], "host is a pre-defined network and cannot be removed"),
-        (vec!["network", "rm", "none"], "none is a pre-defined network and cannot be removed"),
-        (vec!["network", "inspect", "nosuchnet"], "network nosuchnet not found"),
-        (vec!["network", "create", "-d", "nosuchdriver", "x3"], "plugin \"nosuchdriver\" not found"),
+        (
+            vec!["network", "create", "--subnet", "10.300.0.0/16", "x1"],
+            "invalid CIDR address: 10.300.0.0/16",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                "10.77.0.0/24",
+                "--gateway",
+                "10.78.0.1",
+                "x2",
+            ],
+            "no matching subnet for gateway 10.78.0.1",
+        ),
+        (
+            vec!["network", "rm", "bridge"],
+            "bridge is a pre-defined network and cannot be removed",
+        ),
+        (
+            vec!["network", "rm", "host"],
+            "host is a pre-defined network and cannot be removed",
+        ),
+        (
+            vec!["network", "rm", "none"],
+            "none is a pre-defined network and cannot be removed",
+        ),
+        (
+            vec!["network", "inspect", "nosuchnet"],
+            "network nosuchnet not found",
+        ),
+        (
+            vec!["network", "create", "-d", "nosuchdriver", "x3"],
+            "plugin \"nosuchdriver\" not found",
+        ),
     ] {
         let err = d.err(&args);
         assert!(err.contains(words), "{args:?}: {err}");
     }
     // With the docker CLI a 404 at create means "pull the image" (from the internet):
     // Berth's CLI, which only pulls on "No such image", asks instead.
-    let (code, _, err) = d.berth(&["run", "--rm", "--network", "nosuchnet", IMG, "true"], None);
+    let (code, _, err) = d.berth(
+        &["run", "--rm", "--network", "nosuchnet", IMG, "true"],
+        None,
+    );
     assert_eq!(code, 125);
     assert!(err.contains("network nosuchnet not found"), "{err}");
     d.ok(&["network", "create", "--subnet", "10.231.7.0/24", "first"]);
     let err = d.err(&["network", "create", "--subnet", "10.231.7.128/25", "second"]);
-    assert!(err.contains("Pool overlaps with other one on this address space"), "{err}");
+    assert!(
+        err.contains("Pool overlaps with other one on this address space"),
+        "{err}"
+    );
     let err = d.err(&["network", "create", "first"]);
-    assert!(err.contains("network with name first already exists"), "{err}");
+    assert!(
+        err.contains("network with name first already exists"),
+        "{err}"
+    );
     // Nothing of the refused ones is left: only "first" beside the predefined three,
     // and only its bridge.
     assert_eq!(
@@ -222,22 +352,49 @@ fn kill_9_keeps_addresses_and_ports_and_cleans_up_the_gone() {
     let mut d = Berthd::start();
     d.ok(&["network", "create", "keepnet"]);
     d.ok(&[
-        "run", "-d", "--name", "kept", "--network", "keepnet", "-p", "127.0.0.1::8080", IMG, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "kept",
+        "--network",
+        "keepnet",
+        "-p",
+        "127.0.0.1::8080",
+        IMG,
+        "sh",
+        "-c",
         "echo kept > /index.html; exec httpd -f -p 8080 -h /",
     ]);
-    d.ok(&["run", "-d", "--name", "gone", "--network", "keepnet", IMG, "sleep", "600"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gone",
+        "--network",
+        "keepnet",
+        IMG,
+        "sleep",
+        "600",
+    ]);
     let fmt = "{{(index .NetworkSettings.Networks \"keepnet\").IPAddress}}";
     let kept_ip = d.ok(&["inspect", "--format", fmt, "kept"]);
     let gone_ip = d.ok(&["inspect", "--format", fmt, "gone"]);
     let port = d.ok(&["port", "kept", "8080"]);
-    let gone_pid: i32 = d.ok(&["inspect", "--format", "{{.State.Pid}}", "gone"]).trim().parse().unwrap();
+    let gone_pid: i32 = d
+        .ok(&["inspect", "--format", "{{.State.Pid}}", "gone"])
+        .trim()
+        .parse()
+        .unwrap();
     let net_id = d.ok(&["network", "inspect", "--format", "{{.Id}}", "keepnet"]);
     let bridge = format!("br-{}", &net_id.trim()[..12]);
     assert_eq!(bridge_ports(&bridge).len(), 2);
     // berthd dies; meanwhile "gone"'s process is killed (it is ours), so at restart its
     // network is a leftover to remove.
     d.crash_and_restart_with(|| {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(gone_pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(gone_pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         std::thread::sleep(Duration::from_millis(300));
     });
     assert_eq!(d.ok(&["inspect", "--format", fmt, "kept"]), kept_ip);
@@ -251,12 +408,29 @@ fn kill_9_keeps_addresses_and_ports_and_cleans_up_the_gone() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(bridge_ports(&bridge).len(), 1);
-    d.ok(&["run", "-d", "--name", "new", "--network", "keepnet", IMG, "sleep", "60"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "new",
+        "--network",
+        "keepnet",
+        IMG,
+        "sleep",
+        "60",
+    ]);
     let new_ip = d.ok(&["inspect", "--format", fmt, "new"]);
     assert_ne!(new_ip, kept_ip);
     assert_eq!(new_ip, gone_ip);
     // A port held before the crash is held again.
-    let err = d.err(&["run", "--rm", "-p", &format!("127.0.0.1:{port}:80"), IMG, "true"]);
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMG,
+        "true",
+    ]);
     assert!(err.contains("port is already allocated"), "{err}");
     d.ok(&["rm", "-f", "kept", "gone", "new"]);
     d.ok(&["network", "rm", "keepnet"]);
@@ -269,14 +443,25 @@ fn iptables_backend_publishes_and_removes_its_own_chains_only() {
     let chain = format!("{}-PRE", firewall_table(&d).to_uppercase());
     let nat_before = sh("iptables", &["-w", "-t", "nat", "-S"]);
     d.ok(&[
-        "run", "-d", "--name", "web", "-p", "127.0.0.1::8080", IMG, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::8080",
+        IMG,
+        "sh",
+        "-c",
         "echo via-iptables > /index.html; exec httpd -f -p 8080 -h /",
     ]);
     let port = d.ok(&["port", "web", "8080"]);
     let port: u16 = port.trim().rsplit_once(':').unwrap().1.parse().unwrap();
     assert!(http_get(port).contains("via-iptables"));
     let rules = sh("iptables", &["-w", "-t", "nat", "-S", &chain]);
-    assert!(rules.contains(&format!("--dport {port} -j DNAT")), "{rules}");
+    assert!(
+        rules.contains(&format!("--dport {port} -j DNAT")),
+        "{rules}"
+    );
     // Every rule that was there before is still there.
     let nat_now = sh("iptables", &["-w", "-t", "nat", "-S"]);
     for line in nat_before.lines() {

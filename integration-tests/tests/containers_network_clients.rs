@@ -50,8 +50,14 @@ services:
     assert!(ok, "up: {out}\n{err}\n{}", d.log());
     let (ok, ps, err) = compose(&d, dir.path(), &["ps"]);
     assert!(ok, "{err}");
-    assert!(ps.contains("berthnet_web_1") && ps.contains("berthnet_client_1"), "{ps}");
-    assert!(ps.contains("127.0.0.1:") && ps.contains("->8080/tcp"), "{ps}");
+    assert!(
+        ps.contains("berthnet_web_1") && ps.contains("berthnet_client_1"),
+        "{ps}"
+    );
+    assert!(
+        ps.contains("127.0.0.1:") && ps.contains("->8080/tcp"),
+        "{ps}"
+    );
     // The client reached web by its service name (through 127.0.0.11).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -59,7 +65,10 @@ services:
         if logs.contains("hello-from-web") {
             break;
         }
-        assert!(Instant::now() < deadline, "client never reached web: {logs}");
+        assert!(
+            Instant::now() < deadline,
+            "client never reached web: {logs}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // And the published port answers on 127.0.0.1.
@@ -71,10 +80,14 @@ services:
     let mut got = String::new();
     let _ = s.read_to_string(&mut got);
     assert!(got.ends_with("hello-from-web\n"), "{got}");
-    assert!(d.ok(&["network", "ls", "--format", "{{.Name}}"]).contains("berthnet_default"));
+    assert!(d
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .contains("berthnet_default"));
     let (ok, out, err) = compose(&d, dir.path(), &["down"]);
     assert!(ok, "down: {out}\n{err}");
-    assert!(!d.ok(&["network", "ls", "--format", "{{.Name}}"]).contains("berthnet_default"));
+    assert!(!d
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .contains("berthnet_default"));
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
 

@@ -20,7 +20,9 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod network;
 pub mod pause;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
@@ -39,8 +41,6 @@ pub mod top;
 pub mod unpause;
 pub mod update;
 pub mod version;
-pub mod network;
-pub mod port;
 pub mod volume;
 pub mod wait;
 

@@ -274,7 +274,10 @@ async fn inspect(client: &Client, a: InspectArgs) -> Result<i32> {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for name in &a.names {
-        match client.get_json::<Value>(&format!("/networks/{}", seg(name))).await {
+        match client
+            .get_json::<Value>(&format!("/networks/{}", seg(name)))
+            .await
+        {
             Ok(v) => found.push(v),
             Err(e) => errors.push(e),
         }
@@ -314,7 +317,9 @@ async fn rm(client: &Client, a: RmArgs) -> Result<i32> {
 
 async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
     if !a.force
-        && !confirm("WARNING! This will remove all custom networks not used by at least one container.")?
+        && !confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.",
+        )?
     {
         return Ok(0);
     }
@@ -323,7 +328,9 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
     } else {
         query(&[("filters", filters_json(&a.filter)?)])
     };
-    let v: Value = client.post_json(&format!("/networks/prune{q}"), None).await?;
+    let v: Value = client
+        .post_json(&format!("/networks/prune{q}"), None)
+        .await?;
     let deleted = output::strings(&v["NetworksDeleted"]);
     if !deleted.is_empty() {
         println!("Deleted Networks:");
@@ -347,7 +354,10 @@ async fn connect(client: &Client, a: ConnectArgs) -> Result<i32> {
         "EndpointConfig": {"IPAMConfig": ipam, "Aliases": a.aliases},
     });
     client
-        .post(&format!("/networks/{}/connect", seg(&a.network)), Some(&body))
+        .post(
+            &format!("/networks/{}/connect", seg(&a.network)),
+            Some(&body),
+        )
         .await?;
     Ok(0)
 }
@@ -355,7 +365,10 @@ async fn connect(client: &Client, a: ConnectArgs) -> Result<i32> {
 async fn disconnect(client: &Client, a: DisconnectArgs) -> Result<i32> {
     let body = json!({"Container": a.container, "Force": a.force});
     client
-        .post(&format!("/networks/{}/disconnect", seg(&a.network)), Some(&body))
+        .post(
+            &format!("/networks/{}/disconnect", seg(&a.network)),
+            Some(&body),
+        )
         .await?;
     Ok(0)
 }

@@ -23,7 +23,10 @@ fn lines(bindings: &Value) -> Vec<String> {
                 .map(|b| {
                     format!(
                         "{}:{}",
-                        b["HostIp"].as_str().filter(|s| !s.is_empty()).unwrap_or("0.0.0.0"),
+                        b["HostIp"]
+                            .as_str()
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or("0.0.0.0"),
                         b["HostPort"].as_str().unwrap_or("")
                     )
                 })
@@ -37,10 +40,17 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     let c: Value = client
         .get_json(&format!("/containers/{}/json", seg(&args.container)))
         .await?;
-    let ports = c["NetworkSettings"]["Ports"].as_object().cloned().unwrap_or_default();
+    let ports = c["NetworkSettings"]["Ports"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     match args.private_port {
         Some(p) => {
-            let key = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
+            let key = if p.contains('/') {
+                p.clone()
+            } else {
+                format!("{p}/tcp")
+            };
             let found = lines(ports.get(&key).unwrap_or(&Value::Null));
             if found.is_empty() {
                 return Err(Error::Usage(format!(

@@ -115,10 +115,18 @@ pub struct EndpointConfig {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct EndpointIpam {
     /// Static IPv4 address.
-    #[serde(default, rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "IPv4Address",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv4_address: Option<String>,
     /// Static IPv6 address (accepted, not allocated).
-    #[serde(default, rename = "IPv6Address", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "IPv6Address",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv6_address: Option<String>,
 }
 
@@ -280,7 +288,11 @@ fn filters(uri: &Uri) -> ApiResult<BTreeMap<String, Vec<String>>> {
         .map(|(k, v)| {
             let vals = match v {
                 Values::List(l) => l,
-                Values::Set(s) => s.into_iter().filter(|(_, on)| *on).map(|(k, _)| k).collect(),
+                Values::Set(s) => s
+                    .into_iter()
+                    .filter(|(_, on)| *on)
+                    .map(|(k, _)| k)
+                    .collect(),
             };
             (k, vals)
         })
@@ -313,11 +325,7 @@ fn matches(n: &NetworkRecord, used: bool, f: &BTreeMap<String, Vec<String>>) -> 
                 _ => used || n.predefined,
             }),
             "until" => true,
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid filter '{other}'"
-                )))
-            }
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
         };
         if !ok {
             return Ok(false);
@@ -358,15 +366,25 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Respon
             "ingress networks need swarm mode, which berthd does not have",
         ));
     }
-    if b.scope.as_deref().is_some_and(|s| !s.is_empty() && s != "local") {
+    if b.scope
+        .as_deref()
+        .is_some_and(|s| !s.is_empty() && s != "local")
+    {
         return Err(ApiError::bad_request(format!(
             "invalid scope {:?}: berthd has only local networks",
             b.scope.unwrap_or_default()
         )));
     }
     let ipam = b.ipam.unwrap_or_default();
-    if let Some(d) = ipam.driver.as_deref().filter(|d| !d.is_empty() && *d != "default") {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("plugin \"{d}\" not found")));
+    if let Some(d) = ipam
+        .driver
+        .as_deref()
+        .filter(|d| !d.is_empty() && *d != "default")
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("plugin \"{d}\" not found"),
+        ));
     }
     let mut configs = ipam.config.unwrap_or_default();
     if configs.len() > 1 {
@@ -442,17 +460,24 @@ pub async fn post_op(
             }
             let cfg = serde_json::to_value(b.endpoint_config.unwrap_or_default())
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            if let Some(ip) = cfg["IPAMConfig"]["IPv4Address"].as_str().filter(|s| !s.is_empty()) {
+            if let Some(ip) = cfg["IPAMConfig"]["IPv4Address"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+            {
                 networks::ipam::parse_addr(ip).map_err(|e| ApiError::bad_request(e.to_string()))?;
             }
-            st.containers.connect_network(&b.container, &id, cfg).await?;
+            st.containers
+                .connect_network(&b.container, &id, cfg)
+                .await?;
         }
         "disconnect" => {
             let b: DisconnectBody = decode(&body)?;
             if b.container.is_empty() {
                 return Err(ApiError::bad_request("no container given to disconnect"));
             }
-            st.containers.disconnect_network(&b.container, &id, b.force).await?;
+            st.containers
+                .disconnect_network(&b.container, &id, b.force)
+                .await?;
         }
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "page not found")),
     }

@@ -8,11 +8,11 @@ pub mod archive;
 pub mod detach;
 pub mod health;
 pub mod io;
+pub mod network;
 pub mod spec;
 pub mod stats;
 pub mod supervisor;
 pub mod volumes;
-pub mod network;
 
 use crate::images::ImageService;
 use crate::snapshots::chain_ids;
@@ -719,9 +719,8 @@ impl ContainerService {
             Some(r) => return Err(Error::Invalid(format!("Unknown runtime specified {r}"))),
         };
         hc["Runtime"] = json!(runtime);
-        let endpoints = network::check_create(&self.networks, &mut hc, body, |c| {
-            self.get(c).is_ok()
-        })?;
+        let endpoints =
+            network::check_create(&self.networks, &mut hc, body, |c| self.get(c).is_ok())?;
         match hc["LogConfig"]["Type"].as_str().unwrap_or("") {
             "" | "json-file" => {}
             other => {
@@ -996,7 +995,7 @@ impl ContainerService {
     fn running_pid(&self, name: &str) -> Option<(String, u32)> {
         let e = self.get(name).ok()?;
         let r = e.record();
-        (e.running() && r.state.pid > 0).then(|| (r.id.clone(), r.state.pid as u32))
+        (e.running() && r.state.pid > 0).then(|| (r.id.clone(), r.state.pid))
     }
 
     /// Binds (`-v`), Mounts (`--mount`), Tmpfs, and an anonymous volume for every
@@ -1239,7 +1238,10 @@ impl ContainerService {
         self.networks.detach(&id).await;
         let netns = network::attach(&self.networks, &rec, |c| self.running_pid(c)).await?;
         let net_ready = began.elapsed();
-        match self.start_task(entry, &rec, (user, lowers), netns, (began, net_ready)).await {
+        match self
+            .start_task(entry, &rec, (user, lowers), netns, (began, net_ready))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.networks.detach(&id).await;

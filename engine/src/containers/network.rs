@@ -71,7 +71,9 @@ pub fn check_create(
             match nets.find(n) {
                 Ok(_) => {}
                 // With `--bridge none` the default is no network, as dockerd's.
-                Err(networks::Error::NotFound(_)) if n == "bridge" && (mode.is_empty() || mode == "default") => {
+                Err(networks::Error::NotFound(_))
+                    if n == "bridge" && (mode.is_empty() || mode == "default") =>
+                {
                     hc["NetworkMode"] = json!("none");
                     return Ok(Value::Null);
                 }
@@ -106,8 +108,12 @@ pub fn check_create(
         }
         for (name, cfg) in map {
             let n = nets.find(name)?;
-            if let Some(ip) = cfg["IPAMConfig"]["IPv4Address"].as_str().filter(|s| !s.is_empty()) {
-                let ip = crate::networks::ipam::parse_addr(ip).map_err(|e| Error::Invalid(e.to_string()))?;
+            if let Some(ip) = cfg["IPAMConfig"]["IPv4Address"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+            {
+                let ip = crate::networks::ipam::parse_addr(ip)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
                 if n.predefined || !n.user_subnet {
                     return Err(Error::Invalid(
                         "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
@@ -144,7 +150,11 @@ fn endpoint_request(network: &str, cfg: &Value) -> EndpointRequest {
         network: network.to_string(),
         aliases: cfg["Aliases"]
             .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default(),
         ipv4: cfg["IPAMConfig"]["IPv4Address"]
             .as_str()
@@ -156,7 +166,10 @@ fn endpoint_request(network: &str, cfg: &Value) -> EndpointRequest {
 /// exposed port not bound otherwise (on an ephemeral host port).
 fn port_requests(rec: &Record) -> Result<Vec<ports::PortRequest>> {
     let mut out = Vec::new();
-    let bindings = rec.host_config["PortBindings"].as_object().cloned().unwrap_or_default();
+    let bindings = rec.host_config["PortBindings"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     for (key, list) in &bindings {
         for b in list.as_array().cloned().unwrap_or_default() {
             out.push(
@@ -169,10 +182,20 @@ fn port_requests(rec: &Record) -> Result<Vec<ports::PortRequest>> {
             );
         }
     }
-    if rec.host_config["PublishAllPorts"].as_bool().unwrap_or(false) {
-        for key in rec.config["ExposedPorts"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+    if rec.host_config["PublishAllPorts"]
+        .as_bool()
+        .unwrap_or(false)
+    {
+        for key in rec.config["ExposedPorts"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
             if !bindings.contains_key(&key) {
-                out.push(ports::parse_binding(&key, "", "").map_err(|e| Error::Invalid(e.to_string()))?);
+                out.push(
+                    ports::parse_binding(&key, "", "")
+                        .map_err(|e| Error::Invalid(e.to_string()))?,
+                );
             }
         }
     }
@@ -191,12 +214,13 @@ pub async fn attach(
         Mode::None | Mode::Host => Ok(None),
         Mode::Container(c) => {
             let (id, pid) = other(&c).ok_or_else(|| {
-                Error::Conflict(format!("cannot join network of a non running container: {c}"))
+                Error::Conflict(format!(
+                    "cannot join network of a non running container: {c}"
+                ))
             })?;
-            Ok(Some(
-                nets.namespace_of(&id)
-                    .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
-            ))
+            Ok(Some(nets.namespace_of(&id).unwrap_or_else(|| {
+                PathBuf::from(format!("/proc/{pid}/ns/net"))
+            })))
         }
         Mode::Bridge(first) => {
             let eps = rec.endpoints.as_object().cloned().unwrap_or_default();
@@ -246,7 +270,11 @@ pub fn etc_files(nets: &NetworkService, rec: &Record) -> (String, String, String
         .ok()
         .and_then(|n| n.gateway)
         .or_else(|| eps.first().and_then(|(n, _)| n.gateway));
-    for h in rec.host_config["ExtraHosts"].as_array().cloned().unwrap_or_default() {
+    for h in rec.host_config["ExtraHosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         if let Some((name, ip)) = h.as_str().and_then(|s| s.split_once(':')) {
             let ip = if ip == "host-gateway" {
                 gateway.map(|g| g.to_string()).unwrap_or_default()
@@ -281,7 +309,11 @@ pub fn etc_files(nets: &NetworkService, rec: &Record) -> (String, String, String
     let strs = |k: &str| -> Vec<String> {
         rec.host_config[k]
             .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (dns, dns_search, dns_opt) = (strs("Dns"), strs("DnsSearch"), strs("DnsOptions"));
@@ -311,7 +343,10 @@ pub fn etc_files(nets: &NetworkService, rec: &Record) -> (String, String, String
         options.insert(0, "ndots:0".into());
     } else {
         // Loopback resolvers are unreachable from the container's own network.
-        for s in servers.iter().filter(|s| !(s.starts_with("127.") || *s == "::1")) {
+        for s in servers
+            .iter()
+            .filter(|s| !(s.starts_with("127.") || *s == "::1"))
+        {
             resolv.push_str(&format!("nameserver {s}\n"));
         }
     }
@@ -325,7 +360,11 @@ pub fn etc_files(nets: &NetworkService, rec: &Record) -> (String, String, String
 /// but not published).
 fn ports_map(nets: &NetworkService, rec: &Record) -> Value {
     let mut m = Map::new();
-    for k in rec.config["ExposedPorts"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+    for k in rec.config["ExposedPorts"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         m.insert(k, Value::Null);
     }
     for (_, e) in nets.endpoints_of(&rec.id) {
@@ -351,7 +390,10 @@ pub fn settings(nets: &NetworkService, e: &Entry) -> Value {
     let rec = e.record();
     let live = nets.endpoints_of(&rec.id);
     let mut networks = Map::new();
-    let mode = rec.host_config["NetworkMode"].as_str().unwrap_or("none").to_string();
+    let mode = rec.host_config["NetworkMode"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string();
     for (n, ep) in &live {
         let aliases: Vec<String> = if n.dns {
             let mut a = ep.aliases.clone();
@@ -381,7 +423,11 @@ pub fn settings(nets: &NetworkService, e: &Entry) -> Value {
     }
     if networks.is_empty() {
         // Stopped (or none/host): the networks it is configured for, without addresses.
-        let mut names: Vec<String> = rec.endpoints.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let mut names: Vec<String> = rec
+            .endpoints
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         if mode == "none" || mode == "host" {
             names = vec![mode.clone()];
         }
@@ -440,7 +486,14 @@ pub fn summary(nets: &NetworkService, rec: &Record) -> (Value, Value) {
     }
     if networks.is_empty() {
         let mode = rec.host_config["NetworkMode"].as_str().unwrap_or("none");
-        networks.insert(if mode == "default" { "bridge".into() } else { mode.to_string() }, json!({}));
+        networks.insert(
+            if mode == "default" {
+                "bridge".into()
+            } else {
+                mode.to_string()
+            },
+            json!({}),
+        );
     }
     (json!(ports), Value::Object(networks))
 }
@@ -455,7 +508,8 @@ impl super::ContainerService {
         let mode = Mode::of(rec.host_config["NetworkMode"].as_str().unwrap_or(""));
         if n.driver != networks::Driver::Bridge || mode == Mode::Host {
             return Err(Error::Forbidden(
-                "container cannot be disconnected from host network or connected to host network".into(),
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
             ));
         }
         if matches!(mode, Mode::None | Mode::Container(_)) {
@@ -464,9 +518,10 @@ impl super::ContainerService {
             ));
         }
         let configured = |r: &Record| {
-            r.endpoints
-                .as_object()
-                .is_some_and(|m| m.keys().any(|k| self.networks.find(k).is_ok_and(|x| x.id == n.id)))
+            r.endpoints.as_object().is_some_and(|m| {
+                m.keys()
+                    .any(|k| self.networks.find(k).is_ok_and(|x| x.id == n.id))
+            })
         };
         if configured(&rec) {
             return Err(Error::Forbidden(format!(
@@ -496,7 +551,12 @@ impl super::ContainerService {
     }
 
     /// `POST /networks/{id}/disconnect`.
-    pub async fn disconnect_network(&self, container: &str, network: &str, force: bool) -> Result<()> {
+    pub async fn disconnect_network(
+        &self,
+        container: &str,
+        network: &str,
+        force: bool,
+    ) -> Result<()> {
         let n = self.networks.find(network)?;
         let entry = match self.get(container) {
             Ok(e) => e,
@@ -508,13 +568,15 @@ impl super::ContainerService {
         let mode = Mode::of(rec.host_config["NetworkMode"].as_str().unwrap_or(""));
         if mode == Mode::Host || n.driver != networks::Driver::Bridge {
             return Err(Error::Forbidden(
-                "container cannot be disconnected from host network or connected to host network".into(),
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
             ));
         }
-        let key = rec
-            .endpoints
-            .as_object()
-            .and_then(|m| m.keys().find(|k| self.networks.find(k).is_ok_and(|x| x.id == n.id)).cloned());
+        let key = rec.endpoints.as_object().and_then(|m| {
+            m.keys()
+                .find(|k| self.networks.find(k).is_ok_and(|x| x.id == n.id))
+                .cloned()
+        });
         let live = entry.running() && self.networks.disconnect_running(&rec.id, &n.id).await?;
         if key.is_none() && !live {
             return Err(Error::Forbidden(format!(

@@ -103,7 +103,7 @@ impl Dns {
             .collect();
         let ips: Vec<Ipv4Addr> = members
             .iter()
-            .filter(|m| nets.contains(&m.network.as_str()) && m.names.iter().any(|n| *n == name))
+            .filter(|m| nets.contains(&m.network.as_str()) && m.names.contains(&name))
             .map(|m| m.ip)
             .collect();
         (!ips.is_empty()).then_some(ips)

@@ -1108,9 +1108,9 @@ impl NetworkService {
     ) -> Result<()> {
         let n = self.find(&req.network)?;
         if n.driver != Driver::Bridge {
-            return Err(Error::Forbidden(format!(
-                "container cannot be disconnected from host network or connected to host network"
-            )));
+            return Err(Error::Forbidden(
+                "container cannot be disconnected from host network or connected to host network".into(),
+            ));
         }
         let ep = {
             let mut st = self.lock();

@@ -102,7 +102,12 @@ impl Berthd {
         std::fs::create_dir_all(dir.path().join("docker-config")).unwrap();
         let bridge = format!(
             "bt{:08x}",
-            std::process::id() ^ (dir.path().to_string_lossy().bytes().fold(0u32, |h, b| h.rotate_left(5) ^ b as u32))
+            std::process::id()
+                ^ (dir
+                    .path()
+                    .to_string_lossy()
+                    .bytes()
+                    .fold(0u32, |h, b| h.rotate_left(5) ^ b as u32))
         );
         let mut flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         if !flags.iter().any(|f| f.starts_with("--bridge") || f == "-b") {

@@ -165,11 +165,13 @@ impl Berthd {
             .arg("--log-level")
             .arg("debug")
             // These tests run no bridged container: no bridge, no firewall rules.
-            .args(if self.extra_args.iter().any(|a| a.starts_with("--bridge")) {
-                &[][..]
-            } else {
-                &["--bridge=none"][..]
-            })
+            .args(
+                if self.extra_args.iter().any(|a| a.starts_with("--bridge")) {
+                    &[][..]
+                } else {
+                    &["--bridge=none"][..]
+                },
+            )
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
