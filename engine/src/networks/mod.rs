@@ -1109,7 +1109,8 @@ impl NetworkService {
         let n = self.find(&req.network)?;
         if n.driver != Driver::Bridge {
             return Err(Error::Forbidden(
-                "container cannot be disconnected from host network or connected to host network".into(),
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
             ));
         }
         let ep = {
