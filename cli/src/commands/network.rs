@@ -3,7 +3,7 @@
 use crate::batch::seg;
 use crate::client::{query, Client};
 use crate::commands::ps::filters_json;
-use crate::commands::system::confirm;
+use crate::commands::prune::confirm;
 use crate::error::{Error, Result};
 use crate::output::{self, Template};
 use serde_json::{json, Map, Value};
