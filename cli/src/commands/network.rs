@@ -2,8 +2,8 @@
 
 use crate::batch::seg;
 use crate::client::{query, Client};
-use crate::commands::ps::filters_json;
 use crate::commands::prune::confirm;
+use crate::commands::ps::filters_json;
 use crate::error::{Error, Result};
 use crate::output::{self, Template};
 use serde_json::{json, Map, Value};
