@@ -14,26 +14,61 @@ fn refusals_and_fields_match_dockerd() {
         return;
     };
     let cases: &[(&[&str], &str)] = &[
-        (&["network", "create", "--subnet", "10.300.0.0/16", "x1"], "invalid CIDR address: 10.300.0.0/16"),
-        (&["network", "create", "--subnet", "10.232.0.0/24", "--gateway", "10.233.0.1", "x2"], "no matching subnet for gateway 10.233.0.1"),
-        (&["network", "rm", "host"], "host is a pre-defined network and cannot be removed"),
-        (&["network", "rm", "none"], "none is a pre-defined network and cannot be removed"),
+        (
+            &["network", "create", "--subnet", "10.300.0.0/16", "x1"],
+            "invalid CIDR address: 10.300.0.0/16",
+        ),
+        (
+            &[
+                "network",
+                "create",
+                "--subnet",
+                "10.232.0.0/24",
+                "--gateway",
+                "10.233.0.1",
+                "x2",
+            ],
+            "no matching subnet for gateway 10.233.0.1",
+        ),
+        (
+            &["network", "rm", "host"],
+            "host is a pre-defined network and cannot be removed",
+        ),
+        (
+            &["network", "rm", "none"],
+            "none is a pre-defined network and cannot be removed",
+        ),
         (&["network", "inspect", "nosuchnet"], "nosuchnet"),
-        (&["network", "create", "-d", "host", "x3"], "only one instance of \"host\" network is allowed"),
+        (
+            &["network", "create", "-d", "host", "x3"],
+            "only one instance of \"host\" network is allowed",
+        ),
     ];
     for (args, words) in cases {
         let (ok_b, _, err_b) = b.docker(args);
         let (ok_d, _, err_d) = d.docker(args);
         assert!(!ok_b && !ok_d, "{args:?} succeeded somewhere");
         assert!(err_d.contains(words), "dockerd {args:?}: {err_d}");
-        assert!(err_b.contains(words), "berthd {args:?}: {err_b} (dockerd: {err_d})");
+        assert!(
+            err_b.contains(words),
+            "berthd {args:?}: {err_b} (dockerd: {err_d})"
+        );
     }
-    for side in [&b.docker(&["network", "create", "--subnet", "10.232.9.0/24", "first"]), &d.docker(&["network", "create", "--subnet", "10.232.9.0/24", "first"])] {
+    for side in [
+        &b.docker(&["network", "create", "--subnet", "10.232.9.0/24", "first"]),
+        &d.docker(&["network", "create", "--subnet", "10.232.9.0/24", "first"]),
+    ] {
         assert!(side.0, "{}", side.2);
     }
     for (args, words) in [
-        (&["network", "create", "--subnet", "10.232.9.128/25", "second"][..], "Pool overlaps with other one on this address space"),
-        (&["network", "create", "first"][..], "network with name first already exists"),
+        (
+            &["network", "create", "--subnet", "10.232.9.128/25", "second"][..],
+            "Pool overlaps with other one on this address space",
+        ),
+        (
+            &["network", "create", "first"][..],
+            "network with name first already exists",
+        ),
     ] {
         let (_, _, err_b) = b.docker(args);
         let (_, _, err_d) = d.docker(args);

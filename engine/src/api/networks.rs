@@ -36,7 +36,11 @@ fn view(n: &NetworkRecord, members: &[EndpointRecord]) -> NetworkResource {
         Some(sub) => vec![IpamConfig {
             subnet: sub.to_string(),
             ip_range: n.ip_range.map(|r| r.to_string()).unwrap_or_default(),
-            gateway: n.gateway.map(|g| g.to_string()).unwrap_or_default(),
+            gateway: n
+                .gateway
+                .filter(|_| !n.user_subnet || n.user_gateway)
+                .map(|g| g.to_string())
+                .unwrap_or_default(),
             auxiliary_addresses: BTreeMap::new(),
         }],
         None => Vec::new(),

@@ -80,6 +80,10 @@ pub struct NetworkRecord {
     pub gateway: Option<Ipv4Addr>,
     /// Whether the subnet was asked for (shown in IPAM.Config as given).
     pub user_subnet: bool,
+    /// Whether the gateway was asked for (dockerd shows a gateway it chose itself for
+    /// a subnet that was asked for only in the container's view, not in IPAM.Config).
+    #[serde(default)]
+    pub user_gateway: bool,
     /// The bridge's name.
     pub bridge: Option<String>,
     /// No route out.
