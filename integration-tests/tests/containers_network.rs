@@ -193,7 +193,37 @@ fn published_port_answers_on_loopback_and_is_released() {
     // A port out of range is refused before anything is made.
     let err = d.err(&["run", "--rm", "-p", "70000:80", IMG, "true"]);
     assert!(err.to_lowercase().contains("invalid"), "{err}");
-    d.ok(&["rm", "-f", id]);
+    // Hairpin: a container reaches its own published port through the host (the
+    // bridge's address), and so does a sibling.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "all",
+        "-p",
+        "8081",
+        IMG,
+        "sh",
+        "-c",
+        "echo hairpin-ok > /index.html; exec httpd -f -p 8081 -h /",
+    ]);
+    let gw = d.ok(&["inspect", "--format", "{{.NetworkSettings.Gateway}}", "all"]);
+    let all_port = d.ok(&["port", "all", "8081"]);
+    let all_port = all_port
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    let fetch = format!(
+        "for i in 1 2 3 4 5; do printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {} {all_port} | grep hairpin-ok && exit 0; sleep 0.3; done; exit 1",
+        gw.trim()
+    );
+    d.ok(&["exec", "all", "sh", "-c", &fetch]);
+    d.ok(&["exec", "web", "sh", "-c", &fetch]);
+    d.ok(&["rm", "-f", id, "all"]);
     assert!(bridge_ports(&d.bridge).is_empty());
     assert!(!nft_table(&table).contains("dnat to"));
     assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
@@ -422,6 +452,10 @@ fn kill_9_keeps_addresses_and_ports_and_cleans_up_the_gone() {
     let new_ip = d.ok(&["inspect", "--format", fmt, "new"]);
     assert_ne!(new_ip, kept_ip);
     assert_eq!(new_ip, gone_ip);
+    // Names are served again in the kept container (its 127.0.0.11 sockets were opened
+    // anew in its namespace) and registered for the new one.
+    d.ok(&["exec", "kept", "ping", "-c", "1", "-W", "3", "new"]);
+    d.ok(&["exec", "new", "ping", "-c", "1", "-W", "3", "kept"]);
     // A port held before the crash is held again.
     let err = d.err(&[
         "run",

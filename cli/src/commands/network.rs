@@ -323,10 +323,16 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
     {
         return Ok(0);
     }
-    let q = if a.filter.is_empty() {
+    prune_networks(client, &a.filter).await?;
+    Ok(0)
+}
+
+/// `POST /networks/prune`, listing the networks removed (also `system prune`'s).
+pub async fn prune_networks(client: &Client, filters: &[String]) -> Result<()> {
+    let q = if filters.is_empty() {
         String::new()
     } else {
-        query(&[("filters", filters_json(&a.filter)?)])
+        query(&[("filters", filters_json(filters)?)])
     };
     let v: Value = client
         .post_json(&format!("/networks/prune{q}"), None)
@@ -337,8 +343,9 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
         for d in &deleted {
             println!("{d}");
         }
+        println!();
     }
-    Ok(0)
+    Ok(())
 }
 
 async fn connect(client: &Client, a: ConnectArgs) -> Result<i32> {
