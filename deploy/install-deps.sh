@@ -12,6 +12,7 @@
 #   iptables nftables     networking tests (berthd's firewall backends)
 #   docker-compose python3-docker  real Compose 1.29 and docker-py against berthd
 #   iproute2              `ip` in the networking tests and benchmarks
+#   gcc libc6-dev         the runtime's seccomp tests build a static syscall probe
 set -euo pipefail
 
 # A generic gRPC client for the supervisor's reflection/health test (from PyPI).
@@ -21,7 +22,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables nftables iproute2 docker-compose python3-docker openssl)
+packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables nftables iproute2 docker-compose python3-docker openssl gcc libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
