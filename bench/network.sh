@@ -113,7 +113,7 @@ print(f"bridge over none: berthd +{(r['berthd bridge']['median']-r['berthd none'
 PY
 
 stats() {  # FIELD LOGFILE [FILTER]: median/min/max of FIELD=ms in berthd's debug log
-  grep -a "${3:-}" "$2" | grep -o "$1=[0-9.]*" | cut -d= -f2 | sort -n |
+  { grep -a "${3:-}" "$2" || true; } | grep -o "$1=[0-9.]*" | cut -d= -f2 | sort -n |
     awk -v f="$1" '{a[NR]=$1} END {if (NR) printf "%s: n=%d median %.2f ms, min %.2f, max %.2f\n", f, NR, a[int((NR+1)/2)], a[1], a[NR]}'
 }
 echo "== berthd's network setup per start (its debug log): all of it (network_ms: from the"
@@ -124,7 +124,7 @@ stats namespace_ms "$T/berthd.log"
 
 echo "== a published port per start: the firewall update, nftables vs iptables"
 for i in $(seq "$RUNS"); do "${BD[@]}" run --rm -p 127.0.0.1::80 bench-busybox:1 true >/dev/null; done
-stats firewall_ms "$T/berthd.log" "backend=nftables"
+stats firewall_ms "$T/berthd.log" nftables
 stop_engine "$BERTHD_PID" "${BD[@]}"
 PATH="$BIN:$PATH" "$BIN/berthd" --data-root "$T/berth-data" --exec-root "$T/berth-exec" \
   -H "unix://$T/berth.sock" --cgroup-parent "/$CG/berthd" --bridge "$BB" \
@@ -132,7 +132,7 @@ PATH="$BIN:$PATH" "$BIN/berthd" --data-root "$T/berth-data" --exec-root "$T/bert
 BERTHD_PID=$!
 wait_api "$T/berthd-ipt.log" "${BD[@]}"
 for i in $(seq "$RUNS"); do "${BD[@]}" run --rm -p 127.0.0.1::80 bench-busybox:1 true >/dev/null; done
-stats firewall_ms "$T/berthd-ipt.log" "backend=iptables"
+stats firewall_ms "$T/berthd-ipt.log" iptables
 
 echo "== $COUNT containers on one user-defined network"
 "${BD[@]}" network create benchnet >/dev/null

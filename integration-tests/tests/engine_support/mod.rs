@@ -883,3 +883,13 @@ impl Drop for Dockerd {
         }
     }
 }
+
+impl Drop for Berthd {
+    /// SIGTERM first: berthd then removes its bridges and firewall table (a test that
+    /// failed half-way leaves none behind); SIGKILL only if it does not stop.
+    fn drop(&mut self) {
+        if let Some(p) = self.proc.as_mut() {
+            p.terminate();
+        }
+    }
+}
