@@ -1316,6 +1316,12 @@ impl Link {
                 source: std::io::Error::from_raw_os_error(libc::ENODEV),
             })?;
         inside.host.set_master_up(host_end, bridge)?;
+        // Hairpin: a container reaching its own published port through the host gets
+        // the NATed frame back out of the port it came in by (dockerd does the same
+        // without its userland proxy). sysfs shows the host's links whatever namespace
+        // this thread is in.
+        let hairpin = format!("/sys/class/net/{}/brport/hairpin_mode", self.veth);
+        std::fs::write(&hairpin, "1").map_err(|e| netns::Error::File(hairpin.into(), e))?;
         let peer = inside
             .ns
             .link_index(&self.ifname)?
