@@ -40,7 +40,7 @@ fn make_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
 
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    crate::memory::trim_periodically(std::time::Duration::from_secs(10));
+    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     let runtimes = cfg.runtimes()?;
     let listens = cfg
         .listen_addresses()
@@ -64,7 +64,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let pid_file = cfg.exec_root.join("berthd.pid");
     std::fs::write(&pid_file, std::process::id().to_string())
         .with_context(|| format!("writing {}", pid_file.display()))?;
-    let sv = crate::containers::supervisor::Supervisor::start(
+    let sv = crate::containers::supervisor::grpc::Grpc::start(
         cfg.supervisor.as_deref(),
         &cfg.data_root,
         &cfg.exec_root,
@@ -83,26 +83,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .context("opening networks")?;
     let containers = crate::containers::ContainerService::open(
         images.clone(),
-        sv,
+        std::sync::Arc::new(sv),
         &cfg.data_root,
         &cfg.exec_root,
-        runtimes,
-        cfg.cgroup_parent.clone(),
-        networks.clone(),
+        crate::containers::Options {
+            runtimes,
+            cgroup_parent: cfg.cgroup_parent.clone(),
+            restart_delay: std::time::Duration::from_millis(100),
+            networks: Some(networks.clone()),
+        },
     )
     .await
     .context("opening containers")?;
-    // What running containers use is kept; every leftover of the others goes.
-    let running: std::collections::HashSet<String> = containers
-        .all()
-        .iter()
-        .filter(|e| e.running())
-        .map(|e| e.id.clone())
-        .collect();
-    networks
-        .reconcile(&running)
-        .await
-        .context("reconciling networks")?;
     let weak = std::sync::Arc::downgrade(&containers);
     images.set_users(Box::new(move || {
         weak.upgrade().map(|c| c.image_users()).unwrap_or_default()
@@ -111,6 +103,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         images,
         data_root: cfg.data_root.clone(),
         containers: containers.clone(),
+        networks: networks.clone(),
     };
     let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -185,8 +178,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }
-    containers.shutdown();
-    let anything_running = containers.all().iter().any(|e| e.running());
+    containers.shutdown().await;
+    let anything_running = containers.all().iter().any(|c| c.running());
     networks.shutdown(anything_running).await;
     let _ = std::fs::remove_file(pid_file);
     Ok(())

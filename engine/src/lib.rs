@@ -15,7 +15,6 @@ pub mod content;
 pub mod daemon;
 pub mod disk_usage;
 pub mod images;
-pub mod memory;
 pub mod networks;
 pub mod progress;
 pub mod registry;

@@ -2,10 +2,13 @@
 //! of engine errors to Docker's `{"message": ...}` bodies and status codes. One file per
 //! resource; handlers only translate between HTTP and the image service.
 
+mod attach;
 mod auth;
 mod body;
 mod containers;
 mod distribution;
+mod events;
+mod exec;
 mod images;
 mod networks;
 mod system;
@@ -18,7 +21,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -38,6 +41,8 @@ pub struct AppState {
     pub data_root: std::path::PathBuf,
     /// Containers.
     pub containers: Arc<crate::containers::ContainerService>,
+    /// Networks.
+    pub networks: Arc<crate::networks::NetworkService>,
 }
 
 /// An API error: a status and Docker's `{"message": ...}` body.
@@ -136,7 +141,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(images::delete),
         )
         .route("/distribution/{*rest}", get(distribution::inspect))
-        .route("/events", get(containers::events))
+        .route("/events", get(events::events))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))
@@ -148,14 +153,25 @@ pub fn router(state: AppState) -> Router {
                 .head(containers::archive_head)
                 .put(containers::archive_put),
         )
-        .route(
-            "/containers/{id}",
-            axum::routing::delete(containers::delete),
-        )
+        .route("/containers/{id}", delete(containers::delete))
+        .route("/containers/{id}/{alias}", delete(containers::delete_link))
         .route("/containers/{id}/json", get(containers::inspect_one))
         .route("/containers/{id}/logs", get(containers::logs))
-        .route("/containers/{id}/{op}", post(containers::post_op))
-        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))
@@ -163,7 +179,6 @@ pub fn router(state: AppState) -> Router {
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::delete),
         )
-        .route("/exec/{id}/{op}", post(containers::exec_op))
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

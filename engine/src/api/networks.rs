@@ -165,7 +165,7 @@ fn matches(n: &NetworkRecord, used: bool, f: &BTreeMap<String, Vec<String>>) -> 
 /// `GET /networks`.
 pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let f = filters(&uri)?;
-    let nets = st.containers.networks();
+    let nets = &st.networks;
     let mut out = Vec::new();
     for n in nets.list() {
         let members = nets.endpoints_on(&n.id);
@@ -179,7 +179,7 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
 
 /// `GET /networks/{id}`.
 pub async fn inspect(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let nets = st.containers.networks();
+    let nets = &st.networks;
     let n = nets.find(&id)?;
     let members = nets.endpoints_on(&n.id);
     Ok(Json(view(&n, &members)).into_response())
@@ -236,8 +236,7 @@ pub async fn create(
     let cfg = configs.pop().unwrap_or_default();
     let some = |s: String| (!s.is_empty()).then_some(s);
     let rec = st
-        .containers
-        .networks()
+        .networks
         .create(CreateRequest {
             name: b.name,
             driver: c.driver,
@@ -263,7 +262,7 @@ pub async fn create(
 
 /// `DELETE /networks/{id}`.
 pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    st.containers.networks().remove(&id).await?;
+    st.networks.remove(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -276,8 +275,7 @@ pub async fn prune(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> 
         }
     }
     let removed = st
-        .containers
-        .networks()
+        .networks
         .prune(|n| !matches(n, false, &f).unwrap_or(false))
         .await;
     Ok(Json(NetworksPruneReport {
@@ -308,11 +306,7 @@ pub async fn post_op(
             {
                 networks::ipam::parse_addr(ip).map_err(|e| ApiError::bad_request(e.to_string()))?;
             }
-            let cfg =
-                serde_json::to_value(&ep).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            st.containers
-                .connect_network(&b.container, &id, cfg)
-                .await?;
+            st.containers.connect_network(&b.container, &id, ep).await?;
         }
         "disconnect" => {
             let b: NetworkDisconnect = decode(&headers, &body)?;

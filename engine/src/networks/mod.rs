@@ -187,6 +187,15 @@ pub struct NetworkService {
     held: Mutex<HashMap<String, Vec<OwnedFd>>>,
 }
 
+impl std::fmt::Debug for NetworkService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkService")
+            .field("bridge", &self.cfg.bridge)
+            .field("firewall", &self.firewall_name())
+            .finish_non_exhaustive()
+    }
+}
+
 /// `n` random hex characters.
 fn random_hex(n: usize) -> String {
     let mut s = crate::containers::random_hex(n.div_ceil(2));
