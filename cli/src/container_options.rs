@@ -119,6 +119,9 @@ pub struct ContainerOptions {
     /// IPv4 address (e.g., 172.30.100.104).
     #[arg(long)]
     pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Set custom DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
@@ -691,6 +694,7 @@ impl ContainerOptions {
             ("User", &self.user),
             ("Hostname", &self.hostname),
             ("Domainname", &self.domainname),
+            ("MacAddress", &self.mac_address),
             ("StopSignal", &self.stop_signal),
         ] {
             if let Some(v) = v {

@@ -114,6 +114,43 @@ fn default_bridge_gives_an_address_a_route_and_leaves_nothing() {
     assert!(!std::fs::read_dir(d.dir.path().join("exec/network/netns"))
         .map(|mut r| r.next().is_some())
         .unwrap_or(false));
+    // --mac-address (the berth CLI sends Config.MacAddress, as API 1.43 has it; this
+    // docker CLI sends it per network, which needs 1.44): eth0 has it and inspect
+    // shows it. A bad one is refused by berthd in dockerd's words, and nothing is
+    // created.
+    let mac = "02:42:0a:be:7f:01";
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "mac",
+        "--mac-address",
+        mac,
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "mac", "cat", "/sys/class/net/eth0/address"])
+            .trim(),
+        mac
+    );
+    assert_eq!(
+        d.inspect("mac", "{{.NetworkSettings.MacAddress}}").trim(),
+        mac
+    );
+    d.ok(&["rm", "-f", "mac"]);
+    let e = d.berth_err(&[
+        "create",
+        "--name",
+        "badmac",
+        "--mac-address",
+        "02:42:zz",
+        IMG,
+    ]);
+    assert!(e.contains("invalid MAC address: 02:42:zz"), "{e}");
+    assert!(d.err(&["inspect", "badmac"]).contains("No such"));
+    assert!(bridge_ports(&d.bridge).is_empty());
     // none and host still work.
     assert_eq!(
         d.ok(&[

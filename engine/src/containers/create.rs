@@ -198,6 +198,7 @@ impl ContainerService {
             self.networks.as_deref(),
             &mut hc,
             networking_config.as_ref(),
+            &config.mac_address,
             |c| self.get(c).is_ok(),
         )?;
         match hc.log_config.kind.as_str() {

@@ -79,6 +79,7 @@ pub fn check_create(
     nets: Option<&NetworkService>,
     hc: &mut HostConfig,
     nc: Option<&NetworkingConfig>,
+    mac: &str,
     container_exists: impl Fn(&str) -> bool,
 ) -> Result<Endpoints> {
     let given = hc.network_mode.as_str().to_string();
@@ -115,6 +116,7 @@ pub fn check_create(
     for (key, b) in bindings(hc) {
         port_request(key, b)?;
     }
+    check_mac(mac)?;
     let mut eps: Endpoints = nc
         .and_then(|n| n.endpoints_config.clone())
         .unwrap_or_default();
@@ -129,6 +131,7 @@ pub fn check_create(
     };
     for (name, cfg) in &eps {
         let n = nets.find(name)?;
+        check_mac(&cfg.mac_address)?;
         let Some(ip) = cfg
             .ipam_config
             .as_ref()
@@ -165,7 +168,17 @@ fn endpoint_request(network: &str, cfg: &EndpointSettings) -> EndpointRequest {
             .ipam_config
             .as_ref()
             .and_then(|c| c.ipv4_address.parse().ok()),
+        mac: networks::ipam::parse_mac(&cfg.mac_address),
     }
+}
+
+/// A MAC address as given (`--mac-address`, an endpoint's MacAddress): dockerd takes
+/// Go's `net.ParseMAC`, berthd six colon-separated bytes.
+fn check_mac(raw: &str) -> Result<()> {
+    if raw.is_empty() || networks::ipam::parse_mac(raw.trim()).is_some() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!("invalid MAC address: {raw}")))
 }
 
 /// The published ports a record asks for: PortBindings, and with PublishAllPorts every
@@ -219,8 +232,12 @@ pub async fn attach(
             // others it was connected to.
             let mut endpoints: Vec<EndpointRequest> = Vec::new();
             for (k, v) in &rec.endpoints {
-                let req = endpoint_request(k, v);
+                let mut req = endpoint_request(k, v);
                 if nets.find(k).ok().map(|n| n.id) == first_id {
+                    // Config.MacAddress (API < 1.44) is its NetworkMode's network's.
+                    if req.mac.is_none() {
+                        req.mac = networks::ipam::parse_mac(rec.config.mac_address.trim());
+                    }
                     endpoints.insert(0, req);
                 } else {
                     endpoints.push(req);
@@ -570,6 +587,7 @@ impl ContainerService {
                 rec.name, n.name
             )));
         }
+        check_mac(&cfg.mac_address)?;
         if let Some(ip) = cfg
             .ipam_config
             .as_ref()
@@ -728,20 +746,26 @@ mod tests {
     #[test]
     fn without_networking_bridge_is_refused_and_none_passes() {
         let mut hc = HostConfig::default();
-        let e = check_create(None, &mut hc, None, |_| true).unwrap_err();
+        let e = check_create(None, &mut hc, None, "", |_| true).unwrap_err();
         assert!(e.to_string().contains("no networking"), "{e}");
         let mut hc = HostConfig {
             network_mode: "none".into(),
             ..Default::default()
         };
-        assert!(check_create(None, &mut hc, None, |_| true)
+        assert!(check_create(None, &mut hc, None, "", |_| true)
             .unwrap()
             .is_empty());
         let mut hc = HostConfig {
             network_mode: "container:gone".into(),
             ..Default::default()
         };
-        let e = check_create(None, &mut hc, None, |_| false).unwrap_err();
+        let e = check_create(None, &mut hc, None, "", |_| false).unwrap_err();
         assert_eq!(e.to_string(), "No such container: gone");
+        let mut hc = HostConfig {
+            network_mode: "none".into(),
+            ..Default::default()
+        };
+        let e = check_create(None, &mut hc, None, "02:42:zz", |_| true).unwrap_err();
+        assert_eq!(e.to_string(), "invalid MAC address: 02:42:zz");
     }
 }

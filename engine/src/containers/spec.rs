@@ -699,6 +699,32 @@ mod tests {
     }
 
     #[test]
+    fn network_namespace_new_joined_or_the_hosts() {
+        let net = |hc: &HostConfig, netns: Option<&str>| {
+            let dir = Path::new("/c");
+            let mut i = input(hc, dir);
+            i.netns = netns.map(std::path::PathBuf::from);
+            let v = serde_json::to_value(build(&i).unwrap()).unwrap();
+            v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["type"] == "network")
+                .cloned()
+        };
+        let bridged = hc(json!({"NetworkMode": "default"}));
+        assert_eq!(
+            net(&bridged, Some("/run/berth/network/netns/abc")),
+            Some(json!({"type": "network", "path": "/run/berth/network/netns/abc"}))
+        );
+        assert_eq!(
+            net(&hc(json!({"NetworkMode": "none"})), None),
+            Some(json!({"type": "network"}))
+        );
+        assert_eq!(net(&hc(json!({"NetworkMode": "host"})), None), None);
+    }
+
+    #[test]
     fn spec_as_dockerd_makes_it() {
         let given = hc(json!({
             "Memory": 64 << 20, "MemorySwap": 128 << 20, "NanoCpus": 1_500_000_000i64, "PidsLimit": 10,

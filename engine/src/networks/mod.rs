@@ -154,6 +154,8 @@ pub struct EndpointRequest {
     pub aliases: Vec<String>,
     /// `--ip`.
     pub ipv4: Option<Ipv4Addr>,
+    /// `--mac-address` (else dockerd's: 02:42 and the IPv4 address).
+    pub mac: Option<[u8; 6]>,
 }
 
 /// What a container's start needs from networking.
@@ -992,7 +994,7 @@ impl NetworkService {
                     name: req.name.clone(),
                     aliases: e.aliases.clone(),
                     ip,
-                    mac: ipam::mac_for(ip),
+                    mac: e.mac.unwrap_or_else(|| ipam::mac_for(ip)),
                     veth: format!("veth{}", random_hex(7)),
                     ifname: format!("eth{i}"),
                     ports,
@@ -1155,7 +1157,7 @@ impl NetworkService {
                 name: name.to_string(),
                 aliases: req.aliases.clone(),
                 ip,
-                mac: ipam::mac_for(ip),
+                mac: req.mac.unwrap_or_else(|| ipam::mac_for(ip)),
                 veth: format!("veth{}", random_hex(7)),
                 ifname,
                 ports: Vec::new(),
