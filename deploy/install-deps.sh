@@ -13,6 +13,7 @@
 #   docker-compose python3-docker  real Compose 1.29 and docker-py against berthd
 #   iproute2              `ip` in the networking tests and benchmarks
 #   gcc libc6-dev         the runtime's seccomp tests build a static syscall probe
+#   openssl iproute2      TLS tests: certificates; a network namespace with an address
 set -euo pipefail
 
 # A generic gRPC client for the supervisor's reflection/health test (from PyPI).

@@ -4,7 +4,7 @@
 
 mod import;
 mod load;
-mod pull;
+pub(crate) mod pull;
 mod push;
 pub mod reference;
 mod save;
