@@ -11,7 +11,9 @@
 #   skopeo apache2-utils  pushing test images; htpasswd for registry auth tests
 #   hyperfine             benchmarks
 #   bsdutils              script(1): a terminal for the -t/-it tests
-#   iptables              networking tests
+#   iptables nftables     networking tests (berthd's firewall backends)
+#   docker-compose python3-docker  real Compose 1.29 and docker-py against berthd
+#   iproute2              `ip` in the networking tests and benchmarks
 #   gcc libc6-dev         the runtime's seccomp tests build a static syscall probe
 #   openssl iproute2      TLS tests: certificates; a network namespace with an address
 #   protobuf-compiler     k8s-cri's build script runs protoc (the CRI types)
@@ -26,7 +28,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static g++ bsdutils runc crun docker.io tini podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2 protobuf-compiler containernetworking-plugins golang-go golang-github-docker-spdystream-dev)
+packages=(busybox-static g++ bsdutils runc crun docker.io tini podman docker-registry skopeo apache2-utils hyperfine iptables nftables iproute2 docker-compose python3-docker openssl gcc libc6-dev protobuf-compiler containernetworking-plugins golang-go golang-github-docker-spdystream-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,9 +10,10 @@ use crate::error::{Error, Result};
 use crate::progress;
 use berth_api::container::{
     Config, ContainerCreateRequest, CreateResponse, DeviceMapping, Empty, HealthConfig, HostConfig,
-    LogConfig, RestartPolicy, Ulimit,
+    LogConfig, PortBinding, PortMap, RestartPolicy, Ulimit,
 };
 use berth_api::mount::{BindOptions, Driver, Mount, TmpfsOptions, VolumeOptions};
+use berth_api::network::{EndpointIpamConfig, EndpointSettings, NetworkingConfig};
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -109,9 +110,37 @@ pub struct ContainerOptions {
     /// unless-stopped).
     #[arg(long)]
     pub restart: Option<String>,
-    /// Connect a container to a network (none or host).
+    /// Connect a container to a network (bridge, a user-defined one, none, host,
+    /// container:NAME).
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Publish a container's port(s) to the host (`[ip:][hostPort:]containerPort[/proto]`).
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// Overwrite the default ENTRYPOINT of the image.
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -611,6 +640,71 @@ fn volumes(list: &[String]) -> Result<(Vec<String>, BTreeMap<String, Empty>)> {
     Ok((binds, anon))
 }
 
+/// `-p` values as docker's CLI reads them (`[ip:][hostPort:]containerPort[/proto]`,
+/// ranges on both sides): (PortBindings, the container ports to expose).
+pub fn publish(list: &[String]) -> Result<(PortMap, Vec<String>)> {
+    let mut bindings = PortMap::new();
+    let mut exposed = Vec::new();
+    for raw in list {
+        let bad = |why: &str| invalid(raw, "-p, --publish", why.to_string());
+        let (spec, proto) = raw.rsplit_once('/').unwrap_or((raw.as_str(), "tcp"));
+        if !["tcp", "udp", "sctp"].contains(&proto) {
+            return Err(bad(&format!("invalid proto: {proto}")));
+        }
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (ip, host, container) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [ip, h, c] => (*ip, *h, *c),
+            _ => return Err(bad("invalid port format")),
+        };
+        let range = |s: &str, what: &str| -> Result<(u16, u16)> {
+            let one = |x: &str| {
+                x.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| Error::Usage(format!("invalid {what}: {s}")))
+            };
+            match s.split_once('-') {
+                Some((a, b)) => Ok((one(a)?, one(b)?)),
+                None => Ok((one(s)?, one(s)?)),
+            }
+        };
+        let (clo, chi) = range(container, "containerPort")?;
+        let host_range = if host.is_empty() {
+            None
+        } else {
+            Some(range(host, "hostPort")?)
+        };
+        for (i, cp) in (clo..=chi).enumerate() {
+            let host_port = match host_range {
+                None => String::new(),
+                // One container port, a host range: berthd picks one of the range.
+                Some((lo, hi)) if clo == chi && lo != hi => format!("{lo}-{hi}"),
+                Some((lo, hi)) => {
+                    if hi - lo != chi - clo {
+                        return Err(Error::Usage(format!(
+                            "invalid ranges specified for container and host Ports: {container} and {host}"
+                        )));
+                    }
+                    (lo + i as u16).to_string()
+                }
+            };
+            let key = format!("{cp}/{proto}");
+            exposed.push(key.clone());
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: ip.trim_matches(|c| c == '[' || c == ']').to_string(),
+                    host_port,
+                });
+        }
+    }
+    Ok((bindings, exposed))
+}
+
 /// `--expose` values (80, 80/udp, 8000-8010) as Config.ExposedPorts keys.
 fn exposed(list: &[String]) -> Result<BTreeMap<String, Empty>> {
     let mut out = BTreeMap::new();
@@ -763,6 +857,7 @@ impl ContainerOptions {
         };
         let env = env_list(&self.env, &self.env_file)?;
         config.env = (!env.is_empty()).then_some(env);
+        config.mac_address = self.mac_address.clone().unwrap_or_default();
         if let Some(w) = &self.workdir {
             if !w.starts_with('/') {
                 return Err(Error::Usage(format!(
@@ -785,8 +880,19 @@ impl ContainerOptions {
         }
         config.labels = (!labels.is_empty()).then_some(labels);
         config.exposed_ports = exposed(&self.expose)?;
+        let (bindings, published) = publish(&self.publish)?;
+        for p in published {
+            config.exposed_ports.insert(p, Empty {});
+        }
 
         let mut hc = HostConfig::default();
+        hc.port_bindings = (!bindings.is_empty()).then_some(bindings);
+        hc.publish_all_ports = self.publish_all;
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        hc.dns = list(&self.dns);
+        hc.dns_search = list(&self.dns_search);
+        hc.dns_options = list(&self.dns_option);
+        hc.extra_hosts = list(&self.add_host);
         // Mounts.
         let (binds, anon) = volumes(&self.volume)?;
         hc.binds = (!binds.is_empty()).then_some(binds);
@@ -934,6 +1040,32 @@ impl ContainerOptions {
         hc.auto_remove = self.rm;
         // What docker's CLI sends when no --network is given; berthd answers for it.
         hc.network_mode = self.network.as_deref().unwrap_or("default").into();
+        let mode = hc.network_mode.0.as_str();
+        if !self.network_alias.is_empty() || self.ip.is_some() {
+            let builtin = ["default", "bridge", "none", "host"].contains(&mode)
+                || mode.starts_with("container:");
+            if builtin {
+                return Err(Error::Usage(
+                    "network-scoped aliases and --ip are supported only for user-defined networks"
+                        .into(),
+                ));
+            }
+        }
+        let networking_config = (!["default", "none", "host"].contains(&mode)
+            && !mode.starts_with("container:"))
+        .then(|| {
+            let endpoint = EndpointSettings {
+                aliases: Some(self.network_alias.clone()),
+                ipam_config: self.ip.as_ref().map(|ip| EndpointIpamConfig {
+                    ipv4_address: ip.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            NetworkingConfig {
+                endpoints_config: Some(BTreeMap::from([(mode.to_string(), endpoint)])),
+            }
+        });
         if self.log_driver.is_some() || !self.log_opt.is_empty() {
             let mut opts = BTreeMap::new();
             for o in &self.log_opt {
@@ -950,7 +1082,7 @@ impl ContainerOptions {
         Ok(ContainerCreateRequest {
             config,
             host_config: Some(hc),
-            networking_config: None,
+            networking_config,
         })
     }
 
@@ -1459,5 +1591,37 @@ mod tests {
         );
         assert_eq!(start_failure_code("exec: permission denied"), 126);
         assert_eq!(start_failure_code("no such image"), 125);
+    }
+
+    #[test]
+    fn publish_flags_become_port_bindings_as_docker_sends_them() {
+        let (b, exposed) = publish(&[
+            "8080:80".into(),
+            "127.0.0.1::53/udp".into(),
+            "9000-9001:90-91".into(),
+            "7000-7010:70".into(),
+        ])
+        .unwrap();
+        let one = |ip: &str, port: &str| {
+            Some(vec![PortBinding {
+                host_ip: ip.into(),
+                host_port: port.into(),
+            }])
+        };
+        assert_eq!(b["80/tcp"], one("", "8080"));
+        assert_eq!(b["53/udp"], one("127.0.0.1", ""));
+        assert_eq!(b["91/tcp"], one("", "9001"));
+        assert_eq!(b["70/tcp"], one("", "7000-7010"));
+        assert_eq!(exposed.len(), 5);
+        for bad in ["70000:80", "80/icmp", "1:2:3:4", "9000-9002:90-91", "x"] {
+            assert!(publish(&[bad.into()]).is_err(), "{bad}");
+        }
+        let b = body(&["-p", "80", "--network", "appnet", "--network-alias", "web"]).unwrap();
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["appnet"]["Aliases"],
+            json!(["web"])
+        );
+        assert_eq!(b["ExposedPorts"]["80/tcp"], json!({}));
+        assert!(body(&["--ip", "10.0.0.2"]).is_err());
     }
 }

@@ -94,6 +94,40 @@ pub struct Config {
     /// A directory of CNI plugins (repeatable; default /opt/cni/bin and /usr/lib/cni).
     #[arg(long = "cni-bin-dir")]
     pub cni_bin_dirs: Vec<PathBuf>,
+    /// The default bridge network's Linux bridge (made if missing), or `none` for no
+    /// default network (containers then get none unless they name one).
+    #[arg(short = 'b', long, default_value = "berth0")]
+    pub bridge: String,
+    /// The default bridge's address and subnet (CIDR, e.g. 10.20.0.1/24).
+    #[arg(long, value_parser = parse_cidr)]
+    pub bip: Option<ipnet::Ipv4Net>,
+    /// Where default-bridge containers get addresses (a CIDR inside its subnet).
+    #[arg(long, value_parser = parse_cidr)]
+    pub fixed_cidr: Option<ipnet::Ipv4Net>,
+    /// Pools new networks' subnets come from: base=CIDR,size=N (repeatable).
+    #[arg(long = "default-address-pool", value_parser = parse_pool)]
+    pub default_address_pools: Vec<crate::networks::ipam::Pool>,
+    /// Let containers on the default bridge talk to each other.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub icc: bool,
+    /// Enable IPv4 forwarding (net.ipv4.ip_forward).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub ip_forward: bool,
+    /// Manage firewall rules (NAT, published ports, isolation).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub iptables: bool,
+    /// Masquerade containers' outbound traffic.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub ip_masq: bool,
+    /// MTU of bridges and container interfaces.
+    #[arg(long)]
+    pub mtu: Option<u32>,
+    /// The firewall backend: nftables or iptables (default: nftables when `nft` runs).
+    #[arg(long, value_enum)]
+    pub firewall_backend: Option<crate::networks::firewall::Backend>,
+    /// DNS servers for containers (repeatable); the embedded server forwards to them.
+    #[arg(long = "dns")]
+    pub dns: Vec<std::net::Ipv4Addr>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(short = 'l', long, default_value = "info")]
     pub log_level: String,
@@ -198,6 +232,45 @@ impl Runtimes {
     pub fn binary(&self, name: &str) -> Option<&str> {
         let path = self.paths.get(name)?;
         Some(if name == BERTH_RUNTIME { "" } else { path })
+    }
+}
+
+fn parse_cidr(raw: &str) -> Result<ipnet::Ipv4Net, String> {
+    crate::networks::ipam::parse_cidr(raw).map_err(|e| e.to_string())
+}
+
+fn parse_pool(raw: &str) -> Result<crate::networks::ipam::Pool, String> {
+    crate::networks::ipam::parse_pool(raw).map_err(|e| e.to_string())
+}
+
+impl Config {
+    /// The networking settings, from the flags.
+    pub fn network(&self) -> crate::networks::NetConfig {
+        use sha2::Digest;
+        // One firewall table per berthd: named after its exec root unless it is the
+        // default one, so that test instances never share (or remove) each other's.
+        let firewall_name = if self.exec_root == std::path::Path::new("/run/berth") {
+            "berth".to_string()
+        } else {
+            let h = sha2::Sha256::digest(self.exec_root.as_os_str().as_encoded_bytes());
+            format!("berth-{}", &hex::encode(h)[..8])
+        };
+        crate::networks::NetConfig {
+            bridge: (self.bridge != "none").then(|| self.bridge.clone()),
+            bip: self.bip,
+            fixed_cidr: self.fixed_cidr,
+            pools: self.default_address_pools.clone(),
+            icc: self.icc,
+            ip_forward: self.ip_forward,
+            iptables: self.iptables,
+            ip_masq: self.ip_masq,
+            mtu: self.mtu,
+            firewall_backend: self.firewall_backend,
+            dns: self.dns.clone(),
+            data_dir: self.data_root.join("network"),
+            run_dir: self.exec_root.join("network"),
+            firewall_name,
+        }
     }
 }
 

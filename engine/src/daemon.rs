@@ -18,6 +18,12 @@ fn make_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let runtimes = cfg.runtimes()?;
+    let net_cfg = cfg.network();
+    if let Some(b) = &net_cfg.bridge {
+        if b.is_empty() || b.len() > 15 {
+            anyhow::bail!("invalid --bridge {b:?}: a link name of 1 to 15 characters");
+        }
+    }
     // First, as dockerd: a bad -H, TLS file or group stops berthd before it makes
     // anything, and the sockets are made before any other thread creates files (see
     // listen::unix). Unix sockets appear at their paths once the API is served.
@@ -65,6 +71,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let networks = crate::networks::NetworkService::open(net_cfg)
+        .await
+        .context("opening networks")?;
     let containers = crate::containers::ContainerService::open(
         images.clone(),
         std::sync::Arc::new(sv),
@@ -74,6 +83,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             runtimes,
             cgroup_parent: cfg.cgroup_parent.clone(),
             restart_delay: std::time::Duration::from_millis(100),
+            networks: Some(networks.clone()),
         },
     )
     .await
@@ -112,6 +122,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         images,
         data_root: cfg.data_root.clone(),
         containers: containers.clone(),
+        networks: networks.clone(),
     };
     let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -143,6 +154,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .await;
     drop(sockets);
     containers.shutdown().await;
+    let anything_running = containers.all().iter().any(|c| c.running());
+    networks.shutdown(anything_running).await;
     let _ = std::fs::remove_file(pid_file);
     Ok(())
 }

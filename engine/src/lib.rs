@@ -20,6 +20,7 @@ pub mod disk_usage;
 pub mod fuzzing;
 pub mod images;
 pub mod listen;
+pub mod networks;
 pub mod progress;
 pub mod registry;
 pub mod snapshots;

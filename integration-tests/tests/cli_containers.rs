@@ -187,9 +187,12 @@ fn run_foreground_streams_and_exit_codes() {
         err.contains("Unable to find image 'nosuch/img:latest' locally"),
         "{err}"
     );
-    let (code, _, err) = d.berth(&["run", "--rm", IMG, "true"], None);
+    let (code, _, err) = d.berth(
+        &["run", "--rm", "--network", "nosuchnet", IMG, "true"],
+        None,
+    );
     assert_eq!(code, 125, "{err}");
-    assert!(err.contains("bridge networking is not supported"), "{err}");
+    assert!(err.contains("network nosuchnet not found"), "{err}");
     let (code, _, err) = d.berth(
         &[
             "run",

@@ -69,8 +69,21 @@ fn errors_as_dockerd() {
         err.contains("Conflict. The container name \"/dup\" is already in use by container"),
         "{err}"
     );
-    let err = d.err(&["run", "--rm", "busybox:test", "true"]);
-    assert!(err.contains("bridge networking is not supported"), "{err}");
+    // (A 404 here would make the docker CLI try to pull: a 400 it is.)
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "--ip",
+        "10.1.2.3",
+        "busybox:test",
+        "true",
+    ]);
+    assert!(
+        err.contains("user specified IP address is supported only when connecting to networks with user configured subnets"),
+        "{err}"
+    );
     let err = d.err(&["exec", "dup", "true"]);
     assert!(err.contains("is not running"), "{err}");
     let err = d.err(&[

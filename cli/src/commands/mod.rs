@@ -23,7 +23,9 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod network;
 pub mod pause;
+pub mod port;
 pub mod prune;
 pub mod ps;
 pub mod pull;
@@ -113,6 +115,10 @@ pub enum Command {
     Logout(logout::Args),
     /// Manage volumes
     Volume(volume::Args),
+    /// Manage networks
+    Network(network::Args),
+    /// List port mappings or a specific mapping for the container
+    Port(port::Args),
     /// Get real time events from the server
     Events(events::Args),
     /// Show the berth and berthd version information
@@ -187,6 +193,8 @@ impl Command {
             Command::Login(args) => login::run(client, args).await,
             Command::Logout(args) => logout::run(client, args).await,
             Command::Volume(args) => volume::run(client, args).await,
+            Command::Network(args) => network::run(client, args).await,
+            Command::Port(args) => port::run(client, args).await,
             Command::Events(args) => events::run(client, args).await,
             Command::Version(args) => version::run(client, args).await,
             Command::Info(args) => info::run(client, args).await,

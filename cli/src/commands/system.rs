@@ -77,7 +77,9 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
             "ERROR: The \"until\" filter is not supported with \"--volumes\"".into(),
         ));
     }
-    let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
     if a.volumes {
         warning.push_str("  - all anonymous volumes not used by at least one container\n");
     }
@@ -96,6 +98,7 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
         return Ok(0);
     }
     let mut reclaimed = prune_containers(client, &a.filter).await?;
+    crate::commands::network::prune_networks(client, &a.filter).await?;
     if a.volumes {
         reclaimed += volume::prune_volumes(client, false, &a.filter).await?;
     }

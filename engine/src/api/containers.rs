@@ -15,10 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::container::{
     ContainerInspect, ContainerState, ContainerSummary, ContainersPruneReport, CreateResponse,
-    GraphDriverData, NetworkSettings, SummaryHostConfig, SummaryNetworkSettings, UpdateConfig,
-    UpdateResponse, WaitResponse,
+    GraphDriverData, SummaryHostConfig, SummaryNetworkSettings, UpdateConfig, UpdateResponse,
+    WaitResponse,
 };
-use berth_api::network::EndpointSettings;
 use berth_api::state::HealthStatus;
 use bytes::Bytes;
 use serde_json::Value;
@@ -32,6 +31,7 @@ impl From<Error> for ApiError {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::NotModified(_) => StatusCode::NOT_MODIFIED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
@@ -117,8 +117,6 @@ fn inspect(st: &AppState, e: &Container) -> ContainerInspect {
     let path = |p: std::path::PathBuf| p.display().to_string();
     let ids = st.containers.exec_ids(&r.id);
     let status = r.state.status();
-    let mut networks = BTreeMap::new();
-    networks.insert(network_of(&r.host_config), EndpointSettings::default());
     ContainerInspect {
         id: r.id.clone(),
         created: r.created.clone(),
@@ -159,11 +157,7 @@ fn inspect(st: &AppState, e: &Container) -> ContainerInspect {
         },
         mounts: r.mounts.iter().map(|m| m.point.clone()).collect(),
         config: Some(r.config.clone()),
-        network_settings: Some(NetworkSettings {
-            ports: Some(Default::default()),
-            networks,
-            ..Default::default()
-        }),
+        network_settings: Some(crate::containers::network::settings(Some(&st.networks), e)),
         ..Default::default()
     }
 }
@@ -309,7 +303,7 @@ pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Response> {
         out.push(if size {
             summary_with_size(&st, &e).await
         } else {
-            summary(&e)
+            summary(&st, &e)
         });
     }
     if let Some(n) = query_get(&q, "limit").and_then(|l| l.parse::<usize>().ok()) {
@@ -330,7 +324,7 @@ pub(super) fn summary_sized(st: &AppState, e: &Container) -> ContainerSummary {
         .resolve(&r.image_id)
         .map(|i| i.size())
         .unwrap_or(0);
-    let mut item = summary(e);
+    let mut item = summary(st, e);
     item.size_rw = rw as i64;
     item.size_root_fs = (rw + image) as i64;
     item
@@ -341,16 +335,16 @@ async fn summary_with_size(st: &AppState, e: &std::sync::Arc<Container>) -> Cont
     let (st2, e2) = (st.clone(), e.clone());
     tokio::task::spawn_blocking(move || summary_sized(&st2, &e2))
         .await
-        .unwrap_or_else(|_| summary(e))
+        .unwrap_or_else(|_| summary(st, e))
 }
 
 /// A container as `GET /containers/json` (and `/system/df`) lists it.
-pub(super) fn summary(e: &Container) -> ContainerSummary {
+pub(super) fn summary(st: &AppState, e: &Container) -> ContainerSummary {
     let r = e.record();
     let mut command = vec![r.path.clone()];
     command.extend(r.args.iter().cloned());
     let net = network_of(&r.host_config);
-    let networks = BTreeMap::from([(net.clone(), EndpointSettings::default())]);
+    let (ports, networks) = crate::containers::network::summary(Some(&st.networks), &r);
     ContainerSummary {
         id: r.id.clone(),
         names: vec![format!("/{}", r.name)],
@@ -364,6 +358,7 @@ pub(super) fn summary(e: &Container) -> ContainerSummary {
         host_config: SummaryHostConfig { network_mode: net },
         network_settings: Some(SummaryNetworkSettings { networks }),
         mounts: r.mounts.iter().map(|m| m.point.clone()).collect(),
+        ports,
         ..Default::default()
     }
 }

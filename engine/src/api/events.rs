@@ -22,9 +22,15 @@ fn event_matches(ev: &Message, fs: &[(String, String)]) -> bool {
             .collect();
         vals.is_empty() || vals.iter().any(|v| pass(v))
     };
-    check("type", &|v| v == "container")
+    // A network's connect and disconnect name the container in an attribute.
+    let container = if ev.kind == "container" {
+        Some((id, attr("name")))
+    } else {
+        attr("container").map(|c| (c, None))
+    };
+    check("type", &|v| v == ev.kind)
         && check("container", &|v| {
-            id.starts_with(v) || attr("name") == Some(v)
+            container.is_some_and(|(id, name)| id.starts_with(v) || name == Some(v))
         })
         && check("event", &|v| {
             // As dockerd: these three match their "NAME: detail" actions by prefix.

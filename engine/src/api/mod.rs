@@ -10,6 +10,7 @@ mod distribution;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub data_root: std::path::PathBuf,
     /// Containers.
     pub containers: Arc<crate::containers::ContainerService>,
+    /// Networks.
+    pub networks: Arc<crate::networks::NetworkService>,
 }
 
 /// An API error: a status and Docker's `{"message": ...}` body.
@@ -176,6 +179,14 @@ pub fn router(state: AppState) -> Router {
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::delete),
         )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::delete),
+        )
+        .route("/networks/{id}/{op}", post(networks::post_op))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         // dockerd's router has no 405: a known path with another method is not found.
         .method_not_allowed_fallback(|| async {

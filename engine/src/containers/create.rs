@@ -194,19 +194,13 @@ impl ContainerService {
                 hc.runtime
             )));
         }
-        match hc.network_mode.as_str() {
-            "none" | "host" => {}
-            "" | "default" | "bridge" => {
-                return Err(Error::Invalid(
-                    "bridge networking is not supported by berthd yet: use --network none or --network host".into(),
-                ))
-            }
-            other => {
-                return Err(Error::NotFound(format!(
-                    "network {other} not found (berthd supports only --network none and --network host)"
-                )))
-            }
-        }
+        let endpoints = super::network::check_create(
+            self.networks.as_deref(),
+            &mut hc,
+            networking_config.as_ref(),
+            &config.mac_address,
+            |c| self.get(c).is_ok(),
+        )?;
         match hc.log_config.kind.as_str() {
             "" | "json-file" | "none" => {}
             other => {
@@ -273,7 +267,7 @@ impl ContainerService {
         self.store.reserve(&name, &id)?;
         let this = self.clone();
         let (rid, rname) = (id.clone(), name.clone());
-        let made = super::blocking(move || this.make(rid, rname, img, config, hc)).await;
+        let made = super::blocking(move || this.make(rid, rname, img, config, hc, endpoints)).await;
         let rec = match made {
             Ok(rec) => rec,
             Err(e) => {
@@ -315,6 +309,7 @@ impl ContainerService {
         img: ImageOf,
         config: Config,
         hc: HostConfig,
+        endpoints: super::network::Endpoints,
     ) -> Result<Record> {
         let image = config.image.clone();
         let (mut config, argv) = merge(config, &img.config)?;
@@ -347,6 +342,7 @@ impl ContainerService {
             restart_count: 0,
             manual_stop: false,
             process: None,
+            endpoints,
         };
         if let Err(e) = self.store.create_blocking(&record) {
             self.remove_anonymous_volumes(&record);

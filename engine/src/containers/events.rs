@@ -50,6 +50,12 @@ impl Events {
             time: now.timestamp(),
             time_nano: now.timestamp_nanos_opt().unwrap_or(0),
         };
+        self.publish(ev);
+    }
+
+    /// Records and publishes an event made elsewhere (a network's connect and
+    /// disconnect).
+    pub fn publish(&self, ev: Message) {
         let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         r.push_back(ev.clone());
         if r.len() > KEPT {

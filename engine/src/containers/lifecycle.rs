@@ -103,31 +103,6 @@ impl ContainerService {
             .map_err(|e| Error::Internal(e.to_string()))
     }
 
-    /// hostname, hosts and resolv.conf of a container. Blocking.
-    fn write_etc(&self, rec: &Record) -> Result<()> {
-        let dir = self.dir(&rec.id);
-        let hostname = rec.config.hostname.as_str();
-        let host_net = rec.host_config.network_mode.is_host();
-        std::fs::write(dir.join("hostname"), format!("{hostname}\n"))
-            .map_err(internal("writing hostname"))?;
-        let hosts = if host_net {
-            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-        } else {
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string()
-        };
-        std::fs::write(dir.join("hosts"), hosts).map_err(internal("writing hosts"))?;
-        let mut resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        if !host_net {
-            // Loopback resolvers are unreachable from the container's own network.
-            resolv = resolv
-                .lines()
-                .filter(|l| !(l.starts_with("nameserver 127.") || l.starts_with("nameserver ::1")))
-                .map(|l| format!("{l}\n"))
-                .collect();
-        }
-        std::fs::write(dir.join("resolv.conf"), resolv).map_err(internal("writing resolv.conf"))
-    }
-
     /// The json-file log the shim writes for a run (berthd only reads it), or None with
     /// the `none` driver.
     pub(crate) fn log_config(&self, rec: &Record) -> Option<supervisor::LogConfig> {
@@ -161,13 +136,13 @@ impl ContainerService {
 
     /// Everything a start makes before the supervisor is asked: the spec, the files it
     /// binds, the FIFOs, the log. Blocking.
-    fn prepare(&self, rec: &Record) -> Result<Prepared> {
+    fn prepare(&self, rec: &Record, netns: Option<PathBuf>) -> Result<Prepared> {
         let id = rec.id.clone();
         let dir = self.dir(&id);
         let lowers = self.lowerdirs(rec)?;
         let group_add = rec.host_config.group_add.clone().unwrap_or_default();
         let user = self.user_in(rec, &lowers, &rec.config.user, &group_add)?;
-        self.write_etc(rec)?;
+        super::network::write_etc(self.networks.as_ref(), rec, &dir)?;
         let tty = rec.tty();
         let open_stdin = rec.config.open_stdin;
         let mut args = vec![rec.path.clone()];
@@ -188,6 +163,7 @@ impl ContainerService {
             id: &id,
             cgroup_parent: &self.cgroup_parent,
             mounts: self.oci_mounts(rec)?,
+            netns,
         })
         .map_err(|e| Error::Invalid(e.to_string()))?;
         let lowerdir = lowers
@@ -274,8 +250,18 @@ impl ContainerService {
             r.oom = false;
             r.epoch += 1;
         });
+        // The network first: the spec joins the namespace berthd made and configured.
+        let netns = match self.attach_network(&rec).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.detach_network(&id).await;
+                c.run(|r| r.phase = Phase::Idle);
+                return Err(e);
+            }
+        };
+        let networked = began.elapsed();
         let this = self.clone();
-        let prepared = super::blocking(move || this.prepare(&rec)).await;
+        let prepared = super::blocking(move || this.prepare(&rec, netns)).await;
         let Prepared {
             task,
             process,
@@ -283,6 +269,7 @@ impl ContainerService {
         } = match prepared {
             Ok(p) => p,
             Err(e) => {
+                self.detach_network(&id).await;
                 c.run(|r| r.phase = Phase::Idle);
                 return Err(e);
             }
@@ -316,13 +303,15 @@ impl ContainerService {
                 *c.stdin.lock().await = None;
                 c.run(|r| r.phase = Phase::Idle);
                 let _ = self.sv.delete(&id).await;
+                self.detach_network(&id).await;
                 fifos_remove(&fifos).await;
                 return Err(e);
             }
         };
         tracing::debug!(
             id = %id,
-            prepare_ms = ready.as_secs_f64() * 1e3,
+            network_ms = networked.as_secs_f64() * 1e3,
+            prepare_ms = (ready - networked).as_secs_f64() * 1e3,
             supervisor_ms = (began.elapsed() - ready).as_secs_f64() * 1e3,
             "container started"
         );
@@ -568,6 +557,7 @@ impl ContainerService {
         self.store.remove(&c.id);
         self.health.forget(&c.id);
         let _ = self.sv.delete(&c.id).await;
+        self.detach_network(&c.id).await;
         self.execs.forget_container(&c.id);
         let rec = c.record();
         let (fifo_dir, dir) = (self.fifo_dir(&c.id), self.dir(&c.id));

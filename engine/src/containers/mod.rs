@@ -17,6 +17,7 @@ pub mod io;
 pub mod lifecycle;
 pub mod monitor;
 pub mod mounts;
+pub mod network;
 pub mod record;
 pub mod spec;
 pub mod state;
@@ -49,6 +50,9 @@ pub enum Error {
     /// 400.
     #[error("{0}")]
     Invalid(String),
+    /// 403 (networks: not allowed in this state).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304 (already started / stopped).
     #[error("{0}")]
     NotModified(String),
@@ -104,6 +108,9 @@ pub struct Options {
     /// The first delay before a restart policy restarts a container (dockerd's 100 ms;
     /// the later ones, doubled at each restart in a row, scale with it).
     pub restart_delay: Duration,
+    /// Networking (bridges, addresses, ports, names); None: containers may only have
+    /// `none`, `host` or another container's network (the unit tests' fake setup).
+    pub networks: Option<Arc<crate::networks::NetworkService>>,
 }
 
 /// The container half of the engine.
@@ -122,6 +129,7 @@ pub struct ContainerService {
     pub runtimes: crate::config::Runtimes,
     cgroup_parent: String,
     restart_delay: Duration,
+    networks: Option<Arc<crate::networks::NetworkService>>,
     exec_root: PathBuf,
     /// What the host can do (CPUs, cgroup controllers), for berth-api's checks.
     facts: berth_api::validate::HostFacts,
@@ -186,9 +194,23 @@ impl ContainerService {
             runtimes: options.runtimes,
             cgroup_parent: options.cgroup_parent,
             restart_delay: options.restart_delay,
+            networks: options.networks,
             exec_root: exec_root.to_path_buf(),
             facts,
         });
+        if let Some(n) = &s.networks {
+            // What the containers that were running use is kept (the supervisor's
+            // events and the restore below tear down those whose task is gone);
+            // every leftover of the others goes.
+            let running: std::collections::HashSet<String> = s
+                .store
+                .all()
+                .iter()
+                .filter(|c| state::has_task(c.status()))
+                .map(|c| c.id.clone())
+                .collect();
+            n.reconcile(&running).await?;
+        }
         s.clone().follow().await;
         Ok(s)
     }

@@ -198,6 +198,8 @@ impl ContainerService {
         if let Err(e) = self.sv.delete(&c.id).await {
             tracing::warn!(id = %c.id, error = %e, "deleting the task of an exited container");
         }
+        // Its task is gone: so go its veths, addresses, ports, names and namespace.
+        self.detach_network(&c.id).await;
         let code = i64::from(exit.exit_status);
         let status = ExitStatus {
             code,

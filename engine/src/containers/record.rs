@@ -62,6 +62,10 @@ pub struct Record {
     /// Mounts (binds, volumes, tmpfs).
     #[serde(default)]
     pub mounts: Vec<MountRecord>,
+    /// The networks it is on, its NetworkMode's included (NetworkingConfig's at create,
+    /// then connect and disconnect), with the aliases and addresses asked for there.
+    #[serde(default)]
+    pub endpoints: super::network::Endpoints,
 }
 
 impl Record {

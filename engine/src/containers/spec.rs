@@ -287,6 +287,9 @@ pub struct SpecInput<'a> {
     pub cgroup_parent: &'a str,
     /// Extra mounts (volumes, binds, tmpfs).
     pub mounts: Vec<Mount>,
+    /// The network namespace to join (berthd's for a bridged container, or another
+    /// container's); None: a new one the runtime makes (the host's with `host`).
+    pub netns: Option<std::path::PathBuf>,
 }
 
 fn cap_set(caps: &[String]) -> Capabilities {
@@ -592,12 +595,19 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
             namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
         }
     }
-    if !host_net {
-        namespaces.push(
+    match &input.netns {
+        Some(path) => namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path(path.clone())
+                .build()?,
+        ),
+        None if !host_net => namespaces.push(
             LinuxNamespaceBuilder::default()
                 .typ(LinuxNamespaceType::Network)
                 .build()?,
-        );
+        ),
+        None => {}
     }
     let shm_size = if hc.shm_size > 0 {
         hc.shm_size
@@ -816,11 +826,38 @@ mod tests {
             id: "abc",
             cgroup_parent: "/berth",
             mounts: Vec::new(),
+            netns: None,
         }
     }
 
     fn hc(v: Value) -> HostConfig {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn network_namespace_new_joined_or_the_hosts() {
+        let net = |hc: &HostConfig, netns: Option<&str>| {
+            let dir = Path::new("/c");
+            let mut i = input(hc, dir);
+            i.netns = netns.map(std::path::PathBuf::from);
+            let v = serde_json::to_value(build(&i).unwrap()).unwrap();
+            v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["type"] == "network")
+                .cloned()
+        };
+        let bridged = hc(json!({"NetworkMode": "default"}));
+        assert_eq!(
+            net(&bridged, Some("/run/berth/network/netns/abc")),
+            Some(json!({"type": "network", "path": "/run/berth/network/netns/abc"}))
+        );
+        assert_eq!(
+            net(&hc(json!({"NetworkMode": "none"})), None),
+            Some(json!({"type": "network"}))
+        );
+        assert_eq!(net(&hc(json!({"NetworkMode": "host"})), None), None);
     }
 
     #[test]

@@ -257,6 +257,7 @@ mod tests {
             manual_stop: false,
             process: None,
             mounts: Vec::new(),
+            endpoints: Default::default(),
         }
     }
 

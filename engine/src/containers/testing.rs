@@ -53,6 +53,7 @@ pub async fn open_with(dir: tempfile::TempDir, fake: Arc<Fake>, delay: Duration)
             },
             cgroup_parent: "/berth-test".into(),
             restart_delay: delay,
+            networks: None,
         },
     )
     .await

@@ -77,6 +77,9 @@ pub struct Berthd {
     child: Option<Child>,
     /// Extra berthd flags (kept across restarts).
     flags: Vec<String>,
+    /// Its default bridge: unique, so parallel berthds (and a dockerd's docker0)
+    /// never share one.
+    pub bridge: String,
 }
 
 impl Berthd {
@@ -97,11 +100,25 @@ impl Berthd {
             .expect("temp dir");
         let socket = dir.path().join("berth.sock");
         std::fs::create_dir_all(dir.path().join("docker-config")).unwrap();
+        let bridge = format!(
+            "bt{:08x}",
+            std::process::id()
+                ^ (dir
+                    .path()
+                    .to_string_lossy()
+                    .bytes()
+                    .fold(0u32, |h, b| h.rotate_left(5) ^ b as u32))
+        );
+        let mut flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        if !flags.iter().any(|f| f.starts_with("--bridge") || f == "-b") {
+            flags.push(format!("--bridge={bridge}"));
+        }
         let mut d = Self {
             dir,
             socket,
             child: None,
-            flags: flags.iter().map(|f| f.to_string()).collect(),
+            flags,
+            bridge,
         };
         d.launch();
         let tar = d.dir.path().join("rootfs.tar");
@@ -325,6 +342,12 @@ impl Berthd {
             let _ = c.wait();
         }
         kill_leftovers(self.dir.path());
+        // berthd removes its bridges when it stops with nothing running; this is for
+        // the runs where it could not (killed).
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -164,6 +164,14 @@ impl Berthd {
             .arg(format!("unix://{}", self.socket.display()))
             .arg("--log-level")
             .arg("debug")
+            // These tests run no bridged container: no bridge, no firewall rules.
+            .args(
+                if self.extra_args.iter().any(|a| a.starts_with("--bridge")) {
+                    &[][..]
+                } else {
+                    &["--bridge=none"][..]
+                },
+            )
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -815,6 +823,20 @@ impl Dockerd {
         Some(d)
     }
 
+    /// Runs `docker ARGS...` against this dockerd: (success, stdout, stderr).
+    pub fn docker(&self, args: &[&str]) -> (bool, String, String) {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args);
+        let out = run_with_timeout(c, COMMAND_TIMEOUT);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Runs `docker ARGS...` against this dockerd and insists it succeeds.
     pub fn docker_ok(&self, args: &[&str]) -> String {
         let mut c = Command::new("docker");
@@ -858,6 +880,16 @@ impl Drop for Dockerd {
             for m in points {
                 let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
             }
+        }
+    }
+}
+
+impl Drop for Berthd {
+    /// SIGTERM first: berthd then removes its bridges and firewall table (a test that
+    /// failed half-way leaves none behind); SIGKILL only if it does not stop.
+    fn drop(&mut self) {
+        if let Some(p) = self.proc.as_mut() {
+            p.terminate();
         }
     }
 }

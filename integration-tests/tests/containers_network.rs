@@ -1,0 +1,546 @@
+//! Bridge networking through berthd with the real docker CLI: the default bridge,
+//! published ports (reached on 127.0.0.1 only), user-defined networks with names served
+//! at 127.0.0.11, bad input in dockerd's words, and what a kill -9 leaves.
+//!
+//! Network rule: traffic goes only to 127.0.0.1 and to containers these tests made, on
+//! bridges these tests' berthd made (each berthd has its own, see the harness); names
+//! resolved are only containers' names. Each berthd is stopped at the end of its test and
+//! removes its bridges and its firewall table.
+
+mod containers_support;
+
+use containers_support::Berthd;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+const IMG: &str = "busybox:test";
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd).args(args).output().expect(cmd);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The host ends of veths attached to `bridge`.
+fn bridge_ports(bridge: &str) -> Vec<String> {
+    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn link_exists(name: &str) -> bool {
+    std::path::Path::new(&format!("/sys/class/net/{name}")).exists()
+}
+
+/// berthd's own nftables table (named after its exec root).
+fn firewall_table(d: &Berthd) -> String {
+    use sha2::Digest;
+    let exec = d.dir.path().join("exec");
+    let h = sha2::Sha256::digest(exec.as_os_str().as_encoded_bytes());
+    let hex: String = h.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("berth-{hex}")
+}
+
+fn nft_table(name: &str) -> String {
+    sh("nft", &["list", "table", "ip", name])
+}
+
+/// One HTTP GET to 127.0.0.1:port, bounded in time.
+fn http_get(port: u16) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                Duration::from_secs(2),
+            )?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(out) if !out.is_empty() => return out,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("no answer on 127.0.0.1:{port}: {attempt:?}")
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn default_bridge_gives_an_address_a_route_and_leaves_nothing() {
+    let d = Berthd::start();
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "ip -4 addr show eth0; ip route; cat /etc/hosts; hostname",
+    ]);
+    let inspect = d.ok(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{json .IPAM.Config}}",
+    ]);
+    let cfg: serde_json::Value = serde_json::from_str(inspect.trim()).unwrap();
+    let gw = cfg[0]["Gateway"].as_str().unwrap().to_string();
+    let subnet = cfg[0]["Subnet"].as_str().unwrap().to_string();
+    assert!(out.contains(&format!("default via {gw} dev eth0")), "{out}");
+    let prefix = subnet
+        .rsplit_once('.')
+        .unwrap()
+        .0
+        .rsplit_once('.')
+        .unwrap()
+        .0;
+    assert!(
+        out.contains(&format!("inet {prefix}.")),
+        "{out} vs {subnet}"
+    );
+    // The bridge is ours, with the gateway on it; --rm left no veth on it.
+    assert!(sh("ip", &["-4", "addr", "show", &d.bridge]).contains(&gw));
+    assert!(bridge_ports(&d.bridge).is_empty());
+    assert!(!std::fs::read_dir(d.dir.path().join("exec/network/netns"))
+        .map(|mut r| r.next().is_some())
+        .unwrap_or(false));
+    // --mac-address (the berth CLI sends Config.MacAddress, as API 1.43 has it; this
+    // docker CLI sends it per network, which needs 1.44): eth0 has it and inspect
+    // shows it. A bad one is refused by berthd in dockerd's words, and nothing is
+    // created.
+    let mac = "02:42:0a:be:7f:01";
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "mac",
+        "--mac-address",
+        mac,
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "mac", "cat", "/sys/class/net/eth0/address"])
+            .trim(),
+        mac
+    );
+    assert_eq!(
+        d.inspect("mac", "{{.NetworkSettings.MacAddress}}").trim(),
+        mac
+    );
+    d.ok(&["rm", "-f", "mac"]);
+    let e = d.berth_err(&[
+        "create",
+        "--name",
+        "badmac",
+        "--mac-address",
+        "02:42:zz",
+        IMG,
+    ]);
+    assert!(e.contains("invalid MAC address: 02:42:zz"), "{e}");
+    assert!(d.err(&["inspect", "badmac"]).contains("No such"));
+    assert!(bridge_ports(&d.bridge).is_empty());
+    // none and host still work.
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMG,
+            "sh",
+            "-c",
+            "ls /sys/class/net"
+        ]),
+        "lo\n"
+    );
+    d.ok(&["run", "--rm", "--network", "host", IMG, "true"]);
+}
+
+#[test]
+fn published_port_answers_on_loopback_and_is_released() {
+    let d = Berthd::start();
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::8080",
+        IMG,
+        "sh",
+        "-c",
+        "echo hello-from-web > /index.html; exec httpd -f -p 8080 -h /",
+    ]);
+    let id = id.trim();
+    let port_line = d.ok(&["port", "web", "8080/tcp"]);
+    let port: u16 = port_line
+        .trim()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert!(port_line.starts_with("127.0.0.1:"), "{port_line}");
+    assert!(http_get(port).contains("hello-from-web"));
+    // Inspect and ps show it as dockerd does.
+    let ports = d.ok(&[
+        "inspect",
+        "--format",
+        "{{json .NetworkSettings.Ports}}",
+        "web",
+    ]);
+    assert!(
+        ports.contains(&format!("\"HostPort\":\"{port}\"")),
+        "{ports}"
+    );
+    assert!(d
+        .ok(&["ps", "--format", "{{.Ports}}"])
+        .contains(&format!("127.0.0.1:{port}->8080/tcp")));
+    // The port is held: another container cannot have it, in dockerd's words.
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMG,
+        "true",
+    ]);
+    assert!(
+        err.contains(&format!(
+            "Bind for 127.0.0.1:{port} failed: port is already allocated"
+        )),
+        "{err}"
+    );
+    // Nothing half-made by the refused run: only web's veth on the bridge.
+    assert_eq!(bridge_ports(&d.bridge).len(), 1);
+    let table = firewall_table(&d);
+    assert!(nft_table(&table).contains(&format!("dport {port} dnat to")));
+    // A port out of range is refused before anything is made.
+    let err = d.err(&["run", "--rm", "-p", "70000:80", IMG, "true"]);
+    assert!(err.to_lowercase().contains("invalid"), "{err}");
+    // Hairpin: a container reaches its own published port through the host (the
+    // bridge's address), and so does a sibling.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "all",
+        "-p",
+        "8081",
+        IMG,
+        "sh",
+        "-c",
+        "echo hairpin-ok > /index.html; exec httpd -f -p 8081 -h /",
+    ]);
+    let gw = d.ok(&["inspect", "--format", "{{.NetworkSettings.Gateway}}", "all"]);
+    let all_port = d.ok(&["port", "all", "8081"]);
+    let all_port = all_port
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    let fetch = format!(
+        "for i in 1 2 3 4 5; do printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {} {all_port} | grep hairpin-ok && exit 0; sleep 0.3; done; exit 1",
+        gw.trim()
+    );
+    d.ok(&["exec", "all", "sh", "-c", &fetch]);
+    d.ok(&["exec", "web", "sh", "-c", &fetch]);
+    d.ok(&["rm", "-f", id, "all"]);
+    assert!(bridge_ports(&d.bridge).is_empty());
+    assert!(!nft_table(&table).contains("dnat to"));
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+}
+
+#[test]
+fn user_network_names_aliases_and_removal() {
+    let d = Berthd::start();
+    let net_id = d.ok(&["network", "create", "--label", "t=1", "appnet"]);
+    let net_id = net_id.trim().to_string();
+    let bridge = format!("br-{}", &net_id[..12]);
+    assert!(link_exists(&bridge));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "database",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    // Resolved at 127.0.0.11 by name and alias; only names of containers made here.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        IMG,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; ping -c 1 -W 3 db && ping -c 1 -W 3 database",
+    ]);
+    assert!(out.contains("nameserver 127.0.0.11"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    let ip = d.ok(&[
+        "inspect",
+        "--format",
+        "{{(index .NetworkSettings.Networks \"appnet\").IPAddress}}",
+        "db",
+    ]);
+    assert!(d.ok(&["network", "inspect", "appnet"]).contains(ip.trim()));
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=t=1",
+            "--format",
+            "{{.Name}}"
+        ]),
+        "appnet\n"
+    );
+    // In use: refused; then connect/disconnect of a running container.
+    let err = d.err(&["network", "rm", "appnet"]);
+    assert!(err.contains("has active endpoints"), "{err}");
+    d.ok(&["run", "-d", "--name", "other", IMG, "sleep", "60"]);
+    d.ok(&["network", "connect", "--alias", "o2", "appnet", "other"]);
+    let err = d.err(&["network", "connect", "appnet", "other"]);
+    assert!(err.contains("already exists in network appnet"), "{err}");
+    let ifs = d.ok(&["exec", "other", "ls", "/sys/class/net"]);
+    assert!(ifs.contains("eth1"), "{ifs}");
+    d.ok(&["exec", "other", "ping", "-c", "1", "-W", "3", "db"]);
+    d.ok(&["network", "disconnect", "appnet", "other"]);
+    assert!(!d
+        .ok(&["exec", "other", "ls", "/sys/class/net"])
+        .contains("eth1"));
+    d.ok(&["rm", "-f", "db", "other"]);
+    assert!(bridge_ports(&bridge).is_empty());
+    d.ok(&["network", "rm", "appnet"]);
+    assert!(!link_exists(&bridge));
+    assert!(!nft_table(&firewall_table(&d)).contains(&bridge));
+}
+
+#[test]
+fn bad_input_is_refused_in_dockerds_words_and_leaves_nothing() {
+    let d = Berthd::start();
+    for (args, words) in [
+        (
+            vec!["network", "create", "--subnet", "10.300.0.0/16", "x1"],
+            "invalid CIDR address: 10.300.0.0/16",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                "10.77.0.0/24",
+                "--gateway",
+                "10.78.0.1",
+                "x2",
+            ],
+            "no matching subnet for gateway 10.78.0.1",
+        ),
+        (
+            vec!["network", "rm", "bridge"],
+            "bridge is a pre-defined network and cannot be removed",
+        ),
+        (
+            vec!["network", "rm", "host"],
+            "host is a pre-defined network and cannot be removed",
+        ),
+        (
+            vec!["network", "rm", "none"],
+            "none is a pre-defined network and cannot be removed",
+        ),
+        (
+            vec!["network", "inspect", "nosuchnet"],
+            "network nosuchnet not found",
+        ),
+        (
+            vec!["network", "create", "-d", "nosuchdriver", "x3"],
+            "plugin \"nosuchdriver\" not found",
+        ),
+    ] {
+        let err = d.err(&args);
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+    // With the docker CLI a 404 at create means "pull the image" (from the internet):
+    // Berth's CLI, which only pulls on "No such image", asks instead.
+    let (code, _, err) = d.berth(
+        &["run", "--rm", "--network", "nosuchnet", IMG, "true"],
+        None,
+    );
+    assert_eq!(code, 125);
+    assert!(err.contains("network nosuchnet not found"), "{err}");
+    d.ok(&["network", "create", "--subnet", "10.231.7.0/24", "first"]);
+    let err = d.err(&["network", "create", "--subnet", "10.231.7.128/25", "second"]);
+    assert!(
+        err.contains("Pool overlaps with other one on this address space"),
+        "{err}"
+    );
+    let err = d.err(&["network", "create", "first"]);
+    assert!(
+        err.contains("network with name first already exists"),
+        "{err}"
+    );
+    // Nothing of the refused ones is left: only "first" beside the predefined three,
+    // and only its bridge.
+    assert_eq!(
+        d.ok(&["network", "ls", "--format", "{{.Name}}"]),
+        "bridge\nfirst\nhost\nnone\n"
+    );
+    let id = d.ok(&["network", "inspect", "--format", "{{.Id}}", "first"]);
+    let bridge = format!("br-{}", &id.trim()[..12]);
+    assert!(link_exists(&bridge));
+    d.ok(&["network", "rm", "first"]);
+    assert!(!link_exists(&bridge));
+}
+
+#[test]
+fn kill_9_keeps_addresses_and_ports_and_cleans_up_the_gone() {
+    let mut d = Berthd::start();
+    d.ok(&["network", "create", "keepnet"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kept",
+        "--network",
+        "keepnet",
+        "-p",
+        "127.0.0.1::8080",
+        IMG,
+        "sh",
+        "-c",
+        "echo kept > /index.html; exec httpd -f -p 8080 -h /",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gone",
+        "--network",
+        "keepnet",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let fmt = "{{(index .NetworkSettings.Networks \"keepnet\").IPAddress}}";
+    let kept_ip = d.ok(&["inspect", "--format", fmt, "kept"]);
+    let gone_ip = d.ok(&["inspect", "--format", fmt, "gone"]);
+    let port = d.ok(&["port", "kept", "8080"]);
+    let gone_pid: i32 = d
+        .ok(&["inspect", "--format", "{{.State.Pid}}", "gone"])
+        .trim()
+        .parse()
+        .unwrap();
+    let net_id = d.ok(&["network", "inspect", "--format", "{{.Id}}", "keepnet"]);
+    let bridge = format!("br-{}", &net_id.trim()[..12]);
+    assert_eq!(bridge_ports(&bridge).len(), 2);
+    // berthd dies; meanwhile "gone"'s process is killed (it is ours), so at restart its
+    // network is a leftover to remove.
+    d.crash_and_restart_with(|| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(gone_pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    assert_eq!(d.ok(&["inspect", "--format", fmt, "kept"]), kept_ip);
+    assert_eq!(d.ok(&["port", "kept", "8080"]), port);
+    let port: u16 = port.trim().rsplit_once(':').unwrap().1.parse().unwrap();
+    assert!(http_get(port).contains("kept"));
+    // The gone container's veth is gone; its address is free again, kept's is not
+    // given out twice.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while bridge_ports(&bridge).len() != 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(bridge_ports(&bridge).len(), 1);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "new",
+        "--network",
+        "keepnet",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    let new_ip = d.ok(&["inspect", "--format", fmt, "new"]);
+    assert_ne!(new_ip, kept_ip);
+    assert_eq!(new_ip, gone_ip);
+    // Names are served again in the kept container (its 127.0.0.11 sockets were opened
+    // anew in its namespace) and registered for the new one.
+    d.ok(&["exec", "kept", "ping", "-c", "1", "-W", "3", "new"]);
+    d.ok(&["exec", "new", "ping", "-c", "1", "-W", "3", "kept"]);
+    // A port held before the crash is held again.
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMG,
+        "true",
+    ]);
+    assert!(err.contains("port is already allocated"), "{err}");
+    d.ok(&["rm", "-f", "kept", "gone", "new"]);
+    d.ok(&["network", "rm", "keepnet"]);
+    assert!(!link_exists(&bridge));
+}
+
+#[test]
+fn iptables_backend_publishes_and_removes_its_own_chains_only() {
+    let d = Berthd::start_with(&["--firewall-backend", "iptables"]);
+    let chain = format!("{}-PRE", firewall_table(&d).to_uppercase());
+    let nat_before = sh("iptables", &["-w", "-t", "nat", "-S"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::8080",
+        IMG,
+        "sh",
+        "-c",
+        "echo via-iptables > /index.html; exec httpd -f -p 8080 -h /",
+    ]);
+    let port = d.ok(&["port", "web", "8080"]);
+    let port: u16 = port.trim().rsplit_once(':').unwrap().1.parse().unwrap();
+    assert!(http_get(port).contains("via-iptables"));
+    let rules = sh("iptables", &["-w", "-t", "nat", "-S", &chain]);
+    assert!(
+        rules.contains(&format!("--dport {port} -j DNAT")),
+        "{rules}"
+    );
+    // Every rule that was there before is still there.
+    let nat_now = sh("iptables", &["-w", "-t", "nat", "-S"]);
+    for line in nat_before.lines() {
+        assert!(nat_now.contains(line), "{line} went away");
+    }
+    d.ok(&["rm", "-f", "web"]);
+    assert!(!sh("iptables", &["-w", "-t", "nat", "-S", &chain]).contains("DNAT"));
+    drop(d);
+    // Stopped with nothing running: its chains and jumps are gone.
+    assert!(!sh("iptables", &["-w", "-t", "nat", "-S"]).contains(&chain));
+}
