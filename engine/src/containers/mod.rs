@@ -574,9 +574,6 @@ impl ContainerService {
     /// still runs, else record its exit.
     async fn restore(self: &Arc<Self>, entry: &Arc<Entry>) {
         let rec = entry.record();
-        if rec.state.status != "running" && rec.state.status != "paused" {
-            return;
-        }
         let got = self
             .sv
             .tasks()
@@ -595,6 +592,30 @@ impl ContainerService {
                     || p.status == pb::Status::Paused as i32
                     || p.status == pb::Status::Pausing as i32
             });
+        if rec.state.status != "running" && rec.state.status != "paused" {
+            // The record says nothing runs, but berthd may have died inside a start
+            // (after the supervisor's task, before the record) or inside an exit (after
+            // the record, before the task's delete): the supervisor's task decides, so
+            // that nothing runs or stays mounted unseen.
+            let process = got.ok().and_then(|r| r.into_inner().process);
+            if rec.state.status == "created" {
+                if running {
+                    // The start took effect: the container runs, as a start's would.
+                    self.adopt(entry, process.map(|p| p.pid).unwrap_or(0)).await;
+                    return Box::pin(self.restore(entry)).await;
+                }
+                if let Some(p) = process.filter(|p| p.status == pb::Status::Stopped as i32) {
+                    // It ran, and exited while berthd was away.
+                    self.cleanup_task(&rec.id).await;
+                    self.finish_exit(entry, p.exit_status as i64);
+                    return;
+                }
+            }
+            // A task never started or already recorded as exited, or a record without
+            // its task: none of it is the container's state any more.
+            self.cleanup_task(&rec.id).await;
+            return;
+        }
         if running {
             let tty = rec.config["Tty"].as_bool().unwrap_or(false);
             let fifos = Fifos {
@@ -632,6 +653,33 @@ impl ContainerService {
             let entry = entry.clone();
             tokio::spawn(async move { this.after_exit(entry, code).await });
         }
+    }
+
+    /// Records as running a container whose task a start made before berthd died (its
+    /// spec from the supervisor's record, which exec needs).
+    async fn adopt(&self, entry: &Entry, pid: u32) {
+        let spec = self
+            .sv
+            .containers()
+            .get(pb::GetContainerRequest {
+                namespace: NAMESPACE.into(),
+                id: entry.id.clone(),
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().container)
+            .and_then(|c| serde_json::from_slice(&c.spec).ok())
+            .unwrap_or(Value::Null);
+        tracing::info!(id = %entry.id, pid, "found the task of a start cut short; running");
+        entry.update(|r| {
+            r.state.status = "running".into();
+            r.state.pid = pid;
+            r.state.started_at = now();
+            r.state.exit_code = 0;
+            r.state.error.clear();
+            r.spec = spec;
+        });
+        let _ = self.save(&entry.record());
     }
 
     /// The directory of a container's records, logs and upper dir.
