@@ -1451,24 +1451,44 @@ impl ContainerService {
         })
     }
 
-    /// Deletes the supervisor's task and record of a container, if any.
+    /// Deletes the supervisor's task and record of a container, if any. A supervisor
+    /// that is away (killed, and started again by `revive` within a second) is waited
+    /// for, a bounded while: giving up at once would leave its task, bundle and record
+    /// behind, unseen, as a start cut short by the supervisor's death did.
     async fn cleanup_task(&self, id: &str) {
-        let _ = self
-            .sv
-            .tasks()
-            .delete(pb::DeleteTaskRequest {
-                namespace: NAMESPACE.into(),
-                container_id: id.into(),
-            })
-            .await;
-        let _ = self
-            .sv
-            .containers()
-            .delete(pb::DeleteContainerRequest {
-                namespace: NAMESPACE.into(),
-                id: id.into(),
-            })
-            .await;
+        // Lost connections: refused while it is down, cut while it dies.
+        let away = |r: &std::result::Result<(), Status>| {
+            r.as_ref()
+                .is_err_and(|e| matches!(e.code(), Code::Unavailable | Code::Unknown))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let task = self
+                .sv
+                .tasks()
+                .delete(pb::DeleteTaskRequest {
+                    namespace: NAMESPACE.into(),
+                    container_id: id.into(),
+                })
+                .await
+                .map(drop);
+            let record = if away(&task) {
+                task.clone()
+            } else {
+                self.sv
+                    .containers()
+                    .delete(pb::DeleteContainerRequest {
+                        namespace: NAMESPACE.into(),
+                        id: id.into(),
+                    })
+                    .await
+                    .map(drop)
+            };
+            if !away(&record) || std::time::Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     fn spawn_monitor(
