@@ -1523,6 +1523,14 @@ impl ContainerService {
             let _ = exited.send(true);
             let _ = tokio::time::timeout(Duration::from_secs(5), copiers).await;
             *entry.stdin.lock().await = None;
+            // The exit is on disk before the supervisor forgets it: a berthd killed in
+            // between finds it there (not a 255 for a task that is gone).
+            let mut done = entry.record();
+            done.state.status = "exited".into();
+            done.state.pid = 0;
+            done.state.exit_code = code;
+            done.state.finished_at = now();
+            let _ = this.save(&done);
             this.cleanup_task(&id).await;
             fifos.remove();
             this.finish_exit(&entry, code);
