@@ -51,6 +51,12 @@ pub enum Error {
 /// Result of container operations.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Whether a supervisor call failed for want of the supervisor: refused while it is
+/// down, cut while it dies (berthd starts its own again within a second).
+fn supervisor_away(e: &Status) -> bool {
+    matches!(e.code(), Code::Unavailable | Code::Unknown)
+}
+
 fn internal(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::Internal(format!("{what}: {e}"))
 }
@@ -1456,11 +1462,7 @@ impl ContainerService {
     /// for, a bounded while: giving up at once would leave its task, bundle and record
     /// behind, unseen, as a start cut short by the supervisor's death did.
     async fn cleanup_task(&self, id: &str) {
-        // Lost connections: refused while it is down, cut while it dies.
-        let away = |r: &std::result::Result<(), Status>| {
-            r.as_ref()
-                .is_err_and(|e| matches!(e.code(), Code::Unavailable | Code::Unknown))
-        };
+        let away = |r: &std::result::Result<(), Status>| r.as_ref().is_err_and(supervisor_away);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let task = self
@@ -1651,18 +1653,28 @@ impl ContainerService {
                 }
             }
         }
-        self.sv
-            .tasks()
-            .kill(pb::KillRequest {
-                namespace: NAMESPACE.into(),
-                container_id: id.into(),
-                exec_id: String::new(),
-                signal: sig,
-                all: sig == 9,
-            })
-            .await
-            .map_err(grpc("kill"))?;
-        Ok(())
+        // A supervisor that is away (killed, being revived) is waited for a bounded
+        // while: stop and rm -f would otherwise wait for an exit nobody was asked for.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self
+                .sv
+                .tasks()
+                .kill(pb::KillRequest {
+                    namespace: NAMESPACE.into(),
+                    container_id: id.into(),
+                    exec_id: String::new(),
+                    signal: sig,
+                    all: sig == 9,
+                })
+                .await;
+            match r {
+                Err(e) if supervisor_away(&e) && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                r => return r.map(drop).map_err(grpc("kill")),
+            }
+        }
     }
 
     async fn wait_stopped(&self, entry: &Entry, timeout: Duration) -> bool {
