@@ -497,6 +497,15 @@ impl ContainerService {
         });
         for e in std::fs::read_dir(&dir)?.flatten() {
             let p = e.path().join("config.v2.json");
+            if e.path().is_dir() && !p.exists() {
+                // A remove (or a create) cut short by a crash: what is left of it goes.
+                let id = e.file_name().to_string_lossy().into_owned();
+                tracing::info!(%id, "removing what a crash left of a container");
+                s.cleanup_task(&id).await;
+                let _ = std::fs::remove_dir_all(s.fifo_dir(&id));
+                let _ = std::fs::remove_dir_all(e.path());
+                continue;
+            }
             let Ok(bytes) = std::fs::read(&p) else {
                 continue;
             };
@@ -1780,6 +1789,9 @@ impl ContainerService {
         }
         self.health.forget(&entry.id);
         self.cleanup_task(&entry.id).await;
+        // The record goes first: a berthd killed in what follows finds a directory
+        // without one, and sweeps it at its start (the container stays removed).
+        let _ = std::fs::remove_file(self.dir(&entry.id).join("config.v2.json"));
         let _ = std::fs::remove_dir_all(self.fifo_dir(&entry.id));
         if let Err(e) = std::fs::remove_dir_all(self.dir(&entry.id)) {
             tracing::warn!(id = %entry.id, error = %e, "removing container directory");
