@@ -362,12 +362,20 @@ impl Rig {
             }
         }
         let subs: &[&str] = if removed {
-            &["data/containers", "exec/containers", "exec/supervisor/tasks/berth"]
+            &[
+                "data/containers",
+                "exec/containers",
+                "exec/supervisor/tasks/berth",
+            ]
         } else {
             &["exec/supervisor/tasks/berth"]
         };
         for sub in subs {
-            for e in std::fs::read_dir(dir.join(sub)).into_iter().flatten().flatten() {
+            for e in std::fs::read_dir(dir.join(sub))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let n = e.file_name().to_string_lossy().into_owned();
                 if !n.ends_with(".tmp") && mine(&n) {
                     left.push(format!("{sub}/{n}"));
@@ -437,8 +445,8 @@ impl Rig {
             if st.status != "running" {
                 return None;
             }
-            let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", st.pid))
-                .unwrap_or_default();
+            let cg =
+                std::fs::read_to_string(format!("/proc/{}/cgroup", st.pid)).unwrap_or_default();
             let own = format!("/{}/{}", self.parent.0, st.id);
             (!alive(st.pid) || !cg.contains(&own))
                 .then(|| format!("{st:?} shows running, its pid is gone or elsewhere: {cg}"))
@@ -481,7 +489,11 @@ fn assert_numbered(logs: &str, max_runs: usize, what: &str) -> usize {
         if n == 1 {
             runs += 1;
         } else {
-            assert_eq!(n, last + 1, "{what}: line {n} after line {last} (gap or repeat)");
+            assert_eq!(
+                n,
+                last + 1,
+                "{what}: line {n} after line {last} (gap or repeat)"
+            );
         }
         last = n;
         count += 1;
@@ -735,7 +747,11 @@ fn lifecycle_rounds(victim: Victim, test: &str) {
             codes_seen.push(got);
             let logs = rig.d.ok(&["logs", &name]);
             // One run per start; a second only after a killed shim made the first fail.
-            let max_runs = if victim == Victim::Shim { starts.max(1) } else { 1 };
+            let max_runs = if victim == Victim::Shim {
+                starts.max(1)
+            } else {
+                1
+            };
             let lines = assert_numbered(&logs, max_runs, &format!("round {round} {name}"));
             if short_one && got == code && max_runs == 1 {
                 assert_eq!(lines, 60, "round {round}: {name}: lines");
