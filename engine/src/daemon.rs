@@ -22,7 +22,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // anything, and the sockets are made before any other thread creates files (see
     // listen::unix). Unix sockets appear at their paths once the API is served.
     let listeners = Listeners::bind(&cfg).await?;
-    crate::memory::trim_periodically(std::time::Duration::from_secs(10));
+    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     // Private, as dockerd keeps them: containers' environments (secrets), logs and files
     // are no other local user's to read.
     make_private_dir(&cfg.data_root, 0o710)
@@ -45,7 +45,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let pid_file = cfg.exec_root.join("berthd.pid");
     std::fs::write(&pid_file, std::process::id().to_string())
         .with_context(|| format!("writing {}", pid_file.display()))?;
-    let sv = crate::containers::supervisor::Supervisor::start(
+    let sv = crate::containers::supervisor::grpc::Grpc::start(
         cfg.supervisor.as_deref(),
         &cfg.data_root,
         &cfg.exec_root,
@@ -55,11 +55,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .context("berth-supervisor")?;
     let containers = crate::containers::ContainerService::open(
         images.clone(),
-        sv,
+        std::sync::Arc::new(sv),
         &cfg.data_root,
         &cfg.exec_root,
-        runtimes,
-        cfg.cgroup_parent.clone(),
+        crate::containers::Options {
+            runtimes,
+            cgroup_parent: cfg.cgroup_parent.clone(),
+            restart_delay: std::time::Duration::from_millis(100),
+        },
     )
     .await
     .context("opening containers")?;
@@ -92,7 +95,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     })
     .await;
     drop(sockets);
-    containers.shutdown();
+    containers.shutdown().await;
     let _ = std::fs::remove_file(pid_file);
     Ok(())
 }

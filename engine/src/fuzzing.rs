@@ -30,15 +30,19 @@ pub fn image_manifest(bytes: &[u8]) {
     let _ = config_diff_ids(bytes);
 }
 
-/// A request body of the endpoints berthd reads with its own checks (the typed model's
-/// decoders have a harness of their own).
+/// A request body of the endpoints berthd reads, decoded as each of them decodes it
+/// (berth-api's typed requests, with dockerd's checks).
 pub fn request_body(bytes: &[u8]) {
-    use crate::api::body::{self, CREATE, EXEC, EXEC_START, UPDATE, VOLUME_CREATE};
-    let Ok(v) = body::parse(bytes) else { return };
-    for schema in [&CREATE, &UPDATE, &EXEC, &EXEC_START, &VOLUME_CREATE] {
-        let _ = body::validate(&v, schema);
-    }
-    let _ = body::has_config(&v);
+    use berth_api::container::{ContainerCreateRequest, UpdateConfig};
+    use berth_api::exec::{ExecConfig, ExecStartCheck};
+    use berth_api::json::decode_body_or_default;
+    use berth_api::volume::VolumeCreateOptions;
+    let ct = Some("application/json");
+    let _ = ContainerCreateRequest::decode(ct, bytes);
+    let _ = decode_body_or_default::<UpdateConfig>(ct, bytes);
+    let _ = decode_body_or_default::<ExecConfig>(ct, bytes);
+    let _ = decode_body_or_default::<ExecStartCheck>(ct, bytes);
+    let _ = decode_body_or_default::<VolumeCreateOptions>(ct, bytes);
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ pub mod disk_usage;
 pub mod fuzzing;
 pub mod images;
 pub mod listen;
-pub mod memory;
 pub mod progress;
 pub mod registry;
 pub mod snapshots;

@@ -13,7 +13,6 @@ mod dead_shim;
 mod error;
 mod events;
 mod locks;
-mod memory;
 mod records;
 mod recover;
 mod registry;
@@ -64,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .init();
-    memory::limit_arenas();
+    berth_heap::limit_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -74,7 +73,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    memory::trim_periodically(std::time::Duration::from_secs(10));
+    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     let address = args
         .address
         .strip_prefix("unix://")

@@ -23,14 +23,14 @@
 //! unpacked is written under a temporary name and renamed into place once complete, so
 //! an archive cut short never leaves a truncated file under its final name.
 
-use super::{ContainerService, Error, Result};
-use berth_fs::root::{kind, open_at};
+use super::{Error, Result};
+use berth_fs::root::kind;
 use berth_fs::tar_out::{TarOptions, TarWriter};
 use berth_fs::untar::{self, Overwrite, Owners};
 use berth_fs::Root;
 use nix::errno::Errno;
 use nix::fcntl::{readlinkat, AtFlags, OFlag};
-use nix::sys::stat::{fstat, fstatat, FileStat, Mode};
+use nix::sys::stat::{fstat, fstatat, FileStat};
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
@@ -47,6 +47,15 @@ pub struct RootView {
 }
 
 impl RootView {
+    /// A view of `fd`, unmounted (with what is mounted below it) on drop when `mount`
+    /// names where it was mounted.
+    pub(crate) fn new(fd: OwnedFd, mount: Option<PathBuf>) -> Self {
+        Self {
+            root: Root::from_fd(fd),
+            mount,
+        }
+    }
+
     /// The root as a descriptor: the `/` that every archive path is resolved under.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.root.fd()
@@ -63,96 +72,6 @@ impl Drop for RootView {
         if let Some(mnt) = &self.mount {
             let _ = nix::mount::umount2(mnt, nix::mount::MntFlags::MNT_DETACH);
             let _ = std::fs::remove_dir(mnt);
-        }
-    }
-}
-
-impl ContainerService {
-    /// The container's configured user (`Config.User`, empty if none): whom `docker cp
-    /// -a` gives what it copies in.
-    pub fn configured_user(&self, name: &str) -> Result<String> {
-        let rec = self.get(name)?.record();
-        Ok(rec.config["User"].as_str().unwrap_or("").to_string())
-    }
-
-    /// The container's root: `/proc/PID/root` while it runs, else its overlay mounted
-    /// read-write on a temporary directory.
-    pub fn root_view(&self, name: &str) -> Result<RootView> {
-        let entry = self.get(name)?;
-        let rec = entry.record();
-        if entry.running() && rec.state.pid > 0 {
-            let gone = || Error::Conflict(format!("container {name} is exiting; try again"));
-            // The root is opened through a descriptor of the process's /proc directory,
-            // which keeps naming that process even if it exits and its PID is reused;
-            // its cgroup then proves that it is the container's process and not a host
-            // process that took the PID after the container exited.
-            let proc_dir =
-                Root::open(Path::new(&format!("/proc/{}", rec.state.pid))).map_err(|_| gone())?;
-            let fd = open_at(
-                proc_dir.fd(),
-                OsStr::new("root"),
-                OFlag::O_PATH | OFlag::O_DIRECTORY,
-                Mode::empty(),
-            )
-            .map_err(|_| gone())?;
-            let mut cgroup = String::new();
-            open_at(
-                proc_dir.fd(),
-                OsStr::new("cgroup"),
-                OFlag::O_RDONLY,
-                Mode::empty(),
-            )
-            .map(std::fs::File::from)
-            .and_then(|mut f| f.read_to_string(&mut cgroup).map_err(|_| Errno::EIO))
-            .map_err(|_| gone())?;
-            if !cgroup.contains(&rec.id) {
-                return Err(gone());
-            }
-            return Ok(RootView {
-                root: Root::from_fd(fd),
-                mount: None,
-            });
-        }
-        let lowers = self.lowerdirs(&rec)?;
-        let dir = self.dir(&rec.id);
-        let mnt =
-            self.exec_root
-                .join("mnt")
-                .join(format!("{}-{}", &rec.id[..12], super::random_hex(4)));
-        std::fs::create_dir_all(&mnt).map_err(|e| Error::Internal(format!("mkdir: {e}")))?;
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lowers
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(":"),
-            dir.join("upper").display(),
-            dir.join("work").display()
-        );
-        nix::mount::mount(
-            Some("overlay"),
-            &mnt,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .map_err(|e| {
-            let _ = std::fs::remove_dir(&mnt);
-            Error::Internal(format!("mounting the container's filesystem: {e}"))
-        })?;
-        match Root::open(&mnt) {
-            Ok(root) => Ok(RootView {
-                root,
-                mount: Some(mnt),
-            }),
-            Err(e) => {
-                let _ = nix::mount::umount2(&mnt, nix::mount::MntFlags::MNT_DETACH);
-                let _ = std::fs::remove_dir(&mnt);
-                Err(Error::Internal(format!(
-                    "opening the container's root: {e}"
-                )))
-            }
         }
     }
 }
