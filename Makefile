@@ -9,7 +9,7 @@ HOST := $(shell rustc -vV | sed -n 's/^host: //p')
 STATIC_DIR := target/static/$(HOST)/release
 DEMO_DIR ?= /tmp/berth-demo
 
-.PHONY: all build deps install demo test fuzz lint bench clean
+.PHONY: all build deps install demo test fuzz lint bench critest clean
 
 all: build
 
@@ -62,6 +62,15 @@ bench: deps build
 	./bench/supervisor_run.sh 10 target/bench-bin
 	BERTH_RUNTIME=$(CURDIR)/target/bench-bin/berth-runtime ./bench/engines.sh
 	./bench/engine_containers.sh 20 100 target/bench-bin
+
+# The Kubernetes CRI conformance suite (critest v1.26.1) against berthd, and against
+# containerd's CRI for the baseline (CRITEST_BASELINE=1). Not part of `make test`: critest
+# is built from a cri-tools clone with the offline kit (../shared/cri-kit/README.txt:
+# build-critest.sh CLONE); results in docs/conformance.md.
+critest:
+	$(CARGO) build --workspace --bins
+	./deploy/critest-berthd.sh
+	if [ -n "$(CRITEST_BASELINE)" ]; then "$${KIT:-../shared/cri-kit}/baseline.sh"; fi
 
 clean:
 	$(CARGO) clean

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make a busybox bundle in DIR and run it with berth-runtime: the end-to-end demo.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:-/tmp/berth-demo}
 bin=${2:-/usr/local/bin}
 runtime="$bin/berth-runtime"
@@ -32,6 +33,16 @@ PY
 echo "+ $runtime --root $dir/state run demo"
 "$runtime" --root "$dir/state" run demo
 
+# The CRI's pod network: a default bridge (berth-cni0, 10.89.0.0/16, host-local addresses,
+# portmap; berthd runs the loopback plugin for lo itself), written only where no CNI
+# configuration exists, as containerd's install does.
+cni_dir=/etc/cni/net.d
+if ! ls "$cni_dir"/*.conflist "$cni_dir"/*.conf "$cni_dir"/*.json >/dev/null 2>&1; then
+  mkdir -p "$cni_dir"
+  install -m 0644 "$here/cni/10-berth.conflist" "$cni_dir/10-berth.conflist"
+  echo "demo: wrote $cni_dir/10-berth.conflist (the CRI's default pod network)"
+fi
+
 # The whole stack: berthd (which starts berth-supervisor, one berth-shim per container,
 # berth-runtime) in a private root, driven by the berth CLI. The image is made here, by
 # importing the same busybox rootfs, so no registry or network is needed.
@@ -39,7 +50,7 @@ berthd_root="$dir/berthd"
 mkdir -p "$berthd_root"
 export BERTH_HOST="unix://$berthd_root/berth.sock"
 "$bin/berthd" --data-root "$berthd_root/data" --exec-root "$berthd_root/exec" \
-  -H "$BERTH_HOST" >"$berthd_root/berthd.log" 2>&1 &
+  -H "$BERTH_HOST" --cri-socket "$berthd_root/cri.sock" >"$berthd_root/berthd.log" 2>&1 &
 berthd_pid=$!
 stop_berthd() {
   "$bin/berth" rm -f demo-web >/dev/null 2>&1 || true
@@ -62,3 +73,6 @@ say ps
 say logs --tail 1 demo-web
 say exec demo-web ps
 say rm -f demo-web
+if [ -S "$berthd_root/cri.sock" ]; then
+  echo "+ the Kubernetes CRI is served on $berthd_root/cri.sock (crictl -r unix://$berthd_root/cri.sock ...)"
+fi

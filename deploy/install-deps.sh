@@ -13,6 +13,9 @@
 #   iptables              networking tests
 #   gcc libc6-dev         the runtime's seccomp tests build a static syscall probe
 #   openssl iproute2      TLS tests: certificates; a network namespace with an address
+#   protobuf-compiler     k8s-cri's build script runs protoc (the CRI types)
+#   containernetworking-plugins  CNI plugins for the CRI's pod networks
+#   golang-go golang-github-docker-spdystream-dev  the CRI tests' SPDY exec client
 set -euo pipefail
 
 # A generic gRPC client for the supervisor's reflection/health test (from PyPI).
@@ -22,7 +25,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static g++ bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2)
+packages=(busybox-static g++ bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2 protobuf-compiler containernetworking-plugins golang-go golang-github-docker-spdystream-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

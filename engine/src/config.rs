@@ -69,6 +69,31 @@ pub struct Config {
     /// their own, as dockerd's `--cgroup-parent`.
     #[arg(long, default_value = "/berth", value_parser = parse_cgroup_parent)]
     pub cgroup_parent: String,
+    /// A registry mirror, tried before the registry it mirrors for pulls: URL (for
+    /// Docker Hub, as dockerd's flag) or REGISTRY=URL (repeatable). Plain HTTP only
+    /// to registries marked insecure.
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Serve the Kubernetes CRI (runtime.v1) on this unix socket (mode 0600); off
+    /// unless given.
+    #[arg(long)]
+    pub cri_socket: Option<PathBuf>,
+    /// Where the CRI streaming server (the exec, attach and port-forward URLs) listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub cri_stream_address: String,
+    /// The cgroup driver the kubelet uses: cgroupfs or systemd.
+    #[arg(long, default_value = "cgroupfs")]
+    pub cri_cgroup_driver: crate::cri::CgroupDriver,
+    /// The pod sandbox image (pulled beforehand); default: Berth's own pause image,
+    /// made from the berth-pause binary inside berthd.
+    #[arg(long)]
+    pub cri_sandbox_image: Option<String>,
+    /// Where pod network (CNI) configurations are.
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// A directory of CNI plugins (repeatable; default /opt/cni/bin and /usr/lib/cni).
+    #[arg(long = "cni-bin-dir")]
+    pub cni_bin_dirs: Vec<PathBuf>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(short = 'l', long, default_value = "info")]
     pub log_level: String,
@@ -122,6 +147,25 @@ impl Config {
             default: self.default_runtime.clone(),
             paths,
         })
+    }
+}
+
+impl Config {
+    /// The registry mirrors of --registry-mirror.
+    pub fn mirrors(&self) -> Result<Vec<crate::registry::Mirror>, crate::registry::MirrorError> {
+        self.registry_mirrors
+            .iter()
+            .map(|m| crate::registry::Mirror::parse(m))
+            .collect()
+    }
+
+    /// The CNI plugin directories: those given, else /opt/cni/bin and /usr/lib/cni.
+    pub fn cni_bin_dirs(&self) -> Vec<PathBuf> {
+        if self.cni_bin_dirs.is_empty() {
+            vec!["/opt/cni/bin".into(), "/usr/lib/cni".into()]
+        } else {
+            self.cni_bin_dirs.clone()
+        }
     }
 }
 
@@ -208,6 +252,27 @@ mod tests {
         ));
         let runc = Config::parse_from(["berthd", "--default-runtime", "runc"]);
         assert_eq!(runc.runtimes().unwrap().default, "runc");
+    }
+
+    #[test]
+    fn cri_is_off_unless_asked_and_mirrors_parse() {
+        let cfg = Config::parse_from(["berthd"]);
+        assert!(cfg.cri_socket.is_none());
+        assert_eq!(cfg.cni_bin_dirs().len(), 2);
+        let cfg = Config::parse_from([
+            "berthd",
+            "--cri-socket",
+            "/run/x.sock",
+            "--registry-mirror",
+            "registry.k8s.io=http://127.0.0.1:5000",
+            "--cri-cgroup-driver",
+            "systemd",
+        ]);
+        assert_eq!(cfg.mirrors().unwrap()[0].registry, "registry.k8s.io");
+        assert_eq!(cfg.cri_cgroup_driver, crate::cri::CgroupDriver::Systemd);
+        assert!(Config::try_parse_from(["berthd", "--cri-cgroup-driver", "x"]).is_err());
+        let bad = Config::parse_from(["berthd", "--registry-mirror", "nope"]);
+        assert!(bad.mirrors().is_err());
     }
 
     #[test]

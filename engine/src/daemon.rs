@@ -34,7 +34,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     listeners
         .open_socket_dir(&cfg.exec_root)
         .with_context(|| format!("letting the socket group into {}", cfg.exec_root.display()))?;
-    let images = ImageService::open(&cfg.data_root, cfg.insecure_registries.clone())
+    let registry = crate::registry::RegistryClient::new(cfg.insecure_registries.clone())
+        .context("registry client")?
+        .with_mirrors(cfg.mirrors()?)?;
+    let images = ImageService::open_with(&cfg.data_root, registry)
         .with_context(|| format!("opening image store in {}", cfg.data_root.display()))?;
     // Blobs and snapshots that a crash left unreferenced (a pull cut short) go now.
     match images.gc().await {
@@ -53,6 +56,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     )
     .await
     .context("berth-supervisor")?;
+    // The CRI's pods live in a supervisor namespace of their own, apart from berthd's.
+    let cri_sv = match &cfg.cri_socket {
+        Some(_) => Some(
+            sv.in_namespace(crate::cri::NAMESPACE)
+                .await
+                .context("supervisor namespace for the CRI")?,
+        ),
+        None => None,
+    };
     let containers = crate::containers::ContainerService::open(
         images.clone(),
         std::sync::Arc::new(sv),
@@ -66,9 +78,35 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     )
     .await
     .context("opening containers")?;
+    // The CRI (off unless --cri-socket): pods in the supervisor's `k8s.io` namespace.
+    let cri = match (&cfg.cri_socket, cri_sv) {
+        (Some(socket), Some(cri_sv)) => {
+            let opts = crate::cri::Options {
+                socket: socket.clone(),
+                data_dir: cfg.data_root.join("cri"),
+                state_dir: cfg.exec_root.join("cri"),
+                stream_address: cfg.cri_stream_address.clone(),
+                cni_conf_dir: cfg.cni_conf_dir.clone(),
+                cni_bin_dirs: cfg.cni_bin_dirs(),
+                cgroup_driver: cfg.cri_cgroup_driver,
+                sandbox_image: cfg.cri_sandbox_image.clone(),
+                runtimes: cfg.runtimes()?,
+            };
+            let cri = crate::cri::Cri::open(opts, images.clone(), std::sync::Arc::new(cri_sv))
+                .await
+                .context("opening the CRI")?;
+            Some(cri)
+        }
+        _ => None,
+    };
     let weak = std::sync::Arc::downgrade(&containers);
+    let weak_cri = cri.as_ref().map(std::sync::Arc::downgrade);
     images.set_users(Box::new(move || {
-        weak.upgrade().map(|c| c.image_users()).unwrap_or_default()
+        let mut users = weak.upgrade().map(|c| c.image_users()).unwrap_or_default();
+        if let Some(cri) = weak_cri.as_ref().and_then(|w| w.upgrade()) {
+            users.extend(cri.image_users());
+        }
+        users
     }));
     let state = AppState {
         images,
@@ -77,7 +115,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (mut servers, sockets) = listeners.serve(app, stop_rx).context("serving the API")?;
+    let (mut servers, sockets) = listeners
+        .serve(app, stop_rx.clone())
+        .context("serving the API")?;
+    if let Some(cri) = cri {
+        servers.spawn(async move {
+            cri.serve(stop_rx)
+                .await
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))
+        });
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing SIGTERM handler")?;
     tokio::select! {

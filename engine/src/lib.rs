@@ -4,7 +4,8 @@
 //! (`snapshots`, via `archive`), registry access (`registry`), image metadata and
 //! operations (`images`), the HTTP API (`api`) and where it is served (`listen`: unix
 //! sockets, TCP, TLS). Containers (`containers`) run through
-//! berth-supervisor, reached over its gRPC API; nothing here runs an OCI runtime.
+//! berth-supervisor, reached over its gRPC API; nothing here runs an OCI runtime. The
+//! Kubernetes CRI (`cri`) is a thin adapter over the same images and supervisor.
 
 #![recursion_limit = "256"]
 
@@ -13,6 +14,7 @@ pub mod archive;
 pub mod config;
 pub mod containers;
 pub mod content;
+pub mod cri;
 pub mod daemon;
 pub mod disk_usage;
 pub mod fuzzing;

@@ -121,3 +121,88 @@ fn the_memory_limit_kills_a_hog() {
     assert!(!stdout(&out).contains("survived"), "{}", stdout(&out));
     assert_ne!(out.status.code(), Some(0));
 }
+
+/// What a container's cgroups hold on a v1 or hybrid host: the rules and limits written,
+/// and the hierarchies (with their cgroup paths) the init is in.
+fn v1_cgroup_picture(pid: i64, cgroup_path: &str) -> Vec<String> {
+    let mut picture = vec![
+        read(cgroup_dir("devices", cgroup_path).join("devices.list")),
+        read(cgroup_dir("pids", cgroup_path).join("pids.max")),
+        read(cgroup_dir("cpuset", cgroup_path).join("cpuset.cpus")),
+        read(cgroup_dir("cpuset", cgroup_path).join("cpuset.mems")),
+    ];
+    let mut own: Vec<String> = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(_, rest)| rest.to_string()))
+        .collect();
+    own.sort();
+    picture.extend(own);
+    picture
+}
+
+#[test]
+fn the_v1_set_up_for_device_rules_and_pids_matches_the_one_through_libcgroups() {
+    if !std::path::Path::new("/sys/fs/cgroup/devices").exists() {
+        eprintln!("skipped: not a cgroup v1 or hybrid host");
+        return;
+    }
+    let rt = Runtime::new();
+    let parent = format!("/berth-test-{}", unique_id("v1"));
+    let mut pictures = Vec::new();
+    // Device rules and a pids limit only: set up by the runtime itself. With a memory
+    // limit besides: through libcgroups' v1 manager. Everything else must be the same.
+    for (name, memory) in [("own", false), ("libcgroups", true)] {
+        let mut bundle = Bundle::new(&rt, "sleep 30");
+        let id = unique_id(name);
+        let cgroup_path = format!("{parent}/{id}");
+        bundle.edit(|c| {
+            c["linux"]["cgroupsPath"] = json!(cgroup_path);
+            c["linux"]["resources"]["pids"] = json!({"limit": 64});
+            c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+            if memory {
+                c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+            }
+        });
+        rt.create(&bundle, &id);
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        let picture = v1_cgroup_picture(pid, &cgroup_path);
+        assert_ok(&rt.output(&["delete", "--force", &id]), "delete");
+        for controller in ["devices", "pids", "cpuset", "memory", "systemd", "unified"] {
+            assert!(
+                !cgroup_dir(controller, &cgroup_path).exists(),
+                "{controller} cgroup of {name} left behind"
+            );
+        }
+        pictures.push(picture.join("\n").replace(&id, "ID"));
+    }
+    for controller in [
+        "memory",
+        "pids",
+        "cpu",
+        "cpuset",
+        "devices",
+        "freezer",
+        "blkio",
+        "cpuacct",
+        "systemd",
+        "unified",
+        "perf_event",
+        "net_cls,net_prio",
+        "hugetlb",
+    ] {
+        let _ = std::fs::remove_dir(cgroup_dir(controller, &parent));
+    }
+    assert_eq!(pictures[0], pictures[1]);
+    let own = &pictures[0];
+    assert!(
+        own.contains("c 1:3 rwm") && own.contains("c 136:* rwm"),
+        "{own}"
+    );
+    assert!(!own.contains("a *:* rwm"), "every device allowed: {own}");
+    assert!(
+        own.contains("c 10:200 rwm\n64\n"),
+        "pids.max after the rules: {own}"
+    );
+    assert!(own.contains(&format!("pids:{parent}/ID")), "{own}");
+}

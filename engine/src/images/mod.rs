@@ -118,6 +118,11 @@ pub fn host_arch() -> &'static str {
 impl ImageService {
     /// Opens the image store under the data root.
     pub fn open(data_root: &Path, insecure: Vec<String>) -> Result<Arc<Self>> {
+        Self::open_with(data_root, RegistryClient::new(insecure)?)
+    }
+
+    /// Opens the image store with a registry client of the caller's (mirrors).
+    pub fn open_with(data_root: &Path, registry: RegistryClient) -> Result<Arc<Self>> {
         // The database lock comes first: a second daemon on this data root must fail
         // before it cleans the first one's temp files.
         let meta = MetaStore::open(&data_root.join("metadata.redb"))?;
@@ -128,7 +133,7 @@ impl ImageService {
             content: ContentStore::open(&data_root.join("content"))?,
             snapshots: SnapshotStore::open(&data_root.join("snapshots"))?,
             meta,
-            registry: RegistryClient::new(insecure)?,
+            registry,
             gc_lock: tokio::sync::RwLock::new(()),
             tmp,
             users: std::sync::RwLock::new(None),

@@ -1,6 +1,8 @@
 //! Registry client for the OCI distribution API: manifests, blobs, uploads, mounts,
 //! tag lists, with bearer-token and basic auth. Loopback and `--insecure-registry` hosts
 //! are tried over HTTPS without certificate checks, then plain HTTP, as dockerd does.
+//! Registry mirrors (`--registry-mirror`) are tried before the registry they mirror,
+//! as dockerd's mirrors of Docker Hub and containerd's `hosts.toml` hosts are.
 
 pub mod auth;
 
@@ -102,6 +104,64 @@ async fn error_detail(resp: Response) -> String {
     }
 }
 
+/// A registry mirror: pulls of `registry` try `url` first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// The registry mirrored (`docker.io`, `registry.k8s.io`, `host:port`).
+    pub registry: String,
+    /// The mirror's base URL (`https://mirror.example`, no trailing slash).
+    pub url: String,
+}
+
+/// A bad `--registry-mirror`.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    /// Not `URL` or `REGISTRY=URL`.
+    #[error("invalid --registry-mirror {0:?}: expected URL or REGISTRY=URL with an http(s) URL")]
+    Syntax(String),
+    /// Plain HTTP to a registry not marked insecure.
+    #[error("registry mirror {0}: plain HTTP is only allowed for registries marked insecure (--insecure-registry, or loopback)")]
+    PlainHttp(String),
+}
+
+impl Mirror {
+    /// Parses `URL` (a mirror of Docker Hub, as dockerd's flag) or `REGISTRY=URL`.
+    pub fn parse(arg: &str) -> std::result::Result<Self, MirrorError> {
+        let bad = || MirrorError::Syntax(arg.to_string());
+        let (registry, url) = match arg.split_once('=') {
+            Some((r, u)) if !r.is_empty() && !r.contains('/') => (r.to_string(), u),
+            Some(_) => return Err(bad()),
+            None => (crate::images::reference::DEFAULT_DOMAIN.to_string(), arg),
+        };
+        let registry = if registry == "index.docker.io" || registry == "registry-1.docker.io" {
+            crate::images::reference::DEFAULT_DOMAIN.to_string()
+        } else {
+            registry
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(bad)?;
+        let host = rest.split('/').next().unwrap_or("");
+        if host.is_empty() || rest.contains('?') || rest.contains('#') || rest.contains('@') {
+            return Err(bad());
+        }
+        Ok(Self {
+            registry,
+            url: url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn host(&self) -> &str {
+        let rest = self
+            .url
+            .split_once("://")
+            .map(|(_, r)| r)
+            .unwrap_or(&self.url);
+        rest.split('/').next().unwrap_or(rest)
+    }
+}
+
 /// Connection pools and the daemon's registry settings.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
@@ -109,6 +169,8 @@ pub struct RegistryClient {
     /// For registries trusted without certificate checks (loopback, `--insecure-registry`).
     unverified: reqwest::Client,
     insecure: Vec<String>,
+    /// Mirrors, tried in order before the registry they mirror.
+    mirrors: Vec<Mirror>,
     /// The endpoint that answered last time, per registry domain.
     chosen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
@@ -130,8 +192,21 @@ impl RegistryClient {
             http: build(true)?,
             unverified: build(false)?,
             insecure,
+            mirrors: Vec::new(),
             chosen: Default::default(),
         })
+    }
+
+    /// The same client with these mirrors. A mirror reached over plain HTTP must be
+    /// a registry marked insecure (loopback, or `--insecure-registry`).
+    pub fn with_mirrors(mut self, mirrors: Vec<Mirror>) -> std::result::Result<Self, MirrorError> {
+        for m in &mirrors {
+            if m.url.starts_with("http://") && !self.is_insecure(m.host()) {
+                return Err(MirrorError::PlainHttp(m.url.clone()));
+            }
+        }
+        self.mirrors = mirrors;
+        Ok(self)
     }
 
     /// True for hosts spoken to without TLS checks.
@@ -149,10 +224,17 @@ impl RegistryClient {
     /// Base URLs to try for a registry domain, in order (as dockerd: HTTPS first, then
     /// plain HTTP for insecure registries).
     pub fn endpoints(&self, domain: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .mirrors
+            .iter()
+            .filter(|m| m.registry == domain)
+            .map(|m| m.url.clone())
+            .collect();
         if domain == crate::images::reference::DEFAULT_DOMAIN {
-            return vec!["https://registry-1.docker.io".into()];
+            v.push("https://registry-1.docker.io".into());
+            return v;
         }
-        let mut v = vec![format!("https://{domain}")];
+        v.push(format!("https://{domain}"));
         if self.is_insecure(domain) {
             v.push(format!("http://{domain}"));
         }
@@ -160,12 +242,26 @@ impl RegistryClient {
     }
 
     /// Picks the endpoint that answers `GET /v2/` (any HTTP status will do).
-    async fn endpoint(&self, domain: &str) -> String {
-        let endpoints = self.endpoints(domain);
+    async fn endpoint(&self, domain: &str, push: bool) -> String {
+        let mut endpoints = self.endpoints(domain);
+        if push {
+            // Mirrors serve pulls only.
+            endpoints.retain(|e| {
+                !self
+                    .mirrors
+                    .iter()
+                    .any(|m| m.registry == domain && &m.url == e)
+            });
+        }
         if endpoints.len() == 1 {
             return endpoints[0].clone();
         }
-        if let Some(b) = self.chosen.lock().ok().and_then(|m| m.get(domain).cloned()) {
+        let key = if push {
+            format!("push:{domain}")
+        } else {
+            domain.to_string()
+        };
+        if let Some(b) = self.chosen.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return b;
         }
         for base in &endpoints {
@@ -177,7 +273,7 @@ impl RegistryClient {
                 .await;
             if probe.is_ok() {
                 if let Ok(mut m) = self.chosen.lock() {
-                    m.insert(domain.to_string(), base.clone());
+                    m.insert(key, base.clone());
                 }
                 return base.clone();
             }
@@ -194,8 +290,12 @@ impl RegistryClient {
         creds: Option<Credentials>,
         push: bool,
     ) -> Session {
-        let base = self.endpoint(domain).await;
-        let http = if self.is_insecure(domain) {
+        let base = self.endpoint(domain, push).await;
+        let host = base
+            .split_once("://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+            .unwrap_or(domain);
+        let http = if self.is_insecure(domain) || self.is_insecure(host) {
             self.unverified.clone()
         } else {
             self.http.clone()
@@ -677,5 +777,50 @@ mod tests {
         assert_eq!(c.endpoints("reg.test:5000").len(), 2);
         assert_eq!(c.endpoints("example.com"), ["https://example.com"]);
         assert_eq!(c.endpoints("docker.io"), ["https://registry-1.docker.io"]);
+    }
+
+    #[test]
+    fn mirrors_come_first_and_http_needs_an_insecure_host() {
+        let m = |a: &str| Mirror::parse(a).unwrap();
+        assert_eq!(m("https://mirror.test/").registry, "docker.io");
+        assert_eq!(m("https://mirror.test/").url, "https://mirror.test");
+        assert_eq!(
+            m("registry.k8s.io=http://127.0.0.1:5000").registry,
+            "registry.k8s.io"
+        );
+        for bad in [
+            "ftp://x",
+            "mirror.test",
+            "=https://x",
+            "a/b=https://x",
+            "https://",
+            "https://u@x",
+        ] {
+            assert!(Mirror::parse(bad).is_err(), "{bad}");
+        }
+        let c = RegistryClient::new(vec![])
+            .unwrap()
+            .with_mirrors(vec![
+                m("registry.k8s.io=http://127.0.0.1:5000"),
+                m("https://hub.mirror"),
+            ])
+            .unwrap();
+        assert_eq!(
+            c.endpoints("registry.k8s.io"),
+            ["http://127.0.0.1:5000", "https://registry.k8s.io"]
+        );
+        assert_eq!(
+            c.endpoints("docker.io"),
+            ["https://hub.mirror", "https://registry-1.docker.io"]
+        );
+        assert_eq!(c.endpoints("gcr.io"), ["https://gcr.io"]);
+        let plain = RegistryClient::new(vec![])
+            .unwrap()
+            .with_mirrors(vec![m("gcr.io=http://mirror.test")]);
+        assert!(matches!(plain, Err(MirrorError::PlainHttp(_))));
+        let marked = RegistryClient::new(vec!["mirror.test".into()])
+            .unwrap()
+            .with_mirrors(vec![m("gcr.io=http://mirror.test")]);
+        assert!(marked.is_ok());
     }
 }

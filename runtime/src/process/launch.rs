@@ -172,7 +172,10 @@ fn drive(
                 .unwrap_or_default(),
         )?;
     }
-    let state = hook_state(req, pid, "creating");
+    // prestart, createRuntime and createContainer hooks see status `created`, as crun gives
+    // it and runtime-tools' hooks_stdin checks: the hooks run once the environment exists,
+    // and `created` is the state `create` leaves behind (runc says `creating`).
+    let state = hook_state(req, pid, "created");
     let state_json = serde_json::to_string(&state).unwrap_or_default();
     channel.send(&Message::Proceed(state_json))?;
     // The init builds its rootfs meanwhile (two cores, two jobs).

@@ -107,8 +107,13 @@ fn needs_dev_setup(mounts: &[Mount]) -> bool {
 }
 
 /// pivot_root needs the rootfs's parent mount to be private; walk up to the mount point.
+/// The walk starts at the rootfs itself: when it is a mount of its own (an engine's
+/// overlay), that mount is the parent of the bind mount made on it next, and with a
+/// shared root propagation (`rshared`, for bidirectional volumes) it would otherwise
+/// stay shared and pivot_root would fail with EINVAL, as runc's
+/// rootfsParentMountPrivate avoids.
 fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let mut path = rootfs.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut path = rootfs.to_path_buf();
     loop {
         match mount(
             None::<&str>,
@@ -290,8 +295,21 @@ pub fn pivot(root: &OwnedFd, mount_ns: bool, no_pivot: bool) -> Result<()> {
         return nix::unistd::chdir("/").context("chdir to /");
     }
     // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "."
-    // then removes exactly the old root without needing a directory for it.
+    // then removes exactly the old root without needing a directory for it. Which of
+    // the two "." names after the call is the kernel's business: the old root is
+    // entered explicitly (as runc does), or the rslave below would land on the new
+    // root and turn its shared volumes (bidirectional propagation) into slaves.
+    let old_root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("open the old root")?;
+    // SAFETY: `open` just returned this descriptor and nothing else owns it.
+    let old_root = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(old_root) };
     nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&old_root))
+        .context("chdir to the old root")?;
     mount(
         None::<&str>,
         ".",

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Grpc {
     /// The gRPC channel (lazy; reconnects).
     channel: Channel,
+    /// The supervisor namespace every call is made in (berthd's `berth`, the CRI's
+    /// `k8s.io`).
+    namespace: String,
     child: std::sync::Mutex<Option<std::process::Child>>,
     /// How to start it again: data root, exec root, socket, log level.
     respawn: Option<(PathBuf, PathBuf, PathBuf, String)>,
@@ -106,6 +109,7 @@ impl Grpc {
         });
         let s = Self {
             channel: berth_proto::unix_channel(&socket),
+            namespace: NAMESPACE.into(),
             child: std::sync::Mutex::new(child),
             respawn,
         };
@@ -142,6 +146,30 @@ impl Grpc {
             }
         }
         Ok(s)
+    }
+
+    /// The same supervisor, over the same channel, in another namespace (made if it
+    /// does not exist): the CRI keeps pods in `k8s.io`, apart from berthd's containers.
+    /// It neither restarts nor stops the supervisor; this one does.
+    pub async fn in_namespace(&self, namespace: &str) -> Result<Self> {
+        let mut ns = pb::namespaces_client::NamespacesClient::new(self.channel.clone());
+        let req = pb::CreateNamespaceRequest {
+            namespace: Some(pb::Namespace {
+                name: namespace.into(),
+                labels: Default::default(),
+            }),
+        };
+        match ns.create(req).await {
+            Ok(_) => {}
+            Err(e) if e.code() == Code::AlreadyExists => {}
+            Err(e) => return Err(error("creating the supervisor namespace")(e)),
+        }
+        Ok(Self {
+            channel: self.channel.clone(),
+            namespace: namespace.into(),
+            child: std::sync::Mutex::new(None),
+            respawn: None,
+        })
     }
 
     fn tasks(&self) -> pb::tasks_client::TasksClient<Channel> {
@@ -263,7 +291,7 @@ impl super::Supervisor for Grpc {
         };
         self.containers()
             .create(pb::CreateContainerRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container: Some(container),
             })
             .await
@@ -271,7 +299,7 @@ impl super::Supervisor for Grpc {
         let created = self
             .tasks()
             .create(pb::CreateTaskRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: task.id.clone(),
                 stdin: path(&task.stdio.stdin),
                 stdout: task.stdio.stdout.display().to_string(),
@@ -296,7 +324,7 @@ impl super::Supervisor for Grpc {
         Ok(self
             .tasks()
             .start(pb::StartRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
                 exec_id: exec_id.into(),
             })
@@ -310,7 +338,7 @@ impl super::Supervisor for Grpc {
         let task = self
             .tasks()
             .delete(pb::DeleteTaskRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
             })
             .await;
@@ -321,7 +349,7 @@ impl super::Supervisor for Grpc {
         let record = self
             .containers()
             .delete(pb::DeleteContainerRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 id: id.into(),
             })
             .await;
@@ -340,7 +368,7 @@ impl super::Supervisor for Grpc {
     ) -> Result<()> {
         self.tasks()
             .exec(pb::ExecProcessRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
                 exec_id: exec_id.into(),
                 stdin: path(&stdio.stdin),
@@ -357,7 +385,7 @@ impl super::Supervisor for Grpc {
     async fn delete_process(&self, id: &str, exec_id: &str) -> Result<()> {
         self.tasks()
             .delete_process(pb::DeleteProcessRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
                 exec_id: exec_id.into(),
             })
@@ -369,7 +397,7 @@ impl super::Supervisor for Grpc {
     async fn kill(&self, id: &str, exec_id: &str, signal: u32, all: bool) -> Result<()> {
         self.tasks()
             .kill(pb::KillRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
                 exec_id: exec_id.into(),
                 signal,
@@ -383,7 +411,7 @@ impl super::Supervisor for Grpc {
     async fn pause(&self, id: &str) -> Result<()> {
         self.tasks()
             .pause(pb::PauseTaskRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
             })
             .await
@@ -394,7 +422,7 @@ impl super::Supervisor for Grpc {
     async fn resume(&self, id: &str) -> Result<()> {
         self.tasks()
             .resume(pb::ResumeTaskRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
             })
             .await
@@ -405,7 +433,7 @@ impl super::Supervisor for Grpc {
     async fn resize(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
         self.tasks()
             .resize_pty(pb::ResizePtyRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
                 exec_id: exec_id.into(),
                 width,
@@ -419,7 +447,7 @@ impl super::Supervisor for Grpc {
     async fn close_stdin(&self, id: &str, exec_id: &str) -> Result<()> {
         self.tasks()
             .close_io(pb::CloseIoRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
                 exec_id: exec_id.into(),
                 stdin: true,
@@ -433,7 +461,7 @@ impl super::Supervisor for Grpc {
         Ok(self
             .tasks()
             .list_pids(pb::ListPidsRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
             })
             .await
@@ -445,7 +473,7 @@ impl super::Supervisor for Grpc {
     async fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
         self.tasks()
             .update(pb::UpdateTaskRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
                 resources: json(resources)?,
             })
@@ -458,7 +486,7 @@ impl super::Supervisor for Grpc {
         let p = self
             .tasks()
             .get(pb::GetRequest {
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: id.into(),
                 exec_id: exec_id.into(),
             })
@@ -492,7 +520,7 @@ impl super::Supervisor for Grpc {
                     "/tasks/paused".into(),
                     "/tasks/resumed".into(),
                 ],
-                namespace: NAMESPACE.into(),
+                namespace: self.namespace.clone(),
                 container_id: String::new(),
             })
             .await
@@ -533,6 +561,7 @@ impl super::Supervisor for Grpc {
         };
         let stopping = Self {
             channel: self.channel.clone(),
+            namespace: self.namespace.clone(),
             child: std::sync::Mutex::new(Some(child)),
             respawn: None,
         };

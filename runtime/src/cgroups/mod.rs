@@ -14,6 +14,8 @@ use oci_spec::runtime::{LinuxResources, Spec};
 
 use crate::error::{Result, RuntimeError};
 
+mod v1;
+
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The cgroup path for a container: the spec's `cgroupsPath`, or runc's defaults
@@ -31,6 +33,15 @@ fn cgroup_error(path: &Path, err: impl std::fmt::Display) -> RuntimeError {
         path: path.to_path_buf(),
         reason: err.to_string(),
     }
+}
+
+/// This process's mountinfo, read once: a `run` places the container in its cgroups and
+/// later removes them, and the cgroup mounts do not move meanwhile.
+fn host_mountinfo() -> Option<&'static str> {
+    static MOUNTINFO: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    MOUNTINFO
+        .get_or_init(|| std::fs::read_to_string("/proc/self/mountinfo").ok())
+        .as_deref()
 }
 
 /// A handle on one container's cgroup.
@@ -71,18 +82,8 @@ impl Cgroup {
     /// from a single mountinfo parse. None for systemd-managed paths (`slice:prefix:name`),
     /// which only libcgroups can resolve.
     fn directories(&self) -> Option<Vec<PathBuf>> {
-        if self.systemd || self.path.to_string_lossy().contains(':') {
-            return None;
-        }
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-        let relative = self.path.strip_prefix("/").unwrap_or(&self.path);
-        if relative
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            return None;
-        }
-        let dirs = crate::rootfs::cgroupfs::parse_mountinfo(&mountinfo)
+        let relative = self.cgroupfs_relative()?;
+        let dirs = crate::rootfs::cgroupfs::parse_mountinfo(host_mountinfo()?)
             .into_iter()
             .filter(|h| h.mount_point.starts_with(CGROUP_ROOT))
             .map(|h| h.mount_point.join(relative))
@@ -90,17 +91,41 @@ impl Cgroup {
         Some(dirs)
     }
 
+    /// The cgroup path below each hierarchy's mount point, for paths this module resolves
+    /// itself: None for systemd-managed paths (`slice:prefix:name`) and paths with `..`.
+    fn cgroupfs_relative(&self) -> Option<&Path> {
+        if self.systemd || self.path.to_string_lossy().contains(':') {
+            return None;
+        }
+        let relative = self.path.strip_prefix("/").unwrap_or(&self.path);
+        if relative
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return None;
+        }
+        Some(relative)
+    }
+
     /// Put `pid` in the cgroup (creating it) and apply the spec's resource limits.
     pub fn enter_and_apply(&self, pid: i32, spec: &Spec) -> Result<()> {
-        self.manager()?
-            .add_task(Pid::from_raw(pid))
-            .map_err(|e| cgroup_error(&self.path, e))?;
-        self.join_controllerless_hierarchies(pid)?;
         let default_resources = LinuxResources::default();
         let linux = spec.linux().as_ref();
         let resources = linux
             .and_then(|l| l.resources().as_ref())
             .unwrap_or(&default_resources);
+        // The common case on v1 and hybrid hosts, without libcgroups' per-controller
+        // mountinfo reads (see v1.rs).
+        if let Some(plan) = self
+            .cgroupfs_relative()
+            .and_then(|relative| v1::Plan::new(host_mountinfo()?, relative, resources))
+        {
+            return plan.enter_and_apply(pid, resources);
+        }
+        self.manager()?
+            .add_task(Pid::from_raw(pid))
+            .map_err(|e| cgroup_error(&self.path, e))?;
+        self.join_controllerless_hierarchies(pid)?;
         self.apply(resources)
     }
 

@@ -1,0 +1,356 @@
+//! The cgroupfs set-up of a v1 or hybrid host for the common case, from one mountinfo read.
+//!
+//! libcgroups' v1 manager finds each of its twelve controllers' mount points by reading
+//! /proc/self/mountinfo (and /proc/self/cgroup) once per controller, each through a fresh
+//! private procfs mount (`fsopen`): about fifty files opened and a dozen mounts made before
+//! the first cgroup is created, most of a container's start on this host. Its `Manager`
+//! takes no mount points from the caller and its controllers are private, so that cost
+//! cannot be avoided through its API. For the configs most containers have (device rules
+//! and at most a pids limit), this module does the same writes itself: it creates the
+//! cgroup in every hierarchy libcgroups would (plus `name=systemd` and the unified one, as
+//! runc joins them), fills an empty cpuset from its parent, joins the process, writes the
+//! device rules in libcgroups' order and `pids.max`. Anything else (memory, cpu, cpuset,
+//! blkio, hugetlb, network, rdma, unified) goes through libcgroups as before.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources,
+};
+
+use super::cgroup_error;
+use crate::error::Result;
+use crate::rootfs::cgroupfs::{parse_mountinfo, Hierarchy};
+
+/// The controllers libcgroups' v1 manager joins (its `CONTROLLERS`).
+const LIBCGROUPS_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "pids",
+    "perf_event",
+    "memory",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+/// One hierarchy the container's cgroup is made in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory {
+    /// The hierarchy's mount point.
+    pub mount_point: PathBuf,
+    /// The container's cgroup directory in it.
+    pub dir: PathBuf,
+    /// The hierarchy's controllers (empty for cgroup2 and named hierarchies).
+    pub controllers: Vec<String>,
+}
+
+impl Directory {
+    fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+}
+
+/// The set-up of one container's cgroup on a v1 or hybrid host.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Every hierarchy to join, in mountinfo order.
+    pub directories: Vec<Directory>,
+}
+
+/// Whether libcgroups is needed for these resources: anything beyond device rules and a
+/// pids limit is left to it.
+fn handled_here(resources: &LinuxResources) -> bool {
+    resources.memory().is_none()
+        && resources.cpu().is_none()
+        && resources.block_io().is_none()
+        && resources.hugepage_limits().is_none()
+        && resources.network().is_none()
+        && resources.rdma().is_none()
+        && resources.unified().is_none()
+}
+
+impl Plan {
+    /// The plan for `relative` (the cgroup path without its leading `/`) on the host that
+    /// `mountinfo` describes; None on a cgroup v2 host, for resources this module leaves to
+    /// libcgroups, or when a controller the config needs is not mounted (libcgroups then
+    /// gives its own error).
+    pub fn new(mountinfo: &str, relative: &Path, resources: &LinuxResources) -> Option<Self> {
+        if !handled_here(resources) {
+            return None;
+        }
+        let hierarchies: Vec<Hierarchy> = parse_mountinfo(mountinfo)
+            .into_iter()
+            .filter(|h| h.mount_point.starts_with(super::CGROUP_ROOT))
+            .collect();
+        if hierarchies
+            .iter()
+            .any(|h| h.fs_type == "cgroup2" && h.mount_point == Path::new(super::CGROUP_ROOT))
+        {
+            return None;
+        }
+        let mut directories: Vec<Directory> = Vec::new();
+        for h in hierarchies {
+            let wanted = if h.fs_type == "cgroup2" {
+                h.mount_point == Path::new(super::CGROUP_ROOT).join("unified")
+            } else {
+                h.controllers
+                    .iter()
+                    .any(|c| c == "name=systemd" || LIBCGROUPS_CONTROLLERS.contains(&c.as_str()))
+            };
+            if !wanted || directories.iter().any(|d| d.mount_point == h.mount_point) {
+                continue;
+            }
+            directories.push(Directory {
+                dir: h.mount_point.join(relative),
+                mount_point: h.mount_point,
+                controllers: h.controllers,
+            });
+        }
+        let plan = Plan { directories };
+        let needs_pids = resources.pids().is_some();
+        if plan.with("devices").is_none() || (needs_pids && plan.with("pids").is_none()) {
+            return None;
+        }
+        Some(plan)
+    }
+
+    fn with(&self, controller: &str) -> Option<&Directory> {
+        self.directories.iter().find(|d| d.has(controller))
+    }
+
+    /// Create the cgroup in every hierarchy, put `pid` in it and apply `resources`.
+    pub fn enter_and_apply(&self, pid: i32, resources: &LinuxResources) -> Result<()> {
+        let pid = pid.to_string();
+        for d in &self.directories {
+            std::fs::create_dir_all(&d.dir).map_err(|e| cgroup_error(&d.dir, e))?;
+            if d.has("cpuset") {
+                // A task cannot join a cpuset whose cpus or mems are empty.
+                fill_from_parent(&d.mount_point, &d.dir, "cpuset.cpus")?;
+                fill_from_parent(&d.mount_point, &d.dir, "cpuset.mems")?;
+            }
+            write(&d.dir.join("cgroup.procs"), &pid)?;
+        }
+        if let Some(pids) = resources.pids() {
+            if let Some(d) = self.with("pids") {
+                let limit = if pids.limit() > 0 {
+                    pids.limit().to_string()
+                } else {
+                    "max".to_string()
+                };
+                write(&d.dir.join("pids.max"), &limit)?;
+            }
+        }
+        if let Some(d) = self.with("devices") {
+            for rule in device_rules(resources) {
+                let file = if rule.allow() {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write(&d.dir.join(file), &rule.to_string())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The device rules written to the devices hierarchy: the config's, then the ones
+/// libcgroups (and runc) always allow: /dev/null, zero, full, tty, urandom and random, mknod
+/// of any device, /dev/console, the pty slaves, /dev/ptmx and /dev/net/tun.
+pub fn device_rules(resources: &LinuxResources) -> Vec<LinuxDeviceCgroup> {
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(access.to_string());
+        if let Some(major) = major {
+            b = b.major(major);
+        }
+        if let Some(minor) = minor {
+            b = b.minor(minor);
+        }
+        b.build().expect("every field of a device rule is set")
+    };
+    use LinuxDeviceType::{B, C};
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    rules.extend([
+        rule(C, Some(1), Some(3), "rwm"),
+        rule(C, Some(1), Some(5), "rwm"),
+        rule(C, Some(1), Some(7), "rwm"),
+        rule(C, Some(5), Some(0), "rwm"),
+        rule(C, Some(1), Some(9), "rwm"),
+        rule(C, Some(1), Some(8), "rwm"),
+        rule(C, None, None, "m"),
+        rule(B, None, None, "m"),
+        rule(C, Some(5), Some(1), "rwm"),
+        rule(C, Some(136), None, "rwm"),
+        rule(C, Some(5), Some(2), "rwm"),
+        rule(C, Some(10), Some(200), "rwm"),
+    ]);
+    rules
+}
+
+/// Give every cpuset from the hierarchy's root down to `dir` its parent's `file` where it
+/// is empty.
+fn fill_from_parent(mount_point: &Path, dir: &Path, file: &str) -> Result<()> {
+    let relative = dir.strip_prefix(mount_point).unwrap_or(Path::new(""));
+    let mut current = mount_point.to_path_buf();
+    let mut parent_value = read(&current.join(file))?;
+    for component in relative.components() {
+        current.push(component);
+        let path = current.join(file);
+        let value = read(&path)?;
+        if value.trim().is_empty() {
+            if parent_value.trim().is_empty() {
+                return Err(cgroup_error(&path, "the parent cpuset is empty"));
+            }
+            write(&path, &parent_value)?;
+        } else {
+            parent_value = value;
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| cgroup_error(path, e))
+}
+
+/// Write a cgroup file in one write, without creating or truncating it.
+fn write(path: &Path, value: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| cgroup_error(path, format!("write {value:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+42 31 0:39 / /sys/fs/cgroup/rdma rw,relatime - cgroup cgroup rw,rdma
+50 1 0:33 / /mnt/devices-again rw,relatime - cgroup cgroup rw,devices
+";
+
+    #[test]
+    fn a_hybrid_host_joins_libcgroups_controllers_systemd_and_unified() {
+        let plan = Plan::new(HYBRID, Path::new("berth/c1"), &LinuxResources::default()).unwrap();
+        let dirs: Vec<String> = plan
+            .directories
+            .iter()
+            .map(|d| d.dir.display().to_string())
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                "/sys/fs/cgroup/cpu,cpuacct/berth/c1",
+                "/sys/fs/cgroup/cpuset/berth/c1",
+                "/sys/fs/cgroup/devices/berth/c1",
+                "/sys/fs/cgroup/pids/berth/c1",
+                "/sys/fs/cgroup/systemd/berth/c1",
+                "/sys/fs/cgroup/unified/berth/c1",
+            ]
+        );
+    }
+
+    #[test]
+    fn v2_hosts_other_resources_and_missing_controllers_are_left_to_libcgroups() {
+        let v2 = "25 1 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert!(Plan::new(v2, Path::new("c1"), &LinuxResources::default()).is_none());
+        let memory = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(1 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert!(Plan::new(HYBRID, Path::new("c1"), &memory).is_none());
+        let pids = LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
+            .build()
+            .unwrap();
+        assert!(Plan::new(HYBRID, Path::new("c1"), &pids).is_some());
+        let no_pids: String = HYBRID
+            .lines()
+            .filter(|l| !l.contains("pids"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(Plan::new(&no_pids, Path::new("c1"), &pids).is_none());
+        assert!(Plan::new(&no_pids, Path::new("c1"), &LinuxResources::default()).is_some());
+    }
+
+    #[test]
+    fn device_rules_are_the_configs_then_the_defaults() {
+        let deny_all = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm".to_string())
+            .build()
+            .unwrap();
+        let resources = LinuxResourcesBuilder::default()
+            .devices(vec![deny_all])
+            .build()
+            .unwrap();
+        let rules: Vec<String> = device_rules(&resources)
+            .iter()
+            .map(|r| format!("{} {r}", if r.allow() { "allow" } else { "deny" }))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "deny a *:* rwm",
+                "allow c 1:3 rwm",
+                "allow c 1:5 rwm",
+                "allow c 1:7 rwm",
+                "allow c 5:0 rwm",
+                "allow c 1:9 rwm",
+                "allow c 1:8 rwm",
+                "allow c *:* m",
+                "allow b *:* m",
+                "allow c 5:1 rwm",
+                "allow c 136:* rwm",
+                "allow c 5:2 rwm",
+                "allow c 10:200 rwm",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_cpuset_is_filled_from_its_nearest_parent() {
+        let root = tempfile::tempdir().unwrap();
+        let mount = root.path();
+        std::fs::write(mount.join("cpuset.cpus"), "0-1\n").unwrap();
+        std::fs::create_dir_all(mount.join("a/b")).unwrap();
+        std::fs::write(mount.join("a/cpuset.cpus"), "1\n").unwrap();
+        std::fs::write(mount.join("a/b/cpuset.cpus"), "").unwrap();
+        fill_from_parent(mount, &mount.join("a/b"), "cpuset.cpus").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(mount.join("a/b/cpuset.cpus")).unwrap(),
+            "1\n"
+        );
+        std::fs::write(mount.join("cpuset.cpus"), "").unwrap();
+        std::fs::write(mount.join("a/cpuset.cpus"), "").unwrap();
+        let err = fill_from_parent(mount, &mount.join("a"), "cpuset.cpus").unwrap_err();
+        assert!(
+            err.to_string().contains("the parent cpuset is empty"),
+            "{err}"
+        );
+    }
+}
