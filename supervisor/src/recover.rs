@@ -37,6 +37,32 @@ async fn connect(address: &str) -> Option<ShimClient> {
     None
 }
 
+/// Kills (by pidfd) every shim working in `bundle`: `start` and the daemon it spawns
+/// both have the bundle as working directory.
+async fn end_shims_in(bundle: &Path) {
+    let b = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            (cwd == b).then_some(pid)
+        })
+        .collect();
+    for pid in pids {
+        let Ok(fd) = PidFd::open(pid) else {
+            continue;
+        };
+        if is_shim_of(pid, bundle) && !fd.has_exited() {
+            tracing::warn!(pid, bundle = %bundle.display(), "killing a shim of a task never created");
+            let _ = fd.signal(libc::SIGKILL);
+            fd.exits_within(Duration::from_secs(5)).await;
+        }
+    }
+}
+
 /// Whether `pid` is the shim of `bundle` (shims run with the bundle as their working
 /// directory): never signal a process that merely reused a dead shim's PID.
 fn is_shim_of(pid: u32, bundle: &Path) -> bool {
@@ -101,7 +127,10 @@ impl Tasks {
             .map(PathBuf::from);
         let address = std::fs::read_to_string(bundle.join("address")).ok();
         if address.is_none() && !bundle.join(bundle::SHIM_PID).exists() {
-            // Cut short before its shim was started: no task ever existed.
+            // Cut short before its shim was recorded: no task ever existed. A shim may
+            // have been started all the same (the previous supervisor died while its
+            // `start` ran): it is ended first, or it would run on with no bundle.
+            end_shims_in(bundle).await;
             let b = bundle.to_path_buf();
             if let Err(e) = blocking(move || bundle::remove(&b)).await {
                 tracing::error!(namespace = ns, id, error = %e, "leaving a bundle behind");

@@ -343,6 +343,16 @@ impl Tasks {
                 Ok((pidfd, pid)) => Ok((shim, pidfd, pid)),
                 Err(e) => {
                     shutdown_shim(&shim, &c.id).await;
+                    // A shim killed inside Create leaves its runtime `create` running,
+                    // orphaned: a `delete` before it ends finds no container, and the
+                    // init it then makes waits for a start forever, unseen, in its
+                    // cgroups. Its end is waited for (bounded) so the delete gets it.
+                    let (b, shim_pid) =
+                        (bundle.clone(), bundle::read_pid(&bundle, bundle::SHIM_PID));
+                    blocking(move || {
+                        wait_for_runtime_commands(&b, shim_pid, Duration::from_secs(10))
+                    })
+                    .await;
                     launch.delete().await;
                     Err(e)
                 }
@@ -843,6 +853,29 @@ pub(crate) fn record_cgroups(bundle: &Path, init_pid: u32, shim_pid: u32) {
     let dirs = crate::cgroups::record(init_pid, shim_pid);
     if let Err(e) = bundle::write_cgroups(bundle, &dirs) {
         tracing::warn!(bundle = %bundle.display(), error = %e, "recording the container's cgroups");
+    }
+}
+
+/// Waits, up to `limit`, until no process but the shim `except` works in `bundle`: the
+/// runtime commands a shim runs have the bundle as working directory (the shim's own),
+/// and go on when the shim dies.
+fn wait_for_runtime_commands(bundle: &Path, except: Option<u32>, limit: Duration) {
+    let b = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
+    let deadline = std::time::Instant::now() + limit;
+    let busy = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
+                pid.is_some()
+                    && pid != except
+                    && std::fs::read_link(e.path().join("cwd")).is_ok_and(|c| c == b)
+            })
+    };
+    while busy() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
