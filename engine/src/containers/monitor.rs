@@ -268,6 +268,36 @@ impl ContainerService {
         });
     }
 
+    /// A record that is not running has no task. One found at restore was left by a
+    /// berthd killed inside a start (the task made, the record not yet saved as
+    /// running) or between an exit and the task's deletion: its processes are killed
+    /// and the task deleted (its mounts and cgroups with it), so nothing runs behind a
+    /// container berthd shows stopped and `docker rm` leaves nothing.
+    async fn reap_leftover_task(&self, id: &str) {
+        // The supervisor's record may be there without a task (made, then the crash):
+        // the delete below removes either, and is a no-op when neither is.
+        let st = self.sv.state(id, "").await;
+        if let Ok(st) = st.as_ref() {
+            tracing::info!(id, status = ?st.status, "removing the task a crash left behind a stopped container");
+        }
+        if st.is_ok_and(|st| st.status != supervisor::Status::Stopped) {
+            let _ = self.sv.kill(id, "", 9, true).await;
+            // Bounded: SIGKILL ends it at once unless the kernel is stuck.
+            for _ in 0..50 {
+                match self.sv.state(id, "").await {
+                    Ok(s) if s.status != supervisor::Status::Stopped => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if let Err(e) = self.sv.delete(id).await {
+            tracing::warn!(id, error = %e, "deleting a task a crash left");
+        }
+        self.detach_network(id).await;
+    }
+
     /// A container that was running when berthd stopped: follow it again if its task
     /// still runs, else record its exit (and apply its restart policy).
     async fn restore(self: &Arc<Self>, c: &Arc<Container>) {
@@ -280,7 +310,10 @@ impl ContainerService {
                 self.schedule_restart(c.clone(), epoch, Duration::ZERO);
                 return;
             }
-            _ => return,
+            _ => {
+                self.reap_leftover_task(&rec.id).await;
+                return;
+            }
         }
         let st = self.sv.state(&rec.id, "").await;
         let live = match &st {
