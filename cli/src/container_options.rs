@@ -885,9 +885,11 @@ impl ContainerOptions {
             config.exposed_ports.insert(p, Empty {});
         }
 
-        let mut hc = HostConfig::default();
-        hc.port_bindings = (!bindings.is_empty()).then_some(bindings);
-        hc.publish_all_ports = self.publish_all;
+        let mut hc = HostConfig {
+            port_bindings: (!bindings.is_empty()).then_some(bindings),
+            publish_all_ports: self.publish_all,
+            ..Default::default()
+        };
         let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         hc.dns = list(&self.dns);
         hc.dns_search = list(&self.dns_search);
