@@ -861,6 +861,40 @@ mod tests {
     }
 
     #[test]
+    fn host_pid_ipc_and_uts_keep_the_hosts_namespaces() {
+        let of = |v: Value| {
+            let hc = hc(v);
+            let dir = Path::new("/c");
+            serde_json::to_value(build(&input(&hc, dir)).unwrap()).unwrap()
+        };
+        let kinds = |spec: &Value| -> Vec<String> {
+            spec["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["type"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let private = of(json!({"NetworkMode": "none"}));
+        assert_eq!(kinds(&private), ["pid", "ipc", "uts", "mount", "network"]);
+        assert_eq!(private["hostname"], "h");
+        let host = of(
+            json!({"NetworkMode": "none", "PidMode": "host", "IpcMode": "host", "UTSMode": "host"}),
+        );
+        assert_eq!(kinds(&host), ["mount", "network"]);
+        assert!(host.get("hostname").is_none(), "{host}");
+        let shm = host["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .unwrap()
+            .clone();
+        assert_eq!(shm["source"], "/dev/shm");
+        assert_eq!(shm["type"], "bind");
+    }
+
+    #[test]
     fn spec_as_dockerd_makes_it() {
         let given = hc(json!({
             "Memory": 64 << 20, "MemorySwap": 128 << 20, "NanoCpus": 1_500_000_000i64, "PidsLimit": 10,
