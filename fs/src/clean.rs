@@ -5,35 +5,9 @@
 
 use crate::{Error, Result};
 
-/// Go's `filepath.Clean`: the shortest path naming the same place lexically. Repeated
-/// separators become one, `.` elements go, `..` removes the element before it (and at
-/// the root stays at the root), a trailing `/` goes. An empty path is `.`.
-pub fn clean(path: &str) -> String {
-    if path.is_empty() {
-        return ".".into();
-    }
-    let rooted = path.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for element in path.split('/') {
-        match element {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|last| *last != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            name => out.push(name),
-        }
-    }
-    let joined = out.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
+/// Go's `filepath.Clean`, kept in berth-api beside the mount types that use it (pure text
+/// work, one implementation for both crates).
+pub use berth_api::path::clean;
 
 /// A mount destination as dockerd takes it: absolute, then cleaned. `what` names the
 /// mount kind in the error (`volume`, `bind`, `tmpfs`).
@@ -59,26 +33,6 @@ pub fn relative(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cleans_as_go_does() {
-        for (input, want) in [
-            ("", "."),
-            ("/", "/"),
-            ("//", "/"),
-            ("/data/", "/data"),
-            ("/../../../../etc", "/etc"),
-            ("//data/./x/..", "/data"),
-            ("/a/b/../../..", "/"),
-            ("a/../..", ".."),
-            ("a/./b/", "a/b"),
-            ("../a", "../a"),
-            ("/.", "/"),
-            ("/a/.../b", "/a/.../b"),
-        ] {
-            assert_eq!(clean(input), want, "clean({input:?})");
-        }
-    }
 
     #[test]
     fn destinations_must_be_absolute() {

@@ -298,7 +298,48 @@ fn cap_set(caps: &[String]) -> Capabilities {
         .collect()
 }
 
-fn mount(dst: &str, kind: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
+/// The kernel file systems every container gets, as runc's defaults: /proc, /dev with
+/// its ptys and message queues, and /sys and /sys/fs/cgroup with the caller's options
+/// (dockerd's for berthd's containers, containerd's for the CRI's).
+pub(crate) fn kernel_mounts(sys: &[&str], cgroup: &[&str]) -> Result<Vec<Mount>, SpecError> {
+    Ok(vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount("/sys", "sysfs", "sysfs", sys)?,
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", cgroup)?,
+    ])
+}
+
+pub(crate) fn mount(
+    dst: &str,
+    kind: &str,
+    source: &str,
+    options: &[&str],
+) -> Result<Mount, SpecError> {
     Ok(MountBuilder::default()
         .destination(dst)
         .typ(kind)
@@ -620,57 +661,23 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     } else {
         &["nosuid", "noexec", "nodev", "ro"]
     };
-    let mut mounts = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+    let mut mounts = kernel_mounts(sys_opts, &["ro", "nosuid", "noexec", "nodev"])?;
+    mounts.push(if hc.ipc_mode.is_host() {
+        // The host's shared memory, as dockerd gives `--ipc host`.
         mount(
-            "/dev",
+            "/dev/shm",
+            "bind",
+            "/dev/shm",
+            &["rbind", "nosuid", "noexec", "nodev"],
+        )?
+    } else {
+        mount(
+            "/dev/shm",
             "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        )?,
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        )?,
-        mount("/sys", "sysfs", "sysfs", sys_opts)?,
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &["ro", "nosuid", "noexec", "nodev"],
-        )?,
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        )?,
-        if hc.ipc_mode.is_host() {
-            // The host's shared memory, as dockerd gives `--ipc host`.
-            mount(
-                "/dev/shm",
-                "bind",
-                "/dev/shm",
-                &["rbind", "nosuid", "noexec", "nodev"],
-            )?
-        } else {
-            mount(
-                "/dev/shm",
-                "tmpfs",
-                "shm",
-                &["nosuid", "noexec", "nodev", "mode=1777", &shm],
-            )?
-        },
-    ];
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm],
+        )?
+    });
     for (dest, file) in [
         ("/etc/resolv.conf", "resolv.conf"),
         ("/etc/hostname", "hostname"),

@@ -13,8 +13,8 @@ use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice,
     LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
     LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResources, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder,
-    Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxNamespaceType, LinuxResources, LinuxResourcesBuilder, LinuxSeccomp, Mount, Process,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -56,13 +56,7 @@ fn ns(typ: LinuxNamespaceType, path: Option<PathBuf>) -> Result<LinuxNamespace> 
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount> {
-    MountBuilder::default()
-        .destination(dest)
-        .typ(typ)
-        .source(source)
-        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .build()
-        .map_err(oci("mount"))
+    engine_spec::mount(dest, typ, source, options).map_err(oci("mount"))
 }
 
 /// The mounts every container gets (as runc's and containerd's defaults).
@@ -77,36 +71,7 @@ fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
     } else {
         vec!["nosuid", "noexec", "nodev", "relatime", "ro"]
     };
-    Ok(vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        )?,
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        )?,
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        )?,
-        mount("/sys", "sysfs", "sysfs", &sys)?,
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &cgroup)?,
-    ])
+    engine_spec::kernel_mounts(&sys, &cgroup).map_err(oci("mount"))
 }
 
 /// The cgroup rules of an unprivileged container: nothing but the devices every
