@@ -3,22 +3,9 @@
 //! names (`/etc`, `/data`, `/data`). Cleaning is only about the text; resolving the result
 //! inside a root is [`crate::Root`]'s work.
 
-use crate::{Error, Result};
-
 /// Go's `filepath.Clean`, kept in berth-api beside the mount types that use it (pure text
 /// work, one implementation for both crates).
 pub use berth_api::path::clean;
-
-/// A mount destination as dockerd takes it: absolute, then cleaned. `what` names the
-/// mount kind in the error (`volume`, `bind`, `tmpfs`).
-pub fn mount_destination(path: &str, what: &str) -> Result<String> {
-    if !path.starts_with('/') {
-        return Err(Error::InvalidPath(format!(
-            "invalid mount config for type \"{what}\": invalid mount path: '{path}' mount path must be absolute"
-        )));
-    }
-    Ok(clean(path))
-}
 
 /// A cleaned absolute container path as a path relative to its root (`/a/b` → `a/b`,
 /// `/` → `.`), the form [`crate::Root::resolve`] takes.
@@ -33,13 +20,6 @@ pub fn relative(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn destinations_must_be_absolute() {
-        assert_eq!(mount_destination("/x/../etc/", "volume").unwrap(), "/etc");
-        let e = mount_destination("data", "volume").unwrap_err().to_string();
-        assert!(e.contains("mount path must be absolute"), "{e}");
-    }
 
     #[test]
     fn relative_never_climbs() {

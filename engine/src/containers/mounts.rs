@@ -155,8 +155,14 @@ impl ContainerService {
             }
         }
         for target in config.volumes.iter().flat_map(|v| v.keys()) {
-            let dst = berth_fs::clean::mount_destination(target, "volume")
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+            if !target.starts_with('/') {
+                let e = berth_api::mount::MountError::NotAbsolute {
+                    kind: "volume".into(),
+                    path: target.clone(),
+                };
+                return Err(Error::Invalid(e.to_string()));
+            }
+            let dst = berth_api::path::clean(target);
             if !out.iter().any(|m| m.point.destination == dst) {
                 out.push(volume(&random_hex(32), &dst, true, "", true, true, made)?);
             }
