@@ -703,6 +703,36 @@ mod flows {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_task_left_behind_a_stopped_container_is_removed_at_restore() {
+        let h = Harness::new().await;
+        let created = h.create("created", json!({})).await;
+        let exited = h.create("exited", json!({})).await;
+        h.svc.start("exited").await.unwrap();
+        h.fake.exit(&exited.id, 3);
+        h.status(&exited, Status::Exited).await;
+        // berthd was killed inside a start of `created` (its task made and running) and
+        // between the exit of `exited` and its task's deletion.
+        let fake = Arc::new(Fake::default());
+        fake.seed(&created.id, 5151, None);
+        fake.seed(&exited.id, 5252, Some(3));
+        let h = h.reopen(fake.clone()).await;
+        assert_eq!(fake.status(&created.id, ""), None, "the live task is gone");
+        assert_eq!(
+            fake.status(&exited.id, ""),
+            None,
+            "the stopped task is gone"
+        );
+        let created = h.svc.get("created").unwrap();
+        let exited = h.svc.get("exited").unwrap();
+        assert_eq!(created.status(), Status::Created);
+        assert_eq!(exited.status(), Status::Exited);
+        assert_eq!(exited.read(|r| r.state.exit_code), 3);
+        // The killed task's exit is no exit of a later run.
+        h.svc.start("created").await.unwrap();
+        assert_eq!(created.status(), Status::Running);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_restart_due_when_berthd_stopped_happens() {
         let h = Harness::with_delay(Duration::from_secs(600)).await;
         let c = h
