@@ -409,4 +409,28 @@ mod tests {
         let e = merge(cfg(serde_json::json!({"Entrypoint": [""]})), &image).unwrap_err();
         assert_eq!(e.to_string(), "No command specified");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn joining_another_containers_pid_or_ipc_is_refused_and_nothing_is_made() {
+        let h = crate::containers::testing::Harness::new().await;
+        for (mode, flag) in [("PidMode", "--pid"), ("IpcMode", "--ipc")] {
+            let body = serde_json::json!({
+                "Image": "img:1",
+                "HostConfig": {"NetworkMode": "none", mode: "container:other"},
+            });
+            let req = ContainerCreateRequest::decode(
+                Some("application/json"),
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+            let e = h.svc.create(Some("joiner"), req).await.unwrap_err();
+            assert!(matches!(e, Error::Invalid(_)), "{e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("{flag} container:NAME is not supported")),
+                "{e}"
+            );
+            assert!(h.svc.get("joiner").is_err(), "nothing is made");
+        }
+    }
 }
