@@ -97,20 +97,35 @@ pub fn parse_size(s: &str) -> Option<u64> {
     num.parse::<u64>().ok().map(|n| n * mul)
 }
 
-/// Copies one output FIFO until the container has exited and every writer is gone.
-///
-/// While the container runs the FIFO is held open read-write, so the copier never sees a
-/// spurious end-of-file (before the shim opens its end, or across a berthd restart).
-/// Once the exit is known that end is swapped for a read-only one: the pipe then reports
-/// end-of-file as soon as the last writer (the container's processes, or the shim's
-/// terminal copier) has closed, so what is still in flight is read in full and nothing
-/// waits for a quiet period. `DRAIN_LIMIT` only bounds a writer that never closes.
+/// Copies one output FIFO to attached clients until the container has exited and every
+/// writer is gone.
 async fn copy_out(
     path: PathBuf,
-    mut rx: pipe::Receiver,
+    rx: pipe::Receiver,
     stream: u8,
     out: broadcast::Sender<Chunk>,
+    exited: watch::Receiver<bool>,
+) {
+    drain_fifo(&path, rx, exited, |data| {
+        let _ = out.send(Chunk::Data(stream, Bytes::copy_from_slice(data)));
+    })
+    .await;
+}
+
+/// Reads one output FIFO, handing each chunk to `on_data`, until the process has exited
+/// and every writer is gone (berthd's containers and the CRI's both read their FIFOs so).
+///
+/// While the process runs the FIFO is held open read-write (`rx`), so the reader never
+/// sees a spurious end-of-file (before the shim opens its end, or across a berthd
+/// restart). Once the exit is known that end is swapped for a read-only one: the pipe
+/// then reports end-of-file as soon as the last writer (the container's processes, or the
+/// shim's terminal copier) has closed, so what is still in flight is read in full and
+/// nothing waits for a quiet period. `DRAIN_LIMIT` only bounds a writer that never closes.
+pub(crate) async fn drain_fifo(
+    path: &Path,
+    mut rx: pipe::Receiver,
     mut exited: watch::Receiver<bool>,
+    mut on_data: impl FnMut(&[u8]),
 ) {
     const DRAIN_LIMIT: Duration = Duration::from_millis(500);
     let mut buf = vec![0u8; 32 * 1024];
@@ -118,15 +133,14 @@ async fn copy_out(
     loop {
         if draining {
             match tokio::time::timeout(DRAIN_LIMIT, rx.readable()).await {
-                Err(_) => break,
-                Ok(Err(_)) => break,
+                Err(_) | Ok(Err(_)) => break,
                 Ok(Ok(())) => {}
             }
         } else if *exited.borrow() {
             draining = true;
             // Opened before the read-write end is dropped, so the pipe (and what is
             // buffered in it) never loses its last reader in between.
-            match pipe::OpenOptions::new().open_receiver(&path) {
+            match pipe::OpenOptions::new().open_receiver(path) {
                 Ok(read_only) => rx = read_only,
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "reopening output FIFO");
@@ -145,9 +159,7 @@ async fn copy_out(
                     break;
                 }
             }
-            Ok(n) => {
-                let _ = out.send(Chunk::Data(stream, Bytes::copy_from_slice(&buf[..n])));
-            }
+            Ok(n) => on_data(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => break,
         }

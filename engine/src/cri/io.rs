@@ -9,7 +9,6 @@ use bytes::Bytes;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, watch};
 
@@ -201,12 +200,11 @@ async fn copy_out(
     stream: Stream,
     log: Option<Arc<Log>>,
     out: broadcast::Sender<Output>,
-    mut exited: watch::Receiver<bool>,
+    exited: watch::Receiver<bool>,
 ) {
-    const DRAIN_LIMIT: Duration = Duration::from_millis(500);
     // Read-write: the FIFO never reports end-of-file while berthd waits for the shim
     // to open it (or after a berthd restart, before the shim writes again).
-    let mut rx = match pipe::OpenOptions::new()
+    let rx = match pipe::OpenOptions::new()
         .read_write(true)
         .open_receiver(&path)
     {
@@ -216,45 +214,14 @@ async fn copy_out(
             return;
         }
     };
-    let mut buf = vec![0u8; 32 * 1024];
     let mut pending = Vec::new();
-    let mut draining = false;
-    loop {
-        if draining {
-            match tokio::time::timeout(DRAIN_LIMIT, rx.readable()).await {
-                Err(_) | Ok(Err(_)) => break,
-                Ok(Ok(())) => {}
-            }
-        } else if *exited.borrow() {
-            draining = true;
-            // Opened before the read-write end is dropped, so the FIFO never loses its
-            // last reader (nor what is buffered in it) in between.
-            if let Ok(read_only) = pipe::OpenOptions::new().open_receiver(&path) {
-                rx = read_only;
-            }
-            continue;
-        } else {
-            tokio::select! {
-                r = rx.readable() => { if r.is_err() { break; } }
-                _ = exited.wait_for(|e| *e) => continue,
-            }
+    crate::containers::io::drain_fifo(&path, rx, exited, |data| {
+        let _ = out.send(Output::Data(stream, Bytes::copy_from_slice(data)));
+        if let Some(log) = &log {
+            write_lines(log, stream, &mut pending, data);
         }
-        match rx.try_read(&mut buf) {
-            Ok(0) => {
-                if draining {
-                    break;
-                }
-            }
-            Ok(n) => {
-                let _ = out.send(Output::Data(stream, Bytes::copy_from_slice(&buf[..n])));
-                if let Some(log) = &log {
-                    write_lines(log, stream, &mut pending, &buf[..n]);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => break,
-        }
-    }
+    })
+    .await;
     if let (Some(log), false) = (&log, pending.is_empty()) {
         log.line(stream, false, &pending);
     }
