@@ -7,8 +7,12 @@ use crate::commands::ps::filters_json;
 use crate::error::{Error, Result};
 use crate::format::{self, fields, Spec};
 use crate::template::Struct;
-use berth_api::network::NetworkResource;
-use serde_json::{json, Map, Value};
+use berth_api::network::{
+    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkConnect, NetworkCreate,
+    NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnect, NetworkResource,
+    NetworksPruneReport,
+};
+use std::collections::BTreeMap;
 
 /// docker's networkContext.
 const SPEC: Spec = Spec {
@@ -184,13 +188,13 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
     }
 }
 
-fn pairs(list: &[String]) -> Value {
-    let mut m = Map::new();
-    for item in list {
-        let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
-        m.insert(k.to_string(), json!(v));
-    }
-    Value::Object(m)
+fn pairs(list: &[String]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|item| {
+            let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
 }
 
 async fn create(client: &Client, a: CreateArgs) -> Result<i32> {
@@ -199,34 +203,37 @@ async fn create(client: &Client, a: CreateArgs) -> Result<i32> {
             "every ip-range or gateway must have a corresponding subnet".into(),
         ));
     }
-    let config: Vec<Value> = a
+    let config: Vec<IpamConfig> = a
         .subnet
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let mut c = json!({"Subnet": s});
-            if let Some(g) = a.gateway.get(i) {
-                c["Gateway"] = json!(g);
-            }
-            if let Some(r) = a.ip_range.get(i) {
-                c["IPRange"] = json!(r);
-            }
-            c
+        .map(|(i, s)| IpamConfig {
+            subnet: s.clone(),
+            gateway: a.gateway.get(i).cloned().unwrap_or_default(),
+            ip_range: a.ip_range.get(i).cloned().unwrap_or_default(),
+            ..Default::default()
         })
         .collect();
-    let body = json!({
-        "Name": a.name,
-        "CheckDuplicate": true,
-        "Driver": a.driver,
-        "Internal": a.internal,
-        "Attachable": a.attachable,
-        "EnableIPv6": a.ipv6,
-        "IPAM": {"Driver": "default", "Config": config, "Options": {}},
-        "Options": pairs(&a.opts),
-        "Labels": pairs(&a.labels),
-    });
-    let v: Value = client.post_json("/networks/create", Some(&body)).await?;
-    println!("{}", v["Id"].as_str().unwrap_or(""));
+    let body = NetworkCreateRequest {
+        name: a.name.clone(),
+        create: NetworkCreate {
+            check_duplicate: true,
+            driver: a.driver.clone(),
+            internal: a.internal,
+            attachable: a.attachable,
+            enable_ipv6: a.ipv6,
+            ipam: Some(Ipam {
+                driver: "default".into(),
+                config: Some(config),
+                options: Some(BTreeMap::new()),
+            }),
+            options: Some(pairs(&a.opts)),
+            labels: Some(pairs(&a.labels)),
+            ..Default::default()
+        },
+    };
+    let created: NetworkCreateResponse = client.post_typed("/networks/create", &body).await?;
+    println!("{}", created.id);
     Ok(0)
 }
 
@@ -329,10 +336,10 @@ pub async fn prune_networks(client: &Client, filters: &[String]) -> Result<()> {
     } else {
         query(&[("filters", filters_json(filters)?)])
     };
-    let v: Value = client
+    let report: NetworksPruneReport = client
         .post_json(&format!("/networks/prune{q}"), None)
         .await?;
-    let deleted = crate::output::strings(&v["NetworksDeleted"]);
+    let deleted = report.networks_deleted.unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Networks:");
         for d in &deleted {
@@ -344,33 +351,43 @@ pub async fn prune_networks(client: &Client, filters: &[String]) -> Result<()> {
 }
 
 async fn connect(client: &Client, a: ConnectArgs) -> Result<i32> {
-    let mut ipam = Map::new();
-    if let Some(ip) = &a.ip {
-        ipam.insert("IPv4Address".into(), json!(ip));
-    }
-    if let Some(ip) = &a.ip6 {
-        ipam.insert("IPv6Address".into(), json!(ip));
-    }
-    let body = json!({
-        "Container": a.container,
-        "EndpointConfig": {"IPAMConfig": ipam, "Aliases": a.aliases},
-    });
-    client
-        .post(
-            &format!("/networks/{}/connect", seg(&a.network)),
-            Some(&body),
-        )
-        .await?;
+    let body = NetworkConnect {
+        container: a.container.clone(),
+        endpoint_config: Some(EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: a.ip.clone().unwrap_or_default(),
+                ipv6_address: a.ip6.clone().unwrap_or_default(),
+                ..Default::default()
+            }),
+            aliases: Some(a.aliases.clone()),
+            ..Default::default()
+        }),
+    };
+    post_body(
+        client,
+        &format!("/networks/{}/connect", seg(&a.network)),
+        &body,
+    )
+    .await
+}
+
+/// POSTs a typed body, the answer drained.
+async fn post_body(client: &Client, path: &str, body: &impl serde::Serialize) -> Result<i32> {
+    let body = serde_json::to_value(body)
+        .map_err(|e| Error::Usage(format!("encoding the request: {e}")))?;
+    client.post(path, Some(&body)).await?;
     Ok(0)
 }
 
 async fn disconnect(client: &Client, a: DisconnectArgs) -> Result<i32> {
-    let body = json!({"Container": a.container, "Force": a.force});
-    client
-        .post(
-            &format!("/networks/{}/disconnect", seg(&a.network)),
-            Some(&body),
-        )
-        .await?;
-    Ok(0)
+    let body = NetworkDisconnect {
+        container: a.container.clone(),
+        force: a.force,
+    };
+    post_body(
+        client,
+        &format!("/networks/{}/disconnect", seg(&a.network)),
+        &body,
+    )
+    .await
 }
