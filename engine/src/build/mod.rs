@@ -1,0 +1,3 @@
+//! Building images (the classic builder behind `POST /build`).
+
+pub mod dockerfile;
