@@ -17,6 +17,7 @@
 //! - [`root`]: the resolver and the descriptor-relative primitives.
 //! - [`copy`]: a tree copied from one root into another (volume copy-up).
 //! - [`view`]: an image's layers seen as one read-only root (a detached overlay).
+//! - [`ignore`]: `.dockerignore` patterns, which paths of a build context are left out.
 //!
 //! What this crate must not do: build a host path from an untrusted path, follow a
 //! symlink it did not resolve inside its root, or read an unbounded amount from an
@@ -25,6 +26,7 @@
 pub mod clean;
 pub mod copy;
 mod error;
+pub mod ignore;
 pub mod root;
 pub mod view;
 
