@@ -151,6 +151,7 @@ impl ImageService {
                 index: None,
                 layers,
                 last_tag_time: super::now_rfc3339(),
+                parent: None,
             };
             self.finish_load(&rec, &tags, progress)?;
         }
@@ -224,6 +225,7 @@ impl ImageService {
                 index: None,
                 layers,
                 last_tag_time: super::now_rfc3339(),
+                parent: None,
             };
             self.finish_load(&rec, &tags, progress)?;
         }
