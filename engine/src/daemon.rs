@@ -86,10 +86,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     images.set_users(Box::new(move || {
         weak.upgrade().map(|c| c.image_users()).unwrap_or_default()
     }));
+    let builds =
+        crate::build::BuildService::new(images.clone(), containers.clone(), &cfg.exec_root);
+    // No build survives a restart: the step containers a crash left go now.
+    builds.sweep().await;
     let state = AppState {
         images,
         data_root: cfg.data_root.clone(),
         containers: containers.clone(),
+        builds,
     };
     let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

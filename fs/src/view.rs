@@ -35,7 +35,12 @@ pub fn open_layers(layers: &[PathBuf], scratch: &Path) -> Result<Root> {
 /// writing into it (a build's COPY, ADD and WORKDIR). `work` is an empty directory on
 /// the same file system as `upper`. Mounted and detached at once as [`open_layers`]
 /// does; without lower layers (`FROM scratch`) `upper` itself is the root.
-pub fn open_writable(upper: &Path, work: &Path, lowers: &[PathBuf], scratch: &Path) -> Result<Root> {
+pub fn open_writable(
+    upper: &Path,
+    work: &Path,
+    lowers: &[PathBuf],
+    scratch: &Path,
+) -> Result<Root> {
     if lowers.is_empty() {
         return Root::open(upper);
     }
@@ -78,13 +83,7 @@ fn mount_and_open(data: &str, flags: MsFlags, scratch: &Path) -> Result<Root> {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir(&point).map_err(|e| mount_err(crate::error::errno_of(&e)))?;
-    let mounted = nix::mount::mount(
-        Some("overlay"),
-        &point,
-        Some("overlay"),
-        flags,
-        Some(data),
-    );
+    let mounted = nix::mount::mount(Some("overlay"), &point, Some("overlay"), flags, Some(data));
     if let Err(errno) = mounted {
         let _ = std::fs::remove_dir(&point);
         return Err(mount_err(errno));
@@ -182,8 +181,7 @@ mod tests {
         std::fs::create_dir(&work).unwrap();
         {
             let root =
-                open_writable(&upper, &work, &[base.path().to_path_buf()], scratch.path())
-                    .unwrap();
+                open_writable(&upper, &work, &[base.path().to_path_buf()], scratch.path()).unwrap();
             root.mkdir_all("/etc/new/dir", 0o755).unwrap();
             assert_eq!(root.read_file("/etc/passwd", 10).unwrap().unwrap(), b"base");
         }

@@ -103,7 +103,10 @@ impl EntryHeader {
             gid: h.gid().unwrap_or(0),
             size: e.size(),
             typeflag,
-            link: e.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default(),
+            link: e
+                .link_name_bytes()
+                .map(|l| l.into_owned())
+                .unwrap_or_default(),
             devmajor: h.device_major().ok().flatten().unwrap_or(0) as u64,
             devminor: h.device_minor().ok().flatten().unwrap_or(0) as u64,
             xattrs: Vec::new(),
@@ -180,7 +183,10 @@ fn set_owner_mode_times(fd: BorrowedFd<'_>, h: &EntryHeader) -> nix::Result<()> 
         Some(Uid::from_raw(h.uid as u32)),
         Some(Gid::from_raw(h.gid as u32)),
     )?;
-    fchmod(fd.as_raw_fd(), Mode::from_bits_truncate((h.mode & 0o7777) as u32))?;
+    fchmod(
+        fd.as_raw_fd(),
+        Mode::from_bits_truncate((h.mode & 0o7777) as u32),
+    )?;
     let t = TimeSpec::new(h.mtime, 0);
     nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t)
 }
@@ -200,8 +206,11 @@ impl Context {
             .prefix("build-context-")
             .tempdir_in(parent)
             .map_err(|e| BuildError::Internal(format!("creating the context directory: {e}")))?;
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .map_err(|e| BuildError::Internal(format!("creating the context directory: {e}")))?;
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(|e| BuildError::Internal(format!("creating the context directory: {e}")))?;
         let root = Root::open(dir.path())
             .map_err(|e| BuildError::Internal(format!("opening the context: {e}")))?;
         let mut ctx = Self {
@@ -220,7 +229,10 @@ impl Context {
         }
         // Directory times last: creating their children changed them.
         for (rel, mtime) in dir_times.into_iter().rev() {
-            if let Ok(fd) = ctx.root.resolve(&rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW) {
+            if let Ok(fd) = ctx.root.resolve(
+                &rel,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+            ) {
                 let t = TimeSpec::new(mtime, 0);
                 let _ = nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t);
             }
@@ -262,10 +274,9 @@ impl Context {
             BuildError::Context(format!("unpacking {shown} from the build context: {e}"))
         };
         let (parent_rel, name) = split_parent(&rel);
-        let parent = self
-            .root
-            .mkdir_all(parent_rel, 0o755)
-            .map_err(|e| BuildError::Context(format!("unpacking {rel} from the build context: {e}")))?;
+        let parent = self.root.mkdir_all(parent_rel, 0o755).map_err(|e| {
+            BuildError::Context(format!("unpacking {rel} from the build context: {e}"))
+        })?;
         let name = OsStr::new(name);
         // Something already there is replaced (a directory only by a non-directory).
         match fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
@@ -276,7 +287,11 @@ impl Context {
         }
         match et {
             T::Directory => {
-                match mkdirat(Some(parent.as_raw_fd()), name, Mode::from_bits_truncate(0o700)) {
+                match mkdirat(
+                    Some(parent.as_raw_fd()),
+                    name,
+                    Mode::from_bits_truncate(0o700),
+                ) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(fail(e)),
                 }
@@ -333,7 +348,11 @@ impl Context {
                 let tdir = self
                     .root
                     .resolve(tp, OFlag::O_PATH | OFlag::O_DIRECTORY)
-                    .map_err(|e| BuildError::Context(format!("unpacking {rel} from the build context: link target {target}: {e}")))?;
+                    .map_err(|e| {
+                        BuildError::Context(format!(
+                            "unpacking {rel} from the build context: link target {target}: {e}"
+                        ))
+                    })?;
                 nix::unistd::linkat(
                     Some(tdir.as_raw_fd()),
                     OsStr::new(tn),
@@ -427,8 +446,18 @@ impl Context {
     /// The cache checksum of a context path, as dockerd's context `Hash` gives it: the
     /// tarsum of the entry the path resolves to (a symlink's target), else the path.
     pub fn hash(&self, rel: &str) -> String {
-        let resolved = self.resolved_rel(rel).unwrap_or_else(|| sum_key(rel.as_bytes()));
-        self.sums.get(&resolved).cloned().unwrap_or_else(|| rel.to_string())
+        let resolved = self
+            .resolved_rel(rel)
+            .unwrap_or_else(|| sum_key(rel.as_bytes()));
+        self.sums
+            .get(&resolved)
+            .cloned()
+            .unwrap_or_else(|| rel.to_string())
+    }
+
+    /// The checksum of the entry at exactly `rel` (nothing followed), if it had one.
+    pub fn sum(&self, rel: &str) -> Option<String> {
+        self.sums.get(&sum_key(rel.as_bytes())).cloned()
     }
 
     /// The path (relative to the context) that `rel` resolves to inside it, symlinks
@@ -474,17 +503,19 @@ fn prune(dir: BorrowedFd<'_>, at: &str, patterns: &Patterns, depth: usize) -> Re
         } else {
             format!("{at}/{}", name.to_string_lossy())
         };
-        let st = match fstatat(Some(dir.as_raw_fd()), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        let st = match fstatat(
+            Some(dir.as_raw_fd()),
+            name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
             Ok(st) => st,
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(fail(e)),
         };
         let is_dir = kind(&st) == libc::S_IFDIR;
-        if patterns.matches(&rel) {
-            if !is_dir || !patterns.may_include_below(&rel) {
-                remove_all_at(dir, &name).map_err(fail)?;
-                continue;
-            }
+        if patterns.matches(&rel) && (!is_dir || !patterns.may_include_below(&rel)) {
+            remove_all_at(dir, &name).map_err(fail)?;
+            continue;
         }
         if is_dir {
             let sub: OwnedFd = open_at(
@@ -506,7 +537,9 @@ pub fn file_hash(root: &Root, rel: &str) -> std::io::Result<String> {
     let fd = root
         .resolve(rel, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY)
         .or_else(|_| root.resolve(rel, OFlag::O_PATH))
-        .map_err(|e| std::io::Error::from_raw_os_error(e.errno().map(|e| e as i32).unwrap_or(libc::EIO)))?;
+        .map_err(|e| {
+            std::io::Error::from_raw_os_error(e.errno().map(|e| e as i32).unwrap_or(libc::EIO))
+        })?;
     let st = fstat(fd.as_raw_fd()).map_err(std::io::Error::from)?;
     let typeflag = match kind(&st) {
         libc::S_IFDIR => b'5',
@@ -519,7 +552,11 @@ pub fn file_hash(root: &Root, rel: &str) -> std::io::Result<String> {
         mode: (st.st_mode & 0o7777) as u64,
         uid: st.st_uid as u64,
         gid: st.st_gid as u64,
-        size: if typeflag == b'0' { st.st_size as u64 } else { 0 },
+        size: if typeflag == b'0' {
+            st.st_size as u64
+        } else {
+            0
+        },
         typeflag,
         link: Vec::new(),
         devmajor: 0,
@@ -585,14 +622,17 @@ mod tests {
             ctx.hash("a.txt"),
             "00ec16333078d287782d462baefc8bb9eb0231dc3aefba3ca3e2f7e5cf0cadda"
         );
-        let mut sub = vec![ctx.hash("sub"), ctx.hash("sub/b.txt")];
+        let mut sub = [ctx.hash("sub"), ctx.hash("sub/b.txt")];
         sub.sort();
         let dir = hex::encode(Sha256::digest(sub.join(",").as_bytes()));
         assert_eq!(
             dir,
             "292dc2bc698a0753ce0c1a1b15f525c9f03783472b6a9bc04c2bb06bc55782fa"
         );
-        assert_eq!(std::fs::read(ctx.host_path().join("a.txt")).unwrap(), b"hello\n");
+        assert_eq!(
+            std::fs::read(ctx.host_path().join("a.txt")).unwrap(),
+            b"hello\n"
+        );
     }
 
     #[test]
@@ -629,7 +669,11 @@ mod tests {
         assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
         // Resolved inside the context: the link names the context's own path.
         if let Ok(ctx) = ctx {
-            assert!(ctx.host_path().join(outside.path().strip_prefix("/").unwrap()).join("evil").exists());
+            assert!(ctx
+                .host_path()
+                .join(outside.path().strip_prefix("/").unwrap())
+                .join("evil")
+                .exists());
         }
     }
 
@@ -637,7 +681,11 @@ mod tests {
     fn dockerignore_and_dockerfile() {
         let mut ctx = from_tar(&tar_of(&[
             ("Dockerfile", b"FROM x\n", 0o644),
-            (".dockerignore", b"*.log\nDockerfile\ndocs\n!docs/keep\n", 0o644),
+            (
+                ".dockerignore",
+                b"*.log\nDockerfile\ndocs\n!docs/keep\n",
+                0o644,
+            ),
             ("a.log", b"x", 0o644),
             ("keep", b"y", 0o644),
             ("docs/", b"", 0o755),

@@ -83,7 +83,3 @@ impl BuildError {
 
 /// Result of build steps.
 pub type Result<T> = std::result::Result<T, BuildError>;
-
-pub(crate) fn internal(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> BuildError {
-    move |e| BuildError::Internal(format!("{what}: {e}"))
-}

@@ -69,7 +69,11 @@ pub struct Change {
 
 fn read_err(path: &str) -> impl Fn(Errno) -> LayerError + '_ {
     move |errno| LayerError::Read {
-        path: if path.is_empty() { "/".into() } else { path.to_string() },
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.to_string()
+        },
         errno,
     }
 }
@@ -134,8 +138,12 @@ fn is_stub(
         };
         let only_stubs = names.iter().all(|n| {
             let child = join(rel, n);
-            fstatat(Some(fd.as_raw_fd()), n.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .is_ok_and(|cst| is_stub(fd.as_fd(), n, &child, &cst, lower))
+            fstatat(
+                Some(fd.as_raw_fd()),
+                n.as_os_str(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .is_ok_and(|cst| is_stub(fd.as_fd(), n, &child, &cst, lower))
         });
         if !only_stubs || is_opaque(fd.as_fd()) {
             return false;
@@ -160,13 +168,19 @@ pub fn remove_stubs(upper: &Root, lower: Option<&Root>) -> Result<()> {
         .resolve(".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)
         .map_err(|e| LayerError::Store(e.to_string()))?;
     // Files first, then `/etc` (which may only hold them), then the mounted trees.
-    for rel in MOUNT_FILES.iter().chain(["etc"].iter()).chain(MOUNT_TREES.iter()) {
+    for rel in MOUNT_FILES
+        .iter()
+        .chain(["etc"].iter())
+        .chain(MOUNT_TREES.iter())
+    {
         let (dir, name) = match rel.rsplit_once('/') {
             Some((d, n)) => (Some(d), n),
             None => (None, *rel),
         };
         let parent = match dir {
-            None => top.try_clone().map_err(|e| LayerError::Store(e.to_string()))?,
+            None => top
+                .try_clone()
+                .map_err(|e| LayerError::Store(e.to_string()))?,
             Some(d) => match open_dir(top.as_fd(), OsStr::new(d), d) {
                 Ok(fd) => fd,
                 Err(_) => continue,
@@ -309,7 +323,13 @@ impl<W: Write> TarWriter<'_, W> {
         Ok(())
     }
 
-    fn entry(&mut self, parent: BorrowedFd<'_>, name: &OsStr, rel: &str, depth: usize) -> Result<()> {
+    fn entry(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        rel: &str,
+        depth: usize,
+    ) -> Result<()> {
         let st = match fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(Errno::ENOENT) => return Ok(()),
@@ -341,7 +361,13 @@ impl<W: Write> TarWriter<'_, W> {
                     let mut h = header(&st, tar::EntryType::Regular);
                     h.set_mode(st.st_mode & 0o777);
                     h.set_size(0);
-                    self.append(&mut h, &format!("{rel}/.wh..wh..opq"), None, None, std::io::empty())?;
+                    self.append(
+                        &mut h,
+                        &format!("{rel}/.wh..wh..opq"),
+                        None,
+                        None,
+                        std::io::empty(),
+                    )?;
                 }
                 self.dir_contents(fd.as_fd(), rel, depth + 1)
             }
@@ -362,7 +388,13 @@ impl<W: Write> TarWriter<'_, W> {
                     if let Some(first) = self.links.get(&key).cloned() {
                         let mut h = header(&st, tar::EntryType::Link);
                         h.set_size(0);
-                        return self.append(&mut h, rel, Some(first.as_bytes()), None, std::io::empty());
+                        return self.append(
+                            &mut h,
+                            rel,
+                            Some(first.as_bytes()),
+                            None,
+                            std::io::empty(),
+                        );
                     }
                     self.links.insert(key, rel.to_string());
                 }
@@ -431,7 +463,11 @@ fn diff_dir(
     }
     for name in children(dir, at)? {
         let rel = join(at, &name);
-        let st = match fstatat(Some(dir.as_raw_fd()), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        let st = match fstatat(
+            Some(dir.as_raw_fd()),
+            name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
             Ok(st) => st,
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(read_err(&rel)(e)),
@@ -441,7 +477,11 @@ fn diff_dir(
         }
         let path = format!("/{rel}");
         let is_dir = kind(&st) == libc::S_IFDIR;
-        let sub = if is_dir { Some(open_dir(dir, &name, &rel)?) } else { None };
+        let sub = if is_dir {
+            Some(open_dir(dir, &name, &rel)?)
+        } else {
+            None
+        };
         let deleted = is_whiteout(&st) || sub.as_ref().is_some_and(|fd| is_opaque(fd.as_fd()));
         let mut record = true;
         let kind_of = if deleted {
@@ -505,7 +545,22 @@ pub struct StoredLayer {
 
 /// Writes the tree under `dir` into the content store as an uncompressed layer tar.
 /// `None` if the tree is empty (the step changed nothing: an empty layer).
-pub fn store(content: &ContentStore, dir: BorrowedFd<'_>, walk: Walk) -> Result<Option<StoredLayer>> {
+pub fn store(
+    content: &ContentStore,
+    dir: BorrowedFd<'_>,
+    walk: Walk,
+) -> Result<Option<StoredLayer>> {
+    store_filtered(content, dir, walk, None)
+}
+
+/// As [`store`], leaving out the runtime's mount points when `skip_stubs` is given
+/// (with the image's file system to tell copied-up directories).
+pub fn store_filtered(
+    content: &ContentStore,
+    dir: BorrowedFd<'_>,
+    walk: Walk,
+    skip_stubs: Option<Option<&Root>>,
+) -> Result<Option<StoredLayer>> {
     if list_dir(dir).map_err(read_err(""))?.is_empty() {
         return Ok(None);
     }
@@ -514,7 +569,7 @@ pub fn store(content: &ContentStore, dir: BorrowedFd<'_>, walk: Walk) -> Result<
         .map_err(|e| LayerError::Store(e.to_string()))?;
     let stats = {
         let buffered = std::io::BufWriter::with_capacity(1 << 20, &mut writer);
-        write_tar(dir, buffered, walk, None)?
+        write_tar(dir, buffered, walk, skip_stubs)?
     };
     if stats.entries == 0 {
         return Ok(None);
@@ -569,12 +624,23 @@ mod tests {
         std::fs::write(p.join("a"), "1").unwrap();
         std::fs::hard_link(p.join("a"), p.join("b")).unwrap();
         let root = Root::open(p).unwrap();
-        let fd = root.resolve(".", OFlag::O_RDONLY | OFlag::O_DIRECTORY).unwrap();
+        let fd = root
+            .resolve(".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .unwrap();
         let mut out = Vec::new();
         let stats = write_tar(fd.as_fd(), &mut out, Walk::Upper, None).unwrap();
         assert_eq!(
             names(&out),
-            vec!["a", "b", "etc/", "etc/.wh.gone", "etc/new", "link", "opq/", "opq/.wh..wh..opq"]
+            vec![
+                "a",
+                "b",
+                "etc/",
+                "etc/.wh.gone",
+                "etc/new",
+                "link",
+                "opq/",
+                "opq/.wh..wh..opq"
+            ]
         );
         assert_eq!(stats.bytes, 2);
         let mut a = tar::Archive::new(&out[..]);
@@ -615,7 +681,9 @@ mod tests {
         .unwrap();
         let lower = Root::open(image.path()).unwrap();
         let upper = Root::open(u).unwrap();
-        let fd = upper.resolve(".", OFlag::O_RDONLY | OFlag::O_DIRECTORY).unwrap();
+        let fd = upper
+            .resolve(".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .unwrap();
         let got: Vec<(String, u8)> = changes(fd.as_fd(), Some(&lower))
             .unwrap()
             .into_iter()

@@ -48,6 +48,11 @@ pub struct RootView {
 }
 
 impl RootView {
+    /// A root opened elsewhere (a build's layer being written), not mounted here.
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        Self { fd, mount: None }
+    }
+
     /// The root as a descriptor: the `/` that every archive path is resolved under.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
