@@ -639,7 +639,11 @@ pub fn copy(src: &Root, sources: &[Source], dst: &Root, plan: &Plan) -> Result<(
                 OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
             )
             .map_err(|e| e.to_string())?;
-        if plan.decompress && kind(&st) == libc::S_IFREG && is_archive(file_fd.as_fd()) {
+        let archive = plan.decompress && kind(&st) == libc::S_IFREG && is_archive(file_fd.as_fd());
+        // The sniffing read through a duplicate, which shares the file offset.
+        nix::unistd::lseek(file_fd.as_raw_fd(), 0, nix::unistd::Whence::SeekSet)
+            .map_err(fail(&s.rel))?;
+        if archive {
             mkdir_owned(dst, &plan.dest, Some((0, 0)))?;
             let view = crate::containers::archive::RootView::from_fd(
                 dst.resolve(".", OFlag::O_PATH | OFlag::O_DIRECTORY)

@@ -144,8 +144,7 @@ impl BuildService {
         out.stream(format!("Successfully built {}\n", image.id.short()));
         for t in &opts.tags {
             self.images
-                .meta
-                .set_tag(&t.to_string(), &image.id)
+                .tag_image(&image.id, t)
                 .map_err(|e| BuildError::Internal(e.to_string()))?;
             out.stream(format!("Successfully tagged {}\n", t.familiar()));
         }

@@ -72,6 +72,17 @@ pub fn child_config(parent: Option<&ImageConfig>, child: &Child) -> ImageConfig 
 }
 
 impl ImageService {
+    /// Points `r` at the image and records the time (a build's `-t`).
+    pub fn tag_image(&self, id: &Digest, r: &Reference) -> Result<()> {
+        let mut rec = self
+            .meta
+            .image(id)?
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        rec.last_tag_time = super::now_rfc3339();
+        self.meta.put_image(&rec, &[r.to_string()], &[])?;
+        Ok(())
+    }
+
     /// An image's config, typed.
     pub fn image_config(&self, rec: &ImageRecord) -> Result<ImageConfig> {
         let bytes = self.content.read(&rec.id)?;
@@ -125,8 +136,9 @@ impl ImageService {
             manifest_media_type: media_type.into(),
             index: None,
             layers,
+            // Clients parse it as a time: Go's zero time until the image is tagged.
             last_tag_time: if tags.is_empty() {
-                String::new()
+                "0001-01-01T00:00:00Z".into()
             } else {
                 super::now_rfc3339()
             },
