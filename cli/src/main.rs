@@ -62,6 +62,10 @@ fn main() {
     };
     match code {
         Ok(code) => std::process::exit(code),
+        Err(error::Error::Exit { message, code }) => {
+            eprintln!("{message}");
+            std::process::exit(code);
+        }
         Err(e) => {
             eprintln!("berth: {e}");
             std::process::exit(1);
