@@ -204,47 +204,6 @@ pub fn parse_bytes(s: &str) -> std::result::Result<i64, String> {
     Ok(v as i64)
 }
 
-/// A Go duration ("1h2m3.5s", "500ms", "10us"), in nanoseconds.
-pub fn parse_go_duration(s: &str) -> std::result::Result<i64, String> {
-    let bad = || format!("time: invalid duration \"{s}\"");
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("time: missing unit in duration \"{s}\""))?;
-        let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            u => return Err(format!("time: unknown unit \"{u}\" in duration \"{s}\"")),
-        };
-        total += n * mult;
-        rest = &rest[u_end..];
-    }
-    if total > i64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(if neg { -(total as i64) } else { total as i64 })
-}
-
 /// `KEY=value` lines of an env or label file: blank lines and `#` comments skipped, a
 /// bare `KEY` of an env file taken from our own environment (dropped if unset).
 pub fn read_kv_file(path: &str, from_env: bool) -> Result<Vec<String>> {
@@ -886,7 +845,8 @@ impl ContainerOptions {
             ),
         ] {
             if let Some(v) = v {
-                let ns = parse_go_duration(v).map_err(|why| invalid(v, flag, why))?;
+                let ns = berth_api::duration::parse(v)
+                    .map_err(|why| invalid(v, flag, why.to_string()))?;
                 if ns < 0 {
                     return Err(Error::Usage(format!("{flag} cannot be negative")));
                 }
@@ -1220,18 +1180,6 @@ mod tests {
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("12x").is_err());
         assert!(parse_bytes("").is_err());
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("10m"), Ok(600_000_000_000));
-        assert_eq!(parse_go_duration("1h30m"), Ok(5_400_000_000_000));
-        assert_eq!(parse_go_duration("500ms"), Ok(500_000_000));
-        assert_eq!(parse_go_duration("1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_go_duration("0"), Ok(0));
-        assert!(parse_go_duration("10").is_err());
-        assert!(parse_go_duration("10x").is_err());
-        assert!(parse_go_duration("").is_err());
     }
 
     #[test]

@@ -12,81 +12,17 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Docker's default detach sequence: ctrl-p ctrl-q.
-pub const DEFAULT_DETACH_KEYS: &[u8] = &[0x10, 0x11];
+pub const DEFAULT_DETACH_KEYS: &[u8] = berth_api::detach::DEFAULT;
 
-/// A `--detach-keys` value ("ctrl-p,ctrl-q", "ctrl-a,x") as the bytes typed.
+/// A `--detach-keys` value ("ctrl-p,ctrl-q", "ctrl-a,x") as the bytes typed, read as
+/// docker reads it (the same parser as berthd's).
 pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>> {
-    let bad = |k: &str| {
+    berth_api::detach::parse(spec).map_err(|e| {
         Error::Usage(format!(
-            "invalid detach keys ({spec}): unknown character: '{k}'"
+            "invalid detach keys ({spec}): unknown character: '{}'",
+            e.0
         ))
-    };
-    let mut out = Vec::new();
-    for key in spec.split(',') {
-        let lower = key.to_ascii_lowercase();
-        if let Some(c) = lower.strip_prefix("ctrl-") {
-            let b = match c.as_bytes() {
-                [b @ b'a'..=b'z'] => b - b'a' + 1,
-                [b'@'] => 0,
-                [b'['] => 27,
-                [b'\\'] => 28,
-                [b']'] => 29,
-                [b'^'] => 30,
-                [b'_'] => 31,
-                _ => return Err(bad(key)),
-            };
-            out.push(b);
-        } else if key.len() == 1 && key.is_ascii() {
-            out.extend_from_slice(key.as_bytes());
-        } else {
-            return Err(bad(key));
-        }
-    }
-    Ok(out)
-}
-
-/// Watches a byte stream for the detach sequence, holding back a partial match until
-/// it is known not to be one.
-#[derive(Debug)]
-pub struct DetachScanner {
-    keys: Vec<u8>,
-    matched: usize,
-}
-
-impl DetachScanner {
-    /// A scanner for `keys` (an empty sequence never matches).
-    pub fn new(keys: Vec<u8>) -> Self {
-        Self { keys, matched: 0 }
-    }
-
-    /// Appends to `out` what may be forwarded; true once the whole sequence was typed.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
-        if self.keys.is_empty() {
-            out.extend_from_slice(input);
-            return false;
-        }
-        for &b in input {
-            if b == self.keys[self.matched] {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    return true;
-                }
-                continue;
-            }
-            // Not the sequence after all: what was held back goes through.
-            out.extend_from_slice(&self.keys[..self.matched]);
-            self.matched = 0;
-            if b == self.keys[0] {
-                self.matched = 1;
-                if self.keys.len() == 1 {
-                    return true;
-                }
-            } else {
-                out.push(b);
-            }
-        }
-        false
-    }
+    })
 }
 
 /// The local terminal (stdin) in raw mode; the saved settings come back on drop,
@@ -201,11 +137,11 @@ where
         } else {
             Vec::new()
         };
-        let mut scan = DetachScanner::new(keys);
+        let mut scan = berth_api::detach::Scanner::new(&keys);
         let mut out = Vec::new();
         while let Some(chunk) = rx.recv().await {
             out.clear();
-            let detached = scan.feed(&chunk, &mut out);
+            let detached = scan.feed_into(&chunk, &mut out);
             if !out.is_empty() && wr.write_all(&out).await.is_err() {
                 // berthd stopped reading: the container is gone; the output says how.
                 break;
@@ -460,27 +396,6 @@ mod tests {
         assert_eq!(parse_detach_keys("ctrl-[").ok(), Some(vec![27]));
         assert!(parse_detach_keys("ctrl-1").is_err());
         assert!(parse_detach_keys("abc").is_err());
-    }
-
-    #[test]
-    fn detach_scanner_holds_back_partial_matches_only() {
-        let mut s = DetachScanner::new(vec![0x10, 0x11]);
-        let mut out = Vec::new();
-        assert!(!s.feed(b"ab\x10", &mut out));
-        assert_eq!(out, b"ab");
-        out.clear();
-        assert!(!s.feed(b"c", &mut out));
-        assert_eq!(out, b"\x10c");
-        out.clear();
-        assert!(!s.feed(b"\x10\x10", &mut out));
-        assert_eq!(out, b"\x10");
-        out.clear();
-        assert!(s.feed(b"\x11rest", &mut out));
-        assert!(out.is_empty());
-        let mut none = DetachScanner::new(Vec::new());
-        out.clear();
-        assert!(!none.feed(b"\x10\x11", &mut out));
-        assert_eq!(out, b"\x10\x11");
     }
 
     #[tokio::test]

@@ -100,11 +100,15 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         Sub::Update(a) => update::run(client, a).await,
         Sub::Cp(a) => cp::run(client, a).await,
         Sub::Prune(a) => {
-            if !a.force && !system::confirm("WARNING! This will remove all stopped containers.")? {
+            if !a.force
+                && !crate::commands::prune::confirm(
+                    "WARNING! This will remove all stopped containers.",
+                )?
+            {
                 return Ok(0);
             }
             let reclaimed = system::prune_containers(client, &a.filter).await?;
-            system::print_reclaimed(reclaimed);
+            crate::commands::prune::print_reclaimed(reclaimed);
             Ok(0)
         }
     }

@@ -2,7 +2,6 @@
 //! them (`TIME TYPE ACTION ID (attr=value, ...)`), or with `--format`.
 
 use crate::client::{json_stream, query, Client};
-use crate::container_options::parse_go_duration;
 use crate::error::{Error, Result};
 use crate::output::Template;
 use chrono::{Local, NaiveDate, NaiveDateTime, Offset, TimeZone};
@@ -34,7 +33,7 @@ pub struct Args {
 /// unless it names a zone), or a Unix timestamp as it is.
 pub fn timestamp(value: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String> {
     if value != "0" {
-        if let Ok(d) = parse_go_duration(value).map(i128::from) {
+        if let Ok(d) = berth_api::duration::parse(value).map(i128::from) {
             // docker sends whole seconds for a duration (Go's `Time.Unix`, floored).
             let at = i128::from(now.timestamp_nanos_opt().unwrap_or(0)) - d;
             return Ok(at.div_euclid(1_000_000_000).to_string());

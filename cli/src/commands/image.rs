@@ -72,11 +72,11 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
             } else {
                 "WARNING! This will remove all dangling images."
             };
-            if !a.force && !system::confirm(warning)? {
+            if !a.force && !crate::commands::prune::confirm(warning)? {
                 return Ok(0);
             }
             let reclaimed = system::prune_images(client, a.all, &a.filter).await?;
-            system::print_reclaimed(reclaimed);
+            crate::commands::prune::print_reclaimed(reclaimed);
             Ok(0)
         }
     }

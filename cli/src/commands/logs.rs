@@ -4,7 +4,6 @@
 
 use crate::batch::seg;
 use crate::client::{self, Client};
-use crate::container_options::parse_go_duration;
 use crate::error::{Error, Result};
 use crate::streams;
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -44,7 +43,7 @@ pub struct Args {
 pub fn api_timestamp(value: &str, now: DateTime<Utc>, flag: &str) -> Result<String> {
     let unix = |t: DateTime<Utc>| format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos());
     if value != "0" {
-        if let Ok(ns) = parse_go_duration(value) {
+        if let Ok(ns) = berth_api::duration::parse(value) {
             return Ok(unix(now - chrono::Duration::nanoseconds(ns)));
         }
     }

@@ -26,6 +26,7 @@ pub mod login;
 pub mod logout;
 pub mod logs;
 pub mod pause;
+pub mod prune;
 pub mod ps;
 pub mod pull;
 pub mod push;

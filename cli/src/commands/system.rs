@@ -2,12 +2,12 @@
 //! with `--volumes`, volumes), `df` (where berthd has it), `info` and `events`.
 
 use crate::client::{query, Client};
+use crate::commands::prune::{confirm, print_reclaimed};
 use crate::commands::ps::filters_json;
 use crate::commands::{events, info, volume};
 use crate::error::{Error, Result};
 use crate::output;
 use serde_json::Value;
-use std::io::{BufRead, Write};
 
 /// Flags of `berth system`.
 #[derive(Debug, clap::Args)]
@@ -66,24 +66,6 @@ pub async fn run(client: &Client, args: Args) -> Result<i32> {
         Sub::Info(a) => info::run(client, a).await,
         Sub::Events(a) => events::run(client, a).await,
     }
-}
-
-/// Prints `warning` and asks `Are you sure you want to continue? [y/N]` on stdin; only
-/// `y`/`yes` agrees (end of input is no).
-pub fn confirm(warning: &str) -> Result<bool> {
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::io("reading the answer from stdin", e))?;
-    let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-    if answer.is_empty() {
-        // No newline came from the user: end the prompt line.
-        println!();
-    }
-    Ok(yes)
 }
 
 async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
@@ -172,14 +154,6 @@ pub async fn prune_images(client: &Client, all: bool, filters: &[String]) -> Res
         println!();
     }
     Ok(i["SpaceReclaimed"].as_u64().unwrap_or(0))
-}
-
-/// The closing line of every prune.
-pub fn print_reclaimed(bytes: u64) {
-    println!(
-        "Total reclaimed space: {}",
-        output::human_size(bytes as f64)
-    );
 }
 
 async fn df(client: &Client, a: DfArgs) -> Result<i32> {

@@ -2,8 +2,8 @@
 
 use crate::batch::seg;
 use crate::client::{query, Client};
+use crate::commands::prune::{confirm, print_reclaimed};
 use crate::commands::ps::filters_json;
-use crate::commands::system::confirm;
 use crate::error::{Error, Result};
 use crate::output::{self, Template};
 use serde_json::{json, Map, Value};
@@ -282,7 +282,7 @@ async fn prune(client: &Client, a: PruneArgs) -> Result<i32> {
         return Ok(0);
     }
     let reclaimed = prune_volumes(client, a.all, &a.filter).await?;
-    crate::commands::system::print_reclaimed(reclaimed);
+    print_reclaimed(reclaimed);
     Ok(0)
 }
 

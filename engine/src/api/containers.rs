@@ -580,7 +580,7 @@ where
         let mut scanner = a
             .detach_keys
             .as_deref()
-            .map(crate::containers::detach::Scanner::new);
+            .map(berth_api::detach::Scanner::new);
         tokio::spawn(async move {
             // Attached before start: stdin exists once the task runs.
             if let Target::Container(e) = &target {
@@ -808,10 +808,10 @@ pub async fn post_op(
             let stdin =
                 query_bool(&q, "stdin") && rec.config["OpenStdin"].as_bool().unwrap_or(false);
             let detach_keys = match query_get(&q, "detachKeys").filter(|k| !k.is_empty()) {
-                Some(k) => crate::containers::detach::parse(k).map_err(|_| {
+                Some(k) => berth_api::detach::parse(k).map_err(|_| {
                     ApiError::bad_request(format!("Invalid detach keys ({k}) provided"))
                 })?,
-                None => crate::containers::detach::DEFAULT.to_vec(),
+                None => berth_api::detach::DEFAULT.to_vec(),
             };
             let a = Attach {
                 svc: svc.clone(),

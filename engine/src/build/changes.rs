@@ -4,6 +4,7 @@
 //! LABEL, ONBUILD, USER, VOLUME and WORKDIR are valid).
 
 use super::dockerfile::{self, shell::env_map, shell::Lex, Kind};
+use crate::images::config::EnvExt;
 use crate::images::config::{Empty, HealthConfig, RunConfig};
 use std::collections::BTreeMap;
 
@@ -34,9 +35,10 @@ pub fn apply(config: &mut RunConfig, changes: &[String]) -> Result<(), String> {
     let (instrs, escape) = dockerfile::parse_changes(&text).map_err(|e| e.to_string())?;
     let lex = Lex::new(escape);
     let shell = |c: &RunConfig| -> Vec<String> {
-        match &c.shell {
-            Some(s) if !s.is_empty() => s.clone(),
-            _ => vec!["/bin/sh".into(), "-c".into()],
+        if c.shell.is_empty() {
+            vec!["/bin/sh".into(), "-c".into()]
+        } else {
+            c.shell.clone()
         }
     };
     let mut cmd_set = false;
@@ -81,10 +83,11 @@ pub fn apply(config: &mut RunConfig, changes: &[String]) -> Result<(), String> {
                     timeout: h.timeout.as_nanos() as i64,
                     start_period: h.start_period.as_nanos() as i64,
                     retries: h.retries,
+                    start_interval: 0,
                 });
             }
             Kind::Expose(ports) => {
-                let set = config.exposed_ports.get_or_insert_with(BTreeMap::new);
+                let set = &mut config.exposed_ports;
                 for p in ports {
                     for w in lex.words(p, &env).map_err(|e| e.to_string())? {
                         let spec = if w.contains('/') {
@@ -153,7 +156,7 @@ mod tests {
         assert_eq!(c.env(), ["PATH=/bin", "A=1"]);
         assert_eq!(c.cmd, Some(vec!["true".to_string()]));
         assert_eq!(c.working_dir, "/app");
-        assert!(c.exposed_ports.as_ref().unwrap().contains_key("80/tcp"));
+        assert!(c.exposed_ports.contains_key("80/tcp"));
         assert_eq!(c.labels.as_ref().unwrap()["a"], "1");
         let mut c = RunConfig::default();
         assert_eq!(

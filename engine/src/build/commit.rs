@@ -7,6 +7,7 @@ use super::layer::{self, Change, Walk};
 use super::BuildService;
 use crate::containers::{Error, Result};
 use crate::content::Digest;
+use crate::images::config::EnvExt;
 use crate::images::config::RunConfig;
 use crate::images::create::{child_config, Child};
 use crate::images::reference::Reference;
@@ -44,14 +45,8 @@ fn merge(user: &mut RunConfig, base: &RunConfig) {
     if user.user.is_empty() {
         user.user = base.user.clone();
     }
-    match (&mut user.exposed_ports, &base.exposed_ports) {
-        (Some(u), Some(b)) if !u.is_empty() => {
-            for k in b.keys() {
-                u.entry(k.clone()).or_default();
-            }
-        }
-        (u, b) if u.as_ref().is_none_or(|u| u.is_empty()) => *u = b.clone(),
-        _ => {}
+    for k in base.exposed_ports.keys() {
+        user.exposed_ports.entry(k.clone()).or_default();
     }
     if user.env().is_empty() {
         user.env = base.env.clone();

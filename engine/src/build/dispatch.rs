@@ -14,6 +14,7 @@ use super::error::{BuildError, Result};
 use super::layer::{self, Walk};
 use super::{BuildService, Plan};
 use crate::content::Digest;
+use crate::images::config::EnvExt;
 use crate::images::config::{Empty, HealthConfig, ImageConfig, RunConfig};
 use crate::images::create::{child_config, Child};
 use crate::images::reference::Reference;
@@ -57,9 +58,10 @@ impl State {
     }
 
     fn shell(&self) -> Vec<String> {
-        match &self.config.shell {
-            Some(s) if !s.is_empty() => s.clone(),
-            _ => DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+        if self.config.shell.is_empty() {
+            DEFAULT_SHELL.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.config.shell.clone()
         }
     }
 
@@ -153,6 +155,7 @@ fn health_config(h: &Health) -> HealthConfig {
         timeout: h.timeout.as_nanos() as i64,
         start_period: h.start_period.as_nanos() as i64,
         retries: h.retries,
+        start_interval: 0,
     }
 }
 
@@ -582,7 +585,7 @@ impl<'a> Builder<'a> {
                 for p in ports {
                     words.extend(lex.words(p, &env).map_err(step_error)?);
                 }
-                let set = st.config.exposed_ports.get_or_insert_with(BTreeMap::new);
+                let set = &mut st.config.exposed_ports;
                 for w in &words {
                     for p in port_specs(w).map_err(BuildError::Step)? {
                         set.insert(p, Empty {});
@@ -637,7 +640,7 @@ impl<'a> Builder<'a> {
                 self.commit(st, &msg).await
             }
             Kind::Shell(shell) => {
-                st.config.shell = Some(shell.clone());
+                st.config.shell = shell.clone();
                 self.commit(st, &format!("SHELL {}", go_list(shell))).await
             }
         }
@@ -1080,6 +1083,7 @@ mod tests {
             timeout: 3_000_000_000,
             start_period: 0,
             retries: 3,
+            start_interval: 0,
         };
         assert_eq!(
             health_text(&hc),

@@ -69,20 +69,9 @@ pub struct BuildOptions {
     pub auth_configs: BTreeMap<String, crate::registry::auth::Credentials>,
 }
 
-fn flag(pairs: &[(String, String)], key: &str) -> Option<bool> {
-    crate::api::query_get(pairs, key).map(|v| matches!(v, "1" | "true" | "True" | "TRUE"))
-}
-
-fn int(pairs: &[(String, String)], key: &str) -> Result<i64> {
-    match crate::api::query_get(pairs, key).filter(|v| !v.is_empty()) {
-        None => Ok(0),
-        Some(v) => v.parse().map_err(|_| {
-            BuildError::Options(format!(
-                "strconv.ParseInt: parsing {}: invalid syntax",
-                super::dockerfile::parser::go_quote(v)
-            ))
-        }),
-    }
+fn flag(pairs: &[(String, String)], key: &str) -> bool {
+    crate::api::query_get(pairs, key)
+        .is_some_and(|v| matches!(v, "1" | "t" | "T" | "true" | "True" | "TRUE"))
 }
 
 fn json<T: serde::de::DeserializeOwned + Default>(
@@ -122,7 +111,7 @@ impl BuildOptions {
                     .into(),
             ));
         }
-        if flag(pairs, "squash").unwrap_or(false) {
+        if flag(pairs, "squash") {
             return Err(BuildError::Options(
                 "squash is only supported with experimental mode".into(),
             ));
@@ -157,13 +146,14 @@ impl BuildOptions {
                 )))
             }
         };
-        let force_rm = flag(pairs, "forcerm").unwrap_or(false);
-        let rm = flag(pairs, "rm").unwrap_or(true) || force_rm;
-        let shm_size = int(pairs, "shmsize")?;
-        if shm_size < 0 {
+        // The options berth-api's model reads (dockerd's defaults and words), then the
+        // builder's own.
+        let base = berth_api::image::BuildOptions::from_query(pairs)
+            .map_err(|e| BuildError::Options(e.to_string()))?;
+        if base.shm_size < 0 {
             return Err(BuildError::Options("shmsize: must not be negative".into()));
         }
-        let platform = Some(get("platform")).filter(|p| !p.is_empty());
+        let platform = Some(base.platform.clone()).filter(|p| !p.is_empty());
         if let Some(p) = &platform {
             let host = format!("linux/{}", crate::images::host_arch());
             if p != "linux" && p != &host {
@@ -186,34 +176,29 @@ impl BuildOptions {
             .unwrap_or_default();
         Ok(Self {
             tags,
-            dockerfile: Some(get("dockerfile"))
+            dockerfile: Some(base.dockerfile)
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| "Dockerfile".into()),
-            build_args: json(pairs, "buildargs", "error reading build args")?,
-            target: Some(get("target")).filter(|t| !t.is_empty()),
-            no_cache: flag(pairs, "nocache").unwrap_or(false),
-            pull: flag(pairs, "pull").unwrap_or(false),
-            rm,
-            force_rm,
-            labels: json(pairs, "labels", "error reading labels")?,
+            build_args: base.build_args,
+            target: Some(base.target).filter(|t| !t.is_empty()),
+            no_cache: base.no_cache,
+            pull: base.pull,
+            rm: base.remove || base.force_remove,
+            force_rm: base.force_remove,
+            labels: base.labels,
             network,
-            cache_from: json(pairs, "cachefrom", "error reading cache-from")?,
-            quiet: flag(pairs, "q").unwrap_or(false),
-            memory: int(pairs, "memory")?,
-            memory_swap: int(pairs, "memswap")?,
-            cpu_shares: int(pairs, "cpushares")?,
-            cpu_period: int(pairs, "cpuperiod")?,
-            cpu_quota: int(pairs, "cpuquota")?,
-            cpuset_cpus: get("cpusetcpus"),
-            cpuset_mems: get("cpusetmems"),
+            cache_from: base.cache_from,
+            quiet: base.quiet,
+            memory: base.memory,
+            memory_swap: base.memory_swap,
+            cpu_shares: base.cpu_shares,
+            cpu_period: base.cpu_period,
+            cpu_quota: base.cpu_quota,
+            cpuset_cpus: base.cpuset_cpus,
+            cpuset_mems: base.cpuset_mems,
             cgroup_parent: get("cgroupparent"),
-            shm_size,
-            extra_hosts: pairs
-                .iter()
-                .filter(|(k, _)| k == "extrahosts")
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
-                .collect(),
+            shm_size: base.shm_size,
+            extra_hosts: base.extra_hosts,
             ulimits: json(pairs, "ulimits", "error reading ulimit settings")?,
             platform,
             auth_configs,

@@ -9,6 +9,7 @@ use super::dispatch::{short, Builder, State};
 use super::error::{BuildError, Result};
 use super::layer::{self, Walk};
 use crate::containers::io::Chunk;
+use crate::images::config::EnvExt;
 use crate::snapshots::chain_ids;
 use berth_fs::Root;
 use serde_json::json;

@@ -162,7 +162,7 @@ pub fn validate(hc: &Value) -> Result<()> {
         if n != 0 && n < MIN_DURATION.as_nanos() as i64 {
             return Err(Error::Invalid(format!(
                 "{k} in Healthcheck cannot be less than {}",
-                go_duration(MIN_DURATION)
+                berth_api::duration::format(MIN_DURATION)
             )));
         }
     }
@@ -172,40 +172,6 @@ pub fn validate(hc: &Value) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// A duration as Go prints one (`1s`, `1.5s`, `500ms`, `1m30s`), for messages that
-/// match dockerd's.
-pub fn go_duration(d: Duration) -> String {
-    fn frac(n: u128, div: u128) -> String {
-        let (whole, rem) = (n / div, n % div);
-        if rem == 0 {
-            return whole.to_string();
-        }
-        let width = div.ilog10() as usize;
-        let digits = format!("{rem:0width$}");
-        format!("{whole}.{}", digits.trim_end_matches('0'))
-    }
-    let ns = d.as_nanos();
-    if ns == 0 {
-        return "0s".into();
-    }
-    if ns < 1_000_000_000 {
-        let (unit, div) = match ns {
-            0..=999 => ("ns", 1),
-            1_000..=999_999 => ("µs", 1_000),
-            _ => ("ms", 1_000_000),
-        };
-        return format!("{}{unit}", frac(ns, div));
-    }
-    let h = ns / 3_600_000_000_000;
-    let m = (ns / 60_000_000_000) % 60;
-    let s = frac(ns % 60_000_000_000, 1_000_000_000);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
-    }
 }
 
 /// Which monitor loop is current for each container: a loop whose number is no longer
@@ -446,7 +412,7 @@ impl ContainerService {
                 .await;
             // Bounded: a dying probe must not hold the loop forever.
             let _ = tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d)).await;
-            let t = go_duration(probe.timeout);
+            let t = berth_api::duration::format(probe.timeout);
             let output = match out.text() {
                 s if s.is_empty() => format!("Health check exceeded timeout ({t})"),
                 s => format!("Health check exceeded timeout ({t}): {s}"),
@@ -507,16 +473,6 @@ mod tests {
         let none = json!({"Test": ["NONE"]});
         assert_eq!(merge(&none, &img)["Test"], json!(["NONE"]));
         assert_eq!(merge(&Value::Null, &Value::Null), Value::Null);
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration(Duration::from_secs(1)), "1s");
-        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
-        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
-        assert_eq!(go_duration(Duration::from_millis(1)), "1ms");
     }
 
     #[test]

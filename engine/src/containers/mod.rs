@@ -5,7 +5,6 @@
 //! remove, exec, restart policies. Streams and logs are in `io`.
 
 pub mod archive;
-pub mod detach;
 pub mod health;
 pub mod io;
 pub mod spec;
@@ -15,6 +14,7 @@ pub mod volumes;
 
 use crate::images::ImageService;
 use crate::snapshots::chain_ids;
+use berth_api::detach;
 use berth_proto::tonic::{Code, Status};
 use berth_proto::v1 as pb;
 use io::{Chunk, Fifos};

@@ -103,6 +103,11 @@ impl Volumes {
 
     /// A volume as the API shows it.
     pub fn inspect(&self, name: &str) -> Result<Value> {
+        // A name that create would refuse (`..`, `a/b`) names no volume: it is never
+        // joined onto the volumes directory.
+        if !valid(name) {
+            return Err(Error::NotFound(format!("get {name}: no such volume")));
+        }
         let meta = self.root.join(name).join("volume.json");
         let m: Value = std::fs::read(&meta)
             .ok()
@@ -285,6 +290,19 @@ fn mount_flags(o: &str) -> (nix::mount::MsFlags, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_climb_name_no_volume() {
+        let d = tempfile::tempdir().unwrap();
+        let v = Volumes::open(d.path()).unwrap();
+        std::fs::create_dir_all(d.path().join("evil")).unwrap();
+        std::fs::write(d.path().join("evil/volume.json"), "{}").unwrap();
+        for name in ["../evil", "..", "a/../../evil", "/etc"] {
+            assert!(matches!(v.inspect(name), Err(Error::NotFound(_))), "{name}");
+            assert!(v.remove(name).is_err(), "{name}");
+        }
+        assert!(d.path().join("evil/volume.json").exists());
+    }
 
     #[test]
     fn splits_mount_options() {

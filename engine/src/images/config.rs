@@ -6,22 +6,6 @@
 
 use crate::content::Digest;
 use serde::{Deserialize, Deserializer, Serialize};
-use std::collections::BTreeMap;
-
-/// Docker's `strslice.StrSlice`: a list of strings that also reads from one string.
-fn str_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => None,
-        Some(OneOrMany::One(s)) => Some(vec![s]),
-        Some(OneOrMany::Many(v)) => Some(v),
-    })
-}
 
 /// `null` reads as the default (Go decodes `null` into a zero value).
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -36,135 +20,23 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-fn is_zero(n: &i64) -> bool {
-    *n == 0
-}
+/// The run config: berth-api's `container.Config` (an image's config has its shape).
+pub use berth_api::container::{Config as RunConfig, Empty, HealthConfig};
 
-/// A set as Docker writes one: `{"key": {}}`.
-pub type Set = BTreeMap<String, Empty>;
-
-/// The `{}` of a set's members.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Empty {}
-
-/// A health check (`container.HealthConfig`); durations in nanoseconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthConfig {
-    /// `["NONE"]`, `["CMD", ...]`, `["CMD-SHELL", cmd]`.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "null_default"
-    )]
-    pub test: Vec<String>,
-    /// Between checks.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub interval: i64,
-    /// Before a check fails.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub timeout: i64,
-    /// Grace period after start.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub start_period: i64,
-    /// Failures before unhealthy.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub retries: i64,
-}
-
-/// What containers of the image start with (`container.Config`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RunConfig {
-    /// Host name.
-    #[serde(default)]
-    pub hostname: String,
-    /// Domain name.
-    #[serde(default)]
-    pub domainname: String,
-    /// User (`name`, `uid`, `user:group`).
-    #[serde(default)]
-    pub user: String,
-    /// Attach stdin.
-    #[serde(default)]
-    pub attach_stdin: bool,
-    /// Attach stdout.
-    #[serde(default)]
-    pub attach_stdout: bool,
-    /// Attach stderr.
-    #[serde(default)]
-    pub attach_stderr: bool,
-    /// Ports (`80/tcp`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposed_ports: Option<Set>,
-    /// A terminal.
-    #[serde(default)]
-    pub tty: bool,
-    /// Stdin kept open.
-    #[serde(default)]
-    pub open_stdin: bool,
-    /// Stdin closed after the first attach.
-    #[serde(default)]
-    pub stdin_once: bool,
-    /// `KEY=value` entries.
-    #[serde(default)]
-    pub env: Option<Vec<String>>,
-    /// Default command.
-    #[serde(default, deserialize_with = "str_slice")]
-    pub cmd: Option<Vec<String>>,
-    /// Health check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<HealthConfig>,
-    /// Windows only.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub args_escaped: bool,
-    /// The image it was made from (builds record the parent here).
-    #[serde(default)]
-    pub image: String,
-    /// Volume paths.
-    #[serde(default)]
-    pub volumes: Option<Set>,
-    /// Working directory.
-    #[serde(default)]
-    pub working_dir: String,
-    /// Entry point.
-    #[serde(default, deserialize_with = "str_slice")]
-    pub entrypoint: Option<Vec<String>>,
-    /// No network.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub network_disabled: bool,
-    /// MAC address.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub mac_address: String,
-    /// ONBUILD triggers.
-    #[serde(default)]
-    pub on_build: Option<Vec<String>>,
-    /// Labels.
-    #[serde(default)]
-    pub labels: Option<BTreeMap<String, String>>,
-    /// Stop signal.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub stop_signal: String,
-    /// Stop timeout (seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_timeout: Option<i64>,
-    /// SHELL for shell forms.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "str_slice"
-    )]
-    pub shell: Option<Vec<String>>,
-}
-
-impl RunConfig {
+/// What the builder and commit do with a run config's environment.
+pub trait EnvExt {
     /// The environment, empty if none.
-    pub fn env(&self) -> &[String] {
+    fn env(&self) -> &[String];
+    /// Sets `key=value`, replacing an entry of the same key in place, as ENV does.
+    fn set_env(&mut self, key: &str, value: &str);
+}
+
+impl EnvExt for RunConfig {
+    fn env(&self) -> &[String] {
         self.env.as_deref().unwrap_or(&[])
     }
 
-    /// Sets `key=value`, replacing an entry of the same key in place, as ENV does.
-    pub fn set_env(&mut self, key: &str, value: &str) {
+    fn set_env(&mut self, key: &str, value: &str) {
         let entry = format!("{key}={value}");
         let env = self.env.get_or_insert_with(Vec::new);
         match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
@@ -215,7 +87,7 @@ impl Default for RootFs {
 }
 
 /// An image config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
     /// CPU architecture.
     #[serde(default)]
@@ -272,13 +144,14 @@ mod tests {
     #[test]
     fn reads_docker_configs_and_writes_dockers_shape() {
         let text = r#"{"architecture":"amd64","config":{"Hostname":"","Env":["PATH=/bin"],
-            "Cmd":"sh","Image":"sha256:x","Volumes":null,"WorkingDir":"","Entrypoint":null,
+            "Cmd":["sh"],"Image":"sha256:x","Volumes":null,"WorkingDir":"","Entrypoint":null,
             "OnBuild":null,"Labels":{"a":"b"},"Healthcheck":{"Test":["NONE"]}},
             "created":"2024-01-01T00:00:00Z","history":[{"created_by":"x","empty_layer":true}],
             "os":"linux","rootfs":{"type":"layers","diff_ids":null},"unknown":1}"#;
         let c: ImageConfig = serde_json::from_str(text).unwrap();
         let rc = c.config.clone().unwrap();
         assert_eq!(rc.cmd, Some(vec!["sh".to_string()]));
+        let _ = is_false;
         assert_eq!(rc.labels.as_ref().unwrap()["a"], "b");
         assert!(c.rootfs.diff_ids.is_empty());
         let out = serde_json::to_value(&c).unwrap();
