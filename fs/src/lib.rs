@@ -16,7 +16,8 @@
 //!   `filepath.Clean`).
 //! - [`root`]: the resolver and the descriptor-relative primitives.
 //! - [`copy`]: a tree copied from one root into another (volume copy-up).
-//! - [`view`]: an image's layers seen as one read-only root (a detached overlay).
+//! - [`view`]: an image's layers seen as one read-only root (a detached overlay), or
+//!   writable over a new layer's directory.
 //! - [`ignore`]: `.dockerignore` patterns, which paths of a build context are left out.
 //!
 //! What this crate must not do: build a host path from an untrusted path, follow a

@@ -7,7 +7,8 @@
 //! keeps the detached mount alive until it is dropped and nothing else can see it: no
 //! mount is left behind, even if the process dies a moment later (bar the microseconds
 //! between mount and unmount; [`sweep`] removes what such a death left). One layer
-//! needs no overlay: the layer's directory is the root.
+//! needs no overlay: the layer's directory is the root. [`open_writable`] mounts the
+//! same way with an upper directory, for writing a new layer (a build's COPY).
 
 use crate::root::owned;
 use crate::{Error, Result, Root};
