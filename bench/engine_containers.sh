@@ -7,7 +7,9 @@
 #     `rm -f` of them all: wall time of each phase;
 #  3. memory (RSS and PSS, smaps_rollup) of each engine's processes: idle with an image
 #     loaded, with the COUNT containers running (shims included, container processes
-#     not: they are the workload), and idle again once they are removed (growth, leaks).
+#     not: they are the workload), and idle again once they are removed (growth, leaks);
+#  4. CPU time (user + system, /proc/PID/stat) the daemons use over IDLE_SECS (60) with
+#     IDLE_COUNT (50) idle containers running: what watching them costs at rest.
 # The same docker CLI is the client of berthd and of dockerd. Each engine runs in a private
 # temp dir (own roots, sockets, no network), is stopped by pid and leaves nothing behind.
 #
@@ -211,9 +213,50 @@ many berthd "$BERTHD_PID" berth-shim BD BRUN
 many dockerd "$DOCKERD_PID" containerd-shim-runc-v2 DD DRUN
 many podman 0 conmon PODMAN PRUN
 
+# CPU time (ms, user + system) of a process and of its children that are daemons (the
+# supervisor, dockerd's containerd), not of the containers or shims.
+cpu_ms() {  # PID [CHILD_BINARY]
+  python3 - "$1" "${2:-}" <<'PY'
+import os, sys
+top, child = int(sys.argv[1]), sys.argv[2]
+hz = os.sysconf("SC_CLK_TCK")
+def ticks(p):
+    f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+pids = [top]
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        ppid = int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
+        if child and ppid == top and os.path.basename(os.readlink(f"/proc/{p}/exe")) == child:
+            pids.append(int(p))
+    except OSError:
+        pass
+print(" ".join(str(ticks(p) * 1000 // hz) for p in pids))
+PY
+}
+IDLE_COUNT=${IDLE_COUNT:-50} IDLE_SECS=${IDLE_SECS:-60}
+idle_cpu() {  # NAME DAEMON_PID CHILD_BINARY CLI_ARRAY RUN_ARRAY
+  local name=$1 pid=$2 child=$3 a b
+  local -n cli=$4 run=$5
+  local n=$((${#run[@]} - 1))
+  echo "== $name: CPU over ${IDLE_SECS} s with $IDLE_COUNT idle containers"
+  for i in $(seq "$IDLE_COUNT"); do
+    timeout 120 "${run[@]:0:n}" -d --name "idle-$i" "${run[n]}" sleep 1000 >> "$T/$name.idle"
+  done
+  sleep 5
+  read -r -a a <<< "$(cpu_ms "$pid" "$child")"
+  sleep "$IDLE_SECS"
+  read -r -a b <<< "$(cpu_ms "$pid" "$child")"
+  echo "cpu_idle_$name $((b[0] - a[0])) $((${b[1]:-0} - ${a[1]:-0}))" >> "$T/results"
+  # shellcheck disable=SC2046 # one ID per word
+  timeout 300 "${cli[@]}" rm -f $(cat "$T/$name.idle") >/dev/null
+}
+idle_cpu berthd "$BERTHD_PID" berth-supervisor BD BRUN
+idle_cpu dockerd "$DOCKERD_PID" containerd DD DRUN
+
 # Cgroups berthd left behind for containers that no longer exist: a bug if any.
 left=0
-for id in $(sort -u "$T"/berth-ids "$T"/berthd.ids); do
+for id in $(sort -u "$T"/berth-ids "$T"/berthd.ids "$T"/berthd.idle); do
   for h in /sys/fs/cgroup/*/"$CG"/berthd/"$id"; do [ -d "$h" ] && left=$((left + 1)); done
 done
 echo "berth_cgroups_left $left" >> "$T/results"
@@ -246,6 +289,9 @@ print(f"memory {count} running, podman's conmons: RSS {mb(pr)} MB PSS {mb(pp)} M
 per = lambda e, i: (res[f"mem_busy_{e}"][i] - res[f"mem_idle_{e}"][i]) / count
 print(f"per running container (engine growth + shim): berthd RSS {per('berthd', 0):.0f} kB "
       f"PSS {per('berthd', 1):.0f} kB | dockerd RSS {per('dockerd', 0):.0f} kB PSS {per('dockerd', 1):.0f} kB")
+(bc, bs), (dc, ds) = res["cpu_idle_berthd"], res["cpu_idle_dockerd"]
+print(f"CPU over the idle minute with the idle containers: berthd {bc:.0f} ms (+ supervisor {bs:.0f} ms) | "
+      f"dockerd {dc:.0f} ms (+ containerd {ds:.0f} ms)")
 sp = med["dockerd"] / b
 print(f"goal 'at least 4x faster than dockerd per run': {'MET' if sp >= 4 else 'NOT MET'} ({sp:.2f}x)")
 for i, m in [(0, "RSS"), (1, "PSS")]:

@@ -156,8 +156,10 @@ impl TransitionError {
 }
 
 /// A container's state: dockerd's flags. The status shown follows from them
-/// ([`State::status`]); the verbs' checks and the transitions are methods.
+/// ([`State::status`]); the verbs' checks and the transitions are methods. A flag that is
+/// absent reads as false (records written before a flag existed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct State {
     /// Its process runs (also while paused, and while restarting).
     pub running: bool,

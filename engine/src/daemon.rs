@@ -40,7 +40,7 @@ fn make_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
 
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    crate::memory::trim_periodically(std::time::Duration::from_secs(10));
+    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     let runtimes = cfg.runtimes()?;
     let listens = cfg
         .listen_addresses()
@@ -64,7 +64,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let pid_file = cfg.exec_root.join("berthd.pid");
     std::fs::write(&pid_file, std::process::id().to_string())
         .with_context(|| format!("writing {}", pid_file.display()))?;
-    let sv = crate::containers::supervisor::Supervisor::start(
+    let sv = crate::containers::supervisor::grpc::Grpc::start(
         cfg.supervisor.as_deref(),
         &cfg.data_root,
         &cfg.exec_root,
@@ -74,11 +74,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .context("berth-supervisor")?;
     let containers = crate::containers::ContainerService::open(
         images.clone(),
-        sv,
+        std::sync::Arc::new(sv),
         &cfg.data_root,
         &cfg.exec_root,
-        runtimes,
-        cfg.cgroup_parent.clone(),
+        crate::containers::Options {
+            runtimes,
+            cgroup_parent: cfg.cgroup_parent.clone(),
+            restart_delay: std::time::Duration::from_millis(100),
+        },
     )
     .await
     .context("opening containers")?;
@@ -169,7 +172,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }
-    containers.shutdown();
+    containers.shutdown().await;
     let _ = std::fs::remove_file(pid_file);
     Ok(())
 }

@@ -16,7 +16,6 @@ pub mod content;
 pub mod daemon;
 pub mod disk_usage;
 pub mod images;
-pub mod memory;
 pub mod progress;
 pub mod registry;
 pub mod snapshots;

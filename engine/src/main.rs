@@ -30,7 +30,7 @@ fn main() -> std::process::ExitCode {
         )
         .with(filter)
         .init();
-    berth_engine::memory::limit_arenas();
+    berth_heap::limit_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

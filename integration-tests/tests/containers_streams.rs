@@ -90,12 +90,13 @@ fn start_errors_carry_the_runtime_text_and_docker_exit_codes() {
         "sleep",
         "600",
     ]);
-    // As dockerd (moby 23+): exec start hijacks first, writes the runtime's error into
-    // the stream, and records exit code 127 (program not found) or 126 (cannot run it).
+    // As dockerd: exec start hijacks first, writes the runtime's error into the stream,
+    // and records exit code 126 for a process that could not start, a missing program
+    // included (dockerd 20.10's exec, the reference; issue 11).
     for (tty, cmd, code, text) in [
-        (false, "nosuch", 127, "executable file not found"),
-        (true, "nosuch", 127, "executable file not found"),
-        (false, "/nonexistent", 127, "no such file or directory"),
+        (false, "nosuch", 126, "executable file not found"),
+        (true, "nosuch", 126, "executable file not found"),
+        (false, "/nonexistent", 126, "no such file or directory"),
         (false, "/etc/passwd", 126, "permission denied"),
         // runc says "permission denied" here, berth-runtime "is a directory".
         (false, "/etc", 126, "exec \"/etc\""),

@@ -8,7 +8,6 @@
 mod api;
 mod error;
 mod events;
-mod memory;
 mod shim;
 mod store;
 mod tasks;
@@ -55,7 +54,7 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .init();
-    memory::limit_arenas();
+    berth_heap::limit_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,7 +64,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    memory::trim_periodically(std::time::Duration::from_secs(10));
+    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     let address = args
         .address
         .strip_prefix("unix://")

@@ -328,7 +328,10 @@ pub async fn load(State(st): State<AppState>, body: Body) -> ApiResult<Response>
     let (progress, rx) = Progress::channel();
     let (tx, reader) = ChannelReader::new(16);
     let svc2 = svc.clone();
-    let worker = tokio::task::spawn_blocking(move || svc2.load(reader, &progress));
+    let worker = tokio::task::spawn_blocking(move || {
+        let r = svc2.load(reader, &progress);
+        (r, progress)
+    });
     let mut stream = body.into_data_stream();
     let mut body_err = None;
     while let Some(chunk) = stream.next().await {
@@ -345,7 +348,7 @@ pub async fn load(State(st): State<AppState>, body: Body) -> ApiResult<Response>
         }
     }
     drop(tx);
-    let result = worker
+    let (result, progress) = worker
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     drop(guard);
@@ -360,7 +363,11 @@ pub async fn load(State(st): State<AppState>, body: Body) -> ApiResult<Response>
         if let Err(gc) = svc.gc().await {
             tracing::warn!(error = %gc, "cleanup after failed load");
         }
-        return Err(e.into());
+        // As dockerd: the load's answer is a stream, and its failure the stream's last
+        // message (clients such as docker-py raise their error from it).
+        tracing::debug!(error = %e, "load failed");
+        progress.error(e.to_string());
     }
+    drop(progress);
     Ok(json_stream(rx))
 }

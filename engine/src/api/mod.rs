@@ -2,11 +2,14 @@
 //! of engine errors to Docker's `{"message": ...}` bodies and status codes. One file per
 //! resource; handlers only translate between HTTP and the image service.
 
+mod attach;
 mod auth;
 mod body;
 mod build;
 mod containers;
 mod distribution;
+mod events;
+mod exec;
 mod images;
 mod system;
 mod volumes;
@@ -18,7 +21,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -141,7 +144,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(images::delete),
         )
         .route("/distribution/{*rest}", get(distribution::inspect))
-        .route("/events", get(containers::events))
+        .route("/events", get(events::events))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))
@@ -155,14 +158,25 @@ pub fn router(state: AppState) -> Router {
                 .head(containers::archive_head)
                 .put(containers::archive_put),
         )
-        .route(
-            "/containers/{id}",
-            axum::routing::delete(containers::delete),
-        )
+        .route("/containers/{id}", delete(containers::delete))
+        .route("/containers/{id}/{alias}", delete(containers::delete_link))
         .route("/containers/{id}/json", get(containers::inspect_one))
         .route("/containers/{id}/logs", get(containers::logs))
-        .route("/containers/{id}/{op}", post(containers::post_op))
-        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))
@@ -170,7 +184,6 @@ pub fn router(state: AppState) -> Router {
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::delete),
         )
-        .route("/exec/{id}/{op}", post(containers::exec_op))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         // dockerd's router has no 405: a known path with another method is not found.
         .method_not_allowed_fallback(|| async {

@@ -103,7 +103,7 @@ pub async fn info(State(st): State<AppState>) -> Json<Value> {
     let (mut running, mut paused, mut stopped) = (0, 0, 0);
     let containers = st.containers.all();
     for e in &containers {
-        match e.record().state.status.as_str() {
+        match e.record().state.status().as_str() {
             "running" | "restarting" => running += 1,
             "paused" => paused += 1,
             _ => stopped += 1,
@@ -183,11 +183,11 @@ pub async fn df(State(st): State<AppState>, uri: axum::http::Uri) -> super::ApiR
             out.insert("Images".into(), json!(images));
         }
         if wants("container") {
-            let containers: Vec<Value> = st
+            let containers: Vec<berth_api::container::ContainerSummary> = st
                 .containers
                 .all()
                 .iter()
-                .map(|e| super::containers::summary_with_size(&st, e))
+                .map(|e| super::containers::summary_sized(&st, e))
                 .collect();
             out.insert("Containers".into(), json!(containers));
         }

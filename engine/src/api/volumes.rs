@@ -9,25 +9,19 @@ use serde_json::json;
 
 /// `POST /volumes/create`.
 pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Response> {
-    let body = super::body::read_or_empty(req, &super::body::VOLUME_CREATE).await?;
-    if let Some(d) = body["Driver"]
-        .as_str()
-        .filter(|d| !d.is_empty() && *d != "local")
-    {
+    let body: berth_api::volume::VolumeCreateOptions = super::body::read(req).await?;
+    if let Some(d) = Some(body.driver.as_str()).filter(|d| !d.is_empty() && *d != "local") {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("error looking up volume plugin {d}: plugin \"{d}\" not found"),
         ));
     }
-    let name = body["Name"]
-        .as_str()
+    let name = Some(body.name.clone())
         .filter(|n| !n.is_empty())
-        .map(String::from)
         .unwrap_or_else(|| crate::containers::random_hex(32));
-    let v = st
-        .containers
-        .volumes
-        .create(&name, &body["Labels"], &body["DriverOpts"])?;
+    let labels = serde_json::to_value(&body.labels).unwrap_or_default();
+    let options = serde_json::to_value(&body.driver_opts).unwrap_or_default();
+    let v = st.containers.volumes.create(&name, &labels, &options)?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 

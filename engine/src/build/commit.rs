@@ -150,7 +150,7 @@ impl BuildService {
     pub async fn commit(&self, name: &str, o: CommitOptions) -> Result<Digest> {
         let entry = self.containers.get(name)?;
         let rec = entry.record();
-        let paused = o.pause && entry.running() && rec.state.status != "paused";
+        let paused = o.pause && entry.status() == crate::containers::state::Status::Running;
         if paused {
             self.containers.pause(&rec.id, true).await?;
         }
@@ -166,8 +166,7 @@ impl BuildService {
     async fn commit_inner(&self, id: &str, o: CommitOptions) -> Result<Digest> {
         let entry = self.containers.get(id)?;
         let rec = entry.record();
-        let container_config: RunConfig =
-            serde_json::from_value(rec.config.clone()).map_err(internal)?;
+        let container_config: RunConfig = rec.config.clone();
         let mut config = o.config.clone().unwrap_or_else(|| container_config.clone());
         super::changes::apply(&mut config, &o.changes).map_err(Error::Invalid)?;
         merge(&mut config, &container_config);

@@ -645,9 +645,10 @@ pub fn copy(src: &Root, sources: &[Source], dst: &Root, plan: &Plan) -> Result<(
             .map_err(fail(&s.rel))?;
         if archive {
             mkdir_owned(dst, &plan.dest, Some((0, 0)))?;
-            let view = crate::containers::archive::RootView::from_fd(
+            let view = crate::containers::archive::RootView::new(
                 dst.resolve(".", OFlag::O_PATH | OFlag::O_DIRECTORY)
                     .map_err(|e| e.to_string())?,
+                None,
             );
             let (_, plain) = crate::archive::decompress(std::fs::File::from(file_fd))
                 .map_err(|e| format!("{}: {e}", s.rel))?;

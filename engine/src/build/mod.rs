@@ -81,7 +81,7 @@ impl BuildService {
     pub async fn sweep(&self) {
         for e in self.containers.all() {
             let rec = e.record();
-            if rec.config["Labels"][run::BUILD_LABEL].is_string() {
+            if rec.labels().contains_key(run::BUILD_LABEL) {
                 tracing::info!(id = %rec.id, "removing a build step container left by a crash");
                 if let Err(err) = self.containers.remove_with(&rec.id, true, true).await {
                     tracing::warn!(id = %rec.id, error = %err, "removing a leftover build container");

@@ -62,7 +62,7 @@ pub struct BuildOptions {
     /// `extrahosts`: `host:ip` lines for /etc/hosts of RUN steps.
     pub extra_hosts: Vec<String>,
     /// `ulimits` (Docker's JSON list), passed to RUN steps.
-    pub ulimits: serde_json::Value,
+    pub ulimits: Option<Vec<berth_api::container::Ulimit>>,
     /// `platform`.
     pub platform: Option<String>,
     /// `X-Registry-Config`: credentials by registry, for pulling base images.
@@ -206,46 +206,33 @@ impl BuildOptions {
     }
 
     /// The HostConfig of RUN step containers.
-    pub fn host_config(&self) -> serde_json::Value {
-        let mut hc = serde_json::json!({
-            "NetworkMode": match self.network { NetworkMode::Host => "host", NetworkMode::None => "none" },
-            "LogConfig": {"Type": "json-file", "Config": {}},
-        });
-        let set = |hc: &mut serde_json::Value, k: &str, v: serde_json::Value| hc[k] = v;
-        if self.memory != 0 {
-            set(&mut hc, "Memory", self.memory.into());
+    pub fn host_config(&self) -> berth_api::container::HostConfig {
+        use berth_api::container::{HostConfig, LogConfig, NetworkMode as Mode, Resources};
+        HostConfig {
+            network_mode: Mode::from(match self.network {
+                NetworkMode::Host => "host",
+                NetworkMode::None => "none",
+            }),
+            log_config: LogConfig {
+                kind: "json-file".into(),
+                config: Some(Default::default()),
+            },
+            shm_size: self.shm_size,
+            extra_hosts: (!self.extra_hosts.is_empty()).then(|| self.extra_hosts.clone()),
+            resources: Resources {
+                memory: self.memory,
+                memory_swap: self.memory_swap,
+                cpu_shares: self.cpu_shares,
+                cpu_period: self.cpu_period,
+                cpu_quota: self.cpu_quota,
+                cpuset_cpus: self.cpuset_cpus.clone(),
+                cpuset_mems: self.cpuset_mems.clone(),
+                cgroup_parent: self.cgroup_parent.clone(),
+                ulimits: self.ulimits.clone(),
+                ..Resources::default()
+            },
+            ..HostConfig::default()
         }
-        if self.memory_swap != 0 {
-            set(&mut hc, "MemorySwap", self.memory_swap.into());
-        }
-        if self.cpu_shares != 0 {
-            set(&mut hc, "CpuShares", self.cpu_shares.into());
-        }
-        if self.cpu_period != 0 {
-            set(&mut hc, "CpuPeriod", self.cpu_period.into());
-        }
-        if self.cpu_quota != 0 {
-            set(&mut hc, "CpuQuota", self.cpu_quota.into());
-        }
-        if !self.cpuset_cpus.is_empty() {
-            set(&mut hc, "CpusetCpus", self.cpuset_cpus.clone().into());
-        }
-        if !self.cpuset_mems.is_empty() {
-            set(&mut hc, "CpusetMems", self.cpuset_mems.clone().into());
-        }
-        if !self.cgroup_parent.is_empty() {
-            set(&mut hc, "CgroupParent", self.cgroup_parent.clone().into());
-        }
-        if self.shm_size != 0 {
-            set(&mut hc, "ShmSize", self.shm_size.into());
-        }
-        if !self.extra_hosts.is_empty() {
-            set(&mut hc, "ExtraHosts", self.extra_hosts.clone().into());
-        }
-        if self.ulimits.is_array() {
-            set(&mut hc, "Ulimits", self.ulimits.clone());
-        }
-        hc
     }
 }
 
@@ -273,7 +260,8 @@ mod tests {
         assert_eq!(o.build_args["X"].as_deref(), Some("1"));
         assert_eq!(o.build_args["Y"], None);
         assert_eq!(o.network, NetworkMode::Host);
-        assert_eq!(o.host_config()["Memory"], 1024);
+        assert_eq!(o.host_config().resources.memory, 1024);
+        assert!(o.host_config().network_mode.is_host());
         assert!(BuildOptions::parse(&q("forcerm=1&rm=0"), None).unwrap().rm);
     }
 

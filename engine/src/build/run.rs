@@ -11,8 +11,8 @@ use super::layer::{self, Walk};
 use crate::containers::io::Chunk;
 use crate::images::config::EnvExt;
 use crate::snapshots::chain_ids;
+use berth_api::container::{Config, ContainerCreateRequest, HealthConfig};
 use berth_fs::Root;
-use serde_json::json;
 use std::io::BufReader;
 
 /// Label marking a build's step containers (removed at startup if a crash left any).
@@ -69,20 +69,29 @@ pub(super) async fn run_step(b: &mut Builder<'_>, st: &mut State, argv: Vec<Stri
     let mut env = st.config.env().to_vec();
     env.extend(build_args);
     let c = &st.config;
-    let body = json!({
-        "Image": image.id,
-        "Cmd": argv,
-        "Entrypoint": [],
-        "Env": env,
-        "User": c.user,
-        "WorkingDir": c.working_dir,
-        "Volumes": c.volumes,
-        "Labels": { BUILD_LABEL: b.build_id },
-        "Healthcheck": { "Test": ["NONE"] },
-        "HostConfig": b.opts.host_config(),
-    });
+    let req = ContainerCreateRequest {
+        config: Config {
+            image: image.id.to_string(),
+            cmd: Some(argv.clone()),
+            // Given and empty: the image's ENTRYPOINT does not wrap the step's command.
+            entrypoint: Some(Vec::new()),
+            env: Some(env),
+            user: c.user.clone(),
+            working_dir: c.working_dir.clone(),
+            volumes: c.volumes.clone(),
+            labels: Some([(BUILD_LABEL.to_string(), b.build_id.clone())].into()),
+            healthcheck: Some(HealthConfig {
+                test: vec!["NONE".into()],
+                ..HealthConfig::default()
+            }),
+            ..Config::default()
+        },
+        host_config: Some(b.opts.host_config()),
+        networking_config: None,
+    };
     let (id, warnings) = containers
-        .create(None, &body)
+        .create(None, req)
+        .await
         .map_err(|e| BuildError::Step(e.to_string()))?;
     for w in warnings {
         b.out.stream(format!(" ---> [Warning] {w}\n"));
@@ -152,7 +161,8 @@ async fn run_container(b: &Builder<'_>, id: &str) -> Result<i64> {
         return Err(BuildError::Cancelled);
     }
     let exited = tokio::select! {
-        r = gen.wait_for(|g| g.exits > 0 && !g.running) => r.map(|g| g.exit_code).ok(),
+        // The monitor records the exit (status, code) before it counts it.
+        r = gen.wait_for(|g| g.exits > 0 || g.removed) => r.map(|g| g.exit_code).ok(),
         _ = b.out.gone() => None,
     };
     match exited {

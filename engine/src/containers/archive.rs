@@ -23,7 +23,7 @@
 //! unpacked is written under a temporary name and renamed into place once complete, so
 //! an archive cut short never leaves a truncated file under its final name.
 
-use super::{ContainerService, Error, Result};
+use super::{Error, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, readlinkat, AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, fstatat, mkdirat, mknodat, FileStat, Mode, SFlag};
@@ -48,9 +48,10 @@ pub struct RootView {
 }
 
 impl RootView {
-    /// A root opened elsewhere (a build's layer being written), not mounted here.
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        Self { fd, mount: None }
+    /// A view of `fd`, unmounted (with what is mounted below it) on drop when `mount`
+    /// names where it was mounted.
+    pub(crate) fn new(fd: OwnedFd, mount: Option<PathBuf>) -> Self {
+        Self { fd, mount }
     }
 
     /// The root as a descriptor: the `/` that every archive path is resolved under.
@@ -75,102 +76,13 @@ fn owned(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+#[cfg(test)]
 fn open_path(path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty()).map(owned)
 }
 
 fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag, mode: Mode) -> nix::Result<OwnedFd> {
     openat(Some(dir.as_raw_fd()), name, flags | OFlag::O_CLOEXEC, mode).map(owned)
-}
-
-impl ContainerService {
-    /// The container's configured user (`Config.User`, empty if none): whom `docker cp
-    /// -a` gives what it copies in.
-    pub fn configured_user(&self, name: &str) -> Result<String> {
-        let rec = self.get(name)?.record();
-        Ok(rec.config["User"].as_str().unwrap_or("").to_string())
-    }
-
-    /// The container's root: `/proc/PID/root` while it runs, else its overlay mounted
-    /// read-write on a temporary directory.
-    pub fn root_view(&self, name: &str) -> Result<RootView> {
-        let entry = self.get(name)?;
-        let rec = entry.record();
-        if entry.running() && rec.state.pid > 0 {
-            let gone = || Error::Conflict(format!("container {name} is exiting; try again"));
-            // The root is opened through a descriptor of the process's /proc directory,
-            // which keeps naming that process even if it exits and its PID is reused;
-            // its cgroup then proves that it is the container's process and not a host
-            // process that took the PID after the container exited.
-            let proc_dir = open_path(
-                Path::new(&format!("/proc/{}", rec.state.pid)),
-                OFlag::O_PATH | OFlag::O_DIRECTORY,
-            )
-            .map_err(|_| gone())?;
-            let fd = open_at(
-                proc_dir.as_fd(),
-                OsStr::new("root"),
-                OFlag::O_PATH | OFlag::O_DIRECTORY,
-                Mode::empty(),
-            )
-            .map_err(|_| gone())?;
-            let mut cgroup = String::new();
-            open_at(
-                proc_dir.as_fd(),
-                OsStr::new("cgroup"),
-                OFlag::O_RDONLY,
-                Mode::empty(),
-            )
-            .map(std::fs::File::from)
-            .and_then(|mut f| f.read_to_string(&mut cgroup).map_err(|_| Errno::EIO))
-            .map_err(|_| gone())?;
-            if !cgroup.contains(&rec.id) {
-                return Err(gone());
-            }
-            return Ok(RootView { fd, mount: None });
-        }
-        let lowers = self.lowerdirs(&rec)?;
-        let dir = self.dir(&rec.id);
-        let mnt =
-            self.exec_root
-                .join("mnt")
-                .join(format!("{}-{}", &rec.id[..12], super::random_hex(4)));
-        std::fs::create_dir_all(&mnt).map_err(|e| Error::Internal(format!("mkdir: {e}")))?;
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lowers
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(":"),
-            dir.join("upper").display(),
-            dir.join("work").display()
-        );
-        nix::mount::mount(
-            Some("overlay"),
-            &mnt,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .map_err(|e| {
-            let _ = std::fs::remove_dir(&mnt);
-            Error::Internal(format!("mounting the container's filesystem: {e}"))
-        })?;
-        match open_path(&mnt, OFlag::O_PATH | OFlag::O_DIRECTORY) {
-            Ok(fd) => Ok(RootView {
-                fd,
-                mount: Some(mnt),
-            }),
-            Err(e) => {
-                let _ = nix::mount::umount2(&mnt, nix::mount::MntFlags::MNT_DETACH);
-                let _ = std::fs::remove_dir(&mnt);
-                Err(Error::Internal(format!(
-                    "opening the container's root: {e}"
-                )))
-            }
-        }
-    }
 }
 
 /// Resolves `rel` under `root` as the container would, never leaving it.

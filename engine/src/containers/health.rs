@@ -9,56 +9,21 @@
 //! the container stops or pauses; a change of status found by a probe is a
 //! `health_status: STATUS` event.
 
-use super::{ContainerService, Entry, Error, Result, NAMESPACE};
-use berth_proto::v1 as pb;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use super::state::Status;
+use super::{Container, ContainerService, Error, Result};
+use berth_api::container::{Config, Health, HealthConfig, HealthcheckResult};
+use berth_api::state::HealthStatus;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// `starting`: no success yet.
-pub const STARTING: &str = "starting";
-/// `healthy`: the last probe passed.
-pub const HEALTHY: &str = "healthy";
-/// `unhealthy`: `Retries` probes in a row failed, or the container stopped.
-pub const UNHEALTHY: &str = "unhealthy";
-
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_RETRIES: u64 = 3;
+const DEFAULT_RETRIES: i64 = 3;
 /// Results kept in `State.Health.Log`.
 const MAX_LOG_ENTRIES: usize = 5;
 /// Bytes of a probe's output kept (then `...`).
 const MAX_OUTPUT: usize = 4096;
-/// dockerd's smallest non-zero duration for Interval, Timeout and StartPeriod.
-const MIN_DURATION: Duration = Duration::from_millis(1);
-
-/// One probe's result, as inspect shows it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ProbeResult {
-    /// RFC 3339.
-    pub start: String,
-    /// RFC 3339.
-    pub end: String,
-    /// 0 healthy, anything else a failure; -1 when it could not run or timed out.
-    pub exit_code: i64,
-    /// stdout and stderr together, cut at 4096 bytes.
-    pub output: String,
-}
-
-/// `State.Health`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Health {
-    /// starting, healthy or unhealthy.
-    pub status: String,
-    /// Failures in a row.
-    pub failing_streak: u64,
-    /// The last five results, oldest first.
-    pub log: Vec<ProbeResult>,
-}
 
 /// What to run and when, from `Config.Healthcheck`.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,17 +35,13 @@ pub struct Probe {
     /// Longest a probe may run.
     pub timeout: Duration,
     /// Failures before `unhealthy`.
-    pub retries: u64,
+    pub retries: i64,
     /// Failures in this long after the start do not count while starting.
     pub start_period: Duration,
 }
 
-fn nanos(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
-fn duration_or(v: &Value, default: Duration) -> Duration {
-    match nanos(v) {
+fn duration_or(nanos: i64, default: Duration) -> Duration {
+    match nanos {
         n if n > 0 => Duration::from_nanos(n as u64),
         _ => default,
     }
@@ -88,13 +49,13 @@ fn duration_or(v: &Value, default: Duration) -> Duration {
 
 /// The probe of a container's Config (its shell for CMD-SHELL is `Config.Shell` or
 /// `/bin/sh -c`); `None` without a check, with `NONE`, or with a test of another kind.
-pub fn probe(config: &Value) -> Option<Probe> {
-    let hc = &config["Healthcheck"];
-    let test = super::strs(&hc["Test"]);
+pub fn probe(config: &Config) -> Option<Probe> {
+    let hc = config.healthcheck.as_ref()?;
+    let test = &hc.test;
     let argv = match test.first().map(String::as_str) {
         Some("CMD") => test[1..].to_vec(),
         Some("CMD-SHELL") => {
-            let mut shell = super::strs(&config["Shell"]);
+            let mut shell = config.shell.clone();
             if shell.is_empty() {
                 shell = vec!["/bin/sh".into(), "-c".into()];
             }
@@ -108,70 +69,41 @@ pub fn probe(config: &Value) -> Option<Probe> {
     }
     Some(Probe {
         argv,
-        interval: duration_or(&hc["Interval"], DEFAULT_INTERVAL),
-        timeout: duration_or(&hc["Timeout"], DEFAULT_TIMEOUT),
-        retries: match hc["Retries"].as_i64() {
-            Some(n) if n > 0 => n as u64,
-            _ => DEFAULT_RETRIES,
+        interval: duration_or(hc.interval, DEFAULT_INTERVAL),
+        timeout: duration_or(hc.timeout, DEFAULT_TIMEOUT),
+        retries: if hc.retries > 0 {
+            hc.retries
+        } else {
+            DEFAULT_RETRIES
         },
-        start_period: duration_or(&hc["StartPeriod"], Duration::ZERO),
+        start_period: duration_or(hc.start_period, Duration::ZERO),
     })
 }
 
 /// The container's Healthcheck over the image's, field by field, as dockerd merges
 /// them at create: the image's whole when the container sets none.
-pub fn merge(user: &Value, image: &Value) -> Value {
-    if !user.is_object() {
-        return if image.is_object() {
-            image.clone()
-        } else {
-            Value::Null
-        };
-    }
+pub fn merge(user: Option<&HealthConfig>, image: Option<&HealthConfig>) -> Option<HealthConfig> {
+    let Some(user) = user else {
+        return image.cloned();
+    };
     let mut out = user.clone();
-    if let Some(img) = image.as_object() {
-        if super::strs(&out["Test"]).is_empty() {
-            if let Some(t) = img.get("Test") {
-                out["Test"] = t.clone();
-            }
+    if let Some(img) = image {
+        if out.test.is_empty() {
+            out.test = img.test.clone();
         }
-        for k in [
-            "Interval",
-            "Timeout",
-            "StartPeriod",
-            "StartInterval",
-            "Retries",
+        for (mine, theirs) in [
+            (&mut out.interval, img.interval),
+            (&mut out.timeout, img.timeout),
+            (&mut out.start_period, img.start_period),
+            (&mut out.start_interval, img.start_interval),
+            (&mut out.retries, img.retries),
         ] {
-            if nanos(&out[k]) == 0 {
-                if let Some(v) = img.get(k) {
-                    out[k] = v.clone();
-                }
+            if *mine == 0 {
+                *mine = theirs;
             }
         }
     }
-    out
-}
-
-/// Refuses what dockerd refuses at create: durations under 1 ms, negative retries.
-pub fn validate(hc: &Value) -> Result<()> {
-    if !hc.is_object() {
-        return Ok(());
-    }
-    for k in ["Interval", "Timeout", "StartPeriod"] {
-        let n = nanos(&hc[k]);
-        if n != 0 && n < MIN_DURATION.as_nanos() as i64 {
-            return Err(Error::Invalid(format!(
-                "{k} in Healthcheck cannot be less than {}",
-                berth_api::duration::format(MIN_DURATION)
-            )));
-        }
-    }
-    if hc["Retries"].as_i64().is_some_and(|r| r < 0) {
-        return Err(Error::Invalid(
-            "Retries in Healthcheck cannot be negative".into(),
-        ));
-    }
-    Ok(())
+    Some(out)
 }
 
 /// Which monitor loop is current for each container: a loop whose number is no longer
@@ -230,14 +162,26 @@ impl Limited {
 
 /// Sets a checked container's status to `unhealthy` (it stopped or paused: dockerd
 /// marks it so when its monitor closes); whether it changed. The caller saves.
-pub(crate) fn mark_unhealthy(entry: &Entry) -> bool {
+pub(crate) fn mark_unhealthy(entry: &Container) -> bool {
     entry.update(|r| match r.state.health.as_mut() {
-        Some(h) if h.status != UNHEALTHY => {
-            h.status = UNHEALTHY.into();
+        Some(h) if h.status != HealthStatus::Unhealthy => {
+            h.status = HealthStatus::Unhealthy;
             true
         }
         _ => false,
     })
+}
+
+fn new_health() -> Health {
+    Health {
+        status: HealthStatus::Starting,
+        failing_streak: 0,
+        log: Some(Vec::new()),
+    }
+}
+
+fn now() -> String {
+    super::now()
 }
 
 impl ContainerService {
@@ -246,20 +190,22 @@ impl ContainerService {
     /// again after a restart (the status stays); its probe, or None without a check.
     /// The caller saves the record (once, with the rest of its state), then calls
     /// `watch_health`.
-    pub(crate) fn reset_health(entry: &Entry, fresh: bool) -> Option<Probe> {
+    pub(crate) fn reset_health(entry: &Container, fresh: bool) -> Option<Probe> {
         let probe = probe(&entry.record().config)?;
-        entry.update(|r| {
-            let h = r.state.health.get_or_insert_with(Health::default);
-            if fresh || h.status.is_empty() {
-                h.status = STARTING.into();
+        entry.update(|r| match r.state.health.as_mut() {
+            // Found running again: the checks go on from where they were.
+            Some(_) if !fresh => {}
+            Some(h) => {
+                h.status = HealthStatus::Starting;
                 h.failing_streak = 0;
             }
+            None => r.state.health = Some(new_health()),
         });
         Some(probe)
     }
 
     /// Runs the probe loop of a running container.
-    pub(crate) fn watch_health(self: &Arc<Self>, entry: &Arc<Entry>, probe: Probe) {
+    pub(crate) fn watch_health(self: &Arc<Self>, entry: &Arc<Container>, probe: Probe) {
         let run = self.health.next(&entry.id);
         let this = self.clone();
         let entry = entry.clone();
@@ -267,13 +213,13 @@ impl ContainerService {
     }
 
     /// The loop: wait an interval (or for the container to stop), probe, record.
-    async fn monitor(self: Arc<Self>, entry: Arc<Entry>, probe: Probe, run: u64) {
+    async fn monitor(self: Arc<Self>, entry: Arc<Container>, probe: Probe, run: u64) {
         let mut gen = entry.gen.subscribe();
         let exits = gen.borrow().exits;
         loop {
             let stopped = tokio::select! {
                 _ = tokio::time::sleep(probe.interval) => false,
-                _ = gen.wait_for(|g| !g.running || g.exits != exits || g.removed) => true,
+                _ = gen.wait_for(|g| !super::state::has_task(g.status) || g.exits != exits || g.removed) => true,
             };
             if !self.health.is_current(&entry.id, run) {
                 return;
@@ -282,16 +228,16 @@ impl ContainerService {
             if stopped || !entry.running() {
                 return;
             }
-            if entry.record().state.status == "paused" {
+            if entry.status() == Status::Paused {
                 continue;
             }
             let started = chrono::Utc::now();
             let mut result = match self.run_probe(&entry, &probe).await {
                 Ok(r) => r,
-                Err(e) => ProbeResult {
+                Err(e) => HealthcheckResult {
                     exit_code: -1,
                     output: e.to_string(),
-                    end: super::now(),
+                    end: now(),
                     ..Default::default()
                 },
             };
@@ -303,87 +249,94 @@ impl ContainerService {
             {
                 continue;
             }
-            self.record_result(&entry, &probe, started, result);
+            self.record_result(&entry, &probe, started, result).await;
         }
     }
 
     /// A paused container's checks stop (the loop skips it) and it is `unhealthy`
     /// until a probe after the unpause says otherwise, as with dockerd. The caller
     /// saves the record.
-    pub(crate) fn health_paused(&self, entry: &Entry) {
+    pub(crate) fn health_paused(&self, entry: &Container) {
         mark_unhealthy(entry);
     }
 
     /// Applies one result: log, streak, status; an event when the status changes.
-    fn record_result(
+    async fn record_result(
         &self,
-        entry: &Entry,
+        entry: &Container,
         probe: &Probe,
         started: chrono::DateTime<chrono::Utc>,
-        result: ProbeResult,
+        result: HealthcheckResult,
     ) {
         let changed = entry.update(|r| {
             // Checked under the record's lock: a probe that raced with an exit (which
             // marked it unhealthy) or a pause is dropped.
-            if r.state.status != "running" {
+            if r.state.status() != Status::Running {
                 return None;
             }
             let started_at = chrono::DateTime::parse_from_rfc3339(&r.state.started_at)
                 .map(|t| t.with_timezone(&chrono::Utc))
                 .unwrap_or(started);
-            let h = r.state.health.get_or_insert_with(Health::default);
-            let old = h.status.clone();
-            if h.log.len() >= MAX_LOG_ENTRIES {
-                h.log.drain(..=h.log.len() - MAX_LOG_ENTRIES);
+            let h = r.state.health.get_or_insert_with(new_health);
+            let old = h.status;
+            let log = h.log.get_or_insert_with(Vec::new);
+            if log.len() >= MAX_LOG_ENTRIES {
+                log.drain(..=log.len() - MAX_LOG_ENTRIES);
             }
             let healthy = result.exit_code == 0;
-            h.log.push(result);
+            log.push(result);
             if healthy {
                 h.failing_streak = 0;
-                h.status = HEALTHY.into();
+                h.status = HealthStatus::Healthy;
             } else {
-                let grace = h.status == STARTING
+                let grace = h.status == HealthStatus::Starting
                     && (started - started_at)
                         .to_std()
                         .is_ok_and(|since| since < probe.start_period);
                 if !grace {
                     h.failing_streak += 1;
                     if h.failing_streak >= probe.retries {
-                        h.status = UNHEALTHY.into();
+                        h.status = HealthStatus::Unhealthy;
                     }
                 }
             }
-            Some((old, h.status.clone()))
+            Some((old, h.status))
         });
         let Some((old, new)) = changed else {
             return;
         };
+        let _ = self.store.save(entry).await;
         let rec = entry.record();
-        let _ = self.save(&rec);
         if old != new {
-            self.emit(&format!("health_status: {new}"), &rec, &[]);
+            self.emit(&format!("health_status: {}", new.as_str()), &rec, &[]);
         }
     }
 
     /// Runs the probe once as an exec (registered while it runs, as dockerd's are),
     /// collecting its output, killing it at the timeout.
-    async fn run_probe(self: &Arc<Self>, entry: &Entry, probe: &Probe) -> Result<ProbeResult> {
-        let body = json!({"Cmd": probe.argv, "AttachStdout": true, "AttachStderr": true});
-        let id = self.exec_create(&entry.id, &body)?;
+    async fn run_probe(
+        self: &Arc<Self>,
+        entry: &Container,
+        probe: &Probe,
+    ) -> Result<HealthcheckResult> {
+        let config = berth_api::exec::ExecConfig {
+            cmd: Some(probe.argv.clone()),
+            attach_stdout: true,
+            attach_stderr: true,
+            ..Default::default()
+        };
+        let id = self.exec_create(&entry.id, &config)?;
         let r = self.run_exec(&id, probe).await;
         // Probes are not kept: one a second would pile up.
-        self.execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.execs.remove(&id);
         r
     }
 
-    async fn run_exec(self: &Arc<Self>, id: &str, probe: &Probe) -> Result<ProbeResult> {
+    async fn run_exec(self: &Arc<Self>, id: &str, probe: &Probe) -> Result<HealthcheckResult> {
         let exec = self.exec(id)?;
         let mut rx = exec.out.subscribe();
         let mut done = exec.done.subscribe();
-        self.exec_start(&exec, false).await?;
+        self.exec_start(&exec).await?;
         let mut out = Limited::default();
         let finished = tokio::time::timeout(probe.timeout, async {
             loop {
@@ -399,17 +352,7 @@ impl ContainerService {
         .await
         .is_ok();
         if !finished {
-            let _ = self
-                .sv
-                .tasks()
-                .kill(pb::KillRequest {
-                    namespace: NAMESPACE.into(),
-                    container_id: exec.container.clone(),
-                    exec_id: exec.id.clone(),
-                    signal: 9,
-                    all: false,
-                })
-                .await;
+            let _ = self.sv.kill(&exec.container, &exec.id, 9, false).await;
             // Bounded: a dying probe must not hold the loop forever.
             let _ = tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d)).await;
             let t = berth_api::duration::format(probe.timeout);
@@ -417,22 +360,22 @@ impl ContainerService {
                 s if s.is_empty() => format!("Health check exceeded timeout ({t})"),
                 s => format!("Health check exceeded timeout ({t}): {s}"),
             };
-            return Ok(ProbeResult {
-                end: super::now(),
+            return Ok(HealthcheckResult {
+                end: now(),
                 exit_code: -1,
                 output,
                 ..Default::default()
             });
         }
-        let code = exec.state.lock().unwrap_or_else(|p| p.into_inner()).1;
+        let code = exec.state().1;
         let code = code.ok_or_else(|| {
             Error::Internal(format!(
                 "healthcheck for container {} has no exit code!",
                 exec.container
             ))
         })?;
-        Ok(ProbeResult {
-            end: super::now(),
+        Ok(HealthcheckResult {
+            end: now(),
             exit_code: code,
             output: out.text(),
             ..Default::default()
@@ -444,42 +387,52 @@ impl ContainerService {
 mod tests {
     use super::*;
 
+    fn config(v: serde_json::Value) -> Config {
+        serde_json::from_value(v).unwrap()
+    }
+
     #[test]
     fn probes_from_config() {
-        let c = json!({"Healthcheck": {"Test": ["CMD-SHELL", "test -f /x"], "Interval": 1_000_000_000i64, "Retries": 2}});
+        let c = config(
+            serde_json::json!({"Healthcheck": {"Test": ["CMD-SHELL", "test -f /x"], "Interval": 1_000_000_000i64, "Retries": 2}}),
+        );
         let p = probe(&c).unwrap();
         assert_eq!(p.argv, ["/bin/sh", "-c", "test -f /x"]);
         assert_eq!(p.interval, Duration::from_secs(1));
         assert_eq!(p.timeout, DEFAULT_TIMEOUT);
         assert_eq!(p.retries, 2);
-        let c = json!({"Shell": ["/bin/ash", "-e", "-c"], "Healthcheck": {"Test": ["CMD-SHELL", "true"]}});
+        let c = config(
+            serde_json::json!({"Shell": ["/bin/ash", "-e", "-c"], "Healthcheck": {"Test": ["CMD-SHELL", "true"]}}),
+        );
         assert_eq!(probe(&c).unwrap().argv, ["/bin/ash", "-e", "-c", "true"]);
-        let c = json!({"Healthcheck": {"Test": ["CMD", "true", "x"]}});
+        let c = config(serde_json::json!({"Healthcheck": {"Test": ["CMD", "true", "x"]}}));
         assert_eq!(probe(&c).unwrap().argv, ["true", "x"]);
-        assert!(probe(&json!({"Healthcheck": {"Test": ["NONE"]}})).is_none());
-        assert!(probe(&json!({"Healthcheck": {"Test": ["CMD"]}})).is_none());
-        assert!(probe(&json!({})).is_none());
+        assert!(probe(&config(
+            serde_json::json!({"Healthcheck": {"Test": ["NONE"]}})
+        ))
+        .is_none());
+        assert!(probe(&config(
+            serde_json::json!({"Healthcheck": {"Test": ["CMD"]}})
+        ))
+        .is_none());
+        assert!(probe(&Config::default()).is_none());
     }
 
     #[test]
     fn merged_as_dockerd_merges() {
-        let img = json!({"Test": ["CMD", "true"], "Interval": 5, "Retries": 4});
-        assert_eq!(merge(&Value::Null, &img), img);
-        let user = json!({"Interval": 7});
+        let hc = |v: serde_json::Value| -> HealthConfig { serde_json::from_value(v).unwrap() };
+        let img = hc(serde_json::json!({"Test": ["CMD", "true"], "Interval": 5, "Retries": 4}));
+        assert_eq!(merge(None, Some(&img)), Some(img.clone()));
+        let user = hc(serde_json::json!({"Interval": 7}));
         assert_eq!(
-            merge(&user, &img),
-            json!({"Test": ["CMD", "true"], "Interval": 7, "Retries": 4})
+            merge(Some(&user), Some(&img)),
+            Some(hc(
+                serde_json::json!({"Test": ["CMD", "true"], "Interval": 7, "Retries": 4})
+            ))
         );
-        let none = json!({"Test": ["NONE"]});
-        assert_eq!(merge(&none, &img)["Test"], json!(["NONE"]));
-        assert_eq!(merge(&Value::Null, &Value::Null), Value::Null);
-    }
-
-    #[test]
-    fn validation() {
-        assert!(validate(&json!({"Interval": 1000})).is_err());
-        assert!(validate(&json!({"Retries": -1})).is_err());
-        assert!(validate(&json!({"Interval": 1_000_000, "Retries": 0})).is_ok());
+        let none = hc(serde_json::json!({"Test": ["NONE"]}));
+        assert_eq!(merge(Some(&none), Some(&img)).unwrap().test, ["NONE"]);
+        assert_eq!(merge(None, None), None);
     }
 
     #[test]
@@ -490,5 +443,95 @@ mod tests {
         let t = l.text();
         assert_eq!(t.len(), 4096 + 3);
         assert!(t.ends_with("bb..."));
+    }
+}
+
+#[cfg(test)]
+mod flows {
+    use super::super::supervisor::fake::Outcome;
+    use super::super::testing::Harness;
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn health_of(c: &Container) -> Option<Health> {
+        c.read(|r| r.state.health.clone())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn probes_decide_the_health_and_a_stop_ends_it() {
+        let h = Harness::new().await;
+        let code = Arc::new(AtomicU32::new(1));
+        let probe_code = code.clone();
+        h.fake.on_exec(move |argv| {
+            assert_eq!(argv, ["probe", "--now"]);
+            Outcome::Exit(probe_code.load(Ordering::SeqCst))
+        });
+        let c = h
+            .create(
+                "hc",
+                serde_json::json!({"Healthcheck": {"Test": ["CMD", "probe", "--now"], "Interval": 5_000_000, "Retries": 2}}),
+            )
+            .await;
+        h.svc.start("hc").await.unwrap();
+        assert_eq!(health_of(&c).unwrap().status, HealthStatus::Starting);
+        h.until("unhealthy", || {
+            health_of(&c).is_some_and(|h| h.status == HealthStatus::Unhealthy)
+        })
+        .await;
+        let hs = health_of(&c).unwrap();
+        assert!(hs.failing_streak >= 2);
+        let log = hs.log.unwrap();
+        assert!(log.iter().all(|r| r.exit_code == 1 && !r.start.is_empty()));
+        assert!(log.len() <= MAX_LOG_ENTRIES);
+        code.store(0, Ordering::SeqCst);
+        h.until("healthy", || {
+            health_of(&c).is_some_and(|h| h.status == HealthStatus::Healthy)
+        })
+        .await;
+        assert_eq!(health_of(&c).unwrap().failing_streak, 0);
+        h.until("the event", || {
+            h.actions(&c).iter().any(|a| a == "health_status: healthy")
+        })
+        .await;
+        let actions = h.actions(&c);
+        assert!(actions.iter().any(|a| a == "health_status: unhealthy"));
+        assert!(actions.iter().any(|a| a == "health_status: healthy"));
+        assert!(actions
+            .iter()
+            .any(|a| a.starts_with("exec_start: probe --now")));
+        // Probes are not kept as execs.
+        assert!(h.svc.exec_ids(&c.id).is_empty());
+        // A stopped container is unhealthy and probed no more.
+        h.fake.exit(&c.id, 0);
+        h.status(&c, super::super::state::Status::Exited).await;
+        h.until("unhealthy once stopped", || {
+            health_of(&c).is_some_and(|h| h.status == HealthStatus::Unhealthy)
+        })
+        .await;
+        let probes = h.fake.calls.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(h.fake.calls.lock().unwrap().len(), probes);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_probe_that_hangs_times_out() {
+        let h = Harness::new().await;
+        h.fake.on_exec(|_| Outcome::Run);
+        let c = h
+            .create(
+                "slow",
+                serde_json::json!({"Healthcheck": {"Test": ["CMD-SHELL", "sleep 9"], "Interval": 5_000_000, "Timeout": 20_000_000, "Retries": 1}}),
+            )
+            .await;
+        h.svc.start("slow").await.unwrap();
+        h.until("timed out", || {
+            health_of(&c).is_some_and(|h| h.status == HealthStatus::Unhealthy)
+        })
+        .await;
+        let r = &health_of(&c).unwrap().log.unwrap()[0];
+        assert_eq!(r.exit_code, -1);
+        assert_eq!(r.output, "Health check exceeded timeout (20ms)");
+        // The probe was killed, not left running.
+        assert!(h.fake.called(&format!("kill {} ", c.id)));
     }
 }

@@ -1,10 +1,46 @@
-//! The OCI runtime spec of a container, as dockerd makes it: Docker's default
-//! capabilities, masked and read-only /proc paths, devices, /dev/shm, the bind-mounted
-//! /etc/hosts, /etc/hostname and /etc/resolv.conf, and Docker's default seccomp profile
+//! The OCI runtime spec of a container, as dockerd makes it, built with oci-spec's
+//! builders: Docker's default capabilities, masked and read-only /proc paths, devices,
+//! /dev/shm, the bind-mounted /etc/hosts, /etc/hostname and /etc/resolv.conf, namespaced
+//! sysctls, resources, and Docker's default seccomp profile
 //! (`profiles/seccomp-default.json`, in moby's format, translated here to OCI's).
 
-use serde_json::{json, Value};
+use super::users::User;
+use berth_api::container::HostConfig;
+use oci_spec::runtime::{
+    Arch, Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
+    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
+    LinuxSyscallBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, Process,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
 use std::path::Path;
+
+/// A spec that cannot be built from a container's configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// An unknown capability in CapAdd or CapDrop.
+    #[error("invalid capability: {0}")]
+    Capability(String),
+    /// A seccomp profile that is not moby's format.
+    #[error("Decoding seccomp profile failed: {0}")]
+    Seccomp(String),
+    /// A bad cgroup parent.
+    #[error("{0}")]
+    CgroupParent(String),
+    /// A sysctl the container's namespaces do not isolate.
+    #[error("{0}")]
+    Sysctl(String),
+    /// A ulimit with an unknown name.
+    #[error("invalid ulimit: {0}")]
+    Ulimit(String),
+    /// oci-spec refused a value.
+    #[error("building the OCI spec: {0}")]
+    Oci(#[from] oci_spec::OciSpecError),
+}
 
 /// Docker's default seccomp profile, moby's `profiles/seccomp/default.json` format.
 pub const DEFAULT_SECCOMP: &str = include_str!("../../profiles/seccomp-default.json");
@@ -50,50 +86,6 @@ const READONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-const CAP_NAMES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 /// The capabilities in this process's bounding set (what `--privileged` can grant).
 pub fn host_caps() -> Vec<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -102,7 +94,7 @@ pub fn host_caps() -> Vec<String> {
         .find_map(|l| l.strip_prefix("CapBnd:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
-    CAP_NAMES
+    berth_api::validate::CAPABILITIES
         .iter()
         .enumerate()
         .filter(|(i, _)| bnd & (1u64 << i) != 0)
@@ -110,15 +102,7 @@ pub fn host_caps() -> Vec<String> {
         .collect()
 }
 
-/// `NET_ADMIN`, `cap_net_admin` or `CAP_NET_ADMIN` → `CAP_NET_ADMIN`.
-pub fn normalize_cap(c: &str) -> String {
-    let u = c.to_ascii_uppercase();
-    if u.starts_with("CAP_") {
-        u
-    } else {
-        format!("CAP_{u}")
-    }
-}
+use berth_api::validate::normalize_capability as normalize_cap;
 
 /// The capability set from the defaults (or all the host's when privileged) with
 /// CapAdd and CapDrop applied ("ALL" allowed in both). Unknown names are an error.
@@ -126,18 +110,18 @@ pub fn capabilities(
     privileged: bool,
     add: &[String],
     drop: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, SpecError> {
     let host = host_caps();
     if privileged {
         return Ok(host);
     }
     for c in add.iter().chain(drop) {
         let n = normalize_cap(c);
-        if n != "CAP_ALL" && !CAP_NAMES.contains(&n.as_str()) {
-            return Err(format!("invalid capability: {c}"));
+        if n != "ALL" && !berth_api::validate::CAPABILITIES.contains(&n.as_str()) {
+            return Err(SpecError::Capability(c.clone()));
         }
     }
-    let mut caps: Vec<String> = if drop.iter().any(|c| normalize_cap(c) == "CAP_ALL") {
+    let mut caps: Vec<String> = if drop.iter().any(|c| normalize_cap(c) == "ALL") {
         Vec::new()
     } else {
         DEFAULT_CAPS
@@ -148,7 +132,7 @@ pub fn capabilities(
     };
     for a in add {
         let n = normalize_cap(a);
-        if n == "CAP_ALL" {
+        if n == "ALL" {
             caps = host.clone();
         } else if !caps.contains(&n) {
             caps.push(n);
@@ -157,70 +141,115 @@ pub fn capabilities(
     Ok(caps)
 }
 
-fn arch_names() -> (&'static str, &'static str) {
+fn arch_names() -> (&'static str, Arch) {
     match std::env::consts::ARCH {
-        "aarch64" => ("arm64", "SCMP_ARCH_AARCH64"),
-        _ => ("amd64", "SCMP_ARCH_X86_64"),
+        "aarch64" => ("arm64", Arch::ScmpArchAarch64),
+        _ => ("amd64", Arch::ScmpArchX86_64),
     }
 }
 
+/// A seccomp profile in moby's format.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MobyProfile {
+    default_action: LinuxSeccompAction,
+    #[serde(default)]
+    default_errno_ret: Option<u32>,
+    #[serde(default)]
+    arch_map: Vec<MobyArch>,
+    #[serde(default)]
+    syscalls: Vec<MobySyscall>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MobyArch {
+    architecture: Arch,
+    #[serde(default)]
+    sub_architectures: Vec<Arch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MobySyscall {
+    #[serde(default)]
+    names: Vec<String>,
+    action: LinuxSeccompAction,
+    #[serde(default)]
+    args: Option<Vec<LinuxSeccompArg>>,
+    #[serde(default)]
+    errno_ret: Option<u32>,
+    #[serde(default)]
+    includes: MobyFilter,
+    #[serde(default)]
+    excludes: MobyFilter,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MobyFilter {
+    #[serde(default)]
+    caps: Option<Vec<String>>,
+    #[serde(default)]
+    arches: Option<Vec<String>>,
+}
+
 /// Translates a profile in moby's format (with `archMap`, `includes` and `excludes` by
-/// capability and architecture) to an OCI `linux.seccomp` object for `caps`.
-pub fn seccomp_for(profile: &Value, caps: &[String]) -> Value {
+/// capability and architecture) to an OCI `linux.seccomp` for `caps`.
+pub fn seccomp_for(profile: &str, caps: &[String]) -> Result<LinuxSeccomp, SpecError> {
+    let p: MobyProfile =
+        serde_json::from_str(profile).map_err(|e| SpecError::Seccomp(e.to_string()))?;
     let (arch, scmp_arch) = arch_names();
-    let mut architectures = vec![json!(scmp_arch)];
-    if let Some(m) = profile["archMap"].as_array() {
-        for a in m {
-            if a["architecture"] == scmp_arch {
-                if let Some(subs) = a["subArchitectures"].as_array() {
-                    architectures.extend(subs.iter().cloned());
-                }
-            }
-        }
+    let mut architectures = vec![scmp_arch];
+    for a in p.arch_map.iter().filter(|a| a.architecture == scmp_arch) {
+        architectures.extend(a.sub_architectures.iter().copied());
     }
-    let has = |list: &Value, want: &dyn Fn(&str) -> bool| {
-        list.as_array()
-            .is_some_and(|l| l.iter().any(|v| v.as_str().is_some_and(want)))
-    };
+    let has_cap = |c: &String| caps.iter().any(|h| h == c);
     let mut syscalls = Vec::new();
-    for s in profile["syscalls"].as_array().into_iter().flatten() {
-        let inc = &s["includes"];
-        let exc = &s["excludes"];
-        if let Some(c) = inc["caps"].as_array() {
-            if !c
-                .iter()
-                .all(|c| caps.iter().any(|h| Some(h.as_str()) == c.as_str()))
-            {
+    for s in p.syscalls {
+        if let Some(need) = &s.includes.caps {
+            if !need.iter().all(has_cap) {
                 continue;
             }
         }
-        if inc["arches"].is_array() && !has(&inc["arches"], &|a| a == arch) {
+        if let Some(arches) = &s.includes.arches {
+            if !arches.iter().any(|a| a == arch) {
+                continue;
+            }
+        }
+        if s.excludes
+            .caps
+            .as_ref()
+            .is_some_and(|c| c.iter().any(has_cap))
+        {
             continue;
         }
-        if has(&exc["caps"], &|c| caps.iter().any(|h| h == c)) {
+        if s.excludes
+            .arches
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|a| a == arch))
+        {
             continue;
         }
-        if has(&exc["arches"], &|a| a == arch) {
-            continue;
+        let mut rule = LinuxSyscallBuilder::default()
+            .names(s.names)
+            .action(s.action);
+        if let Some(args) = s.args.filter(|a| !a.is_empty()) {
+            rule = rule.args(args);
         }
-        let mut rule = json!({ "names": s["names"], "action": s["action"] });
-        if let Some(args) = s.get("args").filter(|a| a.is_array()) {
-            rule["args"] = args.clone();
+        if let Some(e) = s.errno_ret {
+            rule = rule.errno_ret(e);
         }
-        if let Some(e) = s.get("errnoRet").filter(|e| e.is_u64()) {
-            rule["errnoRet"] = e.clone();
-        }
-        syscalls.push(rule);
+        syscalls.push(rule.build()?);
     }
-    let mut out = json!({
-        "defaultAction": profile["defaultAction"],
-        "architectures": architectures,
-        "syscalls": syscalls,
-    });
-    if let Some(e) = profile.get("defaultErrnoRet").filter(|e| e.is_u64()) {
-        out["defaultErrnoRet"] = e.clone();
+    let mut out = LinuxSeccompBuilder::default()
+        .default_action(p.default_action)
+        .architectures(architectures)
+        .syscalls(syscalls);
+    if let Some(e) = p.default_errno_ret {
+        out = out.default_errno_ret(e);
     }
-    out
+    Ok(out.build()?)
 }
 
 /// What a spec is made from.
@@ -231,135 +260,335 @@ pub struct SpecInput<'a> {
     pub env: Vec<String>,
     /// Working directory.
     pub cwd: String,
-    /// uid, gid, additional gids.
-    pub user: (u32, u32, Vec<u32>),
+    /// Who it runs as.
+    pub user: User,
     /// Hostname.
     pub hostname: String,
     /// With a terminal.
     pub tty: bool,
     /// The container's HostConfig.
-    pub host_config: &'a Value,
+    pub host_config: &'a HostConfig,
     /// The container's directory (hosts, hostname, resolv.conf live there).
     pub dir: &'a Path,
     /// Container ID (for the cgroup path).
     pub id: &'a str,
     /// berthd's cgroup parent, for a container whose HostConfig names none.
     pub cgroup_parent: &'a str,
-    /// Extra mounts (volumes, binds), OCI objects.
-    pub mounts: Vec<Value>,
+    /// Extra mounts (volumes, binds, tmpfs).
+    pub mounts: Vec<Mount>,
+}
+
+fn cap_set(caps: &[String]) -> Capabilities {
+    caps.iter()
+        .filter_map(|c| serde_json::from_value::<Capability>(Value::String(c.clone())).ok())
+        .collect()
+}
+
+fn mount(dst: &str, kind: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
+    Ok(MountBuilder::default()
+        .destination(dst)
+        .typ(kind)
+        .source(source)
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()?)
+}
+
+fn device(
+    kind: Option<LinuxDeviceType>,
+    major: Option<i64>,
+    minor: Option<i64>,
+) -> Result<LinuxDeviceCgroup, SpecError> {
+    let mut d = LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .access("rwm");
+    if let Some(k) = kind {
+        d = d.typ(k);
+    }
+    if let Some(m) = major {
+        d = d.major(m);
+    }
+    if let Some(m) = minor {
+        d = d.minor(m);
+    }
+    Ok(d.build()?)
+}
+
+/// The cgroup resources of a HostConfig (with its devices rules unless `devices` is
+/// false: an update leaves them as they are).
+pub fn resources(hc: &HostConfig, devices: bool) -> Result<LinuxResources, SpecError> {
+    let privileged = hc.privileged;
+    let res = &hc.resources;
+    let mut r = LinuxResourcesBuilder::default();
+    if devices {
+        let rules = if privileged {
+            vec![device(None, None, None)?]
+        } else {
+            use LinuxDeviceType::C;
+            let mut v = vec![
+                LinuxDeviceCgroupBuilder::default()
+                    .allow(false)
+                    .access("rwm")
+                    .build()?,
+                LinuxDeviceCgroupBuilder::default()
+                    .allow(true)
+                    .typ(C)
+                    .access("m")
+                    .build()?,
+                LinuxDeviceCgroupBuilder::default()
+                    .allow(true)
+                    .typ(LinuxDeviceType::B)
+                    .access("m")
+                    .build()?,
+            ];
+            for (major, minor) in [
+                (1, Some(3)),
+                (1, Some(8)),
+                (1, Some(7)),
+                (5, Some(0)),
+                (1, Some(5)),
+                (1, Some(9)),
+                (136, None),
+                (5, Some(2)),
+                (10, Some(200)),
+            ] {
+                v.push(device(Some(C), Some(major), minor)?);
+            }
+            v
+        };
+        r = r.devices(rules);
+    }
+    if res.memory > 0 {
+        let mut m = LinuxMemoryBuilder::default().limit(res.memory);
+        // As dockerd: a swap limit only when positive (the default, twice memory,
+        // wraps below zero for a memory limit near 2^63; -1 is unlimited).
+        if let Some(swap) = berth_api::validate::swap_limit(res) {
+            m = m.swap(swap);
+        }
+        r = r.memory(m.build()?);
+    }
+    let mut cpu = LinuxCpuBuilder::default();
+    let mut any_cpu = false;
+    if res.nano_cpus > 0 {
+        cpu = cpu.period(100_000u64).quota(res.nano_cpus / 10_000);
+        any_cpu = true;
+    }
+    if res.cpu_shares > 0 {
+        cpu = cpu.shares(res.cpu_shares as u64);
+        any_cpu = true;
+    }
+    if !res.cpuset_cpus.is_empty() {
+        cpu = cpu.cpus(res.cpuset_cpus.as_str());
+        any_cpu = true;
+    }
+    if res.cpu_realtime_period > 0 {
+        cpu = cpu.realtime_period(res.cpu_realtime_period as u64);
+        any_cpu = true;
+    }
+    if res.cpu_realtime_runtime != 0 {
+        cpu = cpu.realtime_runtime(res.cpu_realtime_runtime);
+        any_cpu = true;
+    }
+    if any_cpu {
+        r = r.cpu(cpu.build()?);
+    }
+    if let Some(p) = res.pids_limit.filter(|p| *p != 0) {
+        r = r.pids(LinuxPidsBuilder::default().limit(p).build()?);
+    }
+    Ok(r.build()?)
+}
+
+/// The environment of a process: PATH and HOSTNAME when missing, TERM with a terminal,
+/// and HOME from the user's passwd entry when neither image nor user set one (runc
+/// reads passwd for it; berth-runtime does not, so the engine does).
+pub fn environment(env: &[String], hostname: &str, tty: bool, home: &str) -> Vec<String> {
+    let mut env = env.to_vec();
+    let has = |env: &[String], k: &str| env.iter().any(|e| e.split('=').next() == Some(k));
+    if !has(&env, "PATH") {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    if !has(&env, "HOSTNAME") {
+        env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
+    }
+    if tty && !has(&env, "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// The process part of a spec.
+pub fn process(
+    input: &SpecInput<'_>,
+    caps: &[String],
+    no_new_privileges: bool,
+) -> Result<Process, SpecError> {
+    let hc = input.host_config;
+    let caps = cap_set(caps);
+    let mut rlimits = Vec::new();
+    for u in hc.resources.ulimits.iter().flatten() {
+        let name = u.name.as_str();
+        let typ: PosixRlimitType = serde_json::from_value(Value::String(format!(
+            "RLIMIT_{}",
+            name.to_ascii_uppercase()
+        )))
+        .map_err(|_| SpecError::Ulimit(name.to_string()))?;
+        rlimits.push(
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(u.soft.max(0) as u64)
+                .hard(u.hard.max(0) as u64)
+                .build()?,
+        );
+    }
+    let user = UserBuilder::default()
+        .uid(input.user.uid)
+        .gid(input.user.gid)
+        .additional_gids(input.user.additional_gids.clone())
+        .build()?;
+    let mut p = ProcessBuilder::default()
+        .terminal(input.tty)
+        .user(user)
+        .args(input.args.clone())
+        .env(environment(
+            &input.env,
+            &input.hostname,
+            input.tty,
+            &input.user.home,
+        ))
+        .cwd(input.cwd.as_str())
+        .capabilities(
+            LinuxCapabilitiesBuilder::default()
+                .bounding(caps.clone())
+                .effective(caps.clone())
+                .permitted(caps)
+                .inheritable(Capabilities::new())
+                .ambient(Capabilities::new())
+                .build()?,
+        )
+        .no_new_privileges(no_new_privileges)
+        .rlimits(rlimits);
+    if hc.oom_score_adj != 0 {
+        p = p.oom_score_adj(hc.oom_score_adj as i32);
+    }
+    Ok(p.build()?)
 }
 
 /// Builds the OCI spec.
-pub fn build(input: &SpecInput<'_>) -> Result<Value, String> {
+pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let hc = input.host_config;
-    let privileged = hc["Privileged"].as_bool().unwrap_or(false);
-    let strs = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let caps = capabilities(privileged, &strs(&hc["CapAdd"]), &strs(&hc["CapDrop"]))?;
-    let net = hc["NetworkMode"].as_str().unwrap_or("");
-    let host_net = net == "host";
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
-    if !host_net {
-        namespaces.push(json!({"type": "network"}));
+    let privileged = hc.privileged;
+    let caps = capabilities(
+        privileged,
+        hc.cap_add.as_deref().unwrap_or_default(),
+        hc.cap_drop.as_deref().unwrap_or_default(),
+    )?;
+    let host_net = hc.network_mode.is_host();
+    let mut namespaces = Vec::new();
+    for t in [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ] {
+        namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
     }
-    let shm_size = hc["ShmSize"]
-        .as_u64()
-        .filter(|s| *s > 0)
-        .unwrap_or(64 << 20);
-    let sys_opts = if privileged {
-        json!(["nosuid", "noexec", "nodev"])
+    if !host_net {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .build()?,
+        );
+    }
+    let shm_size = if hc.shm_size > 0 {
+        hc.shm_size
     } else {
-        json!(["nosuid", "noexec", "nodev", "ro"])
+        berth_api::validate::DEFAULT_SHM_SIZE
+    };
+    let shm = format!("size={shm_size}");
+    let sys_opts: &[&str] = if privileged {
+        &["nosuid", "noexec", "nodev"]
+    } else {
+        &["nosuid", "noexec", "nodev", "ro"]
     };
     let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mount("/sys", "sysfs", "sysfs", sys_opts)?,
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["ro", "nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm],
+        )?,
     ];
     for (dest, file) in [
         ("/etc/resolv.conf", "resolv.conf"),
         ("/etc/hostname", "hostname"),
         ("/etc/hosts", "hosts"),
     ] {
-        mounts.push(json!({
-            "destination": dest, "type": "bind",
-            "source": input.dir.join(file).display().to_string(),
-            "options": ["rbind", "rprivate"],
-        }));
+        let source = input.dir.join(file).display().to_string();
+        mounts.push(mount(dest, "bind", &source, &["rbind", "rprivate"])?);
     }
     mounts.extend(input.mounts.iter().cloned());
-    let mut resources = json!({
-        "devices": if privileged {
-            json!([{"allow": true, "access": "rwm"}])
-        } else {
-            json!([
-                {"allow": false, "access": "rwm"},
-                {"allow": true, "type": "c", "access": "m"},
-                {"allow": true, "type": "b", "access": "m"},
-                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 136, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
-            ])
-        },
-    });
-    if let Some(m) = hc["Memory"].as_i64().filter(|m| *m > 0) {
-        let swap = hc["MemorySwap"]
-            .as_i64()
-            .filter(|s| *s != 0)
-            .unwrap_or(m * 2);
-        resources["memory"] = json!({"limit": m, "swap": swap});
-    }
-    if let Some(n) = hc["NanoCpus"].as_i64().filter(|n| *n > 0) {
-        resources["cpu"] = json!({"period": 100_000u64, "quota": n / 10_000});
-    }
-    if let Some(s) = hc["CpuShares"].as_u64().filter(|s| *s > 0) {
-        resources["cpu"]["shares"] = json!(s);
-    }
-    if let Some(c) = hc["CpusetCpus"].as_str().filter(|c| !c.is_empty()) {
-        resources["cpu"]["cpus"] = json!(c);
-    }
-    if let Some(p) = hc["PidsLimit"].as_i64().filter(|p| *p != 0) {
-        resources["pids"] = json!({"limit": p});
-    }
-    let no_new_privs = strs(&hc["SecurityOpt"]).iter().any(|o| {
+    let security_opt = hc.security_opt.clone().unwrap_or_default();
+    let no_new_privs = security_opt.iter().any(|o| {
         o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
     });
-    let parent = match hc["CgroupParent"].as_str().filter(|p| !p.is_empty()) {
-        Some(p) => crate::config::parse_cgroup_parent(p)?,
-        None => input.cgroup_parent.to_string(),
+    let parent = match hc.resources.cgroup_parent.as_str() {
+        "" => input.cgroup_parent.to_string(),
+        p => crate::config::parse_cgroup_parent(p).map_err(SpecError::CgroupParent)?,
     };
-    let mut linux = json!({
-        "namespaces": namespaces,
-        "resources": resources,
-        "cgroupsPath": format!("{}/{}", parent.trim_end_matches('/'), input.id),
-    });
+    berth_api::validate::sysctls(&hc.sysctls, berth_api::validate::Namespaces::of(hc))
+        .map_err(|e| SpecError::Sysctl(e.to_string()))?;
+    let sysctl: HashMap<String, String> = hc.sysctls.clone().into_iter().collect();
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources(hc, true)?)
+        .cgroups_path(format!("{}/{}", parent.trim_end_matches('/'), input.id))
+        .sysctl(sysctl)
+        .masked_paths(Vec::<String>::new())
+        .readonly_paths(Vec::<String>::new());
     if !privileged {
-        linux["maskedPaths"] = json!(MASKED);
-        linux["readonlyPaths"] = json!(READONLY);
+        linux = linux
+            .masked_paths(MASKED.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .readonly_paths(READONLY.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let mut seccomp = Some(DEFAULT_SECCOMP.to_string());
-        for o in strs(&hc["SecurityOpt"]) {
+        for o in &security_opt {
             if let Some(p) = o
                 .strip_prefix("seccomp=")
                 .or_else(|| o.strip_prefix("seccomp:"))
@@ -373,88 +602,53 @@ pub fn build(input: &SpecInput<'_>) -> Result<Value, String> {
             }
         }
         if let Some(text) = seccomp {
-            let profile: Value = serde_json::from_str(&text)
-                .map_err(|e| format!("Decoding seccomp profile failed: {e}"))?;
-            linux["seccomp"] = seccomp_for(&profile, &caps);
+            linux = linux.seccomp(seccomp_for(&text, &caps)?);
         }
     }
-    let mut env = input.env.clone();
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
-    }
-    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-        env.insert(1, format!("HOSTNAME={}", input.hostname));
-    }
-    if input.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        env.push("TERM=xterm".into());
-    }
-    let rlimits: Vec<Value> = hc["Ulimits"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| {
-            let name = u["Name"].as_str()?;
-            Some(json!({
-                "type": format!("RLIMIT_{}", name.to_ascii_uppercase()),
-                "soft": u["Soft"].as_u64()?,
-                "hard": u["Hard"].as_u64()?,
-            }))
-        })
-        .collect();
-    let (uid, gid, ref gids) = input.user;
-    Ok(json!({
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": input.tty,
-            "user": {"uid": uid, "gid": gid, "additionalGids": gids},
-            "args": input.args,
-            "env": env,
-            "cwd": input.cwd,
-            "capabilities": {
-                "bounding": caps, "effective": caps, "permitted": caps,
-            },
-            "noNewPrivileges": no_new_privs,
-            "rlimits": rlimits,
-        },
-        "root": {"path": "rootfs", "readonly": hc["ReadonlyRootfs"].as_bool().unwrap_or(false)},
-        "hostname": input.hostname,
-        "mounts": mounts,
-        "linux": linux,
-    }))
+    Ok(SpecBuilder::default()
+        .version("1.0.2")
+        .process(process(input, &caps, no_new_privs)?)
+        .root(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(hc.readonly_rootfs)
+                .build()?,
+        )
+        .hostname(input.hostname.as_str())
+        .mounts(mounts)
+        .linux(linux.build()?)
+        .build()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn default_profile_translates() {
-        let p: Value = serde_json::from_str(DEFAULT_SECCOMP).unwrap();
         let caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
-        let s = seccomp_for(&p, &caps);
-        assert_eq!(s["defaultAction"], "SCMP_ACT_ERRNO");
-        let names: Vec<&str> = s["syscalls"]
-            .as_array()
+        let s = seccomp_for(DEFAULT_SECCOMP, &caps).unwrap();
+        assert_eq!(s.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(s.default_errno_ret(), Some(1));
+        let names: Vec<&str> = s
+            .syscalls()
+            .as_ref()
             .unwrap()
             .iter()
-            .flat_map(|r| {
-                r["names"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|n| n.as_str().unwrap())
-            })
+            .flat_map(|r| r.names().iter().map(String::as_str))
             .collect();
         assert!(names.contains(&"read"));
         // unshare and mount need CAP_SYS_ADMIN, which the default set lacks.
         assert!(!names.contains(&"unshare"));
         assert!(!names.contains(&"mount"));
-        let caps = vec!["CAP_SYS_ADMIN".to_string()];
-        let s = seccomp_for(&p, &caps);
-        assert!(s.to_string().contains("\"unshare\""));
+        let s = seccomp_for(DEFAULT_SECCOMP, &["CAP_SYS_ADMIN".to_string()]).unwrap();
+        assert!(serde_json::to_string(&s).unwrap().contains("\"unshare\""));
+        assert!(s.architectures().as_ref().unwrap().len() > 1);
+        assert!(matches!(
+            seccomp_for("{", &caps),
+            Err(SpecError::Seccomp(_))
+        ));
     }
 
     #[test]
@@ -465,5 +659,109 @@ mod tests {
         let c = capabilities(false, &[], &["ALL".into()]).unwrap();
         assert!(c.is_empty());
         assert!(capabilities(false, &["BOGUS".into()], &[]).is_err());
+        assert_eq!(cap_set(&["CAP_NET_ADMIN".into()]).len(), 1);
+    }
+
+    fn input<'a>(hc: &'a HostConfig, dir: &'a Path) -> SpecInput<'a> {
+        SpecInput {
+            args: vec!["sh".into()],
+            env: vec!["A=1".into()],
+            cwd: "/".into(),
+            user: User {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![2000],
+                home: "/home/u".into(),
+            },
+            hostname: "h".into(),
+            tty: false,
+            host_config: hc,
+            dir,
+            id: "abc",
+            cgroup_parent: "/berth",
+            mounts: Vec::new(),
+        }
+    }
+
+    fn hc(v: Value) -> HostConfig {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn spec_as_dockerd_makes_it() {
+        let given = hc(json!({
+            "Memory": 64 << 20, "MemorySwap": 128 << 20, "NanoCpus": 1_500_000_000i64, "PidsLimit": 10,
+            "CpuRealtimePeriod": 1000, "CpuRealtimeRuntime": 500, "OomScoreAdj": 300,
+            "Sysctls": {"net.core.somaxconn": "1024"}, "ShmSize": 1 << 20,
+            "Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20}],
+        }));
+        let dir = Path::new("/c");
+        let s = build(&input(&given, dir)).unwrap();
+        let v = serde_json::to_value(&s).unwrap();
+        let p = &v["process"];
+        assert_eq!(
+            p["user"],
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]})
+        );
+        let env: Vec<&str> = p["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert!(
+            env.contains(&"HOME=/home/u") && env.contains(&"A=1"),
+            "{env:?}"
+        );
+        assert!(env.iter().any(|e| e.starts_with("PATH=")));
+        assert_eq!(p["oomScoreAdj"], 300);
+        assert_eq!(
+            p["rlimits"],
+            json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}])
+        );
+        assert_eq!(p["capabilities"]["inheritable"], json!([]));
+        assert_eq!(p["noNewPrivileges"], false);
+        let r = &v["linux"]["resources"];
+        assert_eq!(r["memory"], json!({"limit": 64 << 20, "swap": 128 << 20}));
+        assert_eq!(r["cpu"]["quota"], 150_000);
+        assert_eq!(r["cpu"]["realtimePeriod"], 1000);
+        assert_eq!(r["cpu"]["realtimeRuntime"], 500);
+        assert_eq!(r["pids"]["limit"], 10);
+        assert_eq!(v["linux"]["sysctl"]["net.core.somaxconn"], "1024");
+        assert_eq!(v["linux"]["cgroupsPath"], "/berth/abc");
+        assert!(v["linux"]["seccomp"].is_object());
+        assert!(v.to_string().contains("size=1048576"));
+        assert_eq!(v["root"], json!({"path": "rootfs", "readonly": false}));
+        // A swap limit that wrapped (dockerd's default for a memory limit near 2^63) is
+        // not written; a sysctl of the host's: no spec.
+        let big = hc(json!({"Memory": i64::MAX, "MemorySwap": -2}));
+        let v = serde_json::to_value(build(&input(&big, dir)).unwrap()).unwrap();
+        assert_eq!(
+            v["linux"]["resources"]["memory"],
+            json!({"limit": i64::MAX})
+        );
+        let host = hc(json!({"NetworkMode": "host", "Sysctls": {"net.ipv4.ip_forward": "1"}}));
+        assert_eq!(
+            build(&input(&host, dir)).unwrap_err().to_string(),
+            "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"
+        );
+        let other = hc(json!({"Sysctls": {"vm.swappiness": "1"}}));
+        assert!(matches!(
+            build(&input(&other, dir)),
+            Err(SpecError::Sysctl(_))
+        ));
+    }
+
+    #[test]
+    fn privileged_has_the_hosts_caps_and_no_masks() {
+        let given = hc(json!({"Privileged": true}));
+        let s = build(&input(&given, Path::new("/c"))).unwrap();
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["linux"]["maskedPaths"], json!([]));
+        assert!(v["linux"]["seccomp"].is_null());
+        assert_eq!(
+            v["linux"]["resources"]["devices"],
+            json!([{"allow": true, "access": "rwm"}])
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Handing freed heap back to the kernel. glibc keeps what a daemon frees after a burst
 //! (a hundred containers started and removed) in its per-thread arenas, so an idle
-//! berthd would stay at its peak; fewer arenas and a periodic trim let it shrink back.
+//! daemon would stay at its peak; fewer arenas and a periodic trim let it shrink back.
+//! berthd and berth-supervisor both use it; it owns nothing else.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ pub fn limit_arenas() {
 }
 
 /// Every `every`, returns free heap pages to the kernel (glibc's malloc_trim); a no-op
-/// elsewhere.
+/// elsewhere. Needs a tokio runtime.
 pub fn trim_periodically(every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
