@@ -460,3 +460,147 @@ except docker.errors.BuildError as e:
         eprintln!("skipping docker-compose: apt-get install docker-compose");
     }
 }
+
+/// The build's limits and hosts reach its RUN steps as dockerd gives them: `--memory`,
+/// `--cpu-shares`, `--cpuset-cpus` in the step's cgroups, `--shm-size` on /dev/shm,
+/// `--add-host` in /etc/hosts; `--force-rm` removes a failed step's container, and a
+/// kept one (`--rm=false`) stays until removed.
+#[test]
+fn run_steps_get_the_build_limits_and_hosts() {
+    let Some(dk) = Dockerd::start() else {
+        eprintln!("skipping: dockerd is not installed (apt-get install docker.io)");
+        return;
+    };
+    let d = Berthd::start();
+    let bb = busybox_tar();
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("limits");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb:1\nRUN grep test /etc/hosts; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus; df -k /dev/shm | tail -n 1 | awk '{print \"shm \" $2}'\n",
+        )],
+    );
+    let failing = work.path().join("failing");
+    write_files(&failing, &[("Dockerfile", "FROM bb:1\nRUN exit 3\n")]);
+    let engines: [&dyn Engine; 2] = [&d, &dk];
+    let mut outputs = Vec::new();
+    for e in engines {
+        import_busybox(e, &bb);
+        outputs.push(comparable(&ok(
+            e,
+            &[
+                "build",
+                "--add-host",
+                "db.test:10.1.2.3",
+                "--add-host",
+                "v6.test:fd00::1",
+                "--memory",
+                "64m",
+                "--cpu-shares",
+                "512",
+                "--cpuset-cpus",
+                "0",
+                "--shm-size",
+                "16m",
+                ctx.to_str().unwrap(),
+            ],
+        )));
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "RUN saw different limits (berthd, dockerd)"
+    );
+    for want in [
+        "10.1.2.3\tdb.test",
+        "fd00::1\tv6.test",
+        "67108864",
+        "512",
+        "0",
+        "shm 16384",
+    ] {
+        assert!(
+            outputs[0].iter().any(|l| l == want),
+            "{want:?} in {:?}",
+            outputs[0]
+        );
+    }
+
+    // `docker run --add-host` writes the same /etc/hosts; host-gateway needs a bridge.
+    let mut hosts = Vec::new();
+    for e in engines {
+        hosts.push(ok(
+            e,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--add-host",
+                "db.test:10.1.2.3",
+                "bb:1",
+                "cat",
+                "/etc/hosts",
+            ],
+        ));
+    }
+    assert_eq!(hosts[0], hosts[1], "/etc/hosts differs (berthd, dockerd)");
+    assert!(hosts[0].ends_with("10.1.2.3\tdb.test\n"), "{}", hosts[0]);
+    let out = run(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--add-host",
+            "gw:host-gateway",
+            "bb:1",
+            "true",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("host-gateway needs a bridge network"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A failed step's container: removed with --force-rm, kept with --rm=false. With
+    // the default (--rm) dockerd 20.10 keeps it (its rm acts after a success only);
+    // berthd removes it, as issue 13 asks: a failed build leaves nothing behind.
+    let step_containers = |e: &dyn Engine| -> Vec<String> {
+        ok(e, &["ps", "-aq", "--no-trunc"])
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    for (e, default_keeps) in [(engines[0], 0), (engines[1], 1)] {
+        for (flags, kept) in [
+            (&[][..], default_keeps),
+            (&["--force-rm"][..], 0),
+            (&["--rm=false"][..], 1),
+        ] {
+            let before = step_containers(e);
+            let mut args = vec!["build"];
+            args.extend_from_slice(flags);
+            args.push(failing.to_str().unwrap());
+            let out = run(e, &args, None);
+            assert_eq!(out.status.code(), Some(3), "{}: {flags:?}", e.name());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+                "{}: {stderr}",
+                e.name()
+            );
+            let after = step_containers(e);
+            let new: Vec<&String> = after.iter().filter(|c| !before.contains(c)).collect();
+            assert_eq!(new.len(), kept, "{}: {flags:?} left {new:?}", e.name());
+            for c in new {
+                ok(e, &["rm", c]);
+            }
+        }
+    }
+}

@@ -207,6 +207,17 @@ impl ContainerService {
                 )))
             }
         }
+        // dockerd maps host-gateway to its default bridge's gateway; berthd has none.
+        if let Some(h) = hc
+            .extra_hosts
+            .iter()
+            .flatten()
+            .find(|h| h.ends_with(":host-gateway"))
+        {
+            return Err(Error::Invalid(format!(
+                "add-host {h}: host-gateway needs a bridge network, which berthd does not have yet"
+            )));
+        }
         match hc.log_config.kind.as_str() {
             "" | "json-file" | "none" => {}
             other => {
