@@ -368,6 +368,85 @@ fn commit_diff_history_match_dockerd() {
     }
     assert_eq!(diffs[0], diffs[1], "docker diff differs (berthd, dockerd)");
     assert_eq!(seen[0], seen[1], "commit differs (berthd, dockerd)");
+
+    // A running container: paused for the commit (and running again after it) unless
+    // --pause=false; what its process wrote is in the image.
+    let mut live = Vec::new();
+    for e in engines {
+        ok(
+            e,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "live",
+                "--network",
+                "none",
+                "bb:1",
+                "sh",
+                "-c",
+                "echo live > /live; exec sleep 60",
+            ],
+        );
+        let ready = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            run(e, &["exec", "live", "test", "-e", "/live"], None)
+                .status
+                .success()
+        });
+        assert!(ready, "{}: the container never wrote /live", e.name());
+        let stamp = || {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            format!("{:.3}", t.as_secs_f64())
+        };
+        let mut actions = Vec::new();
+        for (flag, image) in [("--pause=true", "live:1"), ("--pause=false", "live:2")] {
+            let since = stamp();
+            ok(e, &["commit", flag, "live", image]);
+            let until = stamp();
+            let ev = ok(
+                e,
+                &[
+                    "events",
+                    "--since",
+                    &since,
+                    "--until",
+                    &until,
+                    "--filter",
+                    "type=container",
+                    "--format",
+                    "{{.Action}}",
+                ],
+            );
+            actions.push(ev.lines().map(String::from).collect::<Vec<_>>());
+        }
+        let status = ok(e, &["inspect", "--format", "{{.State.Status}}", "live"]);
+        let file = ok(
+            e,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "cat",
+                "live:1",
+                "/live",
+            ],
+        );
+        ok(e, &["rm", "-f", "live"]);
+        live.push((actions, status, file));
+    }
+    assert_eq!(
+        live[0], live[1],
+        "commit of a running container (berthd, dockerd)"
+    );
+    let (actions, status, file) = &live[0];
+    assert_eq!(actions[0], ["pause", "commit", "unpause"], "{actions:?}");
+    assert_eq!(actions[1], ["commit"], "{actions:?}");
+    assert_eq!((status.trim(), file.trim()), ("running", "live"));
 }
 
 #[test]
