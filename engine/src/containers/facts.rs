@@ -58,8 +58,8 @@ pub fn gather() -> HostFacts {
         f.memory_swappiness = exists(&format!("{m}/memory.swappiness"));
         f.kernel_memory = exists(&format!("{m}/memory.kmem.limit_in_bytes"));
         f.oom_kill_disable = exists(&format!("{m}/memory.oom_control"));
-        f.pids_limit =
-            exists("/sys/fs/cgroup/pids/pids.max") || exists("/sys/fs/cgroup/pids/pids.current");
+        // The root cgroup has no pids.max: the controller's hierarchy is what counts.
+        f.pids_limit = exists("/sys/fs/cgroup/pids/cgroup.procs");
         let cpu = "/sys/fs/cgroup/cpu";
         f.cpu_cfs = exists(&format!("{cpu}/cpu.cfs_quota_us"));
         f.cpu_shares = exists(&format!("{cpu}/cpu.shares"));
