@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # RSS and PSS per shim with N running containers (default 50): berth-shim (+berth-runtime)
-# vs containerd-shim-runc-v2 (+runc), both driven by berth-supervisor in temp dirs.
+# vs containerd-shim-runc-v2 (+runc), both driven by berth-supervisor in temp dirs; and
+# berth-shim writing the container's json-file log itself (as under berthd), measured
+# after each container printed 20000 lines (the shim's buffers in use).
 # Usage: bench/shim_memory.sh [N] [target/release]
 set -euo pipefail
 N=${1:-50}
@@ -9,11 +11,11 @@ T=$(mktemp -d /tmp/berth-bench.XXXXXX)
 SV_PID=
 cleanup() {
   for id in $(seq 1 "$N"); do
-    for rt in berth runc; do "$BIN/berth-ctl" -a "$T/s.sock" kill -s 9 "$rt$id" >/dev/null 2>&1 || true; done
+    for rt in berth blog runc; do "$BIN/berth-ctl" -a "$T/s.sock" kill -s 9 "$rt$id" >/dev/null 2>&1 || true; done
   done
   sleep 1
   for id in $(seq 1 "$N"); do
-    for rt in berth runc; do "$BIN/berth-ctl" -a "$T/s.sock" delete "$rt$id" >/dev/null 2>&1 || true; done
+    for rt in berth blog runc; do "$BIN/berth-ctl" -a "$T/s.sock" delete "$rt$id" >/dev/null 2>&1 || true; done
   done
   [ -n "$SV_PID" ] && kill "$SV_PID" 2>/dev/null || true
   rm -rf "$T"
@@ -30,6 +32,14 @@ p = sys.argv[1]; c = json.load(open(p))
 c["process"]["args"] = ["sleep", "3600"]; c["process"]["terminal"] = False
 json.dump(c, open(p, "w"))
 PY
+# The logged containers print first, then sleep.
+mkdir -p "$T/bl" "$T/logs" && cp -a "$T/b/rootfs" "$T/bl/" && cp "$T/b/config.json" "$T/bl/"
+python3 - "$T/bl/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["args"] = ["sh", "-c", "seq 1 20000; exec sleep 3600"]
+json.dump(c, open(p, "w"))
+PY
 "$BIN/berth-supervisor" --root "$T/root" --state "$T/state" --address "$T/s.sock" --log-level warn 2>"$T/sv.log" &
 SV_PID=$!
 for _ in $(seq 100); do [ -S "$T/s.sock" ] && break; sleep 0.05; done
@@ -42,16 +52,19 @@ measure() { # prefix shim-pattern
   done
   echo "$1: $n shims, mean RSS $((rss / n)) kB, mean PSS $((pss / n)) kB"
 }
-for rt in berth runc; do
+for rt in berth blog runc; do
   for id in $(seq 1 "$N"); do
-    if [ $rt = berth ]; then
-      "$BIN/berth-ctl" -a "$T/s.sock" create --bundle "$T/b" "$rt$id"
-    else
-      "$BIN/berth-ctl" -a "$T/s.sock" create --runtime io.containerd.runc.v2 --runtime-binary /usr/sbin/runc --bundle "$T/b" "$rt$id"
-    fi
-    "$BIN/berth-ctl" -a "$T/s.sock" start "$rt$id" >/dev/null
+    log=()
+    case $rt in
+      berth) "$BIN/berth-ctl" -a "$T/s.sock" create --bundle "$T/b" "$rt$id" ;;
+      blog) "$BIN/berth-ctl" -a "$T/s.sock" create --bundle "$T/bl" "$rt$id"
+            log=(--log-path "$T/logs/$rt$id-json.log") ;;
+      runc) "$BIN/berth-ctl" -a "$T/s.sock" create --runtime io.containerd.runc.v2 --runtime-binary /usr/sbin/runc --bundle "$T/b" "$rt$id" ;;
+    esac
+    "$BIN/berth-ctl" -a "$T/s.sock" start "${log[@]}" "$rt$id" >/dev/null
   done
 done
 sleep 2
 measure berth "berth-shim"
+measure blog "berth-shim"
 measure runc "containerd-shim-runc-v2"

@@ -10,6 +10,8 @@
 #   hyperfine             benchmarks
 #   bsdutils              script(1): a terminal for the -t/-it tests
 #   iptables              networking tests
+#   gcc libc6-dev         the runtime's seccomp tests build a static syscall probe
+#   openssl iproute2      TLS tests: certificates; a network namespace with an address
 #   docker-compose        `build:` sections against berthd (the build tests)
 #   python3-docker        docker-py's images.build against berthd (the build tests)
 set -euo pipefail
@@ -21,7 +23,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl docker-compose python3-docker)
+packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2 docker-compose python3-docker)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 //! Compiles berth/supervisor/v1/*.proto with protox (pure Rust, no protoc needed) and
 //! generates the prost messages and tonic clients/servers from the descriptors; the
-//! encoded descriptor set is kept for gRPC server reflection.
+//! encoded descriptor set is kept for gRPC server reflection. berth/shim/v1 (the options
+//! the supervisor hands berth-shim) gets messages only, outside the reflected set.
 use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
@@ -12,8 +13,10 @@ const PROTOS: &[&str] = &[
     "berth/supervisor/v1/version.proto",
 ];
 
+const SHIM_PROTOS: &[&str] = &["berth/shim/v1/options.proto"];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    for p in PROTOS {
+    for p in PROTOS.iter().chain(SHIM_PROTOS) {
         println!("cargo:rerun-if-changed={p}");
     }
     let fds = protox::compile(PROTOS, ["."])?;
@@ -26,5 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_fds(protox::compile(SHIM_PROTOS, ["."])?)?;
     Ok(())
 }

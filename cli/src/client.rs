@@ -1,8 +1,10 @@
-//! The Engine API client: HTTP/1.1 over berthd's unix socket, one connection per
-//! request (as the docker CLI does), with helpers for JSON, streamed bodies, JSON-lines
-//! progress streams and hijacked (upgraded) connections for attach and exec.
+//! The Engine API client: HTTP/1.1 over berthd's unix socket or a TCP port (with TLS
+//! when asked), one connection per request (as the docker CLI does), with helpers for
+//! JSON, streamed bodies, JSON-lines progress streams and hijacked (upgraded)
+//! connections for attach and exec. Failures to reach berthd are told in docker's words.
 
-use crate::error::{Error, Result};
+use crate::endpoint::{join_host_port, Endpoint};
+use crate::error::{os_text, Error, Result};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use http_body_util::combinators::BoxBody;
@@ -12,15 +14,16 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
-use std::path::PathBuf;
-use tokio::io::AsyncRead;
-use tokio::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
 
 /// The API version the CLI speaks (berthd's newest).
 pub const API_VERSION: &str = "1.43";
 
-/// Where berthd listens unless `-H` or `BERTH_HOST` says otherwise.
-pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+/// How long a TCP connection may take to open, as the docker client's dialer.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request body: nothing, bytes, or a stream (for uploads of any size).
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -58,27 +61,22 @@ pub fn query<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
 /// A client of one berthd.
 #[derive(Debug, Clone)]
 pub struct Client {
-    socket: PathBuf,
+    endpoint: Endpoint,
+    /// The TLS configuration, made once from the files, when TLS is on.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
-    /// A client for `host`: `unix:///path/to.sock` or a bare socket path.
-    pub fn from_host(host: &str) -> Result<Self> {
-        let path = match host.split_once("://") {
-            Some(("unix", path)) => path,
-            Some((scheme, _)) => {
-                return Err(Error::Usage(format!(
-                    "unsupported host {host:?}: berthd listens on a unix socket (unix:///path), not {scheme}"
-                )))
-            }
-            None => host,
+    /// A client for this endpoint; reads the TLS files now, so a missing or bad one
+    /// is reported before anything is sent.
+    pub fn new(endpoint: Endpoint) -> Result<Self> {
+        let tls = match &endpoint {
+            Endpoint::Tcp {
+                tls: Some(files), ..
+            } => Some(crate::tls::client_config(files)?),
+            _ => None,
         };
-        if path.is_empty() {
-            return Err(Error::Usage(format!("host {host:?} names no socket path")));
-        }
-        Ok(Self {
-            socket: PathBuf::from(path),
-        })
+        Ok(Self { endpoint, tls })
     }
 
     /// Sends one request; a 4xx/5xx answer becomes `Error::Api` with berthd's message.
@@ -115,15 +113,18 @@ impl Client {
         content_type: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>> {
-        let mut req = self.request(method, path, content_type);
+        let mut req = self.request(method.clone(), path, content_type);
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
         let req = req
             .body(body)
             .map_err(|e| Error::Usage(format!("bad request path {path:?}: {e}")))?;
-        let mut sender = self.connect(false).await?;
-        let resp = sender.send_request(req).await?;
+        let mut sender = self.connect(&method, path, false).await?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| self.exchange_error(&method, path, e))?;
         check(resp).await
     }
 
@@ -187,8 +188,11 @@ impl Client {
             .header(header::UPGRADE, "tcp")
             .body(body)
             .map_err(|e| Error::Usage(format!("bad request path {path:?}: {e}")))?;
-        let mut sender = self.connect(true).await?;
-        let resp = sender.send_request(req).await?;
+        let mut sender = self.connect(&Method::POST, path, true).await?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| self.exchange_error(&Method::POST, path, e))?;
         let resp = check(resp).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Err(Error::BadResponse(format!(
@@ -209,7 +213,7 @@ impl Client {
         let mut b = Request::builder()
             .method(method)
             .uri(format!("/v{API_VERSION}{path}"))
-            .header(header::HOST, "berthd")
+            .header(header::HOST, self.host_header())
             .header(
                 header::USER_AGENT,
                 concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
@@ -224,29 +228,142 @@ impl Client {
         b
     }
 
+    /// The Host header: the address for TCP (as Go's client sends it), a fixed name on
+    /// a socket.
+    fn host_header(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Unix(_) => "berthd".into(),
+            Endpoint::Tcp { host, port, .. } => join_host_port(host, *port),
+        }
+    }
+
+    /// The URL of a request as docker shows it in errors.
+    fn url(&self, path: &str) -> String {
+        match &self.endpoint {
+            Endpoint::Unix(p) => {
+                let host: String =
+                    form_urlencoded::byte_serialize(p.as_os_str().as_encoded_bytes()).collect();
+                format!("http://{host}/v{API_VERSION}{path}")
+            }
+            Endpoint::Tcp { host, port, .. } => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!(
+                    "{scheme}://{}/v{API_VERSION}{path}",
+                    join_host_port(host, *port)
+                )
+            }
+        }
+    }
+
+    /// A failure past the socket, as docker reports it: `error during connect: Get
+    /// "URL": reason`, with Go's TLS words when TLS broke.
+    fn transport(&self, method: &Method, path: &str, reason: String) -> Error {
+        let context = if reason.contains("bad certificate") {
+            // docker's own hint for this alert.
+            "the server probably has client authentication (--tlsverify) enabled; check your TLS client certification settings"
+        } else {
+            "error during connect"
+        };
+        let m = method.as_str();
+        Error::Transport {
+            context,
+            // Go's url.Error writes the method as "Get", "Post".
+            method: format!("{}{}", &m[..1], m[1..].to_ascii_lowercase()),
+            url: self.url(path),
+            reason,
+        }
+    }
+
+    /// An error of the HTTP exchange: TLS failures (a rejected client certificate is
+    /// only seen here, with TLS 1.3) in docker's words, the rest as they are.
+    fn exchange_error(&self, method: &Method, path: &str, e: hyper::Error) -> Error {
+        match crate::tls::find_rustls_error(&e) {
+            Some(t) => self.transport(method, path, crate::tls::go_words(t)),
+            None => Error::Http(e),
+        }
+    }
+
+    /// A connect(2) failure: "Cannot connect" when nothing listens (or nothing
+    /// answers), as docker says it.
+    fn dial_error(&self, method: &Method, path: &str, e: std::io::Error) -> Error {
+        let host = self.endpoint.url();
+        match (&self.endpoint, e.raw_os_error()) {
+            (_, Some(libc::EACCES)) => Error::Permission { host },
+            (Endpoint::Unix(_), _) | (_, Some(libc::ECONNREFUSED)) | (_, Some(libc::ETIMEDOUT)) => {
+                Error::Connect { host, source: e }
+            }
+            (Endpoint::Tcp { host, port, .. }, _) => {
+                let reason = format!(
+                    "dial tcp {}: connect: {}",
+                    join_host_port(host, *port),
+                    os_text(&e)
+                );
+                self.transport(method, path, reason)
+            }
+        }
+    }
+
     async fn connect(
         &self,
+        method: &Method,
+        path: &str,
         upgrades: bool,
     ) -> Result<hyper::client::conn::http1::SendRequest<Body>> {
-        let stream = UnixStream::connect(&self.socket)
+        let (host, port) = match &self.endpoint {
+            Endpoint::Unix(socket) => {
+                let stream = UnixStream::connect(socket)
+                    .await
+                    .map_err(|e| self.dial_error(method, path, e))?;
+                return handshake(stream, upgrades).await;
+            }
+            Endpoint::Tcp { host, port, .. } => (host, *port),
+        };
+        let stream = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect((host.as_str(), port)))
             .await
-            .map_err(|source| Error::Connect {
-                path: self.socket.clone(),
-                source,
+            .map_err(|_| Error::Connect {
+                host: self.endpoint.url(),
+                source: std::io::ErrorKind::TimedOut.into(),
+            })?
+            .map_err(|e| self.dial_error(method, path, e))?;
+        let _ = stream.set_nodelay(true);
+        let Some(config) = &self.tls else {
+            return handshake(stream, upgrades).await;
+        };
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| Error::endpoint(format!("invalid host name {host:?}: {e}")))?;
+        let stream = tokio_rustls::TlsConnector::from(config.clone())
+            .connect(name, stream)
+            .await
+            .map_err(|e| {
+                let reason = crate::tls::find_rustls_error(&e)
+                    .map(crate::tls::go_words)
+                    .unwrap_or_else(|| os_text(&e));
+                self.transport(method, path, reason)
             })?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        // The connection is driven on its own task; it ends with the exchange.
-        if upgrades {
-            tokio::spawn(async move {
-                let _ = conn.with_upgrades().await;
-            });
-        } else {
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-        }
-        Ok(sender)
+        handshake(stream, upgrades).await
     }
+}
+
+/// The HTTP/1.1 handshake on a fresh connection, which is then driven on its own task
+/// until the exchange ends.
+async fn handshake<T>(
+    io: T,
+    upgrades: bool,
+) -> Result<hyper::client::conn::http1::SendRequest<Body>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    if upgrades {
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+    } else {
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    Ok(sender)
 }
 
 /// Turns an error status into `Error::Api` carrying berthd's message.

@@ -1,5 +1,6 @@
 //! `berth`: a docker-compatible command line for berthd. It speaks the Docker Engine
-//! API over berthd's unix socket, so the same commands, flags and output as `docker`.
+//! API over berthd's unix socket or TCP (with TLS), so the same commands, flags and
+//! output as `docker`.
 
 mod batch;
 mod client;
@@ -7,10 +8,12 @@ mod commands;
 mod config;
 mod container_options;
 mod cp_tar;
+mod endpoint;
 mod error;
 mod output;
 mod progress;
 mod streams;
+mod tls;
 
 use clap::Parser;
 use client::Client;
@@ -24,9 +27,9 @@ use client::Client;
     disable_help_subcommand = true
 )]
 struct Cli {
-    /// berthd's socket (unix:///path); also BERTH_HOST, then DOCKER_HOST.
-    #[arg(short = 'H', long = "host", global = true, value_name = "HOST")]
-    host: Option<String>,
+    /// Where berthd is and how to reach it: -H and the TLS flags.
+    #[command(flatten)]
+    connect: endpoint::ConnectOptions,
     /// What to do.
     #[command(subcommand)]
     command: commands::Command,
@@ -45,17 +48,12 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let host = cli
-        .host
-        .or_else(|| std::env::var("BERTH_HOST").ok().filter(|h| !h.is_empty()))
-        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
-        .unwrap_or_else(|| client::DEFAULT_HOST.to_string());
     let code = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt.block_on(async {
-            let client = Client::from_host(&host)?;
+            let client = Client::new(cli.connect.resolve()?)?;
             cli.command.run(&client).await
         }),
         Err(e) => Err(error::Error::io("starting the async runtime", e)),

@@ -8,9 +8,13 @@ use std::path::PathBuf;
 /// by the supervisor (and shim) beside themselves.
 pub const BERTH_RUNTIME: &str = "berth";
 
+/// The unix sockets' group unless -G says otherwise, as dockerd's.
+pub const DEFAULT_SOCKET_GROUP: &str = "docker";
+
 /// berthd: the Berth engine, serving the Docker Engine API.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "berthd", version, about)]
+// As with dockerd's (Go) flags, the last of a repeated single-valued flag wins.
+#[command(name = "berthd", version, about, args_override_self = true)]
 pub struct Config {
     /// Root of persistent state (content, snapshots, metadata).
     #[arg(long, default_value = "/var/lib/berth")]
@@ -18,9 +22,34 @@ pub struct Config {
     /// Root of runtime state (pid file).
     #[arg(long, default_value = "/run/berth")]
     pub exec_root: PathBuf,
-    /// Where to listen: unix://PATH or tcp://HOST:PORT (repeatable).
+    /// Where to listen: unix://PATH or tcp://HOST:PORT (repeatable) [default:
+    /// unix:///run/berth/berth.sock, or tcp://localhost:2376 when TLS is on, as dockerd].
     #[arg(short = 'H', long = "host")]
     pub hosts: Vec<String>,
+    /// Use TLS on tcp:// listeners; implied by --tlsverify. Plain TCP on an address that
+    /// is not loopback needs an explicit --tls=false.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_parser = parse_go_bool, value_name = "BOOL")]
+    pub tls: Option<bool>,
+    /// Use TLS and require client certificates signed by --tlscacert (the default once
+    /// TLS is on; --tlsverify=false serves TLS to any client).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_parser = parse_go_bool, value_name = "BOOL")]
+    pub tlsverify: Option<bool>,
+    /// Trust client certificates signed only by this CA [default: ca.pem in
+    /// $DOCKER_CERT_PATH, else in $DOCKER_CONFIG, else in ~/.docker].
+    #[arg(long, value_name = "PATH")]
+    pub tlscacert: Option<PathBuf>,
+    /// The server's TLS certificate [default: cert.pem in the same directory].
+    #[arg(long, value_name = "PATH")]
+    pub tlscert: Option<PathBuf>,
+    /// The server's TLS key [default: key.pem in the same directory].
+    #[arg(long, value_name = "PATH")]
+    pub tlskey: Option<PathBuf>,
+    /// Group for the unix sockets (a name or a GID; empty: berthd's own group). The
+    /// default, `docker`, falls back to berthd's group when no such group exists.
+    #[arg(short = 'G', long, default_value = DEFAULT_SOCKET_GROUP)]
+    pub group: String,
     /// Registry (host or host:port) trusted without TLS checks, or over plain HTTP
     /// (repeatable); loopback registries always are.
     #[arg(long = "insecure-registry")]
@@ -46,13 +75,27 @@ pub struct Config {
 }
 
 impl Config {
-    /// The listen addresses, with the default socket when none is given.
+    /// The listen addresses as given; an empty list or an empty entry means the default
+    /// (see `listen::Host::parse`).
     pub fn listen_addresses(&self) -> Vec<String> {
         if self.hosts.is_empty() {
-            vec!["unix:///run/berth/berth.sock".into()]
+            vec![String::new()]
         } else {
             self.hosts.clone()
         }
+    }
+
+    /// Where the TLS files are by default, as dockerd finds them: `$DOCKER_CERT_PATH`,
+    /// else `$DOCKER_CONFIG`, else `~/.docker`.
+    pub fn cert_dir() -> PathBuf {
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        if let Some(d) = env("DOCKER_CERT_PATH").or_else(|| env("DOCKER_CONFIG")) {
+            return PathBuf::from(d);
+        }
+        env("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/root"))
+            .join(".docker")
     }
 
     /// The runtimes containers may name: `berth` and `runc` (as dockerd registers its
@@ -114,6 +157,18 @@ impl Runtimes {
     }
 }
 
+/// A boolean flag value as Go's strconv.ParseBool reads it (dockerd's flags are Go's):
+/// 1, t, T, TRUE, true, True and their false counterparts.
+pub fn parse_go_bool(raw: &str) -> Result<bool, String> {
+    match raw {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!(
+            "strconv.ParseBool: parsing {raw:?}: invalid syntax"
+        )),
+    }
+}
+
 /// A cgroup parent as berthd uses it: absolute, no trailing slash, no `..` (which would
 /// put containers outside the hierarchy it names).
 pub fn parse_cgroup_parent(raw: &str) -> Result<String, String> {
@@ -153,6 +208,32 @@ mod tests {
         ));
         let runc = Config::parse_from(["berthd", "--default-runtime", "runc"]);
         assert_eq!(runc.runtimes().unwrap().default, "runc");
+    }
+
+    #[test]
+    fn tls_flags_take_go_booleans_only_with_equals() {
+        let cfg = Config::parse_from(["berthd", "--tlsverify", "--tls=false"]);
+        assert_eq!((cfg.tls, cfg.tlsverify), (Some(false), Some(true)));
+        let cfg = Config::parse_from(["berthd", "--tls=1", "--tlsverify=F"]);
+        assert_eq!((cfg.tls, cfg.tlsverify), (Some(true), Some(false)));
+        let cfg = Config::parse_from(["berthd"]);
+        assert_eq!((cfg.tls, cfg.tlsverify), (None, None));
+        assert_eq!(cfg.group, "docker");
+        assert!(Config::try_parse_from(["berthd", "--tls=maybe"]).is_err());
+        // The last of a repeated flag wins; -H adds up.
+        let cfg = Config::parse_from([
+            "berthd",
+            "--tlscacert=/a",
+            "--tlscacert=/b",
+            "-H",
+            "unix:///x",
+            "-H",
+            "tcp://:1",
+        ]);
+        assert_eq!(cfg.tlscacert.as_deref(), Some(std::path::Path::new("/b")));
+        assert_eq!(cfg.hosts, ["unix:///x", "tcp://:1"]);
+        // As Go's flags: a separate word is not the flag's value.
+        assert!(Config::try_parse_from(["berthd", "--tls", "false"]).is_err());
     }
 
     #[test]

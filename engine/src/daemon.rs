@@ -3,32 +3,9 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::images::ImageService;
-use anyhow::{bail, Context};
-use axum::extract::Request;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::PathBuf;
-use tower::Layer;
-
-enum Listen {
-    Unix(PathBuf),
-    Tcp(String),
-}
-
-fn parse_host(h: &str) -> anyhow::Result<Listen> {
-    if let Some(p) = h.strip_prefix("unix://") {
-        if p.is_empty() {
-            bail!("invalid host {h:?}: empty socket path");
-        }
-        return Ok(Listen::Unix(PathBuf::from(p)));
-    }
-    if let Some(a) = h.strip_prefix("tcp://") {
-        return Ok(Listen::Tcp(a.to_string()));
-    }
-    if h.starts_with('/') {
-        return Ok(Listen::Unix(PathBuf::from(h)));
-    }
-    bail!("invalid host {h:?}: expected unix://PATH or tcp://HOST:PORT")
-}
+use crate::listen::Listeners;
+use anyhow::Context;
+use tower::Layer as _;
 
 /// Creates `dir` if needed and sets its mode (also on a directory an older berthd made
 /// with a wider one).
@@ -40,19 +17,23 @@ fn make_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
 
 /// Runs berthd until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     let runtimes = cfg.runtimes()?;
-    let listens = cfg
-        .listen_addresses()
-        .iter()
-        .map(|h| parse_host(h))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // First, as dockerd: a bad -H, TLS file or group stops berthd before it makes
+    // anything, and the sockets are made before any other thread creates files (see
+    // listen::unix). Unix sockets appear at their paths once the API is served.
+    let listeners = Listeners::bind(&cfg).await?;
+    berth_heap::trim_periodically(std::time::Duration::from_secs(10));
     // Private, as dockerd keeps them: containers' environments (secrets), logs and files
     // are no other local user's to read.
     make_private_dir(&cfg.data_root, 0o710)
         .with_context(|| format!("creating data root {}", cfg.data_root.display()))?;
     make_private_dir(&cfg.exec_root, 0o700)
         .with_context(|| format!("creating exec root {}", cfg.exec_root.display()))?;
+    // The default socket lives in the exec root: its -G group may pass through (0710),
+    // never list it; what is inside keeps its own modes.
+    listeners
+        .open_socket_dir(&cfg.exec_root)
+        .with_context(|| format!("letting the socket group into {}", cfg.exec_root.display()))?;
     let images = ImageService::open(&cfg.data_root, cfg.insecure_registries.clone())
         .with_context(|| format!("opening image store in {}", cfg.data_root.display()))?;
     // Blobs and snapshots that a crash left unreferenced (a pull cut short) go now.
@@ -101,58 +82,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut servers = tokio::task::JoinSet::new();
-    let mut sockets = Vec::new();
-    for l in listens {
-        let app = app.clone();
-        let mut stop = stop_rx.clone();
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        match l {
-            Listen::Unix(path) => {
-                if let Ok(m) = std::fs::symlink_metadata(&path) {
-                    if !m.file_type().is_socket() {
-                        bail!("{} exists and is not a socket", path.display());
-                    }
-                    std::fs::remove_file(&path)
-                        .with_context(|| format!("removing stale socket {}", path.display()))?;
-                }
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                }
-                let listener = tokio::net::UnixListener::bind(&path)
-                    .with_context(|| format!("listening on {}", path.display()))?;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
-                    .with_context(|| format!("chmod {}", path.display()))?;
-                tracing::info!(socket = %path.display(), "API listening");
-                sockets.push(path);
-                servers.spawn(async move {
-                    axum::serve(
-                        listener,
-                        axum::ServiceExt::<Request>::into_make_service(app),
-                    )
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                });
-            }
-            Listen::Tcp(addr) => {
-                let listener = tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .with_context(|| format!("listening on tcp://{addr}"))?;
-                tracing::warn!(%addr, "API listening on TCP without TLS");
-                servers.spawn(async move {
-                    axum::serve(
-                        listener,
-                        axum::ServiceExt::<Request>::into_make_service(app),
-                    )
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                });
-            }
-        }
-    }
+    let (mut servers, sockets) = listeners.serve(app, stop_rx).context("serving the API")?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing SIGTERM handler")?;
     tokio::select! {
@@ -169,9 +99,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         while servers.join_next().await.is_some() {}
     })
     .await;
-    for s in sockets {
-        let _ = std::fs::remove_file(s);
-    }
+    drop(sockets);
     containers.shutdown().await;
     let _ = std::fs::remove_file(pid_file);
     Ok(())

@@ -2,7 +2,8 @@
 //!
 //! This crate owns images: the content store (`content`), unpacked layers
 //! (`snapshots`, via `archive`), registry access (`registry`), image metadata and
-//! operations (`images`) and the HTTP API (`api`). Containers (`containers`) run through
+//! operations (`images`), the HTTP API (`api`) and where it is served (`listen`: unix
+//! sockets, TCP, TLS). Containers (`containers`) run through
 //! berth-supervisor, reached over its gRPC API; nothing here runs an OCI runtime.
 
 #![recursion_limit = "256"]
@@ -15,7 +16,9 @@ pub mod containers;
 pub mod content;
 pub mod daemon;
 pub mod disk_usage;
+pub mod fuzzing;
 pub mod images;
+pub mod listen;
 pub mod progress;
 pub mod registry;
 pub mod snapshots;

@@ -89,6 +89,83 @@ pub enum Error {
     /// A container path is not one dockerd would take.
     #[error("{0}")]
     InvalidPath(String),
+    /// The tar stream could not be read: not a tar, broken, or cut short.
+    #[error("reading the archive: {source}")]
+    Tar {
+        /// What the reader said.
+        source: std::io::Error,
+    },
+    /// An archive entry that the unpacking policy refuses.
+    #[error("archive entry {entry:?}: {why}")]
+    Refused {
+        /// The entry's name as written in the archive.
+        entry: String,
+        /// Why.
+        why: Refusal,
+    },
+    /// An entry would replace a directory with a non-directory, which the caller forbade
+    /// (dockerd's `noOverwriteDirNonDir`, in its words).
+    #[error("cannot overwrite directory {path:?} with non-directory {dest:?}")]
+    OverwriteDir {
+        /// The directory that exists, as the caller shows it.
+        path: String,
+        /// The extraction directory, as the caller shows it.
+        dest: String,
+    },
+    /// An entry would replace a non-directory with a directory, which the caller forbade.
+    #[error("cannot overwrite non-directory {path:?} with directory {dest:?}")]
+    OverwriteNonDir {
+        /// The non-directory that exists, as the caller shows it.
+        path: String,
+        /// The extraction directory, as the caller shows it.
+        dest: String,
+    },
+}
+
+/// Why an archive entry is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its name has a `..` component where none may be.
+    DotDot,
+    /// Its name climbs above the extraction directory.
+    ClimbsOut,
+    /// Its name is absolute where it may not be.
+    Absolute,
+    /// One of its parents is a symlink or not a directory, and nothing is written
+    /// through one.
+    ParentNotDir,
+    /// A hard link whose target is outside the extraction directory.
+    HardlinkOutside,
+    /// A hard link whose target is no file unpacked there.
+    HardlinkMissing,
+    /// A symlink or hard link without a target.
+    NoTarget,
+    /// A whiteout that names no plain file.
+    BadWhiteout,
+    /// It is not under the top directory the caller expects.
+    NotUnderTop,
+    /// It names the extraction directory itself but is not a directory.
+    ReplacesDestination,
+    /// A sparse file longer than [`crate::untar::MAX_SPARSE`].
+    SparseTooLarge,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::DotDot => "contains ..",
+            Self::ClimbsOut => "is outside of the extraction directory",
+            Self::Absolute => "is absolute",
+            Self::ParentNotDir => "its parent is a symlink or not a directory",
+            Self::HardlinkOutside => "hardlink target is outside the extraction directory",
+            Self::HardlinkMissing => "hardlink target is not in the extraction directory",
+            Self::NoTarget => "link without a target",
+            Self::BadWhiteout => "whiteout of an invalid name",
+            Self::NotUnderTop => "not under the copied path",
+            Self::ReplacesDestination => "not a directory but would replace the destination",
+            Self::SparseTooLarge => "sparse file longer than Berth unpacks",
+        })
+    }
 }
 
 impl Error {

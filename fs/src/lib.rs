@@ -19,6 +19,10 @@
 //! - [`view`]: an image's layers seen as one read-only root (a detached overlay), or
 //!   writable over a new layer's directory.
 //! - [`ignore`]: `.dockerignore` patterns, which paths of a build context are left out.
+//! - [`untar`]: an untrusted tar stream unpacked inside a root, by the policy of its
+//!   caller (image layers, `docker cp` into a container, `berth cp` into a host
+//!   directory, `docker load`).
+//! - [`tar_out`]: a tree inside a root written as a tar stream, from descriptors.
 //!
 //! What this crate must not do: build a host path from an untrusted path, follow a
 //! symlink it did not resolve inside its root, or read an unbounded amount from an
@@ -29,7 +33,9 @@ pub mod copy;
 mod error;
 pub mod ignore;
 pub mod root;
+pub mod tar_out;
+pub mod untar;
 pub mod view;
 
-pub use error::{Error, Result};
+pub use error::{Error, Refusal, Result};
 pub use root::Root;

@@ -203,3 +203,87 @@ fn processes_mentioning(needle: &str) -> usize {
         })
         .count()
 }
+
+#[test]
+fn an_unknown_capability_is_refused_naming_it() {
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&rt, "true");
+    bundle.edit(|c| {
+        c["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_BOGUS"));
+    });
+    let err = create_fails(&rt, &bundle, &unique_id("badcap"));
+    assert!(
+        err.contains("unknown capability \"CAP_BOGUS\" in process.capabilities.bounding"),
+        "{err}"
+    );
+
+    // The same in an exec's process file.
+    let bundle = Bundle::new(&rt, "sleep 60");
+    let id = unique_id("badcap-exec");
+    rt.create(&bundle, &id);
+    let process = bundle.path().join("process.json");
+    let mut spec = bundle.config["process"].clone();
+    spec["args"] = json!(["true"]);
+    spec["capabilities"]["ambient"] = json!(["CAP_NOPE"]);
+    std::fs::write(&process, spec.to_string()).unwrap();
+    let out = rt.output(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown capability \"CAP_NOPE\" in capabilities.ambient"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// runc refuses a profile it cannot apply; so does berth-runtime, before anything is made
+/// and naming why (it used to run the container unconfined). Where AppArmor is enabled the
+/// profile is applied instead.
+#[test]
+fn an_apparmor_profile_needs_apparmor() {
+    let enabled = std::path::Path::new("/sys/kernel/security/apparmor").exists()
+        && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.starts_with('Y'));
+    let rt = Runtime::new();
+    if enabled {
+        let mut bundle = Bundle::new(&rt, "cat /proc/self/attr/current");
+        bundle.edit(|c| c["process"]["apparmorProfile"] = json!("unconfined"));
+        let out = rt.run(&bundle, &unique_id("apparmor"));
+        assert_ok(&out, "run with an AppArmor profile");
+        assert!(stdout(&out).starts_with("unconfined"), "{}", stdout(&out));
+        return;
+    }
+    let mut bundle = Bundle::new(&rt, "true");
+    bundle.edit(|c| c["process"]["apparmorProfile"] = json!("docker-default"));
+    let err = create_fails(&rt, &bundle, &unique_id("apparmor"));
+    assert!(
+        err.contains("apparmor not supported")
+            && err.contains("\"docker-default\"")
+            && err.contains("AppArmor is not enabled on this host"),
+        "{err}"
+    );
+    let runc = Runtime::runc();
+    let out = runc.run(&bundle, &unique_id("apparmor-runc"));
+    assert!(!out.status.success(), "runc ran it");
+    assert!(stderr(&out).contains("apparmor"), "{}", stderr(&out));
+
+    // An exec'd process that asks for a profile is refused the same way.
+    let bundle = Bundle::new(&rt, "sleep 60");
+    let id = unique_id("apparmor-exec");
+    rt.create(&bundle, &id);
+    let process = bundle.path().join("process.json");
+    let mut spec = bundle.config["process"].clone();
+    spec["args"] = json!(["touch", "/ran"]);
+    spec["apparmorProfile"] = json!("docker-default");
+    std::fs::write(&process, spec.to_string()).unwrap();
+    let out = rt.output(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("AppArmor is not enabled on this host"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!bundle.rootfs().join("ran").exists());
+}

@@ -59,6 +59,48 @@ fn exec_joins_the_containers_namespaces_and_cgroup() {
     assert!(procs.lines().any(|p| p == pid), "{pid} not in {procs}");
 }
 
+/// An exec'd process joins every cgroup hierarchy the init is in, each v1 controller, the
+/// named `name=systemd` one and the unified one, as with runc (it used to stay in the
+/// host's root `name=systemd` and unified cgroups).
+#[test]
+fn an_exec_joins_every_cgroup_hierarchy_of_the_container_as_with_runc() {
+    for rt in [Runtime::new(), Runtime::runc()] {
+        let (_bundle, id) = running(&rt, "exec-cgroups");
+        let init = rt.state(&id)["pid"].as_i64().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("exec.pid");
+        let out = rt.output(&[
+            "exec",
+            "-d",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            &id,
+            "sleep",
+            "30",
+        ]);
+        assert_ok(&out, "exec -d");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let theirs = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
+        let ours = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+        let runtime = rt.binary.display();
+        assert_eq!(
+            ours, theirs,
+            "{runtime}: the exec'd process (left) and the init"
+        );
+        for line in ours.lines() {
+            let path = line.splitn(3, ':').nth(2).unwrap();
+            assert!(
+                path.ends_with(&format!("/{id}")),
+                "{runtime}: {line} is not the container's cgroup"
+            );
+        }
+        assert!(
+            ours.lines().count() > 1 || ours.starts_with("0::"),
+            "one line is a v2 host: {ours}"
+        );
+    }
+}
+
 #[test]
 fn exec_sets_user_cwd_env_and_returns_the_exit_code() {
     let rt = Runtime::new();

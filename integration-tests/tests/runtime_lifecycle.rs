@@ -311,3 +311,35 @@ fn no_pivot_moves_the_rootfs_instead() {
     assert!(mounts < host_mounts + 20, "{mounts} mounts visible");
     assert!(!rt.state_dir(&id).exists());
 }
+
+/// containerd's runc shim and other wrappers match runc's words to treat the kill of a
+/// stopped container as already done.
+#[test]
+fn kill_of_a_stopped_container_says_container_not_running_as_runc_does() {
+    for rt in [Runtime::new(), Runtime::runc()] {
+        let runtime = rt.binary.display().to_string();
+        let bundle = Bundle::new(&rt, "true");
+        let id = unique_id("kill-stopped");
+        rt.create(&bundle, &id);
+        assert_ok(&rt.output(&["start", &id]), "start");
+        assert!(wait_until(Duration::from_secs(10), || rt.state(&id)
+            ["status"]
+            == "stopped"));
+        let out = rt.output(&["kill", &id, "KILL"]);
+        assert!(
+            !out.status.success(),
+            "{runtime}: kill of a stopped container"
+        );
+        assert!(
+            stderr(&out).contains("container not running"),
+            "{runtime}: {}",
+            stderr(&out)
+        );
+        if !runtime.contains("runc") {
+            assert_eq!(stderr(&out), "berth-runtime: container not running\n");
+        }
+        // --all signals what is left in the cgroup: nothing here, which is no error.
+        assert_ok(&rt.output(&["kill", "--all", &id, "KILL"]), &runtime);
+        assert_eq!(rt.state(&id)["status"], "stopped");
+    }
+}

@@ -265,7 +265,7 @@ fn bad_input_gets_the_right_code_and_leaves_nothing() {
             ..Default::default()
         }))
         .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(e.code(), Code::NotFound, "{e:?}\n{}", sv.log());
     assert!(e.message().contains("nope"), "{}", e.message());
     let e = sv
         .block(cs.get(pb::GetContainerRequest {

@@ -20,6 +20,16 @@ pub mod v1 {
         tonic::include_file_descriptor_set!("berth_supervisor_v1_descriptor");
 }
 
+/// `berth.shim.v1`: the options berth-supervisor passes to berth-shim in the shim task
+/// API's CreateTaskRequest.options (type URL [`SHIM_OPTIONS_TYPE`]).
+pub mod shim_v1 {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("berth.shim.v1");
+}
+
+/// The type URL of [`shim_v1::Options`] in an Any.
+pub const SHIM_OPTIONS_TYPE: &str = "berth.shim.v1.Options";
+
 /// The API's package name.
 pub const API: &str = "berth.supervisor.v1";
 

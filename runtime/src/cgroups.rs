@@ -1,4 +1,7 @@
 //! The container's cgroup, through libcgroups (v1, hybrid and v2 hosts alike).
+//!
+//! This module knows cgroup paths, not containers: `container/` depends on it, never the
+//! other way round (a container's handle is `ContainerState::cgroup`).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +12,6 @@ use libcgroups::common::{
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Spec};
 
-use crate::container::ContainerState;
 use crate::error::{Result, RuntimeError};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -88,11 +90,6 @@ impl Cgroup {
         Some(dirs)
     }
 
-    /// The handle for an existing container.
-    pub fn of(state: &ContainerState) -> Result<Self> {
-        Self::open(&state.cgroup_path, state.systemd_cgroup, &state.id)
-    }
-
     /// Put `pid` in the cgroup (creating it) and apply the spec's resource limits.
     pub fn enter_and_apply(&self, pid: i32, spec: &Spec) -> Result<()> {
         self.manager()?
@@ -142,13 +139,6 @@ impl Cgroup {
         };
         self.manager()?
             .apply(&options)
-            .map_err(|e| cgroup_error(&self.path, e))
-    }
-
-    /// Put another process (an `exec`'d one) in the cgroup.
-    pub fn add(&self, pid: i32) -> Result<()> {
-        self.manager()?
-            .add_task(Pid::from_raw(pid))
             .map_err(|e| cgroup_error(&self.path, e))
     }
 
@@ -219,6 +209,51 @@ impl Cgroup {
     }
 }
 
+/// Put `pid` (an `exec`'d process) in every cgroup that `init_pid` (the container's init)
+/// is in, as runc joins an exec'd process to all of the container's cgroups: each v1
+/// controller and named hierarchy (`name=systemd` too) and the unified one, on v1, hybrid
+/// and v2 hosts alike. Read from the init itself, so the two end up in the same cgroups
+/// whichever driver (cgroupfs or systemd) placed the init.
+pub fn join_cgroups_of(init_pid: i32, pid: i32) -> Result<()> {
+    let own = format!("/proc/{init_pid}/cgroup");
+    let proc_cgroup =
+        std::fs::read_to_string(&own).map_err(|e| cgroup_error(Path::new(&own), e))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| cgroup_error(Path::new("/proc/self/mountinfo"), e))?;
+    for dir in cgroup_dirs(&mountinfo, &proc_cgroup) {
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| cgroup_error(&dir, e))?;
+    }
+    Ok(())
+}
+
+/// The host directories of a process's cgroups (from its /proc/PID/cgroup), one per
+/// hierarchy mounted here. A hierarchy mounted more than once is joined through the
+/// first mount that shows the process's cgroup.
+fn cgroup_dirs(mountinfo: &str, proc_cgroup: &str) -> Vec<PathBuf> {
+    use crate::rootfs::cgroupfs::{host_dir, parse_mountinfo, process_cgroup};
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    let mut dirs = Vec::new();
+    for hierarchy in parse_mountinfo(mountinfo) {
+        let mut controllers = hierarchy.controllers.clone();
+        controllers.sort_unstable();
+        let key = (hierarchy.fs_type.clone(), controllers);
+        if seen.contains(&key) {
+            continue;
+        }
+        let Some(path) = process_cgroup(proc_cgroup, &hierarchy) else {
+            continue;
+        };
+        if !path.starts_with(&hierarchy.root) {
+            // This mount shows only a subtree that does not hold the process.
+            continue;
+        }
+        seen.push(key);
+        dirs.push(host_dir(&hierarchy, &path));
+    }
+    dirs
+}
+
 /// The PIDs listed in a cgroup directory's cgroup.procs.
 fn read_procs(dir: &Path) -> Vec<i32> {
     std::fs::read_to_string(dir.join("cgroup.procs"))
@@ -226,13 +261,10 @@ fn read_procs(dir: &Path) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// Whether the container's cgroup is frozen; read straight from the freezer file because
-/// `state` and `list` call this for every container and must stay cheap.
-pub fn is_frozen(state: &ContainerState) -> bool {
-    let relative = state
-        .cgroup_path
-        .strip_prefix("/")
-        .unwrap_or(&state.cgroup_path);
+/// Whether the cgroup at `cgroup_path` is frozen; read straight from the freezer file
+/// because `state` and `list` call this for every container and must stay cheap.
+pub fn is_frozen(cgroup_path: &Path) -> bool {
+    let relative = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
     let v1 = Path::new(CGROUP_ROOT)
         .join("freezer")
         .join(relative)
@@ -250,6 +282,49 @@ pub fn is_frozen(state: &ContainerState) -> bool {
 mod tests {
     use super::*;
     use oci_spec::runtime::{LinuxBuilder, SpecBuilder};
+
+    #[test]
+    fn an_exec_joins_every_hierarchy_of_a_hybrid_host() {
+        let mountinfo = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+50 1 0:32 /other /mnt/memory-again rw,relatime - cgroup cgroup rw,memory
+51 1 0:38 / /mnt/unified-again rw,relatime - cgroup2 cgroup2 rw
+";
+        let init = "12:memory:/berth/c1\n4:cpu,cpuacct:/berth/c1\n1:name=systemd:/berth/c1\n0::/berth/c1\n";
+        let dirs: Vec<String> = cgroup_dirs(mountinfo, init)
+            .into_iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                "/sys/fs/cgroup/cpu,cpuacct/berth/c1",
+                "/sys/fs/cgroup/memory/berth/c1",
+                "/sys/fs/cgroup/systemd/berth/c1",
+                "/sys/fs/cgroup/unified/berth/c1",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_exec_joins_the_unified_hierarchy_of_a_v2_host() {
+        let mountinfo = "25 1 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        let init = "0::/system.slice/berth-c1.scope\n";
+        assert_eq!(
+            cgroup_dirs(mountinfo, init),
+            [PathBuf::from("/sys/fs/cgroup/system.slice/berth-c1.scope")]
+        );
+        // A mount of a subtree that does not hold the init is passed over.
+        let mountinfo = "26 1 0:22 /elsewhere /mnt/sub rw - cgroup2 cgroup2 rw\n25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            cgroup_dirs(mountinfo, init),
+            [PathBuf::from("/sys/fs/cgroup/system.slice/berth-c1.scope")]
+        );
+    }
 
     #[test]
     fn default_cgroup_paths_follow_runc() {

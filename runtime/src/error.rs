@@ -18,10 +18,26 @@ pub enum RuntimeError {
         action: &'static str,
         wanted: String,
     },
+    /// runc's exact words for signalling a stopped container: wrappers match them.
+    #[error("container not running")]
+    NotRunning,
     #[error("cannot read {path}: {source}")]
     ReadConfig {
         path: PathBuf,
-        source: oci_spec::OciSpecError,
+        source: std::io::Error,
+    },
+    #[error("cannot parse {path}: {source}")]
+    ParseConfig {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// A name in a capability set that is no capability (serde's own message for it
+    /// would only give a line and column).
+    #[error("{path}: unknown capability {name:?} in {set}")]
+    UnknownCapability {
+        path: PathBuf,
+        set: String,
+        name: String,
     },
     #[error("invalid config.json: {0}")]
     InvalidConfig(String),

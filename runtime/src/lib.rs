@@ -10,6 +10,7 @@
 //! `process/` the clone into new namespaces, the init's set-up and the parent↔init sync
 //! protocol; `rootfs/` mounts, devices and pivot_root; and one module per kernel concept.
 
+pub mod apparmor;
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;

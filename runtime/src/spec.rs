@@ -29,10 +29,11 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
             config.display()
         )));
     }
-    let spec = Spec::load(&config).map_err(|source| RuntimeError::ReadConfig {
+    let data = std::fs::read(&config).map_err(|source| RuntimeError::ReadConfig {
         path: config.clone(),
         source,
     })?;
+    let spec = parse(&config, &data)?;
     let root = spec
         .root()
         .as_ref()
@@ -49,6 +50,99 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
         std::fs::canonicalize(&rootfs).with_context(|| format!("rootfs {}", rootfs.display()))?;
     validate(&spec)?;
     Ok(Bundle { dir, rootfs, spec })
+}
+
+/// Parse a config.json (`Spec`) or an exec's process.json (`Process`). A capability name
+/// that is no capability is named in the error; other mistakes get serde's message, with
+/// the line and column.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    data: &[u8],
+    capabilities_at: CapabilitiesAt,
+) -> Result<T> {
+    serde_json::from_slice(data).map_err(|source| match unknown_capability(data, capabilities_at) {
+        Some((set, name)) => RuntimeError::UnknownCapability {
+            path: path.to_path_buf(),
+            set,
+            name,
+        },
+        None => RuntimeError::ParseConfig {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
+fn parse(path: &Path, data: &[u8]) -> Result<Spec> {
+    parse_json(path, data, CapabilitiesAt::Config)
+}
+
+/// Where a document keeps its capability sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapabilitiesAt {
+    /// config.json: `process.capabilities`.
+    Config,
+    /// An exec's process.json: `capabilities`.
+    Process,
+}
+
+#[derive(serde::Deserialize)]
+struct ConfigView {
+    process: Option<ProcessView>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProcessView {
+    capabilities: Option<CapabilitySetsView>,
+}
+
+#[derive(serde::Deserialize)]
+struct CapabilitySetsView {
+    bounding: Option<Vec<String>>,
+    effective: Option<Vec<String>>,
+    inheritable: Option<Vec<String>>,
+    permitted: Option<Vec<String>>,
+    ambient: Option<Vec<String>>,
+}
+
+/// Only asked once parsing failed: the first capability name that oci-spec does not know,
+/// with the set it is in.
+fn unknown_capability(data: &[u8], at: CapabilitiesAt) -> Option<(String, String)> {
+    use serde::de::IntoDeserializer;
+    let (sets, prefix) = match at {
+        CapabilitiesAt::Config => (
+            serde_json::from_slice::<ConfigView>(data)
+                .ok()?
+                .process?
+                .capabilities?,
+            "process.capabilities",
+        ),
+        CapabilitiesAt::Process => (
+            serde_json::from_slice::<ProcessView>(data)
+                .ok()?
+                .capabilities?,
+            "capabilities",
+        ),
+    };
+    let named = [
+        ("bounding", sets.bounding),
+        ("effective", sets.effective),
+        ("inheritable", sets.inheritable),
+        ("permitted", sets.permitted),
+        ("ambient", sets.ambient),
+    ];
+    for (set, names) in named {
+        for name in names.into_iter().flatten() {
+            let known = <oci_spec::runtime::Capability as serde::Deserialize>::deserialize(
+                IntoDeserializer::<serde::de::value::Error>::into_deserializer(name.as_str()),
+            )
+            .is_ok();
+            if !known {
+                return Some((format!("{prefix}.{set}"), name));
+            }
+        }
+    }
+    None
 }
 
 /// Semantic checks on a parsed spec.
@@ -212,6 +306,68 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("own network namespace"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_capability_is_named_with_its_set() {
+        let mut config = serde_json::to_value(default_spec(false).unwrap()).unwrap();
+        config["process"]["capabilities"]["effective"]
+            .as_array_mut()
+            .unwrap()
+            .push("CAP_BOGUS".into());
+        let data = serde_json::to_vec(&config).unwrap();
+        let err = parse(Path::new("/b/config.json"), &data)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "/b/config.json: unknown capability \"CAP_BOGUS\" in process.capabilities.effective"
+        );
+
+        let mut process = config["process"].clone();
+        process["capabilities"]["effective"] = serde_json::json!(["CAP_KILL"]);
+        process["capabilities"]["ambient"] = serde_json::json!(["chown", "NOT_A_CAP"]);
+        let data = serde_json::to_vec(&process).unwrap();
+        let err = parse_json::<oci_spec::runtime::Process>(
+            Path::new("p.json"),
+            &data,
+            CapabilitiesAt::Process,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            err,
+            "p.json: unknown capability \"NOT_A_CAP\" in capabilities.ambient"
+        );
+    }
+
+    #[test]
+    fn other_parse_errors_keep_serdes_position() {
+        let err = parse(
+            Path::new("c.json"),
+            b"{\"ociVersion\": \"1.0.2\", \"process\": [",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.starts_with("cannot parse c.json: ") && err.contains("line 1"),
+            "{err}"
+        );
+        // Capabilities in any case and without the prefix are capabilities (oci-spec's rule).
+        let mut config = serde_json::to_value(default_spec(false).unwrap()).unwrap();
+        config["process"]["capabilities"]["bounding"] = serde_json::json!(["kill", "CAP_CHOWN"]);
+        let spec = parse(Path::new("c.json"), &serde_json::to_vec(&config).unwrap()).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 2);
     }
 
     #[test]

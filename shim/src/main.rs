@@ -4,15 +4,21 @@
 //!
 //! It owns: daemonizing (`start`), cleaning up after a dead shim (`delete`), being the
 //! child subreaper of the container, holding its stdio, reaping, recording the init exit
-//! status in the bundle, and publishing task events. It drives the OCI runtime only
-//! through its command line (berth-runtime by default; runc or crun through the runc
-//! options' BinaryName) and must not link to it. Memory is kept tiny: one thread, no
-//! async runtime, a hand-rolled ttrpc server (see `frame`).
+//! status in the bundle, and publishing task events. With berth-supervisor's log option
+//! it also writes the init's output to dockerd's json-file log itself (`output`,
+//! `jsonlog`), so that nothing is lost while the engine is down. It drives the OCI
+//! runtime only through its command line (berth-runtime by default; runc or crun
+//! through the runc options' BinaryName) and must not link to it. Memory is kept tiny:
+//! one thread (plus a small one per terminal or stdin FIFO), no async runtime, a
+//! hand-rolled ttrpc server (see `frame`).
 
 mod events;
 mod frame;
+mod jsonlog;
 mod mounts;
 mod oom;
+mod options;
+mod output;
 mod process;
 mod runtime;
 mod server;
@@ -294,9 +300,11 @@ fn delete(flags: &Flags) -> Result<(), String> {
     mounts::unmount_all(&bundle.join("rootfs"));
     let mut resp = DeleteResponse::new();
     let recorded = std::fs::read_to_string(bundle.join(service::EXIT_FILE)).ok();
+    // "STATUS SECS NANOS", and " oom" after an OOM kill.
     let parsed = recorded.as_deref().and_then(|t| {
         let v: Vec<i64> = t
             .split_whitespace()
+            .take(3)
             .filter_map(|x| x.parse().ok())
             .collect();
         (v.len() == 3).then(|| (v[0], v[1], v[2]))

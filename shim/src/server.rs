@@ -1,6 +1,9 @@
 //! The shim's one event loop: poll(2) over the listening socket, the client
-//! connections, the SIGCHLD self-pipe and the OOM eventfd. Calls are served one at a
-//! time; Wait calls are parked and answered when the process exits.
+//! connections, the SIGCHLD self-pipe, the OOM watch and, when the shim logs the init's
+//! output, its pipes and FIFOs. Calls are served one at a time; Wait calls are parked and
+//! answered when the process exits. Each wake-up handles output first, then OOM, then
+//! exits: what a process wrote, and the OOM kill that ended it, are known before its
+//! exit is.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -59,8 +62,26 @@ pub fn serve(listener: UnixListener, sigchld: OwnedFd, shim: &mut Shim) -> io::R
         let oom_fd = shim.oom.as_ref().map(|w| w.efd.as_raw_fd());
         fds.push(pollfd(oom_fd.unwrap_or(-1)));
         fds.extend(conns.iter().map(|c| pollfd(c.stream.as_raw_fd())));
+        let interests = shim
+            .outputs
+            .as_ref()
+            .map(|o| o.interests())
+            .unwrap_or_default();
+        let first_output = fds.len();
+        fds.extend(interests.iter().map(|x| libc::pollfd {
+            fd: x.fd,
+            events: x.events,
+            revents: 0,
+        }));
         crate::sys::poll(&mut fds, -1)?;
 
+        if let Some(o) = shim.outputs.as_mut() {
+            let revents: Vec<i16> = fds[first_output..].iter().map(|p| p.revents).collect();
+            o.on_ready(&interests, &revents);
+        }
+        if fds[2].revents != 0 {
+            shim.check_oom();
+        }
         if fds[0].revents != 0 {
             let mut b = [0u8; 64];
             while matches!(sigchld.read(&mut b), Ok(n) if n > 0) {}
@@ -90,10 +111,10 @@ pub fn serve(listener: UnixListener, sigchld: OwnedFd, shim: &mut Shim) -> io::R
                 });
             }
         }
-        if fds[2].revents != 0 {
-            shim.check_oom();
-        }
-        let ready: Vec<bool> = fds[3..].iter().map(|f| f.revents != 0).collect();
+        let ready: Vec<bool> = fds[3..first_output]
+            .iter()
+            .map(|f| f.revents != 0)
+            .collect();
         let mut closed = Vec::new();
         for (c, ready) in conns.iter_mut().zip(ready) {
             if !ready {

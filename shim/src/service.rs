@@ -21,14 +21,15 @@ use containerd_shim_protos::events::task::{
     TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::{Message, MessageField};
-use containerd_shim_protos::shim::oci::Options;
 use containerd_shim_protos::ttrpc::Code;
 
 use crate::events::Publisher;
+use crate::jsonlog::JsonLog;
 use crate::oom::OomWatch;
+use crate::output::Outputs;
 use crate::process::{Process, State};
 use crate::runtime::{self, Runtime, Stdio3};
-use crate::{mounts, stdio, sys, timestamp};
+use crate::{mounts, options, stdio, sys, timestamp};
 
 /// An RPC failure: a gRPC code and a message naming the thing.
 #[derive(Debug)]
@@ -90,6 +91,10 @@ pub struct Shim {
     pub publisher: Publisher,
     /// OOM watch of the container's cgroup.
     pub oom: Option<OomWatch>,
+    /// The container's OOM kills reported so far (TaskOOM published).
+    oom_reported: bool,
+    /// The init's output, when the shim logs it.
+    pub outputs: Option<Outputs>,
     mounted: bool,
     /// Set by Shutdown once there is nothing left to hold.
     pub exit: bool,
@@ -108,6 +113,8 @@ impl Shim {
             execs: BTreeMap::new(),
             publisher,
             oom: None,
+            oom_reported: false,
+            outputs: None,
             mounted: false,
             exit: false,
         }
@@ -200,15 +207,19 @@ impl Shim {
         if !r.bundle.is_empty() {
             self.bundle = PathBuf::from(&r.bundle);
         }
-        let mut opts = Options::new();
-        if let Some(any) = r.options.as_ref() {
-            if any.type_url.ends_with("containerd.runc.v1.Options")
-                || any.type_url.ends_with("runctypes.RuncOptions")
-            {
-                opts = Options::parse_from_bytes(&any.value)
-                    .map_err(|e| err(Code::INVALID_ARGUMENT, format!("runtime options: {e}")))?;
+        let task_opts = options::parse(r.options.as_ref())
+            .map_err(|e| err(Code::INVALID_ARGUMENT, format!("runtime options: {e}")))?;
+        let opts = task_opts.runc;
+        let log = match task_opts.log {
+            Some(cfg) => {
+                let path = cfg.path.display().to_string();
+                Some(
+                    JsonLog::open(cfg)
+                        .map_err(|e| err(Code::INVALID_ARGUMENT, format!("log {path}: {e}")))?,
+                )
             }
-        }
+            None => None,
+        };
         let binary = if opts.binary_name.is_empty() {
             runtime::default_binary().ok_or_else(|| {
                 precondition(
@@ -259,7 +270,8 @@ impl Shim {
         let pid_file = self.bundle.join("init.pid");
         let bundle = self.bundle.display().to_string();
         let id = self.id.clone();
-        let res = self.run_with_stdio(&mut p, &pid_file, |pf, cs| {
+        let mut outputs = log.map(Outputs::new);
+        let res = self.run_with_stdio(&mut p, &pid_file, outputs.as_mut(), |pf, cs| {
             let mut a = vec![
                 "create".to_string(),
                 "--bundle".into(),
@@ -284,6 +296,7 @@ impl Shim {
         p.state = State::Created;
         let pid = p.pid;
         self.init = Some(p);
+        self.outputs = outputs;
         self.oom = OomWatch::new(pid);
         let mut ev = TaskCreate::new();
         ev.container_id = self.id.clone();
@@ -303,11 +316,14 @@ impl Shim {
     }
 
     /// Run a runtime command that makes a process (create, exec) with the process's
-    /// stdio; read its PID back from `pid_file`.
+    /// stdio; read its PID back from `pid_file`. With `outputs` (the init's log), the
+    /// process writes to pipes (or its terminal) that `outputs` reads, logs and forwards
+    /// to the paths given; else it gets those paths directly.
     fn run_with_stdio(
         &self,
         p: &mut Process,
         pid_file: &Path,
+        mut outputs: Option<&mut Outputs>,
         args: impl FnOnce(String, Option<String>) -> Vec<String>,
     ) -> Result<(), String> {
         let rt = self.runtime.clone().ok_or("task not created")?;
@@ -334,8 +350,19 @@ impl Shim {
         } else {
             let (stdin, closer) = stdio::open_input(&p.stdin)?;
             p.stdin_closer = closer;
-            let stdout = stdio::open_output(&p.stdout)?;
-            let stderr = stdio::open_output(&p.stderr)?;
+            let (stdout, stderr) = match outputs.as_deref_mut() {
+                Some(o) => {
+                    let (out_r, out_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+                    let (err_r, err_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+                    o.add("stdout", out_r, &p.stdout)?;
+                    o.add("stderr", err_r, &p.stderr)?;
+                    (out_w, err_w)
+                }
+                None => (
+                    stdio::open_output(&p.stdout)?,
+                    stdio::open_output(&p.stderr)?,
+                ),
+            };
             Stdio3 {
                 stdin,
                 stdout,
@@ -365,8 +392,12 @@ impl Shim {
                 .map_err(|e| format!("runtime sent no terminal on the console socket: {e}"))?;
             conn.set_nonblocking(false).map_err(|e| e.to_string())?;
             let master = sys::recv_fd(conn.as_raw_fd()).map_err(|e| e.to_string())?;
-            let out = stdio::open_output(&p.stdout)?;
-            stdio::spawn_console_out(master.try_clone().map_err(|e| e.to_string())?, out)?;
+            let copy = master.try_clone().map_err(|e| e.to_string())?;
+            match outputs {
+                // The terminal's output is the log's stdout.
+                Some(o) => o.add("stdout", copy, &p.stdout)?,
+                None => stdio::spawn_console_out(copy, stdio::open_output(&p.stdout)?)?,
+            }
             if !p.stdin.is_empty() {
                 let path = p.stdin.trim_start_matches("file://").to_string();
                 let closer = stdio::StdinCloser::default();
@@ -432,7 +463,7 @@ impl Shim {
             .and_then(|_| {
                 let spec = spec_path.display().to_string();
                 let id = self.id.clone();
-                self.run_with_stdio(&mut p, &pid_file, |pf, cs| {
+                self.run_with_stdio(&mut p, &pid_file, None, |pf, cs| {
                     let mut a = vec![
                         "exec".to_string(),
                         "--process".into(),
@@ -523,6 +554,11 @@ impl Shim {
             // Already gone from the runtime's view is fine: it is what we want.
             let _ = self.rt()?.run(&["delete", "--force", &id], None, None);
             crate::log(&format!("delete {id}: {e}"));
+        }
+        // What the process wrote is logged and handed to the reader before the task
+        // goes (after the runtime's delete: then nothing holds the pipes any more).
+        if let Some(mut o) = self.outputs.take() {
+            o.drain_to_end(std::time::Duration::from_secs(2));
         }
         if self.mounted {
             mounts::unmount_all(&self.bundle.join("rootfs"));
@@ -782,6 +818,12 @@ impl Shim {
         let mut out = Vec::new();
         for (exec_id, ev) in stopped {
             if exec_id.is_empty() {
+                // Before the exit is known outside: what the process wrote is in the log,
+                // and an OOM kill that ended it has been published.
+                if let Some(o) = self.outputs.as_mut() {
+                    o.drain_now();
+                }
+                self.check_oom();
                 self.record_exit(
                     ev.exit_status,
                     ev.exited_at
@@ -796,12 +838,14 @@ impl Shim {
         out
     }
 
-    /// Persist the init exit in the bundle (atomically), for whoever asks later.
+    /// Persist the init exit in the bundle (atomically), for whoever asks later: "STATUS
+    /// SECS NANOS", and "oom" when the OOM killer struck the container.
     fn record_exit(&self, status: u32, (secs, nanos): (i64, i32)) {
         let tmp = self.bundle.join(format!("{EXIT_FILE}.tmp"));
+        let oom = if self.oom_reported { " oom" } else { "" };
         let res = File::create(&tmp)
             .and_then(|mut f| {
-                writeln!(f, "{status} {secs} {nanos}")?;
+                writeln!(f, "{status} {secs} {nanos}{oom}")?;
                 f.sync_all()
             })
             .and_then(|_| std::fs::rename(&tmp, self.bundle.join(EXIT_FILE)));
@@ -810,11 +854,13 @@ impl Shim {
         }
     }
 
-    /// Check the OOM watch after it woke up.
+    /// Check the OOM watch (woken up, or before an exit is published): a new OOM kill
+    /// is published as TaskOOM.
     pub fn check_oom(&mut self) {
         let Some(w) = self.oom.as_mut() else { return };
         match w.check() {
             Some(true) => {
+                self.oom_reported = true;
                 let mut ev = TaskOOM::new();
                 ev.container_id = self.id.clone();
                 self.publisher.publish("/tasks/oom", "TaskOOM", &ev);

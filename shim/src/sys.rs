@@ -153,6 +153,18 @@ pub fn eventfd() -> io::Result<File> {
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
+/// An inotify descriptor (non-blocking) watching `path` for modifications.
+pub fn inotify_modify(path: &Path) -> io::Result<File> {
+    let p = cstr(path)?;
+    // SAFETY: inotify_init1 takes flags and returns a new fd we then own.
+    let fd = check(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })?;
+    // SAFETY: fd is fresh and owned by nobody else.
+    let f = unsafe { File::from_raw_fd(fd) };
+    // SAFETY: a valid inotify fd and a NUL-terminated path; returns a watch descriptor.
+    check(unsafe { libc::inotify_add_watch(f.as_raw_fd(), p.as_ptr(), libc::IN_MODIFY) })?;
+    Ok(f)
+}
+
 /// Receive one file descriptor passed with SCM_RIGHTS (the runtime's console socket).
 pub fn recv_fd(sock: RawFd) -> io::Result<File> {
     let mut data = [0u8; 4096];

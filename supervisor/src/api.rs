@@ -11,8 +11,9 @@ use tonic::{Request, Response, Status};
 
 use crate::error::{check_id, Error};
 use crate::events::{self, Bus};
+use crate::records;
 use crate::store::{NamespaceRec, Store};
-use crate::tasks::{self, Tasks};
+use crate::tasks::Tasks;
 
 /// Everything the services share.
 #[derive(Clone)]
@@ -157,8 +158,8 @@ impl pb::containers_server::Containers for State {
             .container
             .ok_or_else(|| Status::invalid_argument("container: missing"))?;
         check_id("container", &c.id)?;
-        tasks::check_spec(&c.id, &c.spec)?;
-        let mut rec = tasks::rec_from_pb(&c);
+        records::check_spec(&c.id, &c.spec)?;
+        let mut rec = records::rec_from_pb(&c);
         rec.created_at = events::now();
         rec.updated_at = rec.created_at;
         let store = self.store.clone();
@@ -171,7 +172,7 @@ impl pb::containers_server::Containers for State {
             None,
         );
         ok(pb::CreateContainerResponse {
-            container: Some(tasks::rec_to_pb(&rec)),
+            container: Some(records::rec_to_pb(&rec)),
         })
     }
 
@@ -181,7 +182,7 @@ impl pb::containers_server::Containers for State {
         let store = self.store.clone();
         let rec = blocking(move || store.container(&n, &r.id)).await?;
         ok(pb::GetContainerResponse {
-            container: Some(tasks::rec_to_pb(&rec)),
+            container: Some(records::rec_to_pb(&rec)),
         })
     }
 
@@ -193,7 +194,7 @@ impl pb::containers_server::Containers for State {
         let containers = recs
             .iter()
             .filter(|c| r.labels.iter().all(|(k, v)| c.labels.get(k) == Some(v)))
-            .map(tasks::rec_to_pb)
+            .map(records::rec_to_pb)
             .collect();
         ok(pb::ListContainersResponse { containers })
     }
@@ -210,7 +211,7 @@ impl pb::containers_server::Containers for State {
         let store = self.store.clone();
         let (n2, id) = (n.clone(), c.id.clone());
         let mut rec = blocking(move || store.container(&n2, &id)).await?;
-        let new = tasks::rec_from_pb(&c);
+        let new = records::rec_from_pb(&c);
         let all = r.update_mask.is_empty();
         let has = |f: &str| all || r.update_mask.iter().any(|m| m == f);
         for m in &r.update_mask {
@@ -221,7 +222,7 @@ impl pb::containers_server::Containers for State {
             }
         }
         if has("spec") {
-            tasks::check_spec(&c.id, &c.spec)?;
+            records::check_spec(&c.id, &c.spec)?;
             rec.spec = new.spec;
         }
         if has("labels") {
@@ -244,14 +245,14 @@ impl pb::containers_server::Containers for State {
             None,
         );
         ok(pb::UpdateContainerResponse {
-            container: Some(tasks::rec_to_pb(&rec)),
+            container: Some(records::rec_to_pb(&rec)),
         })
     }
 
     async fn delete(&self, r: Request<pb::DeleteContainerRequest>) -> Res<()> {
         let r = r.into_inner();
         let n = ns(&r.namespace);
-        if self.tasks.has(&n, &r.id).await {
+        if self.tasks.has(&n, &r.id) {
             return Err(Error::FailedPrecondition(format!(
                 "container {}: has a task; delete the task first",
                 r.id

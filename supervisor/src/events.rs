@@ -129,12 +129,20 @@ pub fn convert(type_url: &str, value: &[u8]) -> Kind {
         }
         "TaskExit" => {
             let e: ct::TaskExit = p(value);
+            // containerd's ID is the container's for the init process.
+            let exec_id = if e.id.is_empty() || e.id == e.container_id {
+                String::new()
+            } else {
+                e.id.clone()
+            };
             Kind::TaskExit(pb::TaskExit {
                 exited_at: tstamp(e.exited_at.as_ref()),
                 container_id: e.container_id,
                 id: e.id,
                 pid: e.pid,
                 exit_status: e.exit_status,
+                exec_id,
+                exit_reason: String::new(),
             })
         }
         "TaskDelete" => {

@@ -1,15 +1,24 @@
 //! berth-supervisor: the layer between the engine and the shims (as containerd is).
 //! It owns container records and namespaces (a crash-safe redb store under `--root`),
 //! task bundles under `--state`, the shims it starts (berth-shim or
-//! containerd-shim-runc-v2), and the event fan-out. It serves berth.supervisor.v1 over
-//! gRPC on a 0600 unix socket, with gRPC reflection and health. It never runs an OCI
-//! runtime itself: shims do.
+//! containerd-shim-runc-v2), watching each through a pidfd and cleaning up after a dead
+//! one (`dead_shim`), and the event fan-out. It serves berth.supervisor.v1 over gRPC on
+//! a 0600 unix socket, with gRPC reflection and health. It never runs an OCI runtime
+//! itself: shims do (a dead shim's `delete` command included).
 
 mod api;
+mod bundle;
+mod cgroups;
+mod dead_shim;
 mod error;
 mod events;
+mod locks;
+mod records;
+mod recover;
+mod registry;
 mod shim;
 mod store;
+mod sys;
 mod tasks;
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -94,19 +103,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         address: address.clone(),
         events_address: events_address.clone(),
     });
-    let state_dir = args.state.clone();
-    let bus = events::Bus::new(Arc::new(move |ns: &str, e: &pb::TaskExit| {
-        if e.id == e.container_id || e.id.is_empty() {
-            let marker =
-                tasks::bundle_dir(&state_dir, ns, &e.container_id).join(tasks::EXIT_REPORTED);
-            if marker.parent().is_some_and(|p| p.exists()) {
-                let _ = std::fs::write(marker, b"");
-            }
-        }
-    }));
+    let registry = Arc::new(tasks::Registry::new(args.state.clone()));
+    let bus = events::Bus::new(registry.exit_hook());
 
     // Shims publish here; serve it before recovering so that they can.
     let _ = std::fs::remove_file(&events_address);
+    let events_socket = OwnedSocket::new(&events_address);
     let mut ttrpc_server = containerd_shim_protos::ttrpc::asynchronous::Server::new()
         .bind(&format!("unix://{}", events_address.display()))
         .with_context(|| format!("events socket {}", events_address.display()))?
@@ -115,8 +117,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )));
     ttrpc_server.start().await.context("events server")?;
     std::fs::set_permissions(&events_address, std::fs::Permissions::from_mode(0o600))?;
+    let events_socket = events_socket.bound();
 
-    let tasks = Arc::new(tasks::Tasks::new(paths, store.clone(), bus.clone()));
+    let tasks = Arc::new(tasks::Tasks::new(
+        paths,
+        store.clone(),
+        bus.clone(),
+        registry,
+    ));
     tasks.recover().await;
 
     let state = api::State { store, tasks, bus };
@@ -151,6 +159,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&address);
     let listener = tokio::net::UnixListener::bind(&address)
         .with_context(|| format!("--address {}", address.display()))?;
+    let api_socket = OwnedSocket::new(&address).bound();
     std::fs::set_permissions(&address, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!(address = %address.display(), "serving berth.supervisor.v1");
 
@@ -171,7 +180,42 @@ async fn run(args: Args) -> anyhow::Result<()> {
         _ = term.recv() => tracing::info!("SIGTERM: exiting; shims keep running"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: exiting; shims keep running"),
     }
-    let _ = std::fs::remove_file(&address);
-    let _ = std::fs::remove_file(&events_address);
+    api_socket.remove();
+    events_socket.remove();
     Ok(())
+}
+
+/// A socket file we bound, removed at exit only if it is still ours: a supervisor that
+/// is being replaced (berthd restarting it) must not delete its successor's sockets.
+struct OwnedSocket {
+    path: PathBuf,
+    inode: Option<(u64, u64)>,
+}
+
+impl OwnedSocket {
+    fn new(path: &std::path::Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            inode: None,
+        }
+    }
+
+    fn id(path: &std::path::Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    }
+
+    /// Note the file just bound.
+    fn bound(mut self) -> Self {
+        self.inode = Self::id(&self.path);
+        self
+    }
+
+    fn remove(&self) {
+        if self.inode.is_some() && Self::id(&self.path) == self.inode {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

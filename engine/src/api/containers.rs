@@ -474,6 +474,10 @@ pub async fn logs(
                 return;
             };
             reader = Some(r);
+            // The shim writes the log at the container's pace, not berthd's: a follower
+            // that just read something looks again soon, before rotation (max-file)
+            // takes what it has not read yet.
+            let busy = !lines.is_empty();
             if first {
                 if let Some(n) = tail {
                     let skip = lines.len().saturating_sub(n);
@@ -513,7 +517,8 @@ pub async fn logs(
             if until.is_some_and(|u| now > u) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let pause = if busy { 10 } else { 100 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
     });
     let ct = if tty {

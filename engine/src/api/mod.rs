@@ -4,7 +4,7 @@
 
 mod attach;
 mod auth;
-mod body;
+pub(crate) mod body;
 mod build;
 mod containers;
 mod distribution;

@@ -316,7 +316,13 @@ impl ContainerService {
         })
         .await?;
         let (exited_tx, exited_rx) = watch::channel(false);
-        let copiers = io::spawn_copiers(&fifos, tty, None, exec.out.clone(), exited_rx);
+        let copiers = match io::spawn_copiers(&fifos, tty, exec.out.clone(), exited_rx) {
+            Ok(copiers) => copiers,
+            Err(e) => {
+                let _ = tokio::task::spawn_blocking(move || fifos.remove()).await;
+                return Err(Error::Internal(format!("opening FIFOs: {e}")));
+            }
+        };
         let stdio = super::supervisor::Stdio {
             stdin: fifos.stdin.clone(),
             stdout: fifos.stdout.clone(),

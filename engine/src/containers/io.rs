@@ -1,12 +1,11 @@
 //! A process's standard streams: FIFOs under the exec root that the shim writes to,
-//! read here, copied to the json-file log (for a container's main process) and fanned
-//! out to attached clients; and the stdin FIFO fed from an attached client.
+//! read here and fanned out to attached clients; the stdin FIFO fed from an attached
+//! client; and the reader of the json-file log, which the shim writes itself (for a
+//! container's main process, so that nothing is lost while berthd is down).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, watch};
@@ -85,19 +84,6 @@ impl Fifos {
     }
 }
 
-/// The json-file log of a container: one JSON line per line of output, rotated at
-/// `max-size` keeping `max-file` files (`PATH`, `PATH.1`, ...) as dockerd's driver.
-pub struct LogWriter {
-    file: std::fs::File,
-    path: PathBuf,
-    size: u64,
-    max_size: u64,
-    max_file: u32,
-}
-
-/// A json-file log writer shared by a container's stdout and stderr copiers.
-pub type LogFile = Arc<Mutex<LogWriter>>;
-
 /// Parses `10k`, `1m`, `1g` or a byte count (binary units, as dockerd).
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
@@ -111,80 +97,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
     num.parse::<u64>().ok().map(|n| n * mul)
 }
 
-/// Opens (appending) the json-file log at `path`; `max_size` 0 means no rotation.
-pub fn open_log(path: &Path, max_size: u64, max_file: u32) -> std::io::Result<LogFile> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)?;
-    let size = file.metadata()?.len();
-    Ok(Arc::new(Mutex::new(LogWriter {
-        file,
-        path: path.to_path_buf(),
-        size,
-        max_size,
-        max_file: max_file.max(1),
-    })))
-}
-
-impl LogWriter {
-    fn rotate(&mut self) -> std::io::Result<()> {
-        let name = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
-        if self.max_file > 1 {
-            for n in (1..self.max_file - 1).rev() {
-                let _ = std::fs::rename(name(n), name(n + 1));
-            }
-            std::fs::rename(&self.path, name(1))?;
-        }
-        use std::os::unix::fs::OpenOptionsExt;
-        self.file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&self.path)?;
-        self.size = 0;
-        Ok(())
-    }
-}
-
-fn now_nanos() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-fn write_log(log: &LogFile, stream: u8, data: &[u8]) {
-    let name = if stream == 2 { "stderr" } else { "stdout" };
-    let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
-    for line in data.split_inclusive(|b| *b == b'\n') {
-        let l = LogLine {
-            log: String::from_utf8_lossy(line).into_owned(),
-            stream: name.into(),
-            time: now_nanos(),
-        };
-        let mut out = match serde_json::to_vec(&l) {
-            Ok(v) => v,
-            Err(_) => continue,
-        };
-        out.push(b'\n');
-        if f.max_size > 0 && f.size > 0 && f.size + out.len() as u64 > f.max_size {
-            if let Err(e) = f.rotate() {
-                tracing::warn!(error = %e, "rotating container log");
-            }
-        }
-        match f.file.write_all(&out) {
-            Ok(()) => f.size += out.len() as u64,
-            Err(e) => {
-                tracing::warn!(error = %e, "writing container log");
-                return;
-            }
-        }
-    }
-}
-
 /// Copies one output FIFO until the container has exited and every writer is gone.
-/// Line-buffers for the log.
 ///
 /// While the container runs the FIFO is held open read-write, so the copier never sees a
 /// spurious end-of-file (before the shim opens its end, or across a berthd restart).
@@ -194,35 +107,13 @@ fn write_log(log: &LogFile, stream: u8, data: &[u8]) {
 /// waits for a quiet period. `DRAIN_LIMIT` only bounds a writer that never closes.
 async fn copy_out(
     path: PathBuf,
+    mut rx: pipe::Receiver,
     stream: u8,
-    log: Option<LogFile>,
     out: broadcast::Sender<Chunk>,
     mut exited: watch::Receiver<bool>,
 ) {
     const DRAIN_LIMIT: Duration = Duration::from_millis(500);
-    let mut rx = match pipe::OpenOptions::new()
-        .read_write(true)
-        .open_receiver(&path)
-    {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "opening output FIFO");
-            return;
-        }
-    };
     let mut buf = vec![0u8; 32 * 1024];
-    let mut pending: Vec<u8> = Vec::new();
-    let emit = |data: &[u8], pending: &mut Vec<u8>| {
-        let _ = out.send(Chunk::Data(stream, Bytes::copy_from_slice(data)));
-        if let Some(log) = &log {
-            pending.extend_from_slice(data);
-            if let Some(pos) = pending.iter().rposition(|b| *b == b'\n') {
-                let rest = pending.split_off(pos + 1);
-                write_log(log, stream, pending);
-                *pending = rest;
-            }
-        }
-    };
     let mut draining = false;
     loop {
         if draining {
@@ -254,51 +145,61 @@ async fn copy_out(
                     break;
                 }
             }
-            Ok(n) => emit(&buf[..n], &mut pending),
+            Ok(n) => {
+                let _ = out.send(Chunk::Data(stream, Bytes::copy_from_slice(&buf[..n])));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => break,
         }
     }
-    if let (Some(log), false) = (&log, pending.is_empty()) {
-        write_log(log, stream, &pending);
-    }
 }
 
 /// Starts copiers for stdout and (without a terminal) stderr; returns a task that
-/// ends once both have drained, after which `Chunk::End` has been sent.
+/// ends once both have drained, after which `Chunk::End` has been sent. The FIFOs are
+/// opened (read-write) before this returns: the shim forwards output only to a FIFO
+/// that has a reader, so it must have one before the process starts.
 pub fn spawn_copiers(
     fifos: &Fifos,
     tty: bool,
-    log: Option<LogFile>,
     out: broadcast::Sender<Chunk>,
     exited: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let open = |p: &Path| pipe::OpenOptions::new().read_write(true).open_receiver(p);
+    let rx_out = open(&fifos.stdout)?;
+    let rx_err = if tty {
+        None
+    } else {
+        Some(open(&fifos.stderr)?)
+    };
     let a = tokio::spawn(copy_out(
         fifos.stdout.clone(),
+        rx_out,
         1,
-        log.clone(),
         out.clone(),
         exited.clone(),
     ));
     let b =
-        (!tty).then(|| tokio::spawn(copy_out(fifos.stderr.clone(), 2, log, out.clone(), exited)));
-    tokio::spawn(async move {
+        rx_err.map(|rx| tokio::spawn(copy_out(fifos.stderr.clone(), rx, 2, out.clone(), exited)));
+    Ok(tokio::spawn(async move {
         let _ = a.await;
         if let Some(b) = b {
             let _ = b.await;
         }
         let _ = out.send(Chunk::End);
-    })
+    }))
 }
 
 /// Reads a json-file log and its rotated files in order, on and on (`docker logs -f`),
-/// across rotations: it remembers the file it read by inode, so that when that file
-/// has been renamed to `PATH.1` (or further) it finishes it, then reads the newer ones,
-/// and loses nothing that is still on disk.
+/// across rotations. The log is written by the container's shim, at the container's
+/// pace, and rotated as dockerd rotates it (the oldest file removed, each `PATH.i`
+/// renamed `PATH.i+1`, `PATH` renamed `PATH.1`, a new `PATH`). The reader keeps the
+/// file it read last open: when that file has been renamed (or even removed) it finishes
+/// it through its descriptor, then reads the newer ones, so it loses nothing a rotation
+/// left on disk, and a new file that reuses a removed file's inode is never taken for it.
 pub struct LogReader {
     path: PathBuf,
-    /// The file read last (device, inode) and how far.
-    pos: Option<((u64, u64), u64)>,
+    /// The file read last, its (device, inode), and how far.
+    pos: Option<(std::fs::File, (u64, u64), u64)>,
 }
 
 impl LogReader {
@@ -311,19 +212,25 @@ impl LogReader {
     }
 
     /// Every file of the log, oldest first, opened: opened newest first and kept by
-    /// inode, so a rotation while they are opened yields each file once, in order.
+    /// inode, so a rotation while they are opened yields each file once, in order (files
+    /// only move to higher numbers). A rotation in progress leaves one name missing at a
+    /// time, so only two missing names in a row end the list.
     fn open_all(&self) -> Vec<(std::fs::File, (u64, u64))> {
         use std::os::unix::fs::MetadataExt;
         let mut files: Vec<(std::fs::File, (u64, u64))> = Vec::new();
         let names = std::iter::once(self.path.clone())
             .chain((1..100).map(|n| PathBuf::from(format!("{}.{n}", self.path.display()))));
+        let mut missing = 0;
         for p in names {
-            let Ok(f) = std::fs::File::open(&p) else {
-                break;
+            let opened = std::fs::File::open(&p).and_then(|f| f.metadata().map(|m| (f, m)));
+            let Ok((f, m)) = opened else {
+                missing += 1;
+                if missing == 2 {
+                    break;
+                }
+                continue;
             };
-            let Ok(m) = f.metadata() else {
-                break;
-            };
+            missing = 0;
             let key = (m.dev(), m.ino());
             if !files.iter().any(|(_, k)| *k == key) {
                 files.push((f, key));
@@ -336,22 +243,30 @@ impl LogReader {
     /// The lines written since the last call (everything on the first), oldest first.
     pub fn next_lines(&mut self) -> Vec<LogLine> {
         let files = self.open_all();
-        let (first, mut from) = match self.pos {
-            None => (0, 0),
-            Some((key, off)) => match files.iter().position(|(_, k)| *k == key) {
-                // Truncated in place (max-file 1 rotates so): from its start.
-                Some(i) if files[i].0.metadata().map(|m| m.len()).unwrap_or(0) < off => (i, 0),
-                Some(i) => (i, off),
-                // Rotated away: whatever is left is newer than what was read.
-                None => (0, 0),
+        let mut out = Vec::new();
+        let first = match self.pos.take() {
+            None => 0,
+            Some((f, key, off)) => match files.iter().position(|(_, k)| *k == key) {
+                Some(i) => {
+                    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    // Truncated in place (max-file 1 rotates so): from its start.
+                    let from = if len < off { 0 } else { off };
+                    let (lines, end) = read_lines(&f, from);
+                    out.extend(lines);
+                    self.pos = Some((f, key, end));
+                    i + 1
+                }
+                None => {
+                    // Rotated away: finish it, then everything there is, all newer.
+                    out.extend(read_lines(&f, off).0);
+                    0
+                }
             },
         };
-        let mut out = Vec::new();
-        for (f, key) in &files[first.min(files.len())..] {
-            let (lines, end) = read_lines(f, from);
+        for (f, key) in files.into_iter().skip(first) {
+            let (lines, end) = read_lines(&f, 0);
             out.extend(lines);
-            self.pos = Some((*key, end));
-            from = 0;
+            self.pos = Some((f, key, end));
         }
         out
     }
@@ -392,16 +307,60 @@ pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    /// A json-file log as the shim writes it: `line N` entries, rotated as dockerd
+    /// rotates (at `max_size` bytes, `max_file` files).
+    struct TestLog {
+        path: PathBuf,
+        file: std::fs::File,
+        size: u64,
+        max_size: u64,
+        max_file: u32,
+    }
+
+    impl TestLog {
+        fn new(path: &Path, max_size: u64, max_file: u32) -> Self {
+            let file = std::fs::File::create(path).unwrap();
+            Self {
+                path: path.to_path_buf(),
+                file,
+                size: 0,
+                max_size,
+                max_file,
+            }
+        }
+
+        fn write(&mut self, stream: &str, text: &str) {
+            if self.max_size > 0 && self.size >= self.max_size {
+                let name = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
+                for n in (1..self.max_file - 1).rev() {
+                    let _ = std::fs::rename(name(n), name(n + 1));
+                }
+                std::fs::rename(&self.path, name(1)).unwrap();
+                self.file = std::fs::File::create(&self.path).unwrap();
+                self.size = 0;
+            }
+            let l = LogLine {
+                log: text.into(),
+                stream: stream.into(),
+                time: "2026-01-02T03:04:05.000000006Z".into(),
+            };
+            let mut b = serde_json::to_vec(&l).unwrap();
+            b.push(b'\n');
+            self.file.write_all(&b).unwrap();
+            self.size += b.len() as u64;
+        }
+    }
 
     #[test]
-    fn rotation() {
+    fn reader_reads_rotated_files_oldest_first() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("l.json");
-        let log = open_log(&p, 200, 3).unwrap();
+        let mut log = TestLog::new(&p, 200, 3);
         for i in 0..20 {
-            write_log(&log, 1, format!("line {i}\n").as_bytes());
+            log.write("stdout", &format!("line {i}\n"));
         }
-        // Three files: the log and two rotated ones.
         let exists = |n: &str| d.path().join(format!("l.json{n}")).exists();
         assert_eq!(
             [exists(""), exists(".1"), exists(".2"), exists(".3")],
@@ -414,6 +373,9 @@ mod tests {
             .collect();
         assert_eq!(all.last().unwrap(), "line 19\n");
         assert!(all.len() < 20);
+        let first: usize = all[0]["line ".len()..].trim().parse().unwrap();
+        let want: Vec<String> = (first..20).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(all, want);
         assert_eq!(parse_size("10k"), Some(10240));
         assert_eq!(parse_size("1m"), Some(1 << 20));
     }
@@ -422,11 +384,11 @@ mod tests {
     fn reader_follows_rotations() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("l.json");
-        let log = open_log(&p, 300, 4).unwrap();
+        let mut log = TestLog::new(&p, 300, 4);
         let mut r = LogReader::new(&p);
         let mut seen = Vec::new();
         for i in 0..40 {
-            write_log(&log, 1, format!("line {i}\n").as_bytes());
+            log.write("stdout", &format!("line {i}\n"));
             // Read every third line: rotations happen between reads.
             if i % 3 == 0 {
                 seen.extend(r.next_lines().into_iter().map(|l| l.log));
@@ -439,6 +401,33 @@ mod tests {
     }
 
     #[test]
+    fn reader_survives_a_rotation_in_progress_and_a_removed_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l.json");
+        let name = |n: u32| d.path().join(format!("l.json.{n}"));
+        let mut log = TestLog::new(&p, 0, 1);
+        log.write("stdout", "a\n");
+        let mut r = LogReader::new(&p);
+        assert_eq!(r.next_lines().len(), 1);
+        log.write("stdout", "b\n");
+        // Mid-rotation: the file read last is PATH.2, and PATH.1 is not there yet.
+        std::fs::rename(&p, name(2)).unwrap();
+        let mut newer = TestLog::new(&p, 0, 1);
+        newer.write("stdout", "c\n");
+        let got: Vec<String> = r.next_lines().into_iter().map(|l| l.log).collect();
+        assert_eq!(got, ["b\n", "c\n"]);
+        // The file read last is removed (the reader fell behind max-file): what it had
+        // not read yet is read through its descriptor, then what exists.
+        newer.write("stdout", "d\n");
+        std::fs::remove_file(&p).unwrap();
+        std::fs::remove_file(name(2)).unwrap();
+        let mut newest = TestLog::new(&p, 0, 1);
+        newest.write("stdout", "e\n");
+        let got: Vec<String> = r.next_lines().into_iter().map(|l| l.log).collect();
+        assert_eq!(got, ["d\n", "e\n"]);
+    }
+
+    #[test]
     fn frames() {
         assert_eq!(frame(2, b"ab"), vec![2, 0, 0, 0, 0, 0, 0, 2, b'a', b'b']);
     }
@@ -447,9 +436,10 @@ mod tests {
     fn log_lines_roundtrip() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("l.json");
-        let log = open_log(&p, 0, 1).unwrap();
-        write_log(&log, 1, b"a\nb\n");
-        write_log(&log, 2, b"c\n");
+        let mut log = TestLog::new(&p, 0, 1);
+        log.write("stdout", "a\n");
+        log.write("stdout", "b\n");
+        log.write("stderr", "c\n");
         let mut reader = LogReader::new(&p);
         let lines = reader.next_lines();
         assert_eq!(lines.len(), 3);

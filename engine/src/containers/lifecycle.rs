@@ -26,7 +26,6 @@ struct Prepared {
     task: NewTask,
     process: Option<oci_spec::runtime::Process>,
     fifos: Fifos,
-    log: Option<io::LogFile>,
 }
 
 /// What `wait` waits for.
@@ -128,21 +127,22 @@ impl ContainerService {
         std::fs::write(dir.join("resolv.conf"), resolv).map_err(internal("writing resolv.conf"))
     }
 
-    /// The json-file log of a run, or None with the `none` driver. Blocking.
-    pub(crate) fn open_log(&self, rec: &Record) -> Result<Option<io::LogFile>> {
+    /// The json-file log the shim writes for a run (berthd only reads it), or None with
+    /// the `none` driver.
+    pub(crate) fn log_config(&self, rec: &Record) -> Option<supervisor::LogConfig> {
         let lc = &rec.host_config.log_config;
         if lc.kind == "none" {
-            return Ok(None);
+            return None;
         }
         let c = lc.config.clone().unwrap_or_default();
-        let max_size = c
-            .get("max-size")
-            .and_then(|v| io::parse_size(v))
-            .unwrap_or(0);
-        let max_file = c.get("max-file").and_then(|v| v.parse().ok()).unwrap_or(1);
-        io::open_log(&self.log_path(&rec.id), max_size, max_file)
-            .map(Some)
-            .map_err(internal("opening log"))
+        Some(supervisor::LogConfig {
+            path: self.log_path(&rec.id),
+            max_size: c
+                .get("max-size")
+                .and_then(|v| io::parse_size(v))
+                .unwrap_or(0),
+            max_file: c.get("max-file").and_then(|v| v.parse().ok()).unwrap_or(1),
+        })
     }
 
     /// The supervisor's runtime binary for a container: its HostConfig.Runtime (the
@@ -196,7 +196,6 @@ impl ContainerService {
             .join(":");
         let fifos = Fifos::make(&self.fifo_dir(&id), "init", open_stdin)
             .map_err(internal("making FIFOs"))?;
-        let log = self.open_log(rec)?;
         Ok(Prepared {
             process: spec.process().clone(),
             task: NewTask {
@@ -218,9 +217,9 @@ impl ContainerService {
                     stderr: fifos.stderr.clone(),
                     terminal: tty,
                 },
+                log: self.log_config(rec),
             },
             fifos,
-            log,
         })
     }
 
@@ -280,7 +279,6 @@ impl ContainerService {
             task,
             process,
             fifos,
-            log,
         } = match prepared {
             Ok(p) => p,
             Err(e) => {
@@ -290,7 +288,17 @@ impl ContainerService {
         };
         let ready = began.elapsed();
         let (exited_tx, exited_rx) = watch::channel(false);
-        let copiers = io::spawn_copiers(&fifos, task.stdio.terminal, log, c.out.clone(), exited_rx);
+        // The FIFOs' readers are open before the task starts: the shim forwards output
+        // only to a FIFO that has a reader (the rest goes to the log it writes).
+        let copiers = match io::spawn_copiers(&fifos, task.stdio.terminal, c.out.clone(), exited_rx)
+        {
+            Ok(copiers) => copiers,
+            Err(e) => {
+                c.run(|r| r.phase = Phase::Idle);
+                fifos_remove(&fifos).await;
+                return Err(Error::Internal(format!("opening FIFOs: {e}")));
+            }
+        };
         let stdin = fifos.open_stdin().map_err(internal("opening stdin"));
         let started = match stdin {
             Ok(stdin) => {

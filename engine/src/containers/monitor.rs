@@ -286,11 +286,15 @@ impl ContainerService {
             Err(_) => false,
         };
         if !live {
-            let (pid, exit_status, exited_at) = match st {
-                Ok(s) => (s.pid, s.exit_status, s.exited_at),
-                Err(_) => (rec.state.pid, 255, None),
+            let (pid, exit_status, exited_at, oom) = match st {
+                Ok(s) => (s.pid, s.exit_status, s.exited_at, s.oom_killed),
+                Err(_) => (rec.state.pid, 255, None, false),
             };
-            c.run(|r| r.phase = Phase::Running(pid));
+            // An OOM kill while berthd was down: the shim recorded it.
+            c.run(|r| {
+                r.phase = Phase::Running(pid);
+                r.oom |= oom;
+            });
             self.exit_seen(
                 c,
                 Exit {
@@ -317,22 +321,24 @@ impl ContainerService {
         self.reattach(c, &rec).await;
     }
 
-    /// Reads the output of a running container that berthd finds again: its FIFOs (the
-    /// shim kept writing them) into its log and to attached clients.
+    /// Reads the output of a running container that berthd finds again: its FIFOs, for
+    /// attached clients (the shim kept writing the log meanwhile, and forwards to the
+    /// FIFOs again from its next chunk on).
     async fn reattach(self: &Arc<Self>, c: &Arc<Container>, rec: &Record) {
         let fifos = super::io::Fifos {
             stdin: None,
             stdout: self.fifo_dir(&rec.id).join("init-stdout"),
             stderr: self.fifo_dir(&rec.id).join("init-stderr"),
         };
-        let this = self.clone();
-        let stopped = rec.clone();
-        let log = super::blocking(move || this.open_log(&stopped))
-            .await
-            .ok()
-            .flatten();
         let (exited, exited_rx) = tokio::sync::watch::channel(false);
-        let copiers = super::io::spawn_copiers(&fifos, rec.tty(), log, c.out.clone(), exited_rx);
+        let copiers = match super::io::spawn_copiers(&fifos, rec.tty(), c.out.clone(), exited_rx) {
+            Ok(copiers) => copiers,
+            Err(e) => {
+                // Attached clients get no output; the log is still written by the shim.
+                tracing::warn!(id = %rec.id, error = %e, "reopening the output FIFOs");
+                tokio::spawn(async {})
+            }
+        };
         c.run(|r| {
             r.io = Some(super::container::RunIo {
                 fifos,
@@ -356,16 +362,19 @@ impl ContainerService {
                 continue;
             };
             match self.sv.state(&c.id, "").await {
-                Ok(s) if s.status == supervisor::Status::Stopped => self.exit_seen(
-                    &c,
-                    Exit {
-                        container_id: c.id.clone(),
-                        exec_id: None,
-                        pid,
-                        exit_status: s.exit_status,
-                        exited_at: s.exited_at,
-                    },
-                ),
+                Ok(s) if s.status == supervisor::Status::Stopped => {
+                    c.run(|r| r.oom |= s.oom_killed);
+                    self.exit_seen(
+                        &c,
+                        Exit {
+                            container_id: c.id.clone(),
+                            exec_id: None,
+                            pid,
+                            exit_status: s.exit_status,
+                            exited_at: s.exited_at,
+                        },
+                    );
+                }
                 Ok(s) if s.status == supervisor::Status::Paused => {
                     self.paused(&c, true);
                 }

@@ -146,11 +146,17 @@ impl ContentStore {
         w.commit(expected, Some(bytes.len() as u64))
     }
 
-    /// Takes a file already on this filesystem as a blob without copying it: hashes it,
-    /// checks it against `expected` when given, fsyncs it and renames it into place.
-    /// The file is consumed (moved or, if the blob exists already, removed).
-    pub fn adopt(&self, path: &Path, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let mut f = File::open(path).map_err(io_err("open", path))?;
+    /// Takes an open regular file already on this filesystem (one of an archive being
+    /// loaded, reached through berth-fs's resolver) as a blob without copying it:
+    /// hashes it, checks it against `expected` when given, fsyncs it and links that
+    /// very inode into place, so that what was hashed is what is stored. The file's
+    /// own name is left alone (another image of the archive may name it too).
+    pub fn adopt_file(&self, file: &File, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        use std::io::Seek;
+        let path = Path::new("archive file");
+        let mut f = file;
+        f.seek(io::SeekFrom::Start(0))
+            .map_err(io_err("seek", path))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1024 * 1024];
         let mut size = 0u64;
@@ -173,11 +179,36 @@ impl ContentStore {
         }
         let dest = self.path(&actual);
         if dest.exists() {
-            let _ = fs::remove_file(path);
             return Ok((actual, size));
         }
-        f.sync_all().map_err(io_err("fsync", path))?;
-        fs::rename(path, &dest).map_err(io_err("rename into", &dest))?;
+        file.sync_all().map_err(io_err("fsync", path))?;
+        let _ = nix::sys::stat::fchmod(
+            std::os::fd::AsRawFd::as_raw_fd(file),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        );
+        // The descriptor's /proc entry names the inode itself, not a path that could
+        // have changed since it was opened.
+        let fd_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file));
+        match nix::unistd::linkat(
+            None,
+            Path::new(&fd_path),
+            None,
+            &dest,
+            nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+        ) {
+            // Stored meanwhile by another pull or load: the same content.
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(nix::errno::Errno::EXDEV) => {
+                // Not on this filesystem after all: copied.
+                f.seek(io::SeekFrom::Start(0))
+                    .map_err(io_err("seek", path))?;
+                let mut w = self.writer()?;
+                io::copy(&mut f, &mut w).map_err(io_err("copy", path))?;
+                w.commit(Some(&actual), Some(size))?;
+                return Ok((actual, size));
+            }
+            Err(e) => return Err(io_err("link into", &dest)(e.into())),
+        }
         if let Ok(dir) = File::open(&self.blobs) {
             let _ = dir.sync_all();
         }

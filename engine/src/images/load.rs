@@ -1,5 +1,11 @@
 //! `docker load`: archives in Docker's legacy layout (`manifest.json` naming config and
 //! layer tars) and OCI image layouts (`index.json` + `blobs/`), compressed or not.
+//!
+//! The archive is unpacked by berth-fs's unpacker (plain files and directories, names
+//! as dockerd takes them, nothing written through a symlink) into a private directory,
+//! and every file it names is then opened through berth-fs's resolver inside that
+//! directory: a name with `..`, an absolute name or a symlink in the archive (dockerd's
+//! own saves link repeated layers) resolves inside it or not at all.
 
 use super::pull::{config_diff_ids, is_index, parse_manifest, pick_platform, BlobDesc, Platform};
 use super::reference::Reference;
@@ -9,12 +15,16 @@ use crate::archive::{self, Compression};
 use crate::content::Digest;
 use crate::progress::Progress;
 use crate::snapshots::chain_ids;
+use berth_fs::untar;
+use berth_fs::Root;
+use nix::fcntl::OFlag;
 use serde::Deserialize;
 use serde_json::json;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::os::fd::AsRawFd;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -25,38 +35,58 @@ struct LegacyEntry {
     layers: Vec<String>,
 }
 
+/// Largest JSON file of an archive read into memory (manifests, indexes, configs).
+const MAX_JSON: u64 = 64 << 20;
+
 /// The unpacked archive: files are only ever opened through [`Archive::file`].
 struct Archive {
-    root: PathBuf,
-    /// Layer files already moved into the content store (an archive may name one file
-    /// for several layers), by their path in the archive.
-    adopted: RefCell<HashMap<PathBuf, (Digest, u64)>>,
+    root: Root,
+    /// Layer files already stored (an archive may name one file for several layers,
+    /// or several images may share a layer), by (device, inode) of the file.
+    adopted: RefCell<HashMap<(u64, u64), (Digest, u64)>>,
+}
+
+fn missing(rel: &str) -> Error {
+    Error::Invalid(format!(
+        "invalid archive: {rel} is missing or outside the archive"
+    ))
 }
 
 impl Archive {
-    /// Opens a file of the archive, refusing paths that lead outside it.
-    fn file(&self, rel: &str) -> Result<PathBuf> {
-        let bad = || {
-            Error::Invalid(format!(
-                "invalid archive: {rel} is missing or outside the archive"
-            ))
-        };
-        let p = self.root.join(rel).canonicalize().map_err(|_| bad())?;
-        if !p.starts_with(&self.root) || !p.is_file() {
-            return Err(bad());
+    /// Opens a regular file of the archive, resolved inside it. O_NONBLOCK and
+    /// O_NOCTTY: nothing but a regular file is read, and opening something else must
+    /// not hang.
+    fn file(&self, rel: &str) -> Result<File> {
+        let fd = self
+            .root
+            .resolve(rel, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY)
+            .map_err(|_| missing(rel))?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|_| missing(rel))?;
+        if berth_fs::root::kind(&st) != libc::S_IFREG {
+            return Err(missing(rel));
         }
-        Ok(p)
+        Ok(File::from(fd))
     }
 
     fn read(&self, rel: &str) -> Result<Vec<u8>> {
-        let p = self.file(rel)?;
-        std::fs::read(&p).map_err(Error::io(format!("read {rel}")))
+        match self.root.read_file(rel, MAX_JSON) {
+            Ok(Some(data)) => Ok(data),
+            Ok(None) => Err(missing(rel)),
+            Err(berth_fs::Error::TooLarge { .. }) => Err(Error::Invalid(format!(
+                "invalid archive: {rel} is larger than {MAX_JSON} bytes"
+            ))),
+            Err(_) => Err(missing(rel)),
+        }
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        self.file(rel).is_ok()
     }
 }
 
 /// The diff ID the image config wants for this layer, and where it lives.
 struct LayerSource<'a> {
-    path: PathBuf,
+    file: File,
     expected: Option<&'a BlobDesc>,
     diff_id: &'a Digest,
     chain: &'a Digest,
@@ -73,21 +103,17 @@ impl ImageService {
             .map_err(Error::io("create temp dir"))?;
         let (_, plain) = archive::decompress(reader)
             .map_err(|e| Error::Invalid(format!("invalid archive: {e}")))?;
-        // tar's own unpack refuses entries that escape the directory.
-        tar::Archive::new(plain)
-            .unpack(work.path())
+        let root =
+            Root::open(work.path()).map_err(|e| Error::Invalid(format!("invalid archive: {e}")))?;
+        untar::unpack(&root, "/", plain, &untar::Options::files())
             .map_err(|e| Error::Invalid(format!("invalid archive: {e}")))?;
-        let root = work
-            .path()
-            .canonicalize()
-            .map_err(Error::io("resolve temp dir"))?;
         let a = Archive {
             root,
             adopted: RefCell::new(HashMap::new()),
         };
-        if a.file("manifest.json").is_ok() {
+        if a.exists("manifest.json") {
             self.load_legacy(&a, progress)
-        } else if a.file("index.json").is_ok() {
+        } else if a.exists("index.json") {
             self.load_oci(&a, progress)
         } else {
             Err(Error::Invalid(
@@ -116,7 +142,7 @@ impl ImageService {
                 layers.push(self.load_layer(
                     a,
                     LayerSource {
-                        path: a.file(l)?,
+                        file: a.file(l)?,
                         expected: None,
                         diff_id: &diff_ids[i],
                         chain: &chains[i],
@@ -197,7 +223,7 @@ impl ImageService {
                 layers.push(self.load_layer(
                     a,
                     LayerSource {
-                        path: a.file(&blob_path(&l.digest))?,
+                        file: a.file(&blob_path(&l.digest))?,
                         expected: Some(l),
                         diff_id: &diff_ids[i],
                         chain: &chains[i],
@@ -250,17 +276,28 @@ impl ImageService {
 
     /// Stores a layer file as a blob and unpacks its snapshot if missing.
     fn load_layer(&self, a: &Archive, src: LayerSource<'_>) -> Result<LayerRecord> {
-        let known = a.adopted.borrow().get(&src.path).cloned();
+        let st = nix::sys::stat::fstat(src.file.as_raw_fd())
+            .map_err(|e| Error::io("stat layer")(e.into()))?;
+        let key = (st.st_dev, st.st_ino);
+        let known = a.adopted.borrow().get(&key).cloned();
         let (digest, size) = match known {
             Some(d) => d,
             None => {
                 let d = self
                     .content
-                    .adopt(&src.path, src.expected.map(|e| &e.digest))?;
-                a.adopted.borrow_mut().insert(src.path.clone(), d.clone());
+                    .adopt_file(&src.file, src.expected.map(|e| &e.digest))?;
+                a.adopted.borrow_mut().insert(key, d.clone());
                 d
             }
         };
+        if let Some(e) = src.expected {
+            if e.digest != digest {
+                return Err(Error::Invalid(format!(
+                    "layer {} has the digest {digest}",
+                    e.digest
+                )));
+            }
+        }
         if let Some(e) = src.expected {
             if e.size != size {
                 return Err(Error::Invalid(format!(

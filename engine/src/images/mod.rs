@@ -6,7 +6,7 @@ pub mod config;
 pub mod create;
 mod import;
 mod load;
-mod pull;
+pub(crate) mod pull;
 mod push;
 pub mod reference;
 mod save;

@@ -80,7 +80,7 @@ impl std::fmt::Display for Platform {
 
 /// A blob a manifest names.
 #[derive(Debug, Clone)]
-pub(super) struct BlobDesc {
+pub(crate) struct BlobDesc {
     pub digest: Digest,
     pub size: u64,
     pub media_type: String,
@@ -99,7 +99,7 @@ fn desc(d: &oci_spec::image::Descriptor) -> Result<BlobDesc> {
 }
 
 /// True for index / manifest-list media types (or bodies).
-pub(super) fn is_index(media_type: &str, bytes: &[u8]) -> bool {
+pub(crate) fn is_index(media_type: &str, bytes: &[u8]) -> bool {
     if media_type.contains("index") || media_type.contains("manifest.list") {
         return true;
     }
@@ -112,7 +112,7 @@ pub(super) fn is_index(media_type: &str, bytes: &[u8]) -> bool {
 }
 
 /// Config and layers of an image manifest (OCI or Docker schema2).
-pub(super) fn parse_manifest(bytes: &[u8]) -> Result<(BlobDesc, Vec<BlobDesc>)> {
+pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<(BlobDesc, Vec<BlobDesc>)> {
     let m: ImageManifest =
         serde_json::from_slice(bytes).map_err(|e| invalid("manifest")(e.to_string()))?;
     if m.schema_version() != 2 {
@@ -126,7 +126,7 @@ pub(super) fn parse_manifest(bytes: &[u8]) -> Result<(BlobDesc, Vec<BlobDesc>)> 
 }
 
 /// The manifest of an index that fits the platform.
-pub(super) fn pick_platform(bytes: &[u8], platform: &Platform) -> Result<BlobDesc> {
+pub(crate) fn pick_platform(bytes: &[u8], platform: &Platform) -> Result<BlobDesc> {
     let idx: ImageIndex =
         serde_json::from_slice(bytes).map_err(|e| invalid("index")(e.to_string()))?;
     let fits = |d: &&oci_spec::image::Descriptor| {
@@ -145,7 +145,7 @@ pub(super) fn pick_platform(bytes: &[u8], platform: &Platform) -> Result<BlobDes
 }
 
 /// Diff IDs listed by an image config.
-pub(super) fn config_diff_ids(bytes: &[u8]) -> Result<Vec<Digest>> {
+pub(crate) fn config_diff_ids(bytes: &[u8]) -> Result<Vec<Digest>> {
     let c: ImageConfiguration =
         serde_json::from_slice(bytes).map_err(|e| invalid("image config")(e.to_string()))?;
     c.rootfs()

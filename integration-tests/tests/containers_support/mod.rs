@@ -17,7 +17,7 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub use berth_integration_tests::run_piped as run_with_timeout;
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     exe.parent()
         .and_then(Path::parent)

@@ -303,3 +303,184 @@ pub fn fifo_reader(path: &Path) -> std::thread::JoinHandle<Vec<u8>> {
         v
     })
 }
+
+impl Supervisor {
+    /// A task's bundle directory.
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.dir.path().join("state/tasks/default").join(id)
+    }
+
+    /// The PID of a task's shim (as the supervisor recorded it from the shim's Connect
+    /// answer, for berth-shim and runc-v2 alike).
+    pub fn shim_pid(&self, id: &str) -> i32 {
+        std::fs::read_to_string(self.bundle(id).join("shim-pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Create and start a task (stdio as given), returning its init PID.
+    pub fn run_task(&self, id: &str, stdout: &str) -> u32 {
+        let mut t = self.tasks();
+        self.block(t.create(pb::CreateTaskRequest {
+            container_id: id.into(),
+            stdout: stdout.into(),
+            ..Default::default()
+        }))
+        .unwrap();
+        self.block(t.start(pb::StartRequest {
+            container_id: id.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .pid
+    }
+
+    /// Get a task's (or exec'd process's) state.
+    pub fn get(&self, id: &str, exec_id: &str) -> Result<pb::Process, berth_proto::tonic::Status> {
+        let mut t = self.tasks();
+        self.block(t.get(pb::GetRequest {
+            container_id: id.into(),
+            exec_id: exec_id.into(),
+            ..Default::default()
+        }))
+        .map(|r| r.into_inner().process.unwrap())
+    }
+
+    /// Subscribe to the events of one container (every topic).
+    pub fn subscribe(&self, id: &str) -> berth_proto::tonic::Streaming<pb::Envelope> {
+        let mut ev = self.events();
+        self.block(ev.subscribe(pb::SubscribeRequest {
+            topics: Vec::new(),
+            namespace: String::new(),
+            container_id: id.into(),
+        }))
+        .unwrap()
+        .into_inner()
+    }
+
+    /// Events from `stream` until `done` holds for one (included), or `limit` passes.
+    pub fn events_until(
+        &self,
+        stream: &mut berth_proto::tonic::Streaming<pb::Envelope>,
+        limit: Duration,
+        mut done: impl FnMut(&pb::Envelope) -> bool,
+    ) -> Vec<pb::Envelope> {
+        self.rt.block_on(async {
+            let mut v = Vec::new();
+            let deadline = tokio::time::Instant::now() + limit;
+            while let Ok(Ok(Some(e))) = tokio::time::timeout_at(deadline, stream.message()).await {
+                let stop = done(&e);
+                v.push(e);
+                if stop {
+                    break;
+                }
+            }
+            v
+        })
+    }
+}
+
+/// The event in an envelope.
+pub fn kind(e: &pb::Envelope) -> Option<&pb::event::Kind> {
+    e.event.as_ref().and_then(|x| x.kind.as_ref())
+}
+
+/// The init process's TaskExit, if the envelope is one.
+pub fn init_exit(e: &pb::Envelope) -> Option<&pb::TaskExit> {
+    match kind(e) {
+        Some(pb::event::Kind::TaskExit(x)) if x.exec_id.is_empty() => Some(x),
+        _ => None,
+    }
+}
+
+/// The cgroup directories of a process that belong to the test's own cgroups
+/// (`/berth-test/...`): the container's.
+pub fn container_cgroups(pid: u32) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctl), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if !path.starts_with("/berth-test/") {
+            continue;
+        }
+        let hierarchy = if ctl.is_empty() {
+            "unified".to_string()
+        } else if let Some(n) = ctl.strip_prefix("name=") {
+            n.to_string()
+        } else {
+            ctl.to_string()
+        };
+        let dir = Path::new("/sys/fs/cgroup").join(hierarchy).join(&path[1..]);
+        if dir.exists() {
+            out.push(dir);
+        }
+    }
+    out
+}
+
+/// Whether a process is gone (or a zombie waiting to be reaped: it runs nothing).
+pub fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+/// Mount points at or under `dir`.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let d = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(String::from))
+        .filter(|p| p == &d || p.starts_with(&format!("{d}/")))
+        .collect()
+}
+
+/// The PIDs in a cgroup directory and below.
+pub fn cgroup_procs(dir: &Path) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(t) = std::fs::read_to_string(d.join("cgroup.procs")) {
+            out.extend(t.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        }
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Make a FIFO that has a reader from now on (so a writer opening it non-blocking finds
+/// one), and a thread that reads it to the end.
+pub fn fifo_reader_ready(path: &Path) -> std::thread::JoinHandle<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // Registered as a reader at once (non-blocking open), until the thread's own open
+    // has met a writer.
+    let early = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap();
+    let p = path.to_path_buf();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut f = std::fs::File::open(p).unwrap();
+        drop(early);
+        let mut v = Vec::new();
+        let _ = f.read_to_end(&mut v);
+        v
+    })
+}

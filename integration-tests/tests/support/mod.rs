@@ -107,6 +107,18 @@ impl Runtime {
         }
     }
 
+    /// runc, installed from Debian's package, under a private root: the peer that
+    /// side-by-side tests compare berth-runtime with.
+    pub fn runc() -> Self {
+        let mut runtime = Self::new();
+        runtime.binary = ["/usr/sbin/runc", "/usr/bin/runc"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("runc is missing: apt-get install -y runc");
+        runtime
+    }
+
     /// A command with `--root` set.
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::new(&self.binary);

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use super::GlobalOptions;
-use crate::cgroups::Cgroup;
 use crate::container::{Container, Status};
 use crate::error::{Result, RuntimeError};
 use crate::events::{oom_kills, runc_stats, Event};
@@ -48,7 +47,7 @@ fn print(event: &Event) -> Result<()> {
 
 pub(super) fn run(global: &GlobalOptions, args: EventsArgs) -> Result<()> {
     let container = Container::load(&global.root, &args.id)?;
-    let cgroup = Cgroup::of(&container.state)?;
+    let cgroup = container.state.cgroup()?;
     let stats_event = || -> Result<Event> {
         let data = runc_stats(&cgroup.stats()?);
         Ok(Event {

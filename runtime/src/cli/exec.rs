@@ -61,12 +61,24 @@ pub struct ExecArgs {
 /// applied on top.
 fn build_process(container: &Container, args: &ExecArgs) -> Result<Process> {
     if let Some(path) = &args.process {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            RuntimeError::Other(format!("read process file {}: {e}", path.display()))
+        let data = std::fs::read(path).map_err(|source| RuntimeError::ReadConfig {
+            path: path.clone(),
+            source,
         })?;
-        return serde_json::from_str(&text).map_err(|e| {
-            RuntimeError::InvalidConfig(format!("process file {}: {e}", path.display()))
-        });
+        let mut process: Process =
+            crate::spec::parse_json(path, &data, crate::spec::CapabilitiesAt::Process)?;
+        if process.apparmor_profile().is_none() {
+            // As runc: a process that names no profile gets the container's.
+            process.set_apparmor_profile(
+                container
+                    .state
+                    .spec
+                    .process()
+                    .as_ref()
+                    .and_then(|p| p.apparmor_profile().clone()),
+            );
+        }
+        return Ok(process);
     }
     if args.command.is_empty() {
         return Err(RuntimeError::InvalidConfig(

@@ -3,7 +3,6 @@
 use std::process::Command;
 
 use super::GlobalOptions;
-use crate::cgroups::Cgroup;
 use crate::container::Container;
 use crate::error::{Result, RuntimeError};
 
@@ -53,7 +52,7 @@ pub fn filter_table(output: &str, pids: &[i32]) -> Result<String> {
 
 pub(super) fn run(global: &GlobalOptions, args: PsArgs) -> Result<()> {
     let container = Container::load(&global.root, &args.id)?;
-    let mut pids = Cgroup::of(&container.state)?.pids()?;
+    let mut pids = container.state.cgroup()?.pids()?;
     pids.sort_unstable();
     match args.format {
         PsFormat::Json => {

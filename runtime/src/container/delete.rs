@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use super::kill::raw_kill;
 use super::{process_start_time, Container, Status};
-use crate::cgroups::Cgroup;
 use crate::error::{Context, Result, RuntimeError};
 use crate::hooks::{self, HookKind};
 
@@ -30,7 +29,7 @@ impl Container {
             }
         }
         let state = self.state.to_oci(Status::Stopped);
-        match Cgroup::of(&self.state).and_then(|cgroup| cgroup.remove()) {
+        match self.state.cgroup().and_then(|cgroup| cgroup.remove()) {
             Ok(()) => {}
             Err(error) => tracing::warn!("{error}"),
         }
@@ -47,7 +46,7 @@ impl Container {
     }
 
     fn kill_all_and_wait(&self) -> Result<()> {
-        let cgroup = Cgroup::of(&self.state)?;
+        let cgroup = self.state.cgroup()?;
         if self.status() == Status::Paused {
             // Frozen tasks cannot act on SIGKILL until thawed.
             let _ = cgroup.set_frozen(false);

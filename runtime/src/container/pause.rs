@@ -2,19 +2,18 @@
 //! controller on v1, cgroup.freeze on v2).
 
 use super::{Container, Status};
-use crate::cgroups::Cgroup;
 use crate::error::Result;
 
 impl Container {
     /// Freeze a running container.
     pub fn pause(&self) -> Result<()> {
         self.require("pause", &[Status::Running])?;
-        Cgroup::of(&self.state)?.set_frozen(true)
+        self.state.cgroup()?.set_frozen(true)
     }
 
     /// Thaw a paused container.
     pub fn resume(&self) -> Result<()> {
         self.require("resume", &[Status::Paused])?;
-        Cgroup::of(&self.state)?.set_frozen(false)
+        self.state.cgroup()?.set_frozen(false)
     }
 }

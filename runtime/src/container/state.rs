@@ -7,6 +7,7 @@ use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 use super::Status;
+use crate::cgroups::Cgroup;
 
 /// The persisted state of one container (`<root>/<id>/state.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +60,11 @@ pub struct OciState {
 }
 
 impl ContainerState {
+    /// A handle on the container's cgroup.
+    pub fn cgroup(&self) -> crate::error::Result<Cgroup> {
+        Cgroup::open(&self.cgroup_path, self.systemd_cgroup, &self.id)
+    }
+
     /// The OCI state for a given status.
     pub fn to_oci(&self, status: Status) -> OciState {
         let pid = if status == Status::Stopped {

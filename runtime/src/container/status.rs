@@ -59,7 +59,7 @@ impl Status {
         if container.exec_fifo().exists() {
             return Status::Created;
         }
-        if crate::cgroups::is_frozen(state) {
+        if crate::cgroups::is_frozen(&state.cgroup_path) {
             return Status::Paused;
         }
         Status::Running

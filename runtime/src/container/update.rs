@@ -3,7 +3,6 @@
 use oci_spec::runtime::{LinuxResources, LinuxResourcesBuilder};
 
 use super::{Container, Status};
-use crate::cgroups::Cgroup;
 use crate::error::Result;
 
 /// Overlay `changes` on `current`: each section given in `changes` replaces the field it
@@ -79,7 +78,7 @@ impl Container {
             .and_then(|l| l.resources().clone())
             .unwrap_or_else(|| LinuxResourcesBuilder::default().build().unwrap_or_default());
         let merged = merge(&current, changes);
-        Cgroup::of(&self.state)?.apply(&merged)?;
+        self.state.cgroup()?.apply(&merged)?;
         let mut linux = self.state.spec.linux().clone().unwrap_or_default();
         linux.set_resources(Some(merged));
         self.state.spec.set_linux(Some(linux));

@@ -19,8 +19,10 @@ pub struct Finalize<'a> {
     pub console: Option<&'a OwnedFd>,
     /// Capability sets to end with.
     pub capabilities: &'a CapabilityPlan,
-    /// The compiled seccomp filters, if the container has a profile.
+    /// The compiled seccomp filter, if the container has a profile.
     pub seccomp: Option<&'a SeccompProgram>,
+    /// The AppArmor profile to change to at exec, if the process names one.
+    pub apparmor: Option<&'a crate::apparmor::Change>,
     /// Descriptors 3 .. 3+N-1 stay open for the program.
     pub preserve_fds: i32,
     /// Make a missing cwd (the container's init, as runc); an exec'd process whose cwd
@@ -69,6 +71,11 @@ impl Finalize<'_> {
             .ok_or_else(|| RuntimeError::InvalidConfig("process.args is empty".into()))?;
         let program = exec::find_executable(name, &env, process.cwd())?;
 
+        if let Some(change) = self.apparmor {
+            // Before seccomp (a profile may refuse the write) and before the user and
+            // capabilities change, as runc orders it; it takes effect at exec.
+            crate::apparmor::apply(change)?;
+        }
         let no_new_privileges = process.no_new_privileges().unwrap_or(false);
         if let (Some(seccomp), false) = (self.seccomp, no_new_privileges) {
             // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while

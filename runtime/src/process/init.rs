@@ -49,6 +49,8 @@ pub struct InitContext<'a> {
     pub runtime_hooks: bool,
     /// The compiled seccomp profile.
     pub seccomp: Option<&'a crate::seccomp::SeccompProgram>,
+    /// The AppArmor profile to change to at exec.
+    pub apparmor: Option<&'a crate::apparmor::Change>,
     /// `--no-pivot`: move the rootfs onto / instead of pivot_root (for ramfs roots).
     pub no_pivot: bool,
     /// Give the container its own session keyring (unless `--no-new-keyring`).
@@ -64,6 +66,7 @@ impl InitContext<'_> {
             console: self.console,
             capabilities: self.capabilities,
             seccomp: self.seccomp,
+            apparmor: self.apparmor,
             preserve_fds: self.preserve_fds,
             make_cwd: true,
         }

@@ -91,6 +91,7 @@ pub fn launch(req: &LaunchRequest) -> Result<i32> {
             names.join(", ")
         )));
     }
+    let apparmor = crate::apparmor::plan_here(process.apparmor_profile().as_deref())?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => crate::seccomp::SeccompProgram::compile(profile)?,
         None => None,
@@ -116,6 +117,7 @@ pub fn launch(req: &LaunchRequest) -> Result<i32> {
                 preserve_fds: req.preserve_fds,
                 runtime_hooks,
                 seccomp: seccomp.as_ref(),
+                apparmor: apparmor.as_ref(),
                 no_pivot: req.no_pivot,
                 new_keyring: req.new_keyring,
                 id: req.id,

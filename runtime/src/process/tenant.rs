@@ -1,8 +1,9 @@
 //! A process added to an existing container (`exec`): it joins the init's namespaces, root
-//! and cgroup, then goes through the same final steps as an init.
+//! and cgroups, then goes through the same final steps as an init.
 //!
-//! Protocol with the parent (over the sync channel): the parent puts the child in the
-//! container's cgroup and sends `Proceed`; the child either sends `Failed(reason)` or
+//! Protocol with the parent (over the sync channel): the parent puts the child in every
+//! cgroup the init is in (all hierarchies, `name=systemd` and unified too) and sends
+//! `Proceed`; the child either sends `Failed(reason)` or
 //! execs, which closes its (close-on-exec) end: end of file means the program runs.
 
 use std::fs::File;
@@ -18,7 +19,6 @@ use super::clone::{clone_with, Forked};
 use super::finalize::Finalize;
 use super::sync::{Channel, Message};
 use crate::capabilities::CapabilityPlan;
-use crate::cgroups::Cgroup;
 use crate::container::Container;
 use crate::error::{Context, Result, RuntimeError};
 use crate::namespaces;
@@ -102,11 +102,11 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
         setns(&fd, CloneFlags::CLONE_NEWPID).context("join the container's pid namespace")?;
     }
     let capabilities = CapabilityPlan::from_spec(req.process.capabilities().as_ref());
+    let apparmor = crate::apparmor::plan_here(req.process.apparmor_profile().as_deref())?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => SeccompProgram::compile(profile)?,
         None => None,
     };
-    let cgroup = Cgroup::of(state)?;
     let (parent, child) = Channel::pair()?;
 
     let pid = match clone_with(CloneFlags::empty())? {
@@ -117,6 +117,7 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
                 console: req.console,
                 capabilities: &capabilities,
                 seccomp: seccomp.as_ref(),
+                apparmor: apparmor.as_ref(),
                 preserve_fds: req.preserve_fds,
                 make_cwd: false,
             };
@@ -132,7 +133,7 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
     };
     drop(child);
     let result = (|| {
-        cgroup.add(pid)?;
+        crate::cgroups::join_cgroups_of(state.pid, pid)?;
         parent.send(&Message::Proceed(String::new()))?;
         match parent.recv()? {
             None => Ok(pid),

@@ -111,7 +111,7 @@ pub fn process_cgroup(proc_cgroup: &str, hierarchy: &Hierarchy) -> Option<PathBu
 }
 
 /// The host directory of the calling process's own cgroup in a hierarchy.
-fn host_dir(hierarchy: &Hierarchy, own: &Path) -> PathBuf {
+pub fn host_dir(hierarchy: &Hierarchy, own: &Path) -> PathBuf {
     let relative = own.strip_prefix(&hierarchy.root).unwrap_or(own);
     let relative = relative.strip_prefix("/").unwrap_or(relative);
     hierarchy.mount_point.join(relative)

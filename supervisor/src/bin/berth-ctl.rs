@@ -56,6 +56,15 @@ enum Cmd {
         /// Wait for the exit.
         #[arg(long)]
         wait: bool,
+        /// Have the shim write the output to this json-file log (berth-shim only).
+        #[arg(long)]
+        log_path: Option<PathBuf>,
+        /// Rotate the log at this many bytes (0: never).
+        #[arg(long, default_value_t = 0, requires = "log_path")]
+        log_max_size: u64,
+        /// Log files to keep.
+        #[arg(long, default_value_t = 1, requires = "log_path")]
+        log_max_file: u32,
         /// Container ID.
         id: String,
     },
@@ -203,14 +212,29 @@ async fn run() -> anyhow::Result<()> {
             stdout,
             stderr,
             wait,
+            log_path,
+            log_max_size,
+            log_max_file,
             id,
         } => {
+            let log = match log_path {
+                Some(p) => Some(pb::LogConfig {
+                    path: std::path::absolute(&p)
+                        .with_context(|| format!("--log-path {}", p.display()))?
+                        .display()
+                        .to_string(),
+                    max_size: log_max_size,
+                    max_file: log_max_file,
+                }),
+                None => None,
+            };
             let r = tasks
                 .create(pb::CreateTaskRequest {
                     namespace: ns.clone(),
                     container_id: id.clone(),
                     stdout,
                     stderr,
+                    log,
                     ..Default::default()
                 })
                 .await?

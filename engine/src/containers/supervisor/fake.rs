@@ -418,6 +418,7 @@ impl super::Supervisor for Fake {
             status: p.status,
             exit_status: p.exit_status,
             exited_at: None,
+            oom_killed: false,
         })
     }
 

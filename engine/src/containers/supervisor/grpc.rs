@@ -213,7 +213,12 @@ fn event(env: pb::Envelope) -> Option<Event> {
     use pb::event::Kind;
     Some(match env.event?.kind? {
         Kind::TaskExit(e) => Event::Exit(Exit {
-            exec_id: (!e.id.is_empty() && e.id != e.container_id).then_some(e.id),
+            // exec_id is the contract's; `id` (containerd's spelling) for older ones.
+            exec_id: if !e.exec_id.is_empty() {
+                Some(e.exec_id)
+            } else {
+                (!e.id.is_empty() && e.id != e.container_id).then_some(e.id)
+            },
             container_id: e.container_id,
             pid: e.pid,
             exit_status: e.exit_status,
@@ -272,6 +277,11 @@ impl super::Supervisor for Grpc {
                 stdout: task.stdio.stdout.display().to_string(),
                 stderr: task.stdio.stderr.display().to_string(),
                 terminal: task.stdio.terminal,
+                log: task.log.map(|l| pb::LogConfig {
+                    path: l.path.display().to_string(),
+                    max_size: l.max_size,
+                    max_file: l.max_file,
+                }),
             })
             .await;
         if let Err(e) = created {
@@ -469,6 +479,7 @@ impl super::Supervisor for Grpc {
             status,
             exit_status: p.exit_status,
             exited_at: time(p.exited_at.as_ref()),
+            oom_killed: p.oom_killed,
         })
     }
 

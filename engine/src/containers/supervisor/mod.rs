@@ -66,6 +66,18 @@ pub struct RootfsMount {
     pub options: Vec<String>,
 }
 
+/// The json-file log the shim writes for a task's init process (dockerd's format and
+/// rotation), so that output is kept while berthd is down; berthd only reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// The log file.
+    pub path: PathBuf,
+    /// Rotate at this many bytes; 0: never.
+    pub max_size: u64,
+    /// Files kept, the log included (0 or 1: one, truncated instead of rotated).
+    pub max_file: u32,
+}
+
 /// A task to create: the container's record in the supervisor and its task, with the
 /// init process created but not started.
 #[derive(Debug, Clone)]
@@ -80,6 +92,8 @@ pub struct NewTask {
     pub runtime_binary: String,
     /// The init process's streams.
     pub stdio: Stdio,
+    /// The log the shim writes (None: the `none` log driver).
+    pub log: Option<LogConfig>,
 }
 
 /// Where a process is in its life.
@@ -108,6 +122,9 @@ pub struct ProcessState {
     pub exit_status: u32,
     /// When it exited, once stopped.
     pub exited_at: Option<SystemTime>,
+    /// Once stopped: the kernel's OOM killer killed a process of the container first
+    /// (as the shim recorded it: seen even when the TaskOOM event was missed).
+    pub oom_killed: bool,
 }
 
 /// A process exited.
