@@ -9,7 +9,7 @@ HOST := $(shell rustc -vV | sed -n 's/^host: //p')
 STATIC_DIR := target/static/$(HOST)/release
 DEMO_DIR ?= /tmp/berth-demo
 
-.PHONY: all build deps install demo test lint bench clean
+.PHONY: all build deps install demo test fuzz lint bench clean
 
 all: build
 
@@ -35,12 +35,21 @@ demo: deps install
 # Everything CI runs: format check, then unit and integration tests (root needed).
 test: deps
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast
+	./fuzz/run.sh 15
+
+# The fuzz harnesses (fuzz/README.md, a workspace of their own), each for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz:
+	./fuzz/run.sh $(FUZZ_SECONDS)
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 bench: deps build
 	# What `make install` installs: the static runtime and shim beside the rest.

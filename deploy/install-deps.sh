@@ -2,6 +2,7 @@
 # Install the Debian packages Berth's demo, tests and benchmarks use. Idempotent: does
 # nothing (and needs no network) when everything is already installed.
 #   busybox-static        test and demo images are made from the static busybox
+#   g++                   libFuzzer, built by the fuzz harnesses (fuzz/)
 #   runc crun             peers for conformance runs and benchmarks
 #   docker.io             the real dockerd/containerd for interop tests (docker CLI too)
 #   podman                the real podman (with conmon) for berth-runtime drop-in tests
@@ -23,7 +24,7 @@ ensure_python_modules() {
     grpcio grpcio-reflection grpcio-health-checking
 }
 
-packages=(busybox-static bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2 docker-compose python3-docker)
+packages=(busybox-static g++ bsdutils runc crun docker.io podman docker-registry skopeo apache2-utils hyperfine iptables openssl gcc libc6-dev iproute2 docker-compose python3-docker)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

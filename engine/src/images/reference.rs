@@ -126,7 +126,10 @@ impl Reference {
         if path.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(ReferenceError::Uppercase(path));
         }
-        if name.len() > 255 || !path.split('/').all(valid_component) {
+        // The limit is on the normalized name, as Docker's `ParseNormalizedNamed` checks
+        // it: `x` is `docker.io/library/x` (found by fuzzing: a short form under the
+        // limit printed as a full name that no longer parsed).
+        if domain.len() + 1 + path.len() > 255 || !path.split('/').all(valid_component) {
             return Err(bad());
         }
         Ok(Self {
@@ -209,6 +212,18 @@ impl fmt::Display for Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `reference` fuzz harness: the 255-byte limit counts the normalized
+    /// name, so every reference that parses prints as one that parses.
+    #[test]
+    fn the_length_limit_counts_the_normalized_name() {
+        let short = "a".repeat(240);
+        assert!(Reference::parse(&short).is_err(), "docker.io/library/ makes it 258");
+        let fits = "a".repeat(255 - "docker.io/library/".len());
+        let r = Reference::parse(&fits).unwrap();
+        assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
+        assert!(Reference::parse(&format!("127.0.0.1:5000/{}", "b".repeat(241))).is_err());
+    }
 
     #[test]
     fn normalizes_like_docker() {
