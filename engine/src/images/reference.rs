@@ -218,7 +218,10 @@ mod tests {
     #[test]
     fn the_length_limit_counts_the_normalized_name() {
         let short = "a".repeat(240);
-        assert!(Reference::parse(&short).is_err(), "docker.io/library/ makes it 258");
+        assert!(
+            Reference::parse(&short).is_err(),
+            "docker.io/library/ makes it 258"
+        );
         let fits = "a".repeat(255 - "docker.io/library/".len());
         let r = Reference::parse(&fits).unwrap();
         assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
