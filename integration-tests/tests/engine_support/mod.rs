@@ -823,6 +823,16 @@ impl Dockerd {
         Some(d)
     }
 
+    /// A `docker` command aimed at this dockerd, with its own client config.
+    pub fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .args(args);
+        c
+    }
+
     /// Runs `docker ARGS...` against this dockerd: (success, stdout, stderr).
     pub fn docker(&self, args: &[&str]) -> (bool, String, String) {
         let mut c = Command::new("docker");
@@ -842,7 +852,14 @@ impl Dockerd {
         let mut c = Command::new("docker");
         c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
             .args(args);
+        c
+    }
+
+    /// Runs `docker ARGS...` against this dockerd and insists it succeeds.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let c = self.docker_cmd(args);
         let out = run_with_timeout(c, COMMAND_TIMEOUT);
         assert!(
             out.status.success(),
