@@ -5,9 +5,9 @@ use crate::client::Client;
 use crate::error::Result;
 
 pub mod attach;
-pub mod completion;
 pub mod build;
 pub mod commit;
+pub mod completion;
 pub mod container;
 pub mod context;
 pub mod cp;
@@ -113,8 +113,6 @@ pub enum Command {
     Push(push::Args),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(tag::Args),
-    /// Show the history of an image
-    History(history::Args),
     /// Remove one or more images
     Rmi(rmi::Args),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -202,7 +200,6 @@ impl Command {
             Command::Commit(args) => commit::run(client, args).await,
             Command::Diff(args) => diff::run(client, args).await,
             Command::Export(args) => export::run(client, args).await,
-            Command::History(args) => history::run(client, args).await,
             Command::Push(args) => push::run(client, args).await,
             Command::Tag(args) => tag::run(client, args).await,
             Command::Rmi(args) => rmi::run(client, args).await,

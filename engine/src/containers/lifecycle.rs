@@ -787,23 +787,6 @@ impl ContainerService {
     }
 }
 
-/// A container's /etc/hosts as dockerd 20.10 writes it: the host's own file for host
-/// networking without `--add-host`, else the standard local entries followed by one
-/// `IP\tNAME` line per `--add-host NAME:IP` (checked at create).
-fn hosts_file(host_net: bool, extra: &[String], host: impl FnOnce() -> String) -> String {
-    if host_net && extra.is_empty() {
-        return host();
-    }
-    let mut hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string();
-    for h in extra {
-        if let Some((name, ip)) = h.split_once(':') {
-            let ip = ip.trim().trim_start_matches('[').trim_end_matches(']');
-            hosts += &format!("{ip}\t{name}\n");
-        }
-    }
-    hosts
-}
-
 /// The error of a start the supervisor refused, as dockerd words it.
 fn start_failed(e: supervisor::Error) -> Error {
     let msg = e.to_string();
@@ -874,25 +857,4 @@ async fn ps_top(args: &str, pids: &[u32]) -> Result<Value> {
         }
     }
     Ok(serde_json::json!({"Titles": titles, "Processes": rows}))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_files_as_dockerd_writes_them() {
-        let host = || "10.0.0.1\tthe-host\n".to_string();
-        assert_eq!(hosts_file(true, &[], host), "10.0.0.1\tthe-host\n");
-        let extra = [
-            "db.test:10.1.2.3".to_string(),
-            "v6.test:[fd00::1]".to_string(),
-        ];
-        let h = hosts_file(true, &extra, host);
-        assert!(h.starts_with("127.0.0.1\tlocalhost\n"), "{h}");
-        assert!(h.ends_with("10.1.2.3\tdb.test\nfd00::1\tv6.test\n"), "{h}");
-        assert!(!h.contains("the-host"));
-        let h = hosts_file(false, &[], host);
-        assert!(h.starts_with("127.0.0.1\tlocalhost\n") && !h.contains("the-host"));
-    }
 }

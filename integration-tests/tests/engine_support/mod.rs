@@ -835,26 +835,12 @@ impl Dockerd {
 
     /// Runs `docker ARGS...` against this dockerd: (success, stdout, stderr).
     pub fn docker(&self, args: &[&str]) -> (bool, String, String) {
-        let mut c = Command::new("docker");
-        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
-            .args(args);
-        let out = run_with_timeout(c, COMMAND_TIMEOUT);
+        let out = run_with_timeout(self.docker_cmd(args), COMMAND_TIMEOUT);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
-    }
-
-    /// Runs `docker ARGS...` against this dockerd and insists it succeeds.
-    pub fn docker_ok(&self, args: &[&str]) -> String {
-        let mut c = Command::new("docker");
-        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
-            .env_remove("DOCKER_CONTEXT")
-            .args(args);
-        c
     }
 
     /// Runs `docker ARGS...` against this dockerd and insists it succeeds.
