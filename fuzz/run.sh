@@ -10,9 +10,7 @@ secs=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(untar reference manifest body api)
-  # The Dockerfile parser's harness is a no-op until the engine has one (build.rs).
-  [ -e ../engine/src/build/dockerfile/mod.rs ] && targets+=(dockerfile)
+  targets=(untar reference manifest body api dockerfile)
 fi
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \

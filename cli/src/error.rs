@@ -60,6 +60,15 @@ pub enum Error {
     /// The HTTP exchange with berthd broke.
     #[error("talking to berthd: {0}")]
     Http(#[from] hyper::Error),
+    /// An operation failed with an exit code of its own (a build's failed RUN step:
+    /// the CLI exits with the step's code, as docker does).
+    #[error("{message}")]
+    Exit {
+        /// What failed, in berthd's words.
+        message: String,
+        /// The exit code.
+        code: i32,
+    },
     /// berthd sent something the CLI cannot read.
     #[error("unexpected response from berthd: {0}")]
     BadResponse(String),

@@ -111,6 +111,10 @@ fn main() {
     };
     match code {
         Ok(code) => std::process::exit(code),
+        Err(error::Error::Exit { message, code }) => {
+            eprintln!("{message}");
+            std::process::exit(code);
+        }
         Err(e) => {
             // As docker: the error alone (berthd's carry "Error response from daemon").
             eprintln!("{e}");

@@ -118,11 +118,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         users
     }));
+    let builds =
+        crate::build::BuildService::new(images.clone(), containers.clone(), &cfg.exec_root);
+    // No build survives a restart: the step containers a crash left go now.
+    builds.sweep().await;
     let state = AppState {
         images,
         data_root: cfg.data_root.clone(),
         containers: containers.clone(),
         networks: networks.clone(),
+        builds,
     };
     let app = axum::middleware::from_fn(api::negotiate).layer(api::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -45,6 +45,20 @@ pub fn request_body(bytes: &[u8]) {
     let _ = decode_body_or_default::<VolumeCreateOptions>(ct, bytes);
 }
 
+/// A Dockerfile from a build context, the same text as `--change` instructions, and the
+/// variable substitution every instruction's words go through (both escape tokens).
+pub fn dockerfile(text: &str) {
+    use crate::build::dockerfile::{self, shell};
+    let _ = dockerfile::parse(text);
+    let _ = dockerfile::parse_changes(text);
+    let env = shell::env_map(&["A=1".to_string(), "EMPTY=".to_string()]);
+    for escape in ['\\', '`'] {
+        let lex = shell::Lex::new(escape);
+        let _ = lex.word(text, &env);
+        let _ = lex.words(text, &env);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The harnesses' entry points on the committed seeds (the fuzz runs start there).
@@ -58,6 +72,10 @@ mod tests {
             ),
             ("manifest", &super::image_manifest),
             ("body", &super::request_body),
+            (
+                "dockerfile",
+                &(|b: &[u8]| super::dockerfile(&String::from_utf8_lossy(b))) as &dyn Fn(&[u8]),
+            ),
         ] {
             let mut n = 0;
             for e in std::fs::read_dir(seeds.join(dir)).unwrap() {

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod archive;
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod content;

@@ -97,6 +97,11 @@ impl Progress {
         (Self { tx: Some(tx) }, rx)
     }
 
+    /// A sender into an existing stream (a build's output).
+    pub fn from_sender(tx: mpsc::UnboundedSender<Bytes>) -> Self {
+        Self { tx: Some(tx) }
+    }
+
     /// A sender that drops everything.
     pub fn discard() -> Self {
         Self { tx: None }

@@ -40,6 +40,44 @@ impl Read for ChannelReader {
     }
 }
 
+/// A blocking reader over chunks or errors that arrive on a channel: an error (a
+/// client that went away mid-upload) is the reader's error, not an early EOF, so a cut
+/// stream is never taken for a complete one. EOF when the sender drops.
+pub struct FallibleChannelReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    cur: Bytes,
+}
+
+impl FallibleChannelReader {
+    /// A reader and the sender that feeds it (`capacity` chunks in flight).
+    pub fn new(capacity: usize) -> (mpsc::Sender<io::Result<Bytes>>, Self) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            tx,
+            Self {
+                rx,
+                cur: Bytes::new(),
+            },
+        )
+    }
+}
+
+impl Read for FallibleChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
 /// A blocking writer that sends what it gets, in large chunks, to an async receiver.
 pub struct ChannelWriter {
     tx: mpsc::Sender<Result<Bytes, io::Error>>,

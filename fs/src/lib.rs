@@ -16,7 +16,9 @@
 //!   `filepath.Clean`).
 //! - [`root`]: the resolver and the descriptor-relative primitives.
 //! - [`copy`]: a tree copied from one root into another (volume copy-up).
-//! - [`view`]: an image's layers seen as one read-only root (a detached overlay).
+//! - [`view`]: an image's layers seen as one read-only root (a detached overlay), or
+//!   writable over a new layer's directory.
+//! - [`ignore`]: `.dockerignore` patterns, which paths of a build context are left out.
 //! - [`untar`]: an untrusted tar stream unpacked inside a root, by the policy of its
 //!   caller (image layers, `docker cp` into a container, `berth cp` into a host
 //!   directory, `docker load`).
@@ -29,6 +31,7 @@
 pub mod clean;
 pub mod copy;
 mod error;
+pub mod ignore;
 pub mod root;
 pub mod tar_out;
 pub mod untar;

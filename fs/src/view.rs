@@ -7,7 +7,8 @@
 //! keeps the detached mount alive until it is dropped and nothing else can see it: no
 //! mount is left behind, even if the process dies a moment later (bar the microseconds
 //! between mount and unmount; [`sweep`] removes what such a death left). One layer
-//! needs no overlay: the layer's directory is the root.
+//! needs no overlay: the layer's directory is the root. [`open_writable`] mounts the
+//! same way with an upper directory, for writing a new layer (a build's COPY).
 
 use crate::root::owned;
 use crate::{Error, Result, Root};
@@ -30,10 +31,51 @@ pub fn open_layers(layers: &[PathBuf], scratch: &Path) -> Result<Root> {
     }
 }
 
+/// A writable view: `lowers` (top first) under `upper`, writes landing in `upper`
+/// (copy-up and whiteouts as a container's root gets them), for making a layer by
+/// writing into it (a build's COPY, ADD and WORKDIR). `work` is an empty directory on
+/// the same file system as `upper`. Mounted and detached at once as [`open_layers`]
+/// does; without lower layers (`FROM scratch`) `upper` itself is the root.
+pub fn open_writable(
+    upper: &Path,
+    work: &Path,
+    lowers: &[PathBuf],
+    scratch: &Path,
+) -> Result<Root> {
+    if lowers.is_empty() {
+        return Root::open(upper);
+    }
+    let lower = lowers
+        .iter()
+        .map(|p| escape_lowerdir(&p.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(":");
+    let data = format!(
+        "lowerdir={lower},upperdir={},workdir={}",
+        escape_lowerdir(&upper.to_string_lossy()),
+        escape_lowerdir(&work.to_string_lossy())
+    );
+    mount_and_open(&data, MsFlags::MS_NODEV | MsFlags::MS_NOSUID, scratch)
+}
+
 /// Each mount point gets a name of its own, also between threads.
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 fn mount_detached(layers: &[PathBuf], scratch: &Path) -> Result<Root> {
+    let lower = layers
+        .iter()
+        .map(|p| escape_lowerdir(&p.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(":");
+    let data = format!("lowerdir={lower}");
+    mount_and_open(
+        &data,
+        MsFlags::MS_RDONLY | MsFlags::MS_NODEV | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        scratch,
+    )
+}
+
+fn mount_and_open(data: &str, flags: MsFlags, scratch: &Path) -> Result<Root> {
     let mount_err = |errno| Error::Mount { errno };
     std::fs::create_dir_all(scratch).map_err(|e| mount_err(crate::error::errno_of(&e)))?;
     let point = scratch.join(format!(
@@ -42,19 +84,7 @@ fn mount_detached(layers: &[PathBuf], scratch: &Path) -> Result<Root> {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir(&point).map_err(|e| mount_err(crate::error::errno_of(&e)))?;
-    let lower = layers
-        .iter()
-        .map(|p| escape_lowerdir(&p.to_string_lossy()))
-        .collect::<Vec<_>>()
-        .join(":");
-    let data = format!("lowerdir={lower}");
-    let mounted = nix::mount::mount(
-        Some("overlay"),
-        &point,
-        Some("overlay"),
-        MsFlags::MS_RDONLY | MsFlags::MS_NODEV | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some(data.as_str()),
-    );
+    let mounted = nix::mount::mount(Some("overlay"), &point, Some("overlay"), flags, Some(data));
     if let Err(errno) = mounted {
         let _ = std::fs::remove_dir(&point);
         return Err(mount_err(errno));
@@ -134,5 +164,30 @@ mod tests {
         assert!(std::fs::read_dir(scratch.path()).unwrap().next().is_none());
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(&scratch.path().display().to_string()));
+    }
+
+    /// Needs root (mounts an overlay); skipped otherwise.
+    #[test]
+    fn writable_view_writes_to_upper_only() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let base = tempfile::tempdir().unwrap();
+        let up = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        std::fs::create_dir(base.path().join("etc")).unwrap();
+        std::fs::write(base.path().join("etc/passwd"), "base").unwrap();
+        let (upper, work) = (up.path().join("upper"), up.path().join("work"));
+        std::fs::create_dir(&upper).unwrap();
+        std::fs::create_dir(&work).unwrap();
+        {
+            let root =
+                open_writable(&upper, &work, &[base.path().to_path_buf()], scratch.path()).unwrap();
+            root.mkdir_all("/etc/new/dir", 0o755).unwrap();
+            assert_eq!(root.read_file("/etc/passwd", 10).unwrap().unwrap(), b"base");
+        }
+        assert!(upper.join("etc/new/dir").is_dir());
+        assert!(!base.path().join("etc/new").exists());
+        assert!(std::fs::read_dir(scratch.path()).unwrap().next().is_none());
     }
 }

@@ -5,13 +5,17 @@ use crate::client::Client;
 use crate::error::Result;
 
 pub mod attach;
+pub mod build;
+pub mod commit;
 pub mod completion;
 pub mod container;
 pub mod context;
 pub mod cp;
 pub mod create;
+pub mod diff;
 pub mod events;
 pub mod exec;
+pub mod export;
 pub mod history;
 pub mod image;
 pub mod images;
@@ -95,12 +99,20 @@ pub enum Command {
     Images(images::Args),
     /// Download an image from a registry
     Pull(pull::Args),
+    /// Build an image from a Dockerfile
+    Build(build::Args),
+    /// Create a new image from a container's changes
+    Commit(commit::Args),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(diff::Args),
+    /// Export a container's filesystem as a tar archive
+    Export(export::Args),
+    /// Show the history of an image
+    History(history::Args),
     /// Upload an image to a registry
     Push(push::Args),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(tag::Args),
-    /// Show the history of an image
-    History(history::Args),
     /// Remove one or more images
     Rmi(rmi::Args),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -184,6 +196,10 @@ impl Command {
             Command::Images(args) => images::run(client, args).await,
             Command::History(args) => history::run(client, args).await,
             Command::Pull(args) => pull::run(client, args).await,
+            Command::Build(args) => build::run(client, args).await,
+            Command::Commit(args) => commit::run(client, args).await,
+            Command::Diff(args) => diff::run(client, args).await,
+            Command::Export(args) => export::run(client, args).await,
             Command::Push(args) => push::run(client, args).await,
             Command::Tag(args) => tag::run(client, args).await,
             Command::Rmi(args) => rmi::run(client, args).await,

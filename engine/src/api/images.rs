@@ -24,6 +24,7 @@ fn registry_auth(headers: &HeaderMap) -> Option<&str> {
 pub async fn list(State(st): State<AppState>, uri: Uri) -> ApiResult<Json<Value>> {
     let q = query_pairs(&uri);
     let mut filters = ImageFilters::parse(query_get(&q, "filters"))?;
+    filters.all = query_bool(&q, "all");
     if let Some(f) = query_get(&q, "filter") {
         filters.reference.push(f.to_string()); // API < 1.41 spelling
     }
@@ -264,7 +265,10 @@ pub async fn delete(
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
     let q = query_pairs(&uri);
-    let out = st.images.delete(&name, query_bool(&q, "force")).await?;
+    let out = st
+        .images
+        .delete(&name, query_bool(&q, "force"), query_bool(&q, "noprune"))
+        .await?;
     Ok(Json(Value::Array(out)))
 }
 

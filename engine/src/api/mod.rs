@@ -5,6 +5,7 @@
 mod attach;
 mod auth;
 pub(crate) mod body;
+mod build;
 mod containers;
 mod distribution;
 mod events;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub containers: Arc<crate::containers::ContainerService>,
     /// Networks.
     pub networks: Arc<crate::networks::NetworkService>,
+    /// The builder (build, commit, diff, export).
+    pub builds: Arc<crate::build::BuildService>,
 }
 
 /// An API error: a status and Docker's `{"message": ...}` body.
@@ -129,6 +132,9 @@ pub fn router(state: AppState) -> Router {
         .route("/info", get(system::info))
         .route("/system/df", get(system::df))
         .route("/auth", post(auth::login))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
+        .route("/commit", post(build::commit))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))
@@ -146,6 +152,8 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/changes", get(build::changes))
+        .route("/containers/{id}/export", get(build::export))
         .route("/containers/{id}/stats", get(containers::stats))
         .route(
             "/containers/{id}/archive",

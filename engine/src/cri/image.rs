@@ -202,7 +202,7 @@ impl Cri {
             )));
         }
         self.images
-            .delete(&rec.id.to_string(), true)
+            .delete(&rec.id.to_string(), true, false)
             .await
             .map(|_| ())
             .map_err(|e| match e {

@@ -161,6 +161,7 @@ impl ImageService {
                 unpacked_size,
             }],
             last_tag_time: now,
+            parent: None,
         };
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
         self.commit_image(&rec, &tags, &[])?;

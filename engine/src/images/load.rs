@@ -177,6 +177,7 @@ impl ImageService {
                 index: None,
                 layers,
                 last_tag_time: super::now_rfc3339(),
+                parent: None,
             };
             self.finish_load(&rec, &tags, progress)?;
         }
@@ -250,6 +251,7 @@ impl ImageService {
                 index: None,
                 layers,
                 last_tag_time: super::now_rfc3339(),
+                parent: None,
             };
             self.finish_load(&rec, &tags, progress)?;
         }

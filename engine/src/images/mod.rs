@@ -2,6 +2,8 @@
 //! operations the API exposes (resolve, list, inspect, history, tag, delete, prune,
 //! garbage collection) and, in submodules, pull, push, save, load and import.
 
+pub mod config;
+pub mod create;
 mod import;
 mod load;
 pub(crate) mod pull;
@@ -264,8 +266,17 @@ impl ImageService {
             .as_deref()
             .map(|n| self.resolve(n).map(|r| created_of(&r)))
             .transpose()?;
+        // Images that others were built on: without a name they are a build's
+        // intermediate steps, which dockerd lists only with `all`.
+        let parents: HashSet<Digest> = images.iter().filter_map(|i| i.parent.clone()).collect();
         for rec in images {
             let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
+            if !filters.all && tags.is_empty() && digests.is_empty() && parents.contains(&rec.id) {
+                continue;
+            }
+            if filters.dangling == Some(true) && parents.contains(&rec.id) {
+                continue;
+            }
             let config = self.config(&rec).unwrap_or(Value::Null);
             let created = config["created"].as_str().map(unix_time).unwrap_or(0);
             let labels = config["config"]["Labels"].clone();
@@ -301,7 +312,7 @@ impl ImageService {
             let size = rec.size();
             out.push(json!({
                 "Id": rec.id,
-                "ParentId": "",
+                "ParentId": rec.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
                 "RepoTags": tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
                 "RepoDigests": digests.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
                 "Created": created,
@@ -333,9 +344,15 @@ impl ImageService {
             "Id": rec.id,
             "RepoTags": tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
             "RepoDigests": digests.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
-            "Parent": "",
+            "Parent": rec.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
             "Comment": config["comment"].as_str().unwrap_or(""),
             "Created": config["created"].as_str().unwrap_or(""),
+            "Container": config["container"].as_str().unwrap_or(""),
+            "ContainerConfig": if config["container_config"].is_object() {
+                config["container_config"].clone()
+            } else {
+                empty_container_config()
+            },
             "DockerVersion": config["docker_version"].as_str().unwrap_or(""),
             "Author": config["author"].as_str().unwrap_or(""),
             "Config": config["config"],
@@ -366,10 +383,6 @@ impl ImageService {
         let rec = self.resolve(name)?;
         let config = self.config(&rec)?;
         let refs = self.references()?;
-        let tags: Vec<String> = refs
-            .get(&rec.id)
-            .map(|(t, _)| t.iter().map(|r| r.familiar()).collect())
-            .unwrap_or_default();
         let empty = Vec::new();
         let history = config["history"].as_array().unwrap_or(&empty);
         let mut sizes = rec.layers.iter().map(|l| l.unpacked_size);
@@ -398,8 +411,22 @@ impl ImageService {
             );
         }
         out.reverse();
-        out[0]["Id"] = json!(rec.id);
-        out[0]["Tags"] = json!(tags);
+        // As dockerd: the rows that an image of the parent chain added carry its ID
+        // and tags (one history entry per build step); the rest stay `<missing>`.
+        let mut cur = Some(rec);
+        for row in out.iter_mut() {
+            let Some(img) = cur.take() else { break };
+            let tags: Vec<String> = refs
+                .get(&img.id)
+                .map(|(t, _)| t.iter().map(|r| r.familiar()).collect())
+                .unwrap_or_default();
+            row["Id"] = json!(img.id);
+            row["Tags"] = json!(tags);
+            cur = img
+                .parent
+                .as_ref()
+                .and_then(|p| self.meta.image(p).ok().flatten());
+        }
         Ok(Value::Array(out))
     }
 
@@ -434,7 +461,7 @@ impl ImageService {
 
     /// Removes an image reference, and the image if nothing else names it, like
     /// `DELETE /images/{name}`. Returns Docker's list of `Untagged`/`Deleted` items.
-    pub async fn delete(&self, name: &str, force: bool) -> Result<Vec<Value>> {
+    pub async fn delete(&self, name: &str, force: bool, no_prune: bool) -> Result<Vec<Value>> {
         let rec = self.resolve(name)?;
         let refs = self.references()?;
         let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
@@ -499,8 +526,76 @@ impl ImageService {
         }
         self.meta.remove_image(&rec.id)?;
         out.push(json!({"Deleted": rec.id}));
+        if !no_prune {
+            for id in self.prune_parents(rec.parent.as_ref())? {
+                out.push(json!({"Deleted": id}));
+            }
+        }
         self.gc().await?;
         Ok(out)
+    }
+
+    /// Removes `parent` and its own parents while each is nameless, used by no
+    /// container and the parent of no other image (an image's build steps, once the
+    /// image is gone), as dockerd does after a delete. Returns the IDs removed.
+    fn prune_parents(&self, parent: Option<&Digest>) -> Result<Vec<Digest>> {
+        let mut removed = Vec::new();
+        let mut next = parent.cloned();
+        while let Some(id) = next.take() {
+            let Some(img) = self.meta.image(&id)? else {
+                break;
+            };
+            let named = self.references()?.contains_key(&img.id);
+            let has_children = self
+                .meta
+                .images()?
+                .iter()
+                .any(|i| i.parent.as_ref() == Some(&img.id));
+            if named || has_children || self.user_of(&img.id).is_some() {
+                break;
+            }
+            self.meta.remove_image(&img.id)?;
+            removed.push(img.id.clone());
+            next = img.parent;
+        }
+        Ok(removed)
+    }
+
+    /// `POST /build/prune`: removes the build cache's entries that nothing else holds
+    /// (no name, no container); with `all` false only those no named image was built
+    /// on. Returns the IDs removed and the bytes freed.
+    pub async fn prune_build_cache(&self, all: bool) -> Result<(Vec<Digest>, u64)> {
+        let refs = self.references()?;
+        let entries: HashSet<Digest> = self.meta.cache_entries()?.into_iter().collect();
+        let images = self.meta.images()?;
+        // Ancestors of named images: kept unless `all`.
+        let mut kept: HashSet<Digest> = HashSet::new();
+        if !all {
+            let by_id: HashMap<Digest, &ImageRecord> =
+                images.iter().map(|i| (i.id.clone(), i)).collect();
+            for img in images.iter().filter(|i| refs.contains_key(&i.id)) {
+                let mut p = img.parent.clone();
+                while let Some(id) = p {
+                    if !kept.insert(id.clone()) {
+                        break;
+                    }
+                    p = by_id.get(&id).and_then(|i| i.parent.clone());
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        for img in &images {
+            if entries.contains(&img.id)
+                && !refs.contains_key(&img.id)
+                && !kept.contains(&img.id)
+                && self.user_of(&img.id).is_none()
+            {
+                self.meta.remove_image(&img.id)?;
+                removed.push(img.id.clone());
+            }
+        }
+        let freed = self.gc().await?;
+        Ok((removed, freed))
     }
 
     /// Removes dangling images (or, with `dangling=false`, every image), narrowed by
@@ -510,10 +605,19 @@ impl ImageService {
         let until = filters.until.as_deref().map(parse_until).transpose()?;
         let refs = self.references()?;
         let mut deleted = Vec::new();
-        for rec in self.meta.images()? {
+        let images = self.meta.images()?;
+        let parents: HashSet<Digest> = images.iter().filter_map(|i| i.parent.clone()).collect();
+        for rec in images {
             let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
             if (!all && !tags.is_empty()) || self.user_of(&rec.id).is_some() {
                 continue;
+            }
+            // Build steps of an image are not dangling: they go with it.
+            if !all && parents.contains(&rec.id) {
+                continue;
+            }
+            if self.meta.image(&rec.id)?.is_none() {
+                continue; // removed with a child just before
             }
             let config = self.config(&rec).unwrap_or(Value::Null);
             let created = config["created"].as_str().map(unix_time).unwrap_or(0);
@@ -528,6 +632,11 @@ impl ImageService {
             }
             self.meta.remove_image(&rec.id)?;
             deleted.push(json!({"Deleted": rec.id}));
+            if !all {
+                for id in self.prune_parents(rec.parent.as_ref())? {
+                    deleted.push(json!({"Deleted": id}));
+                }
+            }
         }
         let reclaimed = self.gc().await?;
         Ok(
@@ -589,6 +698,8 @@ impl ImageService {
 /// Filters of `GET /images/json`.
 #[derive(Debug, Default)]
 pub struct ImageFilters {
+    /// `all=1`: also the intermediate images of builds.
+    pub all: bool,
     /// `dangling=true|false`.
     pub dangling: Option<bool>,
     /// `reference=PATTERN` (with `*` wildcards).
@@ -654,6 +765,12 @@ impl ImageFilters {
         }
         Ok(f)
     }
+}
+
+/// A container config with every field at its zero value, as dockerd shows for images
+/// that were not made from a container.
+fn empty_container_config() -> Value {
+    serde_json::to_value(config::RunConfig::default()).unwrap_or(Value::Null)
 }
 
 /// True if the config's labels satisfy every `KEY` or `KEY=VALUE` filter.

@@ -415,6 +415,7 @@ impl ImageService {
             index: r.index.as_ref().map(|(_, d)| d.clone()),
             layers,
             last_tag_time: super::now_rfc3339(),
+            parent: None,
         };
         let digest_ref = r.reference.with_digest(r.top_digest());
         self.commit_image(&rec, &tags, &[digest_ref])?;

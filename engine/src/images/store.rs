@@ -10,6 +10,9 @@ const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 const DIGESTS: TableDefinition<&str, &str> = TableDefinition::new("repo_digests");
 const SOURCES: TableDefinition<&str, &str> = TableDefinition::new("blob_sources");
+/// Build cache: the key of a build step (its parent image and what it did) → the image
+/// it made. The images are ordinary images; this only finds them.
+const BUILD_CACHE: TableDefinition<&str, &str> = TableDefinition::new("build_cache");
 
 /// Errors of the metadata store.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,9 @@ pub struct ImageRecord {
     /// When it was last tagged here (RFC 3339).
     #[serde(default)]
     pub last_tag_time: String,
+    /// The image it was built or committed on, if it was made here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 impl ImageRecord {
@@ -100,7 +106,7 @@ impl MetaStore {
     pub fn open(path: &Path) -> Result<Self> {
         let database = redb::Database::create(path).map_err(db)?;
         let tx = database.begin_write().map_err(db)?;
-        for t in [TAGS, DIGESTS, SOURCES] {
+        for t in [TAGS, DIGESTS, SOURCES, BUILD_CACHE] {
             tx.open_table(t).map_err(db)?;
         }
         tx.open_table(IMAGES).map_err(db)?;
@@ -115,6 +121,18 @@ impl MetaStore {
         rec: &ImageRecord,
         tags: &[String],
         digests: &[String],
+    ) -> Result<Vec<Digest>> {
+        self.put_image_cached(rec, tags, digests, None)
+    }
+
+    /// As [`MetaStore::put_image`], also recording the image as the build cache entry
+    /// of `cache_key`, in the same transaction (a crash keeps both or neither).
+    pub fn put_image_cached(
+        &self,
+        rec: &ImageRecord,
+        tags: &[String],
+        digests: &[String],
+        cache_key: Option<&str>,
     ) -> Result<Vec<Digest>> {
         let tx = self.db.begin_write().map_err(db)?;
         let mut replaced = Vec::new();
@@ -143,9 +161,42 @@ impl MetaStore {
             for dg in digests {
                 d.insert(dg.as_str(), rec.id.as_str()).map_err(db)?;
             }
+            if let Some(key) = cache_key {
+                let mut c = tx.open_table(BUILD_CACHE).map_err(db)?;
+                c.insert(key, rec.id.as_str()).map_err(db)?;
+            }
         }
         tx.commit().map_err(db)?;
         Ok(replaced)
+    }
+
+    /// The image a build step with this key made, if it is still there.
+    pub fn cached(&self, key: &str) -> Result<Option<ImageRecord>> {
+        let Some(id) = self.get(BUILD_CACHE, key)? else {
+            return Ok(None);
+        };
+        self.image(&id)
+    }
+
+    /// Records an existing image as the cache entry of `key` (an image found through
+    /// `--cache-from`).
+    pub fn set_cached(&self, key: &str, id: &Digest) -> Result<()> {
+        let tx = self.db.begin_write().map_err(db)?;
+        tx.open_table(BUILD_CACHE)
+            .map_err(db)?
+            .insert(key, id.as_str())
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(())
+    }
+
+    /// Images that are some build step's cache entry.
+    pub fn cache_entries(&self) -> Result<Vec<Digest>> {
+        Ok(self
+            .pairs(BUILD_CACHE)?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect())
     }
 
     /// The image with this ID.
@@ -250,6 +301,7 @@ impl MetaStore {
     pub fn remove_image(&self, id: &Digest) -> Result<()> {
         let tags = self.tags()?;
         let digests = self.repo_digests()?;
+        let cache = self.pairs(BUILD_CACHE)?;
         let tx = self.db.begin_write().map_err(db)?;
         {
             let mut images = tx.open_table(IMAGES).map_err(db)?;
@@ -264,6 +316,12 @@ impl MetaStore {
             for (k, v) in &digests {
                 if v == id {
                     d.remove(k.as_str()).map_err(db)?;
+                }
+            }
+            let mut c = tx.open_table(BUILD_CACHE).map_err(db)?;
+            for (k, v) in &cache {
+                if v == id {
+                    c.remove(k.as_str()).map_err(db)?;
                 }
             }
         }

@@ -47,6 +47,25 @@ pub struct Prepared {
     pub compression: archive::Compression,
 }
 
+impl Prepared {
+    /// The directory that becomes the snapshot's `fs`: a layer is written here (as an
+    /// overlay upper directory) before it is committed.
+    pub fn fs_dir(&self) -> PathBuf {
+        self.work.path().join("fs")
+    }
+
+    /// An empty directory beside [`Prepared::fs_dir`], on the same file system, for
+    /// overlayfs's `workdir`; removed at commit.
+    pub fn work_dir(&self) -> PathBuf {
+        self.work.path().join("work")
+    }
+
+    /// Sets the bytes of file content the snapshot holds (measured while storing it).
+    pub fn set_size(&mut self, size: u64) {
+        self.size = size;
+    }
+}
+
 /// Result type of the snapshot store.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -147,6 +166,53 @@ impl SnapshotStore {
         })
     }
 
+    fn temp(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("unpack-")
+            .tempdir_in(&self.tmp)
+            .map_err(|source| Error::Io {
+                op: "create temp dir in",
+                path: self.tmp.clone(),
+                source,
+            })
+    }
+
+    /// An empty snapshot to write a layer into (see [`Prepared::fs_dir`]); nothing is
+    /// visible until [`SnapshotStore::commit`], and dropping it removes it.
+    pub fn prepare_empty(&self) -> Result<Prepared> {
+        let work = self.temp()?;
+        for d in ["fs", "work"] {
+            let p = work.path().join(d);
+            fs::create_dir(&p).map_err(|source| Error::Io {
+                op: "create",
+                path: p,
+                source,
+            })?;
+        }
+        Ok(Prepared {
+            work,
+            size: 0,
+            compression: archive::Compression::None,
+        })
+    }
+
+    /// Takes an existing layer directory (a finished container's upper directory, on
+    /// the same file system) as a prepared snapshot, by renaming it.
+    pub fn adopt_dir(&self, dir: &Path) -> Result<Prepared> {
+        let work = self.temp()?;
+        let dest = work.path().join("fs");
+        fs::rename(dir, &dest).map_err(|source| Error::Io {
+            op: "move into",
+            path: dest,
+            source,
+        })?;
+        Ok(Prepared {
+            work,
+            size: 0,
+            compression: archive::Compression::None,
+        })
+    }
+
     /// Publishes a prepared snapshot under its chain ID. Returns its unpacked size.
     pub fn commit(
         &self,
@@ -155,6 +221,8 @@ impl SnapshotStore {
         parent: Option<&Digest>,
     ) -> Result<u64> {
         let work = prepared.work;
+        // overlayfs's work directory (of a layer written through an overlay) goes.
+        let _ = fs::remove_dir_all(work.path().join("work"));
         let io = |op, path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { op, path, source }

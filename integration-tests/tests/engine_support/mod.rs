@@ -823,13 +823,19 @@ impl Dockerd {
         Some(d)
     }
 
-    /// Runs `docker ARGS...` against this dockerd: (success, stdout, stderr).
-    pub fn docker(&self, args: &[&str]) -> (bool, String, String) {
+    /// A `docker` command aimed at this dockerd, with its own client config.
+    pub fn docker_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("docker");
         c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
             .args(args);
-        let out = run_with_timeout(c, COMMAND_TIMEOUT);
+        c
+    }
+
+    /// Runs `docker ARGS...` against this dockerd: (success, stdout, stderr).
+    pub fn docker(&self, args: &[&str]) -> (bool, String, String) {
+        let out = run_with_timeout(self.docker_cmd(args), COMMAND_TIMEOUT);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -839,10 +845,7 @@ impl Dockerd {
 
     /// Runs `docker ARGS...` against this dockerd and insists it succeeds.
     pub fn docker_ok(&self, args: &[&str]) -> String {
-        let mut c = Command::new("docker");
-        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
-            .args(args);
+        let c = self.docker_cmd(args);
         let out = run_with_timeout(c, COMMAND_TIMEOUT);
         assert!(
             out.status.success(),
