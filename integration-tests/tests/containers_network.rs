@@ -796,3 +796,67 @@ fn ipv6_network_addresses_names_inspect_and_refusals() {
     d.ok(&["network", "rm", "v6net", "plain4"]);
     assert!(!link_exists(&bridge));
 }
+
+#[test]
+fn default_bridge_with_ipv6_and_fixed_cidr_v6() {
+    let d = Berthd::start_with(&["--ipv6", "--fixed-cidr-v6", "fd00:b6:17::/64"]);
+    let addrs = sh("ip", &["-6", "addr", "show", "dev", &d.bridge]);
+    assert!(addrs.contains("fd00:b6:17::1/64"), "{addrs}");
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{.EnableIPv6}}{{range .IPAM.Config}} {{.Subnet}}{{end}}",
+            "bridge"
+        ])
+        .trim()
+        .split(' ')
+        .filter(|w| *w == "true" || w.contains(':'))
+        .collect::<Vec<_>>(),
+        ["true", "fd00:b6:17::/64"]
+    );
+    d.ok(&["run", "-d", "--name", "v6a", IMG, "sleep", "60"]);
+    d.ok(&["run", "-d", "--name", "v6b", IMG, "sleep", "60"]);
+    let top = |name: &str| {
+        d.ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} via {{.NetworkSettings.IPv6Gateway}}",
+            name,
+        ])
+        .trim()
+        .to_string()
+    };
+    assert_eq!(top("v6a"), "fd00:b6:17::2/64 via fd00:b6:17::1");
+    assert_eq!(top("v6b"), "fd00:b6:17::3/64 via fd00:b6:17::1");
+    let out = d.ok(&[
+        "exec",
+        "v6b",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "fd00:b6:17::2",
+    ]);
+    assert!(out.contains("1 packets received"), "{out}");
+    // The gateway answers too: the container's route to it is on-link.
+    d.ok(&[
+        "exec",
+        "v6a",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "fd00:b6:17::1",
+    ]);
+    // No --ip6 on the default bridge, as no --ip.
+    let err = d.err(&["run", "--rm", "--ip6", "fd00:b6:17::9", IMG, "true"]);
+    assert!(err.contains("supported"), "{err}");
+    d.ok(&["rm", "-f", "v6a", "v6b"]);
+    assert!(bridge_ports(&d.bridge).is_empty());
+}

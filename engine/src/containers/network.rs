@@ -534,6 +534,20 @@ pub fn settings(nets: Option<&NetworkService>, c: &Container) -> NetworkSettings
         mac_address: default
             .map(|(_, ep)| networks::ipam::format_mac(&ep.mac))
             .unwrap_or_default(),
+        global_ipv6_address: default
+            .and_then(|(_, ep)| ep.ip6)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        global_ipv6_prefix_len: default
+            .filter(|(_, ep)| ep.ip6.is_some())
+            .and_then(|(n, _)| n.subnet6)
+            .map(|s| i64::from(s.prefix_len()))
+            .unwrap_or(0),
+        ipv6_gateway: default
+            .filter(|(_, ep)| ep.ip6.is_some())
+            .and_then(|(n, _)| n.gateway6)
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
         networks,
         ..Default::default()
     }

@@ -99,6 +99,8 @@ pub struct NetConfig {
     pub bip: Option<Ipv4Net>,
     /// `--fixed-cidr`: where default-bridge containers get addresses.
     pub fixed_cidr: Option<Ipv4Net>,
+    /// `--ipv6 --fixed-cidr-v6`: the default bridge's IPv6 subnet.
+    pub fixed_cidr_v6: Option<ipnet::Ipv6Net>,
     /// `--default-address-pool`s (dockerd's defaults when empty).
     pub pools: Vec<ipam::Pool>,
     /// `--icc`: containers on the default bridge may talk to each other.
@@ -385,6 +387,7 @@ impl NetworkService {
                 || n.ip_range != self.cfg.fixed_cidr
                 || n.icc != self.cfg.icc
                 || n.masquerade != self.cfg.ip_masq
+                || n.subnet6 != self.cfg.fixed_cidr_v6
         });
         if !changed {
             return Ok(());
@@ -424,10 +427,11 @@ impl NetworkService {
             bridge: Some(bridge.clone()),
             internal: false,
             attachable: false,
-            enable_ipv6: false,
-            subnet6: None,
-            gateway6: None,
-            user_gateway6: false,
+            enable_ipv6: self.cfg.fixed_cidr_v6.is_some(),
+            subnet6: self.cfg.fixed_cidr_v6,
+            gateway6: self.cfg.fixed_cidr_v6.map(|s| ipam::default_gateway6(&s)),
+            // Shown in IPAM.Config, as the default bridge's IPv4 gateway is.
+            user_gateway6: self.cfg.fixed_cidr_v6.is_some(),
             icc: self.cfg.icc,
             masquerade: self.cfg.ip_masq,
             mtu: self.cfg.mtu,
@@ -458,7 +462,9 @@ impl NetworkService {
             predefined: true,
             dns: false,
         };
-        if let Some(old) = existing.filter(|o| o.bridge != rec.bridge || o.subnet != rec.subnet) {
+        if let Some(old) = existing.filter(|o| {
+            o.bridge != rec.bridge || o.subnet != rec.subnet || o.subnet6 != rec.subnet6
+        }) {
             if let Some(b) = old.bridge.clone() {
                 blocking(move || {
                     netlink::Netlink::open()?.delete_link_named(&b)?;
@@ -1227,7 +1233,8 @@ impl NetworkService {
         asked: Option<Ipv6Addr>,
         pending: &[EndpointRecord],
     ) -> Result<Option<Ipv6Addr>> {
-        let Some(subnet) = n.subnet6.filter(|_| n.enable_ipv6) else {
+        let subnet = n.subnet6.filter(|_| n.enable_ipv6);
+        let Some(subnet) = subnet.filter(|_| asked.is_none() || !n.predefined) else {
             return match asked {
                 // dockerd: an --ip6 on a network without a user-configured IPv6 subnet.
                 Some(_) => Err(Error::Invalid(
