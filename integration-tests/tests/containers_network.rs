@@ -860,3 +860,77 @@ fn default_bridge_with_ipv6_and_fixed_cidr_v6() {
     d.ok(&["rm", "-f", "v6a", "v6b"]);
     assert!(bridge_ports(&d.bridge).is_empty());
 }
+
+/// `docker build` (classic builder): RUN steps get the network `docker run` gets, the
+/// default bridge when no --network is given (an address in its subnet, a default route
+/// through its gateway, the veth gone with the step's container), none and a user network
+/// by name when asked; an unknown network fails the build in dockerd's words and leaves
+/// no step container.
+#[test]
+fn build_steps_get_the_network_docker_run_gets() {
+    let d = Berthd::start();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {IMG}\nRUN echo \"net: $(ip -4 -o addr show eth0 2>&1)\"; echo \"route: $(ip route | grep default)\"\n"),
+    )
+    .unwrap();
+    let context = ctx.path().to_str().unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--no-cache"];
+        args.extend_from_slice(extra);
+        args.push(context);
+        let mut c = d.cmd(&args);
+        c.env("DOCKER_BUILDKIT", "0");
+        let out = containers_support::run_with_timeout(c, None, Duration::from_secs(120));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let subnet_of = |net: &str| -> (String, String) {
+        let cfg = d.ok(&[
+            "network",
+            "inspect",
+            net,
+            "--format",
+            "{{json .IPAM.Config}}",
+        ]);
+        let cfg: serde_json::Value = serde_json::from_str(cfg.trim()).unwrap();
+        let subnet = cfg[0]["Subnet"].as_str().unwrap().to_string();
+        let prefix = subnet.rsplitn(3, '.').nth(2).unwrap().to_string();
+        (prefix, cfg[0]["Gateway"].as_str().unwrap().to_string())
+    };
+
+    let (code, out, err) = build(&[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (prefix, gw) = subnet_of("bridge");
+    assert!(out.contains(&format!("inet {prefix}.")), "{out}");
+    assert!(
+        out.contains(&format!("route: default via {gw} dev eth0")),
+        "{out}"
+    );
+    assert!(bridge_ports(&d.bridge).is_empty(), "a step's veth was left");
+
+    let (code, out, err) = build(&["--network", "none"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!out.contains("inet "), "{out}");
+    assert!(out.contains("route: \n"), "{out}");
+
+    d.ok(&["network", "create", "buildnet"]);
+    let (code, out, err) = build(&["--network", "buildnet"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (prefix, gw) = subnet_of("buildnet");
+    assert!(out.contains(&format!("inet {prefix}.")), "{out}");
+    assert!(
+        out.contains(&format!("route: default via {gw} dev eth0")),
+        "{out}"
+    );
+
+    let (code, out, err) = build(&["--network", "nosuchnet"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("network nosuchnet not found"), "{out}{err}");
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "a step container was left");
+    d.ok(&["network", "rm", "buildnet"]);
+}
