@@ -934,3 +934,99 @@ fn build_steps_get_the_network_docker_run_gets() {
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "a step container was left");
     d.ok(&["network", "rm", "buildnet"]);
 }
+
+/// The isolation rules and the default bridge's daemon flags, on the kernel: two user
+/// networks cannot reach each other (while containers on one network can), an
+/// `--internal` network has no default route, `enable_icc=false` keeps a network's
+/// containers apart; `--bip`, `--fixed-cidr` and `--mtu` shape the default bridge and its
+/// containers as dockerd's flags do. Pings go only to containers this test made.
+#[test]
+fn isolation_internal_icc_and_the_default_bridges_flags() {
+    let d = Berthd::start_with(&[
+        "--bip",
+        "10.213.7.1/24",
+        "--fixed-cidr",
+        "10.213.7.128/25",
+        "--mtu",
+        "1400",
+    ]);
+    assert!(
+        sh("ip", &["-4", "addr", "show", &d.bridge]).contains("inet 10.213.7.1/24"),
+        "the bridge lacks --bip's address"
+    );
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; cat /sys/class/net/eth0/mtu",
+    ]);
+    let host: u8 = out
+        .split("inet 10.213.7.")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no address in --bip's subnet: {out}"));
+    assert!(host >= 128, "{out}: not in --fixed-cidr");
+    assert!(out.trim_end().ends_with("\n1400"), "{out}: not --mtu's");
+
+    let ip_of = |name: &str, net: &str| {
+        d.inspect(
+            name,
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+        )
+        .trim()
+        .to_string()
+    };
+    let ping = |from: &str, to: &str| {
+        d.run(&["exec", from, "ping", "-c", "1", "-W", "2", to], None)
+            .0
+            == 0
+    };
+    d.ok(&["network", "create", "isoa"]);
+    d.ok(&["network", "create", "isob"]);
+    d.ok(&["network", "create", "--internal", "intn"]);
+    d.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "noicc",
+    ]);
+    for (name, net) in [
+        ("a1", "isoa"),
+        ("a2", "isoa"),
+        ("b1", "isob"),
+        ("i1", "intn"),
+        ("c1", "noicc"),
+        ("c2", "noicc"),
+    ] {
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            IMG,
+            "sleep",
+            "120",
+        ]);
+    }
+    assert!(ping("a2", &ip_of("a1", "isoa")), "same network: no answer");
+    assert!(!ping("a1", &ip_of("b1", "isob")), "isoa reached isob");
+    assert!(
+        !ping("c2", &ip_of("c1", "noicc")),
+        "icc=false: c2 reached c1"
+    );
+    let routes = d.ok(&["exec", "i1", "ip", "route"]);
+    assert!(
+        !routes.contains("default"),
+        "internal network with a route out: {routes}"
+    );
+    d.ok(&["rm", "-f", "a1", "a2", "b1", "i1", "c1", "c2"]);
+    for n in ["isoa", "isob", "intn", "noicc"] {
+        d.ok(&["network", "rm", n]);
+    }
+}
