@@ -62,6 +62,7 @@ bench: deps build
 	./bench/supervisor_run.sh 10 target/bench-bin
 	BERTH_RUNTIME=$(CURDIR)/target/bench-bin/berth-runtime ./bench/engines.sh
 	./bench/engine_containers.sh 20 100 target/bench-bin
+	./bench/build.sh 5 3000 target/bench-bin
 
 # The Kubernetes CRI conformance suite (critest v1.26.1) against berthd, and against
 # containerd's CRI for the baseline (CRITEST_BASELINE=1). Not part of `make test`: critest

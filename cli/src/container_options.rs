@@ -126,6 +126,9 @@ pub struct ContainerOptions {
     /// IPv4 address (e.g., 172.30.100.104).
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33).
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,
@@ -1043,7 +1046,7 @@ impl ContainerOptions {
         // What docker's CLI sends when no --network is given; berthd answers for it.
         hc.network_mode = self.network.as_deref().unwrap_or("default").into();
         let mode = hc.network_mode.0.as_str();
-        if !self.network_alias.is_empty() || self.ip.is_some() {
+        if !self.network_alias.is_empty() || self.ip.is_some() || self.ip6.is_some() {
             let builtin = ["default", "bridge", "none", "host"].contains(&mode)
                 || mode.starts_with("container:");
             if builtin {
@@ -1058,9 +1061,12 @@ impl ContainerOptions {
         .then(|| {
             let endpoint = EndpointSettings {
                 aliases: Some(self.network_alias.clone()),
-                ipam_config: self.ip.as_ref().map(|ip| EndpointIpamConfig {
-                    ipv4_address: ip.clone(),
-                    ..Default::default()
+                ipam_config: (self.ip.is_some() || self.ip6.is_some()).then(|| {
+                    EndpointIpamConfig {
+                        ipv4_address: self.ip.clone().unwrap_or_default(),
+                        ipv6_address: self.ip6.clone().unwrap_or_default(),
+                        ..Default::default()
+                    }
                 }),
                 ..Default::default()
             };

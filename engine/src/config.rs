@@ -104,6 +104,12 @@ pub struct Config {
     /// Where default-bridge containers get addresses (a CIDR inside its subnet).
     #[arg(long, value_parser = parse_cidr)]
     pub fixed_cidr: Option<ipnet::Ipv4Net>,
+    /// Give the default bridge IPv6 (needs --fixed-cidr-v6: there is no default pool).
+    #[arg(long)]
+    pub ipv6: bool,
+    /// The default bridge's IPv6 subnet, with --ipv6 (e.g. fd00:1::/64).
+    #[arg(long = "fixed-cidr-v6", value_parser = parse_cidr6)]
+    pub fixed_cidr_v6: Option<ipnet::Ipv6Net>,
     /// Pools new networks' subnets come from: base=CIDR,size=N (repeatable).
     #[arg(long = "default-address-pool", value_parser = parse_pool)]
     pub default_address_pools: Vec<crate::networks::ipam::Pool>,
@@ -239,6 +245,10 @@ fn parse_cidr(raw: &str) -> Result<ipnet::Ipv4Net, String> {
     crate::networks::ipam::parse_cidr(raw).map_err(|e| e.to_string())
 }
 
+fn parse_cidr6(raw: &str) -> Result<ipnet::Ipv6Net, String> {
+    crate::networks::ipam::parse_cidr6(raw).map_err(|e| e.to_string())
+}
+
 fn parse_pool(raw: &str) -> Result<crate::networks::ipam::Pool, String> {
     crate::networks::ipam::parse_pool(raw).map_err(|e| e.to_string())
 }
@@ -259,6 +269,8 @@ impl Config {
             bridge: (self.bridge != "none").then(|| self.bridge.clone()),
             bip: self.bip,
             fixed_cidr: self.fixed_cidr,
+            // As dockerd: --fixed-cidr-v6 means nothing without --ipv6.
+            fixed_cidr_v6: self.fixed_cidr_v6.filter(|_| self.ipv6).map(|s| s.trunc()),
             pools: self.default_address_pools.clone(),
             icc: self.icc,
             ip_forward: self.ip_forward,

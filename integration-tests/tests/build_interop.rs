@@ -692,3 +692,187 @@ fn run_steps_get_the_build_limits_and_hosts() {
         }
     }
 }
+
+/// A small HTTP server on 127.0.0.1 for ADD's URLs: `/f/NAME` serves what `files` holds
+/// for NAME (with a fixed Last-Modified), anything else is a 404 with a body. Stops when
+/// dropped (its loop is bounded by the flag and a poll interval).
+struct FileServer {
+    port: u16,
+    files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FileServer {
+    fn start() -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let files = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+            String,
+            Vec<u8>,
+        >::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (f2, s2) = (files.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s2.load(Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&req)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                let body = path
+                    .strip_prefix("/f/")
+                    .and_then(|n| f2.lock().unwrap().get(n).cloned());
+                let head = match &body {
+                    Some(b) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n",
+                        b.len()
+                    ),
+                    None => "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\n".into(),
+                };
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body.as_deref().unwrap_or(b"not here\n"));
+            }
+        });
+        Self {
+            port,
+            files,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn put(&self, name: &str, body: &[u8]) {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(name.into(), body.to_vec());
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// ADD with URLs, side by side with dockerd: the file is named after the URL (or the
+/// destination), mode 0600, its mtime the server's Last-Modified, an archive is not
+/// unpacked; a rebuild with the same content hits the cache and new content busts it;
+/// COPY refuses URLs and a 404 fails the build with dockerd's words.
+#[test]
+fn add_fetches_urls_as_dockerd_does() {
+    let Some(dk) = Dockerd::start() else {
+        eprintln!("skipping: dockerd is not installed (apt-get install docker.io)");
+        return;
+    };
+    let d = Berthd::start();
+    let srv = FileServer::start();
+    srv.put("hello.txt", b"hello over http\n");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "inside.txt", &b"in\n"[..]).unwrap();
+    srv.put("a.tar", &tar.into_inner().unwrap());
+    let bb = busybox_tar();
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("add");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM bb:1\nADD {} /dl/\nADD {} /dl/a.tar\nADD {} /renamed.txt\nRUN ls /dl\n",
+                srv.url("/f/hello.txt"),
+                srv.url("/f/a.tar"),
+                srv.url("/f/hello.txt"),
+            ),
+        )],
+    );
+    let engines: [&dyn Engine; 2] = [&d, &dk];
+    let show = "stat -c '%a %u:%g %Y %s %n' /dl/hello.txt /dl/a.tar /renamed.txt; cat /renamed.txt";
+    let mut files = Vec::new();
+    for e in engines {
+        import_busybox(e, &bb);
+        let out = ok(e, &["build", "-t", "added:1", ctx.to_str().unwrap()]);
+        assert!(out.contains("a.tar\nhello.txt"), "{}: {out}", e.name());
+        files.push(ok(
+            e,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "added:1",
+                "sh",
+                "-c",
+                show,
+            ],
+        ));
+    }
+    assert_eq!(files[0], files[1], "ADD's files differ (berthd, dockerd)");
+    assert!(
+        files[0].contains("600 0:0 1445412480 16 /dl/hello.txt"),
+        "{}",
+        files[0]
+    );
+    assert!(files[0].contains("hello over http"), "{}", files[0]);
+
+    // Same content: every step from the cache; new content: the ADD runs again.
+    let again = ok(&d, &["build", ctx.to_str().unwrap()]);
+    assert_eq!(again.matches(" ---> Using cache").count(), 4, "{again}");
+    srv.put("hello.txt", b"changed\n");
+    let changed = ok(&d, &["build", ctx.to_str().unwrap()]);
+    assert_eq!(changed.matches(" ---> Using cache").count(), 0, "{changed}");
+
+    // COPY refuses URLs; a 404 fails with the status and the body.
+    let bad = work.path().join("bad");
+    for (dockerfile, want) in [
+        (
+            format!("FROM bb:1\nCOPY {} /x\n", srv.url("/f/hello.txt")),
+            "source can't be a URL for COPY".to_string(),
+        ),
+        (
+            format!("FROM bb:1\nADD {} /x\n", srv.url("/missing")),
+            format!(
+                "failed to GET {} with status 404 Not Found: not here",
+                srv.url("/missing")
+            ),
+        ),
+    ] {
+        write_files(&bad, &[("Dockerfile", &dockerfile)]);
+        for e in engines {
+            let out = run(e, &["build", bad.to_str().unwrap()], None);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(0), "{}: {dockerfile}", e.name());
+            assert!(stderr.contains(&want), "{}: {stderr}", e.name());
+        }
+    }
+}

@@ -544,3 +544,489 @@ fn iptables_backend_publishes_and_removes_its_own_chains_only() {
     // Stopped with nothing running: its chains and jumps are gone.
     assert!(!sh("iptables", &["-w", "-t", "nat", "-S"]).contains(&chain));
 }
+
+/// Deletes a link by name when dropped: a user network's bridge, had the test failed
+/// before removing its network (berthd's own shutdown removes it too; this is for a
+/// berthd that could not).
+struct LinkGuard(String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        if link_exists(&self.0) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+}
+
+#[test]
+fn ipv6_network_addresses_names_inspect_and_refusals() {
+    // Declared first, dropped last: after berthd has stopped.
+    let bridge = format!("b6{:08x}", std::process::id());
+    let _guard = LinkGuard(bridge.clone());
+    let d = Berthd::start();
+    let bridge_opt = format!("com.docker.network.bridge.name={bridge}");
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.236.6.0/24",
+        "--subnet",
+        "fd00:b6:6::/64",
+        "--gateway",
+        "fd00:b6:6::1",
+        "-o",
+        &bridge_opt,
+        "v6net",
+    ]);
+    // The bridge holds both gateways.
+    let addrs = sh("ip", &["-6", "addr", "show", "dev", &bridge]);
+    assert!(addrs.contains("fd00:b6:6::1/64"), "{addrs}");
+    // The network shows both subnets, as dockerd lists them.
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{.EnableIPv6}}{{range .IPAM.Config}} {{.Subnet}}={{.Gateway}}{{end}}",
+            "v6net"
+        ])
+        .trim(),
+        "true 10.236.6.0/24= fd00:b6:6::/64=fd00:b6:6::1"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "v6net",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        "v6net",
+        "--ip6",
+        "fd00:b6:6::99",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    let field = |name: &str, f: &str| {
+        d.ok(&[
+            "inspect",
+            "--format",
+            &format!("{{{{(index .NetworkSettings.Networks \"v6net\").{f}}}}}"),
+            name,
+        ])
+        .trim()
+        .to_string()
+    };
+    // The first free address after the gateway; the fixed one as asked.
+    assert_eq!(field("web", "GlobalIPv6Address"), "fd00:b6:6::2");
+    assert_eq!(field("web", "GlobalIPv6PrefixLen"), "64");
+    assert_eq!(field("web", "IPv6Gateway"), "fd00:b6:6::1");
+    assert_eq!(field("fixed", "GlobalIPv6Address"), "fd00:b6:6::99");
+    assert_eq!(field("fixed", "IPAMConfig.IPv6Address"), "fd00:b6:6::99");
+    let net = d.ok(&["network", "inspect", "v6net"]);
+    assert!(
+        net.contains("\"IPv6Address\": \"fd00:b6:6::2/64\""),
+        "{net}"
+    );
+    // Inside: the address and the default IPv6 route through the bridge.
+    let inside = d.ok(&[
+        "exec",
+        "web",
+        "cat",
+        "/proc/net/if_inet6",
+        "/proc/net/ipv6_route",
+    ]);
+    assert!(
+        inside.contains("fd0000b6000600000000000000000002"),
+        "{inside}"
+    );
+    assert!(
+        inside
+            .lines()
+            .any(|l| l.starts_with("00000000000000000000000000000000 00")
+                && l.contains("fd0000b6000600000000000000000001")),
+        "no default route via the gateway: {inside}"
+    );
+    // Container to container by address, and by name through AAAA at 127.0.0.11.
+    d.ok(&[
+        "exec",
+        "fixed",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "fd00:b6:6::2",
+    ]);
+    let out = d.ok(&["exec", "fixed", "ping", "-6", "-c", "1", "-W", "3", "web"]);
+    assert!(out.contains("fd00:b6:6::2"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    let out = d.ok(&[
+        "exec",
+        "web",
+        "nslookup",
+        "-type=aaaa",
+        "fixed",
+        "127.0.0.11",
+    ]);
+    assert!(out.contains("fd00:b6:6::99"), "{out}");
+    // The IPv4 side is untouched: A still answers with the IPv4 address.
+    let out = d.ok(&["exec", "web", "ping", "-4", "-c", "1", "-W", "3", "fixed"]);
+    assert!(out.contains("10.236.6."), "{out}");
+
+    // --ip6 refusals, in dockerd's words, leaving nothing behind.
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "v6net",
+        "--ip6",
+        "fd00:b6:7::5",
+        IMG,
+        "true",
+    ]);
+    assert!(
+        err.contains(
+            "Invalid address fd00:b6:7::5: It does not belong to any of this network's subnets"
+        ),
+        "{err}"
+    );
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "v6net",
+        "--ip6",
+        "fd00:b6:6::99",
+        IMG,
+        "true",
+    ]);
+    assert!(
+        err.contains("Address already in use: fd00:b6:6::99"),
+        "{err}"
+    );
+    d.ok(&["network", "create", "plain4"]);
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "plain4",
+        "--ip6",
+        "fd00:b6:6::7",
+        IMG,
+        "true",
+    ]);
+    assert!(
+        err.contains("user specified IP address is supported only when connecting to networks with user configured subnets"),
+        "{err}"
+    );
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "v6net",
+        "--ip6",
+        "fd00::zz",
+        IMG,
+        "true",
+    ]);
+    assert!(err.contains("invalid IPv6 address: fd00::zz"), "{err}");
+    // Network creation refusals.
+    for (args, words) in [
+        (
+            vec![
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd00:b6:6:0:8000::/80",
+                "x6",
+            ],
+            "Pool overlaps with other one on this address space",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd00:b6:8::/64",
+                "--gateway",
+                "fd00:b6:9::1",
+                "x7",
+            ],
+            "no matching subnet for gateway fd00:b6:9::1",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--ipv6",
+                "--subnet",
+                "fd00:b6:zz::/64",
+                "x8",
+            ],
+            "invalid CIDR address: fd00:b6:zz::/64",
+        ),
+    ] {
+        let err = d.err(&args);
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+    assert_eq!(
+        d.ok(&["network", "ls", "--format", "{{.Name}}"]),
+        "bridge\nhost\nnone\nplain4\nv6net\n"
+    );
+    // Only the two running containers are on the bridge; removing everything leaves
+    // no veth, no bridge.
+    assert_eq!(bridge_ports(&bridge).len(), 2);
+    d.ok(&["rm", "-f", "web", "fixed"]);
+    assert!(bridge_ports(&bridge).is_empty());
+    d.ok(&["network", "rm", "v6net", "plain4"]);
+    assert!(!link_exists(&bridge));
+}
+
+#[test]
+fn default_bridge_with_ipv6_and_fixed_cidr_v6() {
+    let d = Berthd::start_with(&["--ipv6", "--fixed-cidr-v6", "fd00:b6:17::/64"]);
+    let addrs = sh("ip", &["-6", "addr", "show", "dev", &d.bridge]);
+    assert!(addrs.contains("fd00:b6:17::1/64"), "{addrs}");
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{.EnableIPv6}}{{range .IPAM.Config}} {{.Subnet}}{{end}}",
+            "bridge"
+        ])
+        .trim()
+        .split(' ')
+        .filter(|w| *w == "true" || w.contains(':'))
+        .collect::<Vec<_>>(),
+        ["true", "fd00:b6:17::/64"]
+    );
+    d.ok(&["run", "-d", "--name", "v6a", IMG, "sleep", "60"]);
+    d.ok(&["run", "-d", "--name", "v6b", IMG, "sleep", "60"]);
+    let top = |name: &str| {
+        d.ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} via {{.NetworkSettings.IPv6Gateway}}",
+            name,
+        ])
+        .trim()
+        .to_string()
+    };
+    assert_eq!(top("v6a"), "fd00:b6:17::2/64 via fd00:b6:17::1");
+    assert_eq!(top("v6b"), "fd00:b6:17::3/64 via fd00:b6:17::1");
+    let out = d.ok(&[
+        "exec",
+        "v6b",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "fd00:b6:17::2",
+    ]);
+    assert!(out.contains("1 packets received"), "{out}");
+    // The gateway answers too: the container's route to it is on-link.
+    d.ok(&[
+        "exec",
+        "v6a",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        "fd00:b6:17::1",
+    ]);
+    // No --ip6 on the default bridge, as no --ip.
+    let err = d.err(&["run", "--rm", "--ip6", "fd00:b6:17::9", IMG, "true"]);
+    assert!(err.contains("supported"), "{err}");
+    d.ok(&["rm", "-f", "v6a", "v6b"]);
+    assert!(bridge_ports(&d.bridge).is_empty());
+}
+
+/// `docker build` (classic builder): RUN steps get the network `docker run` gets, the
+/// default bridge when no --network is given (an address in its subnet, a default route
+/// through its gateway, the veth gone with the step's container), none and a user network
+/// by name when asked; an unknown network fails the build in dockerd's words and leaves
+/// no step container.
+#[test]
+fn build_steps_get_the_network_docker_run_gets() {
+    let d = Berthd::start();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {IMG}\nRUN echo \"net: $(ip -4 -o addr show eth0 2>&1)\"; echo \"route: $(ip route | grep default)\"\n"),
+    )
+    .unwrap();
+    let context = ctx.path().to_str().unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--no-cache"];
+        args.extend_from_slice(extra);
+        args.push(context);
+        let mut c = d.cmd(&args);
+        c.env("DOCKER_BUILDKIT", "0");
+        let out = containers_support::run_with_timeout(c, None, Duration::from_secs(120));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let subnet_of = |net: &str| -> (String, String) {
+        let cfg = d.ok(&[
+            "network",
+            "inspect",
+            net,
+            "--format",
+            "{{json .IPAM.Config}}",
+        ]);
+        let cfg: serde_json::Value = serde_json::from_str(cfg.trim()).unwrap();
+        let subnet = cfg[0]["Subnet"].as_str().unwrap().to_string();
+        let prefix = subnet.rsplitn(3, '.').nth(2).unwrap().to_string();
+        (prefix, cfg[0]["Gateway"].as_str().unwrap().to_string())
+    };
+
+    let (code, out, err) = build(&[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (prefix, gw) = subnet_of("bridge");
+    assert!(out.contains(&format!("inet {prefix}.")), "{out}");
+    assert!(
+        out.contains(&format!("route: default via {gw} dev eth0")),
+        "{out}"
+    );
+    assert!(bridge_ports(&d.bridge).is_empty(), "a step's veth was left");
+
+    let (code, out, err) = build(&["--network", "none"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!out.contains("inet "), "{out}");
+    assert!(out.contains("route: \n"), "{out}");
+
+    d.ok(&["network", "create", "buildnet"]);
+    let (code, out, err) = build(&["--network", "buildnet"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (prefix, gw) = subnet_of("buildnet");
+    assert!(out.contains(&format!("inet {prefix}.")), "{out}");
+    assert!(
+        out.contains(&format!("route: default via {gw} dev eth0")),
+        "{out}"
+    );
+
+    let (code, out, err) = build(&["--network", "nosuchnet"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("network nosuchnet not found"), "{out}{err}");
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "a step container was left");
+    d.ok(&["network", "rm", "buildnet"]);
+}
+
+/// The isolation rules and the default bridge's daemon flags, on the kernel: two user
+/// networks cannot reach each other (while containers on one network can), an
+/// `--internal` network has no default route, `enable_icc=false` keeps a network's
+/// containers apart; `--bip`, `--fixed-cidr` and `--mtu` shape the default bridge and its
+/// containers as dockerd's flags do. Pings go only to containers this test made.
+#[test]
+fn isolation_internal_icc_and_the_default_bridges_flags() {
+    let d = Berthd::start_with(&[
+        "--bip",
+        "10.213.7.1/24",
+        "--fixed-cidr",
+        "10.213.7.128/25",
+        "--mtu",
+        "1400",
+    ]);
+    assert!(
+        sh("ip", &["-4", "addr", "show", &d.bridge]).contains("inet 10.213.7.1/24"),
+        "the bridge lacks --bip's address"
+    );
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; cat /sys/class/net/eth0/mtu",
+    ]);
+    let host: u8 = out
+        .split("inet 10.213.7.")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no address in --bip's subnet: {out}"));
+    assert!(host >= 128, "{out}: not in --fixed-cidr");
+    assert!(out.trim_end().ends_with("\n1400"), "{out}: not --mtu's");
+
+    let ip_of = |name: &str, net: &str| {
+        d.inspect(
+            name,
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+        )
+        .trim()
+        .to_string()
+    };
+    let ping = |from: &str, to: &str| {
+        d.run(&["exec", from, "ping", "-c", "1", "-W", "2", to], None)
+            .0
+            == 0
+    };
+    d.ok(&["network", "create", "isoa"]);
+    d.ok(&["network", "create", "isob"]);
+    d.ok(&["network", "create", "--internal", "intn"]);
+    d.ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "noicc",
+    ]);
+    for (name, net) in [
+        ("a1", "isoa"),
+        ("a2", "isoa"),
+        ("b1", "isob"),
+        ("i1", "intn"),
+        ("c1", "noicc"),
+        ("c2", "noicc"),
+    ] {
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            IMG,
+            "sleep",
+            "120",
+        ]);
+    }
+    assert!(ping("a2", &ip_of("a1", "isoa")), "same network: no answer");
+    assert!(!ping("a1", &ip_of("b1", "isob")), "isoa reached isob");
+    assert!(
+        !ping("c2", &ip_of("c1", "noicc")),
+        "icc=false: c2 reached c1"
+    );
+    let routes = d.ok(&["exec", "i1", "ip", "route"]);
+    assert!(
+        !routes.contains("default"),
+        "internal network with a route out: {routes}"
+    );
+    d.ok(&["rm", "-f", "a1", "a2", "b1", "i1", "c1", "c2"]);
+    for n in ["isoa", "isob", "intn", "noicc"] {
+        d.ok(&["network", "rm", n]);
+    }
+}

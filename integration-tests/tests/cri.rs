@@ -815,6 +815,87 @@ async fn removing_a_pod_stops_and_removes_its_running_containers() {
     }
 }
 
+/// The file of cgroup controller `v1` (or of the unified hierarchy) of process `pid`.
+fn cgroup_file(pid: u32, v1: &str, file: &str) -> Option<String> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let dir = cg.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        ctrls
+            .split(',')
+            .any(|c| c == v1)
+            .then(|| format!("/sys/fs/cgroup/{ctrls}{path}"))
+    });
+    let dir = dir.or_else(|| {
+        let path = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
+        Some(format!("/sys/fs/cgroup{path}"))
+    })?;
+    std::fs::read_to_string(format!("{dir}/{file}"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// UpdateContainerResources between CreateContainer and StartContainer: the container
+/// starts with the new limits (in its cgroup and in ContainerStatus), as containerd's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_updated_before_start_are_the_ones_it_starts_with() {
+    let _g = lock().await;
+    let c = Cri::start();
+    let (mut rt, _) = c.clients().await;
+    c.pull().await;
+    let (pod, pod_cfg) = c.run_pod("upd").await;
+    let id = rt
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(c.container_config("u", &["sleep", "600"])),
+            sandbox_config: Some(pod_cfg.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .container_id;
+    let limit = 96 << 20;
+    rt.update_container_resources(cri::UpdateContainerResourcesRequest {
+        container_id: id.clone(),
+        linux: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: limit,
+            cpu_shares: 512,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    rt.start_container(cri::StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .unwrap();
+    let pid = c.pid_of(&id).await;
+    let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let memory = if unified {
+        cgroup_file(pid, "memory", "memory.max")
+    } else {
+        cgroup_file(pid, "memory", "memory.limit_in_bytes")
+    };
+    assert_eq!(memory, Some(limit.to_string()));
+    if !unified {
+        assert_eq!(
+            cgroup_file(pid, "cpu", "cpu.shares"),
+            Some("512".to_string())
+        );
+    }
+    let st = c.container_status(&id).await;
+    let res = st.resources.and_then(|r| r.linux).expect("resources");
+    assert_eq!(res.memory_limit_in_bytes, limit);
+    assert_eq!(res.cpu_shares, 512);
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_cni_plugin_leaves_nothing_behind() {
     let _g = lock().await;

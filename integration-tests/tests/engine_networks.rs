@@ -105,3 +105,66 @@ fn refusals_and_fields_match_dockerd() {
     );
     b.docker_ok(&["network", "rm", "first"]);
 }
+
+#[test]
+fn ipv6_network_fields_and_refusals_match_dockerd() {
+    let b = Berthd::start();
+    let Some(d) = Dockerd::start() else {
+        eprintln!("dockerd not installed: skipped");
+        return;
+    };
+    struct RmSix<'a>(&'a Dockerd);
+    impl Drop for RmSix<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.docker(&["network", "rm", "six"]);
+        }
+    }
+    let _rm_six = RmSix(&d);
+    // Both subnets, the IPv6 one without a gateway: shown as dockerd shows them.
+    let create = [
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.232.16.0/24",
+        "--subnet",
+        "fd00:b6:16::/64",
+        "six",
+    ];
+    for side in [&b.docker(&create), &d.docker(&create)] {
+        assert!(side.0, "{}", side.2);
+    }
+    let fmt = "{{.EnableIPv6}}{{range .IPAM.Config}} {{.Subnet}}={{.Gateway}}{{end}}";
+    let ib = b.docker_ok(&["network", "inspect", "--format", fmt, "six"]);
+    let id = d.docker_ok(&["network", "inspect", "--format", fmt, "six"]);
+    assert_eq!(ib, id);
+    assert!(ib.contains("fd00:b6:16::/64"), "{ib}");
+    let (ok_b, _, err_b) = b.docker(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b6:16:0:1::/80",
+        "seven",
+    ]);
+    let (ok_d, _, err_d) = d.docker(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b6:16:0:1::/80",
+        "seven",
+    ]);
+    assert!(!ok_b && !ok_d, "an overlapping IPv6 subnet was taken");
+    let words = "Pool overlaps with other one on this address space";
+    assert!(err_d.contains(words), "dockerd: {err_d}");
+    assert!(err_b.contains(words), "berthd: {err_b}");
+    // --ipv6 without an IPv6 subnet: dockerd 20.10 has no default IPv6 pool.
+    let (ok_b, _, err_b) = b.docker(&["network", "create", "--ipv6", "nosub6"]);
+    let (ok_d, _, err_d) = d.docker(&["network", "create", "--ipv6", "nosub6"]);
+    assert!(!ok_b && !ok_d, "--ipv6 without a subnet was taken");
+    let words = "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network";
+    assert!(err_d.contains(words), "dockerd: {err_d}");
+    assert!(err_b.contains(words), "berthd: {err_b}");
+    b.docker_ok(&["network", "rm", "six"]);
+}

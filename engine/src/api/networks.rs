@@ -32,7 +32,7 @@ impl From<networks::Error> for ApiError {
 }
 
 fn view(n: &NetworkRecord, members: &[EndpointRecord]) -> NetworkResource {
-    let config = match n.subnet {
+    let mut config = match n.subnet {
         Some(sub) => vec![IpamConfig {
             subnet: sub.to_string(),
             ip_range: n.ip_range.map(|r| r.to_string()).unwrap_or_default(),
@@ -45,6 +45,19 @@ fn view(n: &NetworkRecord, members: &[EndpointRecord]) -> NetworkResource {
         }],
         None => Vec::new(),
     };
+    // The IPv6 subnet follows, as dockerd lists it (its gateway only when asked for).
+    if let Some(sub6) = n.subnet6 {
+        config.push(IpamConfig {
+            subnet: sub6.to_string(),
+            ip_range: String::new(),
+            gateway: n
+                .gateway6
+                .filter(|_| n.user_gateway6)
+                .map(|g| g.to_string())
+                .unwrap_or_default(),
+            auxiliary_addresses: BTreeMap::new(),
+        });
+    }
     NetworkResource {
         name: n.name.clone(),
         id: n.id.clone(),
@@ -76,7 +89,11 @@ fn view(n: &NetworkRecord, members: &[EndpointRecord]) -> NetworkResource {
                             e.ip,
                             n.subnet.map(|s| s.prefix_len()).unwrap_or(32)
                         ),
-                        ipv6_address: String::new(),
+                        ipv6_address: e
+                            .ip6
+                            .zip(n.subnet6)
+                            .map(|(ip, s)| format!("{ip}/{}", s.prefix_len()))
+                            .unwrap_or_default(),
                     },
                 )
             })
@@ -221,19 +238,24 @@ pub async fn create(
             format!("plugin \"{}\" not found", ipam.driver),
         ));
     }
-    // IPv6 subnets are accepted with EnableIPv6 but not allocated from.
-    let mut configs: Vec<IpamConfig> = ipam
+    // One IPv4 and one IPv6 subnet at most; the family is the subnet's (dockerd's rule).
+    let (mut v6, mut configs): (Vec<IpamConfig>, Vec<IpamConfig>) = ipam
         .config
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| !c.subnet.contains(':'))
-        .collect();
-    if configs.len() > 1 {
+        .partition(|c| c.subnet.contains(':'));
+    if configs.len() > 1 || v6.len() > 1 {
         return Err(ApiError::bad_request(
-            "berthd allocates from one IPv4 subnet per network: give one --subnet",
+            "berthd allocates from one subnet of each family per network: give one IPv4 and at most one IPv6 --subnet",
         ));
     }
     let cfg = configs.pop().unwrap_or_default();
+    let cfg6 = v6.pop().unwrap_or_default();
+    if !cfg6.ip_range.is_empty() {
+        return Err(ApiError::bad_request(
+            "berthd does not take an --ip-range for an IPv6 subnet",
+        ));
+    }
     let some = |s: String| (!s.is_empty()).then_some(s);
     let rec = st
         .networks
@@ -246,6 +268,8 @@ pub async fn create(
             subnet: some(cfg.subnet),
             ip_range: some(cfg.ip_range),
             gateway: some(cfg.gateway),
+            subnet6: some(cfg6.subnet),
+            gateway6: some(cfg6.gateway),
             options: c.options.unwrap_or_default(),
             labels: c.labels.unwrap_or_default(),
         })
@@ -305,6 +329,15 @@ pub async fn post_op(
                 .filter(|s| !s.is_empty())
             {
                 networks::ipam::parse_addr(ip).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            }
+            if let Some(ip) = ep
+                .ipam_config
+                .as_ref()
+                .map(|c| c.ipv6_address.as_str())
+                .filter(|s| !s.is_empty())
+            {
+                networks::ipam::parse_addr6(ip)
+                    .map_err(|_| ApiError::bad_request(format!("invalid IPv6 address: {ip}")))?;
             }
             st.containers.connect_network(&b.container, &id, ep).await?;
         }

@@ -10,6 +10,7 @@ use super::dockerfile::instructions::go_duration;
 use super::dockerfile::parser::go_quote;
 use super::dockerfile::shell::{env_map, Lex};
 use super::dockerfile::{self, CmdLine, CopyArgs, Health, Instruction, Kind, Stage};
+use super::download;
 use super::error::{BuildError, Result};
 use super::layer::{self, Walk};
 use super::{BuildService, Plan};
@@ -895,14 +896,14 @@ impl<'a> Builder<'a> {
     async fn copy(&mut self, st: &mut State, c: &CopyArgs, is_add: bool) -> Result<()> {
         let name = if is_add { "ADD" } else { "COPY" };
         let failed = |e: String| BuildError::Copy(format!("{name} failed: {e}"));
-        for s in &c.sources {
-            if s.starts_with("http://") || s.starts_with("https://") {
-                return Err(failed(if is_add {
-                    format!("berthd does not download ADD sources from URLs ({s}): fetch it into the context")
-                } else {
-                    "source can't be a URL for COPY".into()
-                }));
-            }
+        let urls = c.sources.iter().filter(|s| download::is_url(s)).count();
+        if urls > 0 && !is_add {
+            return Err(failed("source can't be a URL for COPY".into()));
+        }
+        if urls > 0 && urls < c.sources.len() {
+            return Err(failed(
+                "berthd takes either URLs or local sources in one ADD, not both: split it into one ADD per kind".into(),
+            ));
         }
         let chmod = match &c.chmod {
             None => None,
@@ -948,7 +949,16 @@ impl<'a> Builder<'a> {
         };
         let svc = self.svc.clone();
         let ctx = self.ctx.clone();
-        let sources = c.sources.clone();
+        // ADD's URLs are fetched on every build, as dockerd does: the cache key is what
+        // they hold.
+        let downloaded = match urls {
+            0 => None,
+            _ => Some(Arc::new(download::fetch(&c.sources, &svc.tmp).await?)),
+        };
+        let sources = match &downloaded {
+            Some(d) => d.names.clone(),
+            None => c.sources.clone(),
+        };
         let from_layers: Option<(Vec<PathBuf>, String)> = match (&c.from, &from_image) {
             (None, _) => None,
             (Some(_), Some(img)) => {
@@ -967,11 +977,23 @@ impl<'a> Builder<'a> {
         };
         let svc2 = svc.clone();
         let layers2 = from_layers.clone();
+        let downloaded2 = downloaded.clone();
         let infos = tokio::task::spawn_blocking(
             move || -> std::result::Result<Vec<copy::Source>, String> {
-                match &layers2 {
-                    None => copy::find_sources(&CopyFrom::Context(&ctx), &sources),
-                    Some((dirs, id)) => {
+                match (&layers2, &downloaded2) {
+                    (_, Some(d)) => {
+                        let root = Root::open(d.path()).map_err(|e| e.to_string())?;
+                        copy::find_sources(
+                            &CopyFrom::Image {
+                                root: &root,
+                                id: "",
+                                cache: &Default::default(),
+                            },
+                            &sources,
+                        )
+                    }
+                    (None, None) => copy::find_sources(&CopyFrom::Context(&ctx), &sources),
+                    (Some((dirs, id)), None) => {
                         let root = berth_fs::view::open_layers(dirs, &svc2.views)
                             .map_err(|e| e.to_string())?;
                         copy::find_sources(
@@ -1028,11 +1050,17 @@ impl<'a> Builder<'a> {
                 dest,
                 owner,
                 chmod,
-                decompress: is_add,
+                // A downloaded archive is copied as it is, as dockerd does.
+                decompress: is_add && downloaded.is_none(),
             };
-            let copied = match &from_layers {
-                None => copy::copy(ctx.root(), &infos, dst, &plan),
-                Some((dirs, _)) => {
+            let copied = match (&from_layers, &downloaded) {
+                (_, Some(d)) => {
+                    let root =
+                        Root::open(d.path()).map_err(|e| BuildError::Internal(e.to_string()))?;
+                    copy::copy(&root, &infos, dst, &plan)
+                }
+                (None, None) => copy::copy(ctx.root(), &infos, dst, &plan),
+                (Some((dirs, _)), None) => {
                     let root = berth_fs::view::open_layers(dirs, &views)
                         .map_err(|e| BuildError::Internal(e.to_string()))?;
                     copy::copy(&root, &infos, dst, &plan)

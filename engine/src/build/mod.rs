@@ -6,7 +6,7 @@
 //! - [`context`]: the client's tar, unpacked as it arrives, with dockerd's checksums.
 //! - [`dispatch`]: one function per instruction, the cache asked before each step;
 //!   [`run`] runs RUN steps as containers through the container core; [`copy`] does
-//!   COPY and ADD; [`layer`] turns directories into layer tars (and diffs).
+//!   COPY and ADD ([`download`] fetches ADD's URLs); [`layer`] turns directories into layer tars (and diffs).
 //! - [`commit`]: commit, diff and export of containers.
 //!
 //! Every step's result is an ordinary image (with its parent recorded) found again
@@ -20,6 +20,7 @@ pub mod context;
 pub mod copy;
 mod dispatch;
 pub mod dockerfile;
+pub mod download;
 pub mod error;
 pub mod layer;
 pub mod options;

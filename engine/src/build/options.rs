@@ -5,15 +5,6 @@ use super::error::{BuildError, Result};
 use crate::images::reference::Reference;
 use std::collections::BTreeMap;
 
-/// Network mode of RUN steps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NetworkMode {
-    /// No network (also the default until bridge networking exists in berthd).
-    None,
-    /// The host's network.
-    Host,
-}
-
 /// What a build was asked for.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -35,8 +26,9 @@ pub struct BuildOptions {
     pub force_rm: bool,
     /// `labels`: labels for the image (as LABEL steps at the end).
     pub labels: BTreeMap<String, String>,
-    /// `networkmode`.
-    pub network: NetworkMode,
+    /// `networkmode`: the RUN steps' network, as `docker run --network` takes it
+    /// (`default`, the daemon's bridge, unless the client names one).
+    pub network: berth_api::container::NetworkMode,
     /// `cachefrom`: images whose history may stand for cache entries.
     pub cache_from: Vec<String>,
     /// `q`: print only the image ID.
@@ -131,21 +123,6 @@ impl BuildOptions {
                 "remote build contexts are not supported by berthd ({remote}): send the context as a tar"
             )));
         }
-        let network = match get("networkmode").as_str() {
-            // Until berthd has bridge networking, RUN steps get none by default.
-            "" | "default" | "none" => NetworkMode::None,
-            "host" => NetworkMode::Host,
-            "bridge" => {
-                return Err(BuildError::Options(
-                    "bridge networking is not supported by berthd yet: build with --network none or --network host".into(),
-                ))
-            }
-            other => {
-                return Err(BuildError::Options(format!(
-                    "network mode {other:?} not supported for builds (berthd supports none and host)"
-                )))
-            }
-        };
         // The options berth-api's model reads (dockerd's defaults and words), then the
         // builder's own.
         let base = berth_api::image::BuildOptions::from_query(pairs)
@@ -153,6 +130,13 @@ impl BuildOptions {
         if base.shm_size < 0 {
             return Err(BuildError::Options("shmsize: must not be negative".into()));
         }
+        // dockerd's classic builder hands the mode to the step containers as it is; the
+        // container core checks it as it checks `docker run --network` (an unknown network
+        // is "network X not found", and with `--bridge none` the default is no network).
+        let network = berth_api::container::NetworkMode::from(match base.network_mode.as_str() {
+            "" => "default",
+            mode => mode,
+        });
         let platform = Some(base.platform.clone()).filter(|p| !p.is_empty());
         if let Some(p) = &platform {
             let host = format!("linux/{}", crate::images::host_arch());
@@ -207,12 +191,9 @@ impl BuildOptions {
 
     /// The HostConfig of RUN step containers.
     pub fn host_config(&self) -> berth_api::container::HostConfig {
-        use berth_api::container::{HostConfig, LogConfig, NetworkMode as Mode, Resources};
+        use berth_api::container::{HostConfig, LogConfig, Resources};
         HostConfig {
-            network_mode: Mode::from(match self.network {
-                NetworkMode::Host => "host",
-                NetworkMode::None => "none",
-            }),
+            network_mode: self.network.clone(),
             log_config: LogConfig {
                 kind: "json-file".into(),
                 config: Some(Default::default()),
@@ -249,7 +230,7 @@ mod tests {
         let o = BuildOptions::parse(&q(""), None).unwrap();
         assert!(o.rm && !o.force_rm && !o.no_cache && !o.quiet);
         assert_eq!(o.dockerfile, "Dockerfile");
-        assert_eq!(o.network, NetworkMode::None);
+        assert!(o.network.is_default());
         let o = BuildOptions::parse(
             &q("t=a&t=b:2&t=a&rm=0&buildargs=%7B%22X%22%3A%221%22%2C%22Y%22%3Anull%7D&networkmode=host&memory=1024"),
             None,
@@ -259,7 +240,7 @@ mod tests {
         assert!(!o.rm);
         assert_eq!(o.build_args["X"].as_deref(), Some("1"));
         assert_eq!(o.build_args["Y"], None);
-        assert_eq!(o.network, NetworkMode::Host);
+        assert!(o.network.is_host());
         assert_eq!(o.host_config().resources.memory, 1024);
         assert!(o.host_config().network_mode.is_host());
         assert!(BuildOptions::parse(&q("forcerm=1&rm=0"), None).unwrap().rm);
@@ -271,8 +252,6 @@ mod tests {
             "t=a@sha256:0000000000000000000000000000000000000000000000000000000000000000",
             "squash=1",
             "version=2",
-            "networkmode=bridge",
-            "networkmode=mynet",
             "buildargs=notjson",
             "memory=lots",
             "remote=https://example.invalid/x.tar",

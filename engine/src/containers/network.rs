@@ -132,6 +132,7 @@ pub fn check_create(
     for (name, cfg) in &eps {
         let n = nets.find(name)?;
         check_mac(&cfg.mac_address)?;
+        check_ip6(&n, cfg)?;
         let Some(ip) = cfg
             .ipam_config
             .as_ref()
@@ -168,8 +169,39 @@ fn endpoint_request(network: &str, cfg: &EndpointSettings) -> EndpointRequest {
             .ipam_config
             .as_ref()
             .and_then(|c| c.ipv4_address.parse().ok()),
+        ipv6: cfg
+            .ipam_config
+            .as_ref()
+            .and_then(|c| c.ipv6_address.parse().ok()),
         mac: networks::ipam::parse_mac(&cfg.mac_address),
     }
+}
+
+/// An `--ip6` checked as dockerd checks it before anything is made: an IPv6 address,
+/// on a network with a user-configured IPv6 subnet that contains it. (Whether it is
+/// free is known only when the endpoint is made.)
+fn check_ip6(n: &networks::NetworkRecord, cfg: &EndpointSettings) -> Result<()> {
+    let Some(raw) = cfg
+        .ipam_config
+        .as_ref()
+        .map(|c| c.ipv6_address.as_str())
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(());
+    };
+    let ip = networks::ipam::parse_addr6(raw)
+        .map_err(|_| Error::Invalid(format!("invalid IPv6 address: {raw}")))?;
+    let Some(subnet) = n.subnet6.filter(|_| n.enable_ipv6 && !n.predefined) else {
+        return Err(Error::Invalid(
+            "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
+        ));
+    };
+    if !subnet.contains(&ip) || ip == subnet.network() {
+        return Err(Error::Invalid(format!(
+            "Invalid address {ip}: It does not belong to any of this network's subnets"
+        )));
+    }
+    Ok(())
 }
 
 /// A MAC address as given (`--mac-address`, an endpoint's MacAddress): dockerd takes
@@ -310,6 +342,9 @@ pub fn etc_files(nets: Option<&NetworkService>, rec: &Record) -> (String, String
             format!("{hostname}.{domain} {hostname}")
         };
         hosts.push_str(&format!("{}\t{full}\n", e.ip));
+        if let Some(ip6) = e.ip6 {
+            hosts.push_str(&format!("{ip6}\t{full}\n"));
+        }
     }
     let user_net = eps.iter().any(|(n, _)| n.dns);
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -395,8 +430,17 @@ fn endpoint_view(
         a
     });
     EndpointSettings {
-        ipam_config: ep.static_ip.then(|| EndpointIpamConfig {
-            ipv4_address: ep.ip.to_string(),
+        ipam_config: (ep.static_ip || ep.static_ip6).then(|| EndpointIpamConfig {
+            ipv4_address: if ep.static_ip {
+                ep.ip.to_string()
+            } else {
+                String::new()
+            },
+            ipv6_address: ep
+                .ip6
+                .filter(|_| ep.static_ip6)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
             ..Default::default()
         }),
         aliases,
@@ -406,6 +450,18 @@ fn endpoint_view(
         ip_address: ep.ip.to_string(),
         ip_prefix_len: n.subnet.map(|s| i64::from(s.prefix_len())).unwrap_or(0),
         mac_address: networks::ipam::format_mac(&ep.mac),
+        // As dockerd: the IPv6 fields are filled only for an endpoint that has one.
+        ipv6_gateway: ep
+            .ip6
+            .and(n.gateway6)
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        global_ipv6_address: ep.ip6.map(|ip| ip.to_string()).unwrap_or_default(),
+        global_ipv6_prefix_len: ep
+            .ip6
+            .and(n.subnet6)
+            .map(|s| i64::from(s.prefix_len()))
+            .unwrap_or(0),
         ..Default::default()
     }
 }
@@ -477,6 +533,20 @@ pub fn settings(nets: Option<&NetworkService>, c: &Container) -> NetworkSettings
             .unwrap_or(0),
         mac_address: default
             .map(|(_, ep)| networks::ipam::format_mac(&ep.mac))
+            .unwrap_or_default(),
+        global_ipv6_address: default
+            .and_then(|(_, ep)| ep.ip6)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        global_ipv6_prefix_len: default
+            .filter(|(_, ep)| ep.ip6.is_some())
+            .and_then(|(n, _)| n.subnet6)
+            .map(|s| i64::from(s.prefix_len()))
+            .unwrap_or(0),
+        ipv6_gateway: default
+            .filter(|(_, ep)| ep.ip6.is_some())
+            .and_then(|(n, _)| n.gateway6)
+            .map(|g| g.to_string())
             .unwrap_or_default(),
         networks,
         ..Default::default()
@@ -588,6 +658,7 @@ impl ContainerService {
             )));
         }
         check_mac(&cfg.mac_address)?;
+        check_ip6(&n, &cfg)?;
         if let Some(ip) = cfg
             .ipam_config
             .as_ref()

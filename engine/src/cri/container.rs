@@ -261,14 +261,14 @@ impl Cri {
                     .map_err(internal(format!("decoding {}", path.display())))
             })
             .await?;
+            // An UpdateContainerResources before start is kept in the record: the spec
+            // takes it now, with the device rules it was made with.
+            let spec = match &c.resources {
+                Some(r) => with_resources(task.spec, r, privileged(&c.config))?,
+                None => task.spec,
+            };
             self.sv
-                .create(
-                    &c.id,
-                    &task.spec,
-                    task.rootfs,
-                    &task.runtime,
-                    &fifos.stdio(tty),
-                )
+                .create(&c.id, &spec, task.rootfs, &task.runtime, &fifos.stdio(tty))
                 .await?;
             self.sv.start(&c.id, "").await
         }
@@ -567,12 +567,7 @@ impl Cri {
                 state_name(c.state)
             )));
         }
-        let privileged = c
-            .config
-            .linux
-            .as_ref()
-            .and_then(|l| l.security_context.as_ref())
-            .is_some_and(|s| s.privileged);
+        let privileged = privileged(&c.config);
         if c.state == ContainerState::Running {
             let mut res = spec::resources(Some(&r), privileged)?;
             // The device rules stay as they were made.
@@ -649,4 +644,32 @@ impl Cri {
             }
         }
     }
+}
+
+/// Whether a container's config asks for a privileged container.
+fn privileged(config: &cri::ContainerConfig) -> bool {
+    config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .is_some_and(|s| s.privileged)
+}
+
+/// `spec` with its resources made from `r`, keeping the device rules it has.
+fn with_resources(
+    mut spec: oci_spec::runtime::Spec,
+    r: &cri::LinuxContainerResources,
+    privileged: bool,
+) -> Result<oci_spec::runtime::Spec> {
+    let mut res = spec::resources(Some(r), privileged)?;
+    if let Some(linux) = spec.linux_mut() {
+        res.set_devices(
+            linux
+                .resources()
+                .as_ref()
+                .and_then(|old| old.devices().clone()),
+        );
+        linux.set_resources(Some(res));
+    }
+    Ok(spec)
 }

@@ -10,10 +10,10 @@
 //! are decoded and encoded with hickory-proto.
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{RData, Record, RecordType};
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +37,8 @@ pub struct Member {
     pub names: Vec<String>,
     /// Its address on that network.
     pub ip: Ipv4Addr,
+    /// Its IPv6 address there, on a network with IPv6 (answered to AAAA queries).
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// The sockets of one container's server, bound in its namespace.
@@ -93,7 +95,8 @@ impl Dns {
     }
 
     /// The addresses `name` has for `asker`: members of the networks `asker` is on.
-    pub fn lookup(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    /// Both families: A queries take the IPv4 ones, AAAA the IPv6 ones.
+    pub fn lookup(&self, asker: &str, name: &str) -> Option<Vec<IpAddr>> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let members = self.members.read().unwrap_or_else(|e| e.into_inner());
         let nets: Vec<&str> = members
@@ -101,10 +104,10 @@ impl Dns {
             .filter(|m| m.container == asker)
             .map(|m| m.network.as_str())
             .collect();
-        let ips: Vec<Ipv4Addr> = members
+        let ips: Vec<IpAddr> = members
             .iter()
             .filter(|m| nets.contains(&m.network.as_str()) && m.names.contains(&name))
-            .map(|m| m.ip)
+            .flat_map(|m| std::iter::once(IpAddr::V4(m.ip)).chain(m.ip6.map(IpAddr::V6)))
             .collect();
         (!ips.is_empty()).then_some(ips)
     }
@@ -200,12 +203,16 @@ impl Dns {
         }
         if let Some(ips) = self.lookup(asker, &q.name().to_ascii()) {
             reply.metadata.authoritative = true;
-            if q.query_type() == RecordType::A {
-                for ip in ips {
-                    reply.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))));
-                }
+            for ip in ips {
+                let rdata = match (q.query_type(), ip) {
+                    (RecordType::A, IpAddr::V4(v4)) => RData::A(A(v4)),
+                    (RecordType::AAAA, IpAddr::V6(v6)) => RData::AAAA(AAAA(v6)),
+                    _ => continue,
+                };
+                reply.add_answer(Record::from_rdata(q.name().clone(), TTL, rdata));
             }
-            // Other types of a known name: no data, never forwarded (dockerd does the same).
+            // Other types of a known name (and AAAA of one without IPv6): no data, never
+            // forwarded (dockerd does the same).
             return reply.to_vec().ok();
         }
         match self.forward(query).await {
@@ -249,6 +256,7 @@ mod tests {
             container: cid.into(),
             names: names.iter().map(|s| s.to_string()).collect(),
             ip: ip.parse().unwrap(),
+            ip6: None,
         }
     }
 
@@ -258,14 +266,9 @@ mod tests {
         dns.register(member("n1", "a", &["web", "www"], "10.0.0.2"));
         dns.register(member("n1", "b", &["db"], "10.0.0.3"));
         dns.register(member("n2", "c", &["other"], "10.1.0.2"));
-        assert_eq!(
-            dns.lookup("b", "WEB."),
-            Some(vec!["10.0.0.2".parse().unwrap()])
-        );
-        assert_eq!(
-            dns.lookup("b", "www"),
-            Some(vec!["10.0.0.2".parse().unwrap()])
-        );
+        let v4 = |s: &str| Some(vec![IpAddr::V4(s.parse().unwrap())]);
+        assert_eq!(dns.lookup("b", "WEB."), v4("10.0.0.2"));
+        assert_eq!(dns.lookup("b", "www"), v4("10.0.0.2"));
         assert_eq!(dns.lookup("b", "other"), None);
         assert_eq!(dns.lookup("c", "web"), None);
         dns.unregister("a", Some("n1"));
@@ -296,6 +299,25 @@ mod tests {
         .unwrap();
         assert_eq!(r.metadata.response_code, ResponseCode::NoError);
         assert!(r.answers.is_empty());
+        // A member with IPv6 answers AAAA with it, and A with its IPv4 address only.
+        let mut v6 = member("n1", "c", &["six"], "10.0.0.4");
+        v6.ip6 = Some("fd00::4".parse().unwrap());
+        dns.register(v6);
+        let r = Message::from_vec(
+            &dns.answer("b", &ask("six.", RecordType::AAAA))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(
+            r.answers[0].data,
+            RData::AAAA(AAAA("fd00::4".parse().unwrap()))
+        );
+        let r = Message::from_vec(&dns.answer("b", &ask("six.", RecordType::A)).await.unwrap())
+            .unwrap();
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(r.answers[0].data, RData::A(A("10.0.0.4".parse().unwrap())));
         let r = Message::from_vec(
             &dns.answer("b", &ask("nowhere.", RecordType::A))
                 .await

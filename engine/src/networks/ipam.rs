@@ -3,9 +3,9 @@
 //! `--ip-range`), never twice. Pure logic: what is taken comes in as arguments, so the
 //! callers decide where it comes from (the store, the host's routes).
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A pool subnets are carved from, as dockerd's `--default-address-pool base=,size=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +131,44 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// Parses an IPv6 CIDR (host bits allowed, as dockerd).
+pub fn parse_cidr6(raw: &str) -> Result<Ipv6Net, Error> {
+    raw.parse::<Ipv6Net>()
+        .map_err(|_| Error::Cidr(raw.to_string()))
+}
+
+/// Parses an IPv6 address.
+pub fn parse_addr6(raw: &str) -> Result<Ipv6Addr, Error> {
+    raw.parse::<Ipv6Addr>()
+        .map_err(|_| Error::Address(raw.to_string()))
+}
+
+/// Whether two IPv6 subnets share any address.
+pub fn overlaps6(a: &Ipv6Net, b: &Ipv6Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The IPv6 gateway dockerd gives a subnet: its first address after the network's.
+pub fn default_gateway6(subnet: &Ipv6Net) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(subnet.network()).saturating_add(1))
+}
+
+/// How many IPv6 candidates `allocate6` looks at: a /64 has 2^64 addresses, and a
+/// bridge never has more members than this, so the scan stays bounded.
+const V6_SCAN: u128 = 1 << 20;
+
+/// The lowest free IPv6 address of `subnet` that is not its network address (the
+/// subnet-router anycast) nor in `used`; dockerd's default IPAM hands them out in order
+/// too.
+pub fn allocate6(subnet: &Ipv6Net, used: &BTreeSet<Ipv6Addr>) -> Option<Ipv6Addr> {
+    let first = u128::from(subnet.network());
+    let last = u128::from(subnet.broadcast());
+    (1..=V6_SCAN)
+        .map_while(|i| first.checked_add(i).filter(|a| *a <= last))
+        .map(Ipv6Addr::from)
+        .find(|a| !used.contains(a))
+}
+
 /// A MAC as `02:42:ac:11:00:02`.
 pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter()
@@ -224,6 +262,26 @@ mod tests {
             allocate(&wide, &range, &BTreeSet::new()),
             Some(parse_addr("10.2.3.1").unwrap())
         );
+    }
+
+    #[test]
+    fn ipv6_addresses_in_order_from_the_subnet() {
+        let s: Ipv6Net = "fd00:be:1::/64".parse().unwrap();
+        let gw = default_gateway6(&s);
+        assert_eq!(gw, parse_addr6("fd00:be:1::1").unwrap());
+        let mut used = BTreeSet::from([gw]);
+        let a = allocate6(&s, &used).unwrap();
+        assert_eq!(a.to_string(), "fd00:be:1::2");
+        used.insert(a);
+        assert_eq!(allocate6(&s, &used).unwrap().to_string(), "fd00:be:1::3");
+        // A /127 has one host address after the network's; taken, nothing is left.
+        let tiny: Ipv6Net = "fd00:be:2::/127".parse().unwrap();
+        let used = BTreeSet::from([default_gateway6(&tiny)]);
+        assert_eq!(allocate6(&tiny, &used), None);
+        assert!(overlaps6(&s, &"fd00:be::/32".parse().unwrap()));
+        assert!(!overlaps6(&s, &"fd00:be:2::/64".parse().unwrap()));
+        assert!(parse_cidr6("fd00::/129").is_err());
+        assert!(parse_addr6("10.0.0.1").is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod store;
 use firewall::{Firewall, NetworkRules, PortRule, Ruleset};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -67,6 +67,9 @@ pub enum Error {
     /// No address left in a subnet.
     #[error("no available IPv4 addresses on this network's address pools: {0}")]
     NoAddress(String),
+    /// No IPv6 address left in a subnet.
+    #[error("no available IPv6 addresses on this network's address pools: {0}")]
+    NoAddress6(String),
     /// The kernel refused a link, address or route.
     #[error(transparent)]
     Netlink(#[from] netlink::Error),
@@ -96,6 +99,8 @@ pub struct NetConfig {
     pub bip: Option<Ipv4Net>,
     /// `--fixed-cidr`: where default-bridge containers get addresses.
     pub fixed_cidr: Option<Ipv4Net>,
+    /// `--ipv6 --fixed-cidr-v6`: the default bridge's IPv6 subnet.
+    pub fixed_cidr_v6: Option<ipnet::Ipv6Net>,
     /// `--default-address-pool`s (dockerd's defaults when empty).
     pub pools: Vec<ipam::Pool>,
     /// `--icc`: containers on the default bridge may talk to each other.
@@ -139,6 +144,10 @@ pub struct CreateRequest {
     pub ip_range: Option<String>,
     /// `--gateway`.
     pub gateway: Option<String>,
+    /// The IPv6 `--subnet` (with `--ipv6`).
+    pub subnet6: Option<String>,
+    /// The IPv6 `--gateway`.
+    pub gateway6: Option<String>,
     /// `-o`.
     pub options: BTreeMap<String, String>,
     /// `--label`.
@@ -154,6 +163,8 @@ pub struct EndpointRequest {
     pub aliases: Vec<String>,
     /// `--ip`.
     pub ipv4: Option<Ipv4Addr>,
+    /// `--ip6`.
+    pub ipv6: Option<Ipv6Addr>,
     /// `--mac-address` (else dockerd's: 02:42 and the IPv4 address).
     pub mac: Option<[u8; 6]>,
 }
@@ -181,7 +192,7 @@ struct State {
 /// The network subsystem.
 pub struct NetworkService {
     cfg: NetConfig,
-    store: store::Store,
+    store: Arc<store::Store>,
     state: Mutex<State>,
     firewall: Option<Box<dyn Firewall>>,
     applied: tokio::sync::Mutex<Option<Ruleset>>,
@@ -235,14 +246,19 @@ impl NetworkService {
     /// Opens the store, makes sure the predefined networks and every bridge exist.
     /// `reconcile` must follow once the running containers are known.
     pub async fn open(cfg: NetConfig) -> Result<Arc<Self>> {
-        let store = store::Store::open(&cfg.data_dir)?;
-        std::fs::create_dir_all(cfg.run_dir.join("netns"))
-            .map_err(|e| Error::Internal(format!("creating {}: {e}", cfg.run_dir.display())))?;
-        let mut state = State::default();
-        for n in store.networks()? {
-            state.networks.insert(n.id.clone(), n);
-        }
-        state.endpoints = store.endpoints()?;
+        let (data_dir, run_dir) = (cfg.data_dir.clone(), cfg.run_dir.clone());
+        let (store, state) = blocking(move || {
+            let store = store::Store::open(&data_dir)?;
+            std::fs::create_dir_all(run_dir.join("netns"))
+                .map_err(|e| Error::Internal(format!("creating {}: {e}", run_dir.display())))?;
+            let mut state = State::default();
+            for n in store.networks()? {
+                state.networks.insert(n.id.clone(), n);
+            }
+            state.endpoints = store.endpoints()?;
+            Ok((Arc::new(store), state))
+        })
+        .await?;
         let firewall = cfg
             .iptables
             .then(|| firewall::pick(cfg.firewall_backend, &cfg.firewall_name));
@@ -265,6 +281,28 @@ impl NetworkService {
         });
         svc.predefined().await?;
         Ok(svc)
+    }
+
+    // The store's writes wait for the disk (redb commits with fsync): they run on the
+    // blocking pool, never on an async worker.
+    async fn put_network(&self, n: &NetworkRecord) -> Result<()> {
+        let (store, n) = (self.store.clone(), n.clone());
+        blocking(move || Ok(store.put_network(&n)?)).await
+    }
+
+    async fn delete_network(&self, id: &str) -> Result<()> {
+        let (store, id) = (self.store.clone(), id.to_string());
+        blocking(move || Ok(store.delete_network(&id)?)).await
+    }
+
+    async fn put_endpoint(&self, e: &EndpointRecord) -> Result<()> {
+        let (store, e) = (self.store.clone(), e.clone());
+        blocking(move || Ok(store.put_endpoint(&e)?)).await
+    }
+
+    async fn delete_endpoint(&self, e: &EndpointRecord) -> Result<()> {
+        let (store, e) = (self.store.clone(), e.clone());
+        blocking(move || Ok(store.delete_endpoint(&e)?)).await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -314,6 +352,9 @@ impl NetworkService {
                     internal: false,
                     attachable: false,
                     enable_ipv6: false,
+                    subnet6: None,
+                    gateway6: None,
+                    user_gateway6: false,
                     icc: true,
                     masquerade: false,
                     mtu: None,
@@ -322,7 +363,7 @@ impl NetworkService {
                     predefined: true,
                     dns: false,
                 };
-                self.store.put_network(&rec)?;
+                self.put_network(&rec).await?;
                 self.lock().networks.insert(rec.id.clone(), rec);
             }
         }
@@ -334,7 +375,7 @@ impl NetworkService {
             .cloned();
         let Some(bridge) = self.cfg.bridge.clone() else {
             if let Some(old) = existing {
-                self.store.delete_network(&old.id)?;
+                self.delete_network(&old.id).await?;
                 self.lock().networks.remove(&old.id);
             }
             return Ok(());
@@ -346,6 +387,7 @@ impl NetworkService {
                 || n.ip_range != self.cfg.fixed_cidr
                 || n.icc != self.cfg.icc
                 || n.masquerade != self.cfg.ip_masq
+                || n.subnet6 != self.cfg.fixed_cidr_v6
         });
         if !changed {
             return Ok(());
@@ -385,7 +427,11 @@ impl NetworkService {
             bridge: Some(bridge.clone()),
             internal: false,
             attachable: false,
-            enable_ipv6: false,
+            enable_ipv6: self.cfg.fixed_cidr_v6.is_some(),
+            subnet6: self.cfg.fixed_cidr_v6,
+            gateway6: self.cfg.fixed_cidr_v6.map(|s| ipam::default_gateway6(&s)),
+            // Shown in IPAM.Config, as the default bridge's IPv4 gateway is.
+            user_gateway6: self.cfg.fixed_cidr_v6.is_some(),
             icc: self.cfg.icc,
             masquerade: self.cfg.ip_masq,
             mtu: self.cfg.mtu,
@@ -416,7 +462,9 @@ impl NetworkService {
             predefined: true,
             dns: false,
         };
-        if let Some(old) = existing.filter(|o| o.bridge != rec.bridge || o.subnet != rec.subnet) {
+        if let Some(old) = existing.filter(|o| {
+            o.bridge != rec.bridge || o.subnet != rec.subnet || o.subnet6 != rec.subnet6
+        }) {
             if let Some(b) = old.bridge.clone() {
                 blocking(move || {
                     netlink::Netlink::open()?.delete_link_named(&b)?;
@@ -425,7 +473,7 @@ impl NetworkService {
                 .await?;
             }
         }
-        self.store.put_network(&rec)?;
+        self.put_network(&rec).await?;
         self.lock().networks.insert(rec.id.clone(), rec);
         Ok(())
     }
@@ -475,6 +523,7 @@ impl NetworkService {
         };
         let mtu = n.mtu;
         let icc_off = !n.icc;
+        let v6 = n.subnet6.zip(n.gateway6).filter(|_| n.enable_ipv6);
         blocking(move || {
             let mut nl = netlink::Netlink::open()?;
             let index = match nl.link_index(&bridge)? {
@@ -482,6 +531,9 @@ impl NetworkService {
                 None => nl.create_bridge(&bridge, mtu)?,
             };
             nl.add_address(index, gw, subnet.prefix_len())?;
+            if let Some((s6, gw6)) = v6 {
+                nl.add_address6(index, gw6, s6.prefix_len())?;
+            }
             nl.set_up(index)?;
             Ok(())
         })
@@ -627,6 +679,7 @@ impl NetworkService {
                     container: cid.to_string(),
                     names,
                     ip: e.ip,
+                    ip6: e.ip6,
                 });
             }
         }
@@ -664,7 +717,7 @@ impl NetworkService {
         .await;
         for e in eps {
             self.dns.unregister(&e.container, Some(&e.network));
-            if let Err(err) = self.store.delete_endpoint(e) {
+            if let Err(err) = self.delete_endpoint(e).await {
                 tracing::warn!(error = %err, "could not forget an endpoint");
             }
         }
@@ -765,6 +818,50 @@ impl NetworkService {
             .map(ipam::parse_addr)
             .transpose()
             .map_err(|e| Error::Invalid(e.to_string()))?;
+        let subnet6 = req
+            .subnet6
+            .as_deref()
+            .map(ipam::parse_cidr6)
+            .transpose()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let gateway6 = req
+            .gateway6
+            .as_deref()
+            .map(ipam::parse_addr6)
+            .transpose()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        if req.enable_ipv6 && subnet6.is_none() {
+            // dockerd 20.10 has no default IPv6 pool either.
+            return Err(Error::Forbidden("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into()));
+        }
+        if let Some(s6) = subnet6 {
+            if s6.prefix_len() > 126 {
+                return Err(Error::Invalid(format!(
+                    "subnet {s6} is too small: a bridge network needs at least a /126"
+                )));
+            }
+            if let Some(g) = gateway6.filter(|g| !s6.contains(g)) {
+                return Err(Error::Invalid(format!(
+                    "no matching subnet for gateway {g}"
+                )));
+            }
+            let s6 = s6.trunc();
+            if self
+                .lock()
+                .networks
+                .values()
+                .filter_map(|n| n.subnet6)
+                .any(|o| ipam::overlaps6(&o, &s6))
+            {
+                return Err(Error::Forbidden(
+                    "Pool overlaps with other one on this address space".into(),
+                ));
+            }
+        } else if gateway6.is_some() {
+            return Err(Error::Invalid(
+                "ip-range or gateway given without a subnet".into(),
+            ));
+        }
         if subnet.is_none() && (ip_range.is_some() || gateway.is_some()) {
             return Err(Error::Invalid(
                 "ip-range or gateway given without a subnet".into(),
@@ -861,6 +958,10 @@ impl NetworkService {
             internal: req.internal,
             attachable: req.attachable,
             enable_ipv6: req.enable_ipv6,
+            subnet6: subnet6.map(|s| s.trunc()),
+            gateway6: subnet6
+                .map(|s| gateway6.unwrap_or_else(|| ipam::default_gateway6(&s.trunc()))),
+            user_gateway6: gateway6.is_some(),
             icc,
             masquerade,
             mtu,
@@ -889,7 +990,7 @@ impl NetworkService {
             st.networks.insert(id.clone(), rec.clone());
         }
         let made = async {
-            self.store.put_network(&rec)?;
+            self.put_network(&rec).await?;
             self.ensure_bridge(&rec).await?;
             drop(lock);
             self.sync_firewall().await
@@ -897,7 +998,7 @@ impl NetworkService {
         .await;
         if let Err(e) = made {
             self.lock().networks.remove(&id);
-            let _ = self.store.delete_network(&id);
+            let _ = self.delete_network(&id).await;
             let _ = blocking(move || {
                 netlink::Netlink::open()?.delete_link_named(&bridge)?;
                 Ok(())
@@ -927,7 +1028,7 @@ impl NetworkService {
             }
             st.networks.remove(&n.id);
         }
-        self.store.delete_network(&n.id)?;
+        self.delete_network(&n.id).await?;
         if let Some(b) = n.bridge.clone() {
             blocking(move || {
                 netlink::Netlink::open()?.delete_link_named(&b)?;
@@ -973,6 +1074,7 @@ impl NetworkService {
                     )));
                 }
                 let ip = self.pick_address(&st, n, e.ipv4, &eps)?;
+                let ip6 = self.pick_address6(&st, n, e.ipv6, &eps)?;
                 let id = random_hex(64);
                 let ports = if i == 0 && !req.ports.is_empty() {
                     let taken: Vec<PortMapping> =
@@ -999,6 +1101,8 @@ impl NetworkService {
                     ifname: format!("eth{i}"),
                     ports,
                     static_ip: e.ipv4.is_some(),
+                    ip6,
+                    static_ip6: e.ipv6.is_some(),
                 });
             }
             st.endpoints.extend(eps.iter().cloned());
@@ -1031,7 +1135,7 @@ impl NetworkService {
             .unwrap_or_else(|e| e.into_inner())
             .insert(cid.to_string(), held);
         for e in eps {
-            self.store.put_endpoint(e)?;
+            self.put_endpoint(e).await?;
         }
         let links: Vec<Link> = nets
             .iter()
@@ -1050,6 +1154,12 @@ impl NetworkService {
                 }
                 if let Some(gw) = links.iter().find(|l| !l.internal).map(|l| l.gateway) {
                     inside.ns.add_default_route(gw)?;
+                }
+                // The IPv6 default route: through the first network with IPv6 that has
+                // a way out, as the IPv4 one.
+                if let Some((_, _, gw6)) = links.iter().filter(|l| !l.internal).find_map(|l| l.ip6)
+                {
+                    inside.ns.add_default_route6(gw6)?;
                 }
                 if with_dns {
                     return dns::Sockets::bind()
@@ -1113,6 +1223,52 @@ impl NetworkService {
         }
     }
 
+    /// The IPv6 address of a new endpoint: none on a network without IPv6, the one
+    /// asked for with `--ip6` (refused in dockerd's words when it cannot be had), else
+    /// the lowest free one.
+    fn pick_address6(
+        &self,
+        st: &State,
+        n: &NetworkRecord,
+        asked: Option<Ipv6Addr>,
+        pending: &[EndpointRecord],
+    ) -> Result<Option<Ipv6Addr>> {
+        let subnet = n.subnet6.filter(|_| n.enable_ipv6);
+        let Some(subnet) = subnet.filter(|_| asked.is_none() || !n.predefined) else {
+            return match asked {
+                // dockerd: an --ip6 on a network without a user-configured IPv6 subnet.
+                Some(_) => Err(Error::Invalid(
+                    "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
+                )),
+                None => Ok(None),
+            };
+        };
+        let mut used: BTreeSet<Ipv6Addr> = st
+            .endpoints
+            .iter()
+            .chain(pending)
+            .filter(|e| e.network == n.id)
+            .filter_map(|e| e.ip6)
+            .collect();
+        used.extend(n.gateway6);
+        match asked {
+            Some(ip) => {
+                if !subnet.contains(&ip) || ip == subnet.network() {
+                    return Err(Error::Invalid(format!(
+                        "Invalid address {ip}: It does not belong to any of this network's subnets"
+                    )));
+                }
+                if used.contains(&ip) {
+                    return Err(Error::Forbidden(format!("Address already in use: {ip}")));
+                }
+                Ok(Some(ip))
+            }
+            None => ipam::allocate6(&subnet, &used)
+                .map(Some)
+                .ok_or_else(|| Error::NoAddress6(n.name.clone())),
+        }
+    }
+
     /// Connects a running container to one more network (eth1, eth2...).
     pub async fn connect_running(
         self: &Arc<Self>,
@@ -1140,6 +1296,7 @@ impl NetworkService {
                 )));
             }
             let ip = self.pick_address(&st, &n, req.ipv4, &[])?;
+            let ip6 = self.pick_address6(&st, &n, req.ipv6, &[])?;
             let used: BTreeSet<String> = st
                 .endpoints
                 .iter()
@@ -1162,12 +1319,14 @@ impl NetworkService {
                 ifname,
                 ports: Vec::new(),
                 static_ip: req.ipv4.is_some(),
+                ip6,
+                static_ip6: req.ipv6.is_some(),
             };
             st.endpoints.push(ep.clone());
             ep
         };
         let done = async {
-            self.store.put_endpoint(&ep)?;
+            self.put_endpoint(&ep).await?;
             let link = Link::of(&n, &ep);
             let path = self.netns_path(cid);
             blocking(move || {
@@ -1283,6 +1442,8 @@ struct Link {
     ip: Ipv4Addr,
     prefix: u8,
     gateway: Ipv4Addr,
+    /// The IPv6 address, its prefix length and the network's IPv6 gateway.
+    ip6: Option<(Ipv6Addr, u8, Ipv6Addr)>,
     bridge: String,
     mtu: Option<u32>,
     internal: bool,
@@ -1297,6 +1458,11 @@ impl Link {
             ip: e.ip,
             prefix: n.subnet.map(|s| s.prefix_len()).unwrap_or(16),
             gateway: n.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            ip6: e
+                .ip6
+                .zip(n.subnet6)
+                .zip(n.gateway6)
+                .map(|((ip, s), gw)| (ip, s.prefix_len(), gw)),
             bridge: n.bridge.clone().unwrap_or_default(),
             mtu: n.mtu,
             internal: n.internal,
@@ -1342,6 +1508,9 @@ impl Link {
             })?;
         inside.ns.add_address(peer, self.ip, self.prefix)?;
         inside.ns.set_up(peer)?;
+        if let Some((ip6, prefix6, _)) = self.ip6 {
+            inside.ns.add_address6(peer, ip6, prefix6)?;
+        }
         Ok(())
     }
 }

@@ -8,13 +8,13 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
 /// A failed netlink request: what was asked, and the kernel's errno.
@@ -271,6 +271,38 @@ impl Netlink {
             Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
             r => r,
         }
+    }
+
+    /// Adds an IPv6 address to a link, without duplicate address detection (as
+    /// dockerd): the address is usable at once instead of tentative for a second or
+    /// two, and on a bridge berthd owns nothing else may hold it.
+    pub fn add_address6(&mut self, index: u32, ip: Ipv6Addr, prefix: u8) -> Result<()> {
+        let mut msg = rtnetlink::AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(index)
+            .address(ip, prefix)
+            .build();
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        match self.change(
+            &format!("add address {ip}/{prefix} to link {index}"),
+            RouteNetlinkMessage::NewAddress(msg),
+            true,
+        ) {
+            Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Adds the IPv6 default route through `gateway`.
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr) -> Result<()> {
+        let msg = RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(gateway)
+            .build();
+        self.change(
+            &format!("add default route via {gateway}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            true,
+        )
     }
 
     /// Every IPv4 address on the host with its prefix length and link index.

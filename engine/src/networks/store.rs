@@ -5,11 +5,11 @@
 //! start then frees those of containers that are gone.
 
 use super::firewall::Proto;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
@@ -90,8 +90,17 @@ pub struct NetworkRecord {
     pub internal: bool,
     /// Attachable (recorded; no swarm here).
     pub attachable: bool,
-    /// EnableIPv6 as asked (IPv6 addresses are not allocated).
+    /// EnableIPv6: members get an address from `subnet6` too.
     pub enable_ipv6: bool,
+    /// IPv6 subnet (with `enable_ipv6`).
+    #[serde(default)]
+    pub subnet6: Option<Ipv6Net>,
+    /// The bridge's IPv6 address.
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
+    /// Whether the IPv6 gateway was asked for (shown in IPAM.Config only then).
+    #[serde(default)]
+    pub user_gateway6: bool,
     /// Containers on it may talk to each other.
     pub icc: bool,
     /// Outbound masquerade.
@@ -146,6 +155,12 @@ pub struct EndpointRecord {
     pub ports: Vec<PortMapping>,
     /// Whether the address was asked for (`--ip`).
     pub static_ip: bool,
+    /// Its IPv6 address (on a network with IPv6).
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    /// Whether the IPv6 address was asked for (`--ip6`).
+    #[serde(default)]
+    pub static_ip6: bool,
 }
 
 impl EndpointRecord {
@@ -269,6 +284,8 @@ mod tests {
                 host_port: 8080,
             }],
             static_ip: false,
+            ip6: Some("fd00::2".parse().unwrap()),
+            static_ip6: false,
         };
         {
             let s = Store::open(dir.path()).unwrap();
@@ -278,6 +295,7 @@ mod tests {
         let eps = s.endpoints().unwrap();
         assert_eq!(eps.len(), 1);
         assert_eq!(eps[0].ports, ep.ports);
+        assert_eq!(eps[0].ip6, ep.ip6);
         s.delete_endpoint(&ep).unwrap();
         assert!(s.endpoints().unwrap().is_empty());
     }
