@@ -592,3 +592,138 @@ fn exec_options_wait_create_start_paused_removal() {
     ]);
     assert_eq!(d.ok(&["wait", "wt"]).trim(), "4");
 }
+
+/// A block device of the host to throttle (`/dev/NAME` of the first disk in /sys/block),
+/// with its numbers as the kernel shows them.
+fn some_block_device() -> Option<(String, String)> {
+    let dir = std::fs::read_dir("/sys/block").ok()?;
+    let mut names: Vec<String> = dir
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("loop") && !n.starts_with("ram"))
+        .collect();
+    names.sort();
+    let name = names.into_iter().next()?;
+    let dev = std::fs::read_to_string(format!("/sys/block/{name}/dev")).ok()?;
+    let path = format!("/dev/{name}");
+    std::path::Path::new(&path)
+        .exists()
+        .then(|| (path, dev.trim().to_string()))
+}
+
+/// Every resource flag of `docker run` that the kernel supports reaches the container's
+/// cgroups (none is silently dropped), inspect shows what was asked, and `docker update`
+/// changes them on the running container. cgroup v1 files (this host's hierarchy).
+#[test]
+fn every_resource_flag_reaches_the_cgroups_and_update_changes_them() {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!("skipping: the cgroup v1 files this test reads are not on a unified host");
+        return;
+    }
+    let d = Berthd::start();
+    let blkio_weight = std::path::Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists();
+    let disk = some_block_device();
+    let mut args: Vec<String> = [
+        "run",
+        "-d",
+        "--name",
+        "res",
+        "--network",
+        "none",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--cpuset-mems",
+        "0",
+        "--memory",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--memory-swappiness",
+        "10",
+        "--oom-kill-disable",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if blkio_weight {
+        args.extend(["--blkio-weight".into(), "300".into()]);
+    }
+    if let Some((path, _)) = &disk {
+        args.extend(["--device-read-bps".into(), format!("{path}:1mb")]);
+        args.extend(["--device-write-iops".into(), format!("{path}:77")]);
+    }
+    args.extend([IMG.into(), "sleep".into(), "120".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    d.ok(&args);
+    let pid = d.inspect("res", "{{.State.Pid}}");
+    assert_eq!(cgroup_file(&pid, "cpu", "cpu.cfs_period_us"), "50000");
+    assert_eq!(cgroup_file(&pid, "cpu", "cpu.cfs_quota_us"), "25000");
+    assert_eq!(cgroup_file(&pid, "cpuset", "cpuset.mems"), "0");
+    assert_eq!(
+        cgroup_file(&pid, "memory", "memory.soft_limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(cgroup_file(&pid, "memory", "memory.swappiness"), "10");
+    assert!(
+        cgroup_file(&pid, "memory", "memory.oom_control").contains("oom_kill_disable 1"),
+        "OOM killer not disabled"
+    );
+    if blkio_weight {
+        assert_eq!(cgroup_file(&pid, "blkio", "blkio.weight"), "300");
+    }
+    if let Some((_, numbers)) = &disk {
+        assert_eq!(
+            cgroup_file(&pid, "blkio", "blkio.throttle.read_bps_device"),
+            format!("{numbers} 1048576")
+        );
+        assert_eq!(
+            cgroup_file(&pid, "blkio", "blkio.throttle.write_iops_device"),
+            format!("{numbers} 77")
+        );
+    }
+    assert_eq!(
+        d.inspect(
+            "res",
+            "{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpusetMems}} {{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwappiness}} {{.HostConfig.OomKillDisable}}"
+        ),
+        format!("50000 25000 0 {} 10 true", 32u64 << 20)
+    );
+    // docker update on the running container.
+    d.ok(&[
+        "update",
+        "--cpu-quota",
+        "40000",
+        "--memory-reservation",
+        "16m",
+        "res",
+    ]);
+    assert_eq!(cgroup_file(&pid, "cpu", "cpu.cfs_quota_us"), "40000");
+    assert_eq!(
+        cgroup_file(&pid, "memory", "memory.soft_limit_in_bytes"),
+        (16u64 << 20).to_string()
+    );
+    // --cpus cannot be updated once the period or quota is set (dockerd's words).
+    let err = d.err(&["update", "--cpus", "0.5", "res"]);
+    assert!(
+        err.contains(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set"
+        ),
+        "{err}"
+    );
+    // A throttle on something that is not a device fails the start in dockerd's way,
+    // naming the path, and leaves nothing running.
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device-read-bps",
+        "/etc/hostname:1mb",
+        IMG,
+        "true",
+    ]);
+    assert!(err.contains("/etc/hostname"), "{err}");
+    d.ok(&["rm", "-f", "res"]);
+}

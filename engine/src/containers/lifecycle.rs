@@ -693,6 +693,48 @@ impl ContainerService {
             berth_api::validate::update(&mut u, &self.facts).map_err(super::create::invalid)?;
         let mut hc = c.read(|r| r.host_config.clone());
         let (new, r) = (&u.resources, &mut hc.resources);
+        // --cpus sets the period and quota itself: once one way is set, the other cannot
+        // be updated (dockerd's words and status).
+        for (conflict, what) in [
+            (
+                new.nano_cpus > 0 && r.cpu_period > 0,
+                "Nano CPUs cannot be updated as CPU Period has already been set",
+            ),
+            (
+                new.nano_cpus > 0 && r.cpu_quota > 0,
+                "Nano CPUs cannot be updated as CPU Quota has already been set",
+            ),
+            (
+                new.cpu_period > 0 && r.nano_cpus > 0,
+                "CPU Period cannot be updated as NanoCPUs has already been set",
+            ),
+            (
+                new.cpu_quota > 0 && r.nano_cpus > 0,
+                "CPU Quota cannot be updated as NanoCPUs has already been set",
+            ),
+        ] {
+            if conflict {
+                return Err(Error::Conflict(format!("Conflicting options: {what}")));
+            }
+        }
+        if new.blkio_weight != 0 {
+            r.blkio_weight = new.blkio_weight;
+        }
+        if new.cpu_period != 0 {
+            r.cpu_period = new.cpu_period;
+        }
+        if new.cpu_quota != 0 {
+            r.cpu_quota = new.cpu_quota;
+        }
+        if !new.cpuset_mems.is_empty() {
+            r.cpuset_mems = new.cpuset_mems.clone();
+        }
+        if new.memory_reservation != 0 {
+            r.memory_reservation = new.memory_reservation;
+        }
+        if new.kernel_memory != 0 {
+            r.kernel_memory = new.kernel_memory;
+        }
         if new.memory != 0 {
             r.memory = new.memory;
         }

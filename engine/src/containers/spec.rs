@@ -7,12 +7,14 @@
 use super::users::User;
 use berth_api::container::HostConfig;
 use oci_spec::runtime::{
-    Arch, Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResources, LinuxResourcesBuilder, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg,
-    LinuxSeccompBuilder, LinuxSyscallBuilder, Mount, MountBuilder, PosixRlimitBuilder,
-    PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Arch, Capabilities, Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder,
+    LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
+    LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, LinuxSeccomp, LinuxSeccompAction,
+    LinuxSeccompArg, LinuxSeccompBuilder, LinuxSyscallBuilder, LinuxThrottleDevice,
+    LinuxThrottleDeviceBuilder, LinuxWeightDevice, LinuxWeightDeviceBuilder, Mount, MountBuilder,
+    PosixRlimitBuilder, PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -43,6 +45,15 @@ pub enum SpecError {
     /// A `--device` that cannot be added (dockerd's words).
     #[error("error gathering device information while adding custom device {path:?}: {why}")]
     Device {
+        /// The host path.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// A `--blkio-weight-device` or `--device-*-bps/iops` path that is not a device
+    /// (dockerd stats it and fails the same way).
+    #[error("{path}: {why}")]
+    BlkioDevice {
         /// The host path.
         path: String,
         /// Why.
@@ -412,14 +423,47 @@ pub fn resources(hc: &HostConfig, devices: bool) -> Result<LinuxResources, SpecE
         };
         r = r.devices(rules);
     }
+    // Every limit the request sets, as dockerd's getMemoryResources/getCPUResources/
+    // getBlkio* put them in the spec (what the kernel lacks was already cleared with a
+    // warning at create, see `facts`).
+    let mut m = LinuxMemoryBuilder::default();
+    let mut any_memory = false;
     if res.memory > 0 {
-        let mut m = LinuxMemoryBuilder::default().limit(res.memory);
+        m = m.limit(res.memory);
         // As dockerd: a swap limit only when positive (the default, twice memory,
         // wraps below zero for a memory limit near 2^63; -1 is unlimited).
         if let Some(swap) = berth_api::validate::swap_limit(res) {
             m = m.swap(swap);
         }
+        any_memory = true;
+    }
+    if res.memory_reservation > 0 {
+        m = m.reservation(res.memory_reservation);
+        any_memory = true;
+    }
+    // -1 is the CLI's "not given".
+    if let Some(swappiness) = res.memory_swappiness.filter(|s| (0..=100).contains(s)) {
+        m = m.swappiness(swappiness as u64);
+        any_memory = true;
+    }
+    // Only a request to disable it is written: the kernel's default is enabled.
+    if res.oom_kill_disable == Some(true) {
+        m = m.disable_oom_killer(true);
+        any_memory = true;
+    }
+    if res.kernel_memory > 0 {
+        m = m.kernel(res.kernel_memory);
+        any_memory = true;
+    }
+    if res.kernel_memory_tcp > 0 {
+        m = m.kernel_tcp(res.kernel_memory_tcp);
+        any_memory = true;
+    }
+    if any_memory {
         r = r.memory(m.build()?);
+    }
+    if let Some(io) = block_io(res)? {
+        r = r.block_io(io);
     }
     let mut cpu = LinuxCpuBuilder::default();
     let mut any_cpu = false;
@@ -433,6 +477,19 @@ pub fn resources(hc: &HostConfig, devices: bool) -> Result<LinuxResources, SpecE
     }
     if !res.cpuset_cpus.is_empty() {
         cpu = cpu.cpus(res.cpuset_cpus.as_str());
+        any_cpu = true;
+    }
+    if !res.cpuset_mems.is_empty() {
+        cpu = cpu.mems(res.cpuset_mems.as_str());
+        any_cpu = true;
+    }
+    // --cpu-period and --cpu-quota (berth-api refuses them together with --cpus).
+    if res.cpu_period > 0 {
+        cpu = cpu.period(res.cpu_period as u64);
+        any_cpu = true;
+    }
+    if res.cpu_quota != 0 {
+        cpu = cpu.quota(res.cpu_quota);
         any_cpu = true;
     }
     if res.cpu_realtime_period > 0 {
@@ -450,6 +507,89 @@ pub fn resources(hc: &HostConfig, devices: bool) -> Result<LinuxResources, SpecE
         r = r.pids(LinuxPidsBuilder::default().limit(p).build()?);
     }
     Ok(r.build()?)
+}
+
+/// The major and minor numbers of the device at the host path `path`.
+fn device_numbers(path: &str) -> Result<(i64, i64), SpecError> {
+    let why = |why: String| SpecError::BlkioDevice {
+        path: path.to_string(),
+        why,
+    };
+    let st = nix::sys::stat::stat(path).map_err(|e| why(e.desc().to_lowercase()))?;
+    let kind = st.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFBLK && kind != libc::S_IFCHR {
+        return Err(why("not a device node".into()));
+    }
+    Ok((
+        libc::major(st.st_rdev) as i64,
+        libc::minor(st.st_rdev) as i64,
+    ))
+}
+
+/// `--blkio-weight`, `--blkio-weight-device` and the `--device-{read,write}-{bps,iops}`
+/// throttles, with each device path turned into its numbers (as dockerd stats them).
+fn block_io(
+    res: &berth_api::container::Resources,
+) -> Result<Option<oci_spec::runtime::LinuxBlockIo>, SpecError> {
+    let throttles = |list: &Option<Vec<berth_api::container::ThrottleDevice>>| {
+        list.iter()
+            .flatten()
+            .map(|t| {
+                let (major, minor) = device_numbers(&t.path)?;
+                Ok(LinuxThrottleDeviceBuilder::default()
+                    .major(major)
+                    .minor(minor)
+                    .rate(t.rate)
+                    .build()?)
+            })
+            .collect::<Result<Vec<LinuxThrottleDevice>, SpecError>>()
+    };
+    let weights = res
+        .blkio_weight_device
+        .iter()
+        .flatten()
+        .map(|w| {
+            let (major, minor) = device_numbers(&w.path)?;
+            Ok(LinuxWeightDeviceBuilder::default()
+                .major(major)
+                .minor(minor)
+                .weight(w.weight)
+                .build()?)
+        })
+        .collect::<Result<Vec<LinuxWeightDevice>, SpecError>>()?;
+    let read_bps = throttles(&res.blkio_device_read_bps)?;
+    let write_bps = throttles(&res.blkio_device_write_bps)?;
+    let read_iops = throttles(&res.blkio_device_read_iops)?;
+    let write_iops = throttles(&res.blkio_device_write_iops)?;
+    if res.blkio_weight == 0
+        && weights.is_empty()
+        && read_bps.is_empty()
+        && write_bps.is_empty()
+        && read_iops.is_empty()
+        && write_iops.is_empty()
+    {
+        return Ok(None);
+    }
+    let mut b = LinuxBlockIoBuilder::default();
+    if res.blkio_weight > 0 {
+        b = b.weight(res.blkio_weight);
+    }
+    if !weights.is_empty() {
+        b = b.weight_device(weights);
+    }
+    if !read_bps.is_empty() {
+        b = b.throttle_read_bps_device(read_bps);
+    }
+    if !write_bps.is_empty() {
+        b = b.throttle_write_bps_device(write_bps);
+    }
+    if !read_iops.is_empty() {
+        b = b.throttle_read_iops_device(read_iops);
+    }
+    if !write_iops.is_empty() {
+        b = b.throttle_write_iops_device(write_iops);
+    }
+    Ok(Some(b.build()?))
 }
 
 /// The environment of a process: PATH and HOSTNAME when missing, TERM with a terminal,
