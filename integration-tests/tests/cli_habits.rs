@@ -366,6 +366,8 @@ fn run_and_create_flags_reach_berthd_as_docker_sends_them() {
         "--init",
         "--device",
         "/dev/null:/dev/n0:r",
+        "--volumes-from",
+        "src:ro",
         "--pid",
         "host",
         "--ipc",
@@ -399,6 +401,7 @@ fn run_and_create_flags_reach_berthd_as_docker_sends_them() {
     for field in [
         "Init",
         "Devices",
+        "VolumesFrom",
         "PidMode",
         "IpcMode",
         "UTSMode",
@@ -447,23 +450,6 @@ fn run_and_create_flags_reach_berthd_as_docker_sends_them() {
         assert_eq!(b, k, "{args:?}");
         assert_ne!(b.0, 0, "{args:?}");
     }
-    // --volumes-from reaches berthd from either CLI and is refused there (copying
-    // another container's mounts is not built): never a container made without them.
-    let args = [
-        "create",
-        "--network",
-        "none",
-        "--volumes-from",
-        "src:ro",
-        IMG,
-        "true",
-    ];
-    let (code, out, err) = same(&d, &args);
-    assert_eq!((code, out.as_str()), (1, ""), "{err}");
-    assert!(
-        err.contains("Error response from daemon: --volumes-from is not supported by berthd yet"),
-        "{err}"
-    );
     assert_eq!(d.berth_ok(&["ps", "-aq"]).lines().count(), 3);
     // The IPC mode and the OOM score's range are the daemon's to check, as docker's
     // CLI leaves them to dockerd: both CLIs send them and berthd answers both alike

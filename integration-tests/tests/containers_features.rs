@@ -727,3 +727,97 @@ fn every_resource_flag_reaches_the_cgroups_and_update_changes_them() {
     assert!(err.contains("/etc/hostname"), "{err}");
     d.ok(&["rm", "-f", "res"]);
 }
+
+/// `--volumes-from`: the other container's volumes and binds at the same places, shared
+/// (what one writes the other reads), read-only with `:ro`; `rm -v` of the borrower
+/// leaves them; a bad mode is refused in dockerd's words, nothing made.
+#[test]
+fn volumes_from_shares_the_other_containers_mounts() {
+    let d = Berthd::start();
+    let bind = tempfile::tempdir().unwrap();
+    std::fs::write(bind.path().join("host.txt"), "from the host\n").unwrap();
+    let bind_arg = format!("{}:/b", bind.path().display());
+    d.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "src",
+        "-v",
+        "/shared",
+        "-v",
+        &bind_arg,
+        IMG,
+        "sh",
+        "-c",
+        "echo from-src > /shared/f",
+    ]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volumes-from",
+        "src",
+        IMG,
+        "sh",
+        "-c",
+        "cat /shared/f /b/host.txt; echo from-borrower > /shared/g",
+    ]);
+    assert_eq!(out, "from-src\nfrom the host\n");
+    let (code, _, err) = d.run(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--volumes-from",
+            "src:ro",
+            IMG,
+            "sh",
+            "-c",
+            "cat /shared/g && touch /shared/h",
+        ],
+        None,
+    );
+    assert_ne!(code, 0, "wrote through :ro");
+    assert!(err.contains("Read-only file system"), "{err}");
+    // The borrower's rm -v left the volume: src still has what the borrower wrote.
+    let volume = d.inspect(
+        "src",
+        "{{(index .Mounts 0).Name}}{{(index .Mounts 1).Name}}",
+    );
+    assert!(
+        d.ok(&["volume", "ls", "-q"]).contains(volume.trim()),
+        "{volume}"
+    );
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volumes-from",
+        "src:ro",
+        IMG,
+        "cat",
+        "/shared/g",
+    ]);
+    assert_eq!(out, "from-borrower\n");
+    // (An unknown container is a 404, which the docker CLI takes for a missing image
+    // and pulls: the engine's unit test covers that refusal.)
+    let err = d.err(&[
+        "create",
+        "--name",
+        "bad",
+        "--volumes-from",
+        "src:rx",
+        IMG,
+        "true",
+    ]);
+    assert!(err.contains("invalid mode: rx"), "{err}");
+    assert!(
+        d.run(&["inspect", "bad"], None).0 != 0,
+        "a container was made"
+    );
+    d.ok(&["rm", "-v", "src"]);
+}

@@ -237,13 +237,6 @@ impl ContainerService {
                 )));
             }
         }
-        // Copying another container's mounts is not built yet either: refused, never
-        // silently created without them.
-        if hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty()) {
-            return Err(Error::Invalid(
-                "--volumes-from is not supported by berthd yet".into(),
-            ));
-        }
         validate::adapt(
             &mut hc,
             &self.facts,
@@ -442,23 +435,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn volumes_from_is_refused_and_nothing_is_made() {
+    async fn volumes_from_an_unknown_container_or_a_bad_mode_is_refused_and_nothing_is_made() {
         let h = crate::containers::testing::Harness::new().await;
-        let body = serde_json::json!({
-            "Image": "img:1",
-            "HostConfig": {"NetworkMode": "none", "VolumesFrom": ["other:ro"]},
-        });
-        let req =
-            ContainerCreateRequest::decode(Some("application/json"), body.to_string().as_bytes())
-                .unwrap();
-        let e = h.svc.create(Some("copier"), req).await.unwrap_err();
-        assert!(matches!(e, Error::Invalid(_)), "{e}");
-        assert!(
-            e.to_string()
-                .contains("--volumes-from is not supported by berthd yet"),
-            "{e}"
-        );
-        assert!(h.svc.get("copier").is_err(), "nothing is made");
-        assert!(!h.svc.store.name_taken("copier"), "the name is free");
+        for (from, want) in [
+            ("other:ro", "No such container: other"),
+            ("other:rx", "invalid mode: rx"),
+        ] {
+            let body = serde_json::json!({
+                "Image": "img:1",
+                "HostConfig": {"NetworkMode": "none", "VolumesFrom": [from]},
+            });
+            let req = ContainerCreateRequest::decode(
+                Some("application/json"),
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+            let e = h.svc.create(Some("copier"), req).await.unwrap_err();
+            assert!(e.to_string().contains(want), "{from}: {e}");
+            assert!(h.svc.get("copier").is_err(), "nothing is made");
+            assert!(!h.svc.store.name_taken("copier"), "the name is free");
+        }
     }
 }

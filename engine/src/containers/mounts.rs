@@ -97,8 +97,38 @@ impl ContainerService {
                 create: false,
             })
         };
+        // --volumes-from first, as dockerd: every mount of each named container at the
+        // same place (read-only with `:ro`), not owned by this one; this container's own
+        // binds and volumes then take their destinations over.
+        for entry in hc.volumes_from.iter().flatten() {
+            let (id, mode) = entry.split_once(':').unwrap_or((entry.as_str(), ""));
+            if id.is_empty() {
+                return Err(Error::Invalid(
+                    "volumes-from specification cannot be an empty string".into(),
+                ));
+            }
+            let rw = match mode {
+                "" | "rw" => true,
+                "ro" => false,
+                other => return Err(Error::Invalid(format!("invalid mode: {other}"))),
+            };
+            let from = self.get(id)?;
+            for m in from.read(|r| r.mounts.clone()) {
+                out.retain(|o| o.point.destination != m.point.destination);
+                out.push(MountRecord {
+                    point: MountPoint {
+                        rw: m.point.rw && rw,
+                        mode: String::new(),
+                        ..m.point
+                    },
+                    anonymous: false,
+                    create: false,
+                });
+            }
+        }
         for spec in specs {
             let dst = spec.destination.clone();
+            out.retain(|o| o.point.destination != dst);
             match spec.kind {
                 MountKind::Bind => {
                     if !spec.create_source && !Path::new(&spec.source).exists() {
