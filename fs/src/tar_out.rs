@@ -72,9 +72,11 @@ fn read_err(name: &OsStr) -> impl Fn(Errno) -> Error + '_ {
 /// A file's content as exactly the `left` bytes its header announced: a file that
 /// shrinks while it is read is padded with zeros and one that grows is cut, as GNU tar
 /// does, so that the archive stays well-formed whatever the container does meanwhile.
-struct Exact<R> {
-    inner: R,
-    left: u64,
+pub struct Exact<R> {
+    /// What is read.
+    pub inner: R,
+    /// Bytes still to give.
+    pub left: u64,
 }
 
 impl<R: Read> Read for Exact<R> {

@@ -245,31 +245,6 @@ struct TarWriter<'a, W: Write> {
     skip_stubs: Option<Option<&'a Root>>,
 }
 
-/// A file's content as exactly the bytes its header announced (a file that a running
-/// container shrinks is padded, one it grows is cut), so the tar stays well-formed.
-struct Exact<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let want = self.left.min(buf.len() as u64) as usize;
-        if want == 0 {
-            return Ok(0);
-        }
-        let n = match self.inner.read(&mut buf[..want])? {
-            0 => {
-                buf[..want].fill(0);
-                want
-            }
-            n => n,
-        };
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
 fn header(st: &FileStat, t: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(t);
@@ -403,7 +378,7 @@ impl<W: Write> TarWriter<'_, W> {
                 h.set_size(size);
                 let cap = capability(fd.as_fd());
                 self.stats.bytes += size;
-                let data = Exact {
+                let data = berth_fs::tar_out::Exact {
                     inner: std::io::BufReader::with_capacity(128 * 1024, std::fs::File::from(fd)),
                     left: size,
                 };
