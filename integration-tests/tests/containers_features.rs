@@ -821,3 +821,120 @@ fn volumes_from_shares_the_other_containers_mounts() {
     );
     d.ok(&["rm", "-v", "src"]);
 }
+
+/// The namespace of this process's `kind` as the kernel names it (`pid:[4026…]`),
+/// read inside a container.
+fn ns_of(d: &Berthd, name: &str, kind: &str) -> String {
+    d.ok(&["exec", name, "readlink", &format!("/proc/self/ns/{kind}")])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn pid_and_ipc_of_another_container_are_joined_as_dockerd_joins_them() {
+    let d = Berthd::start();
+    let run = |name: &str, flags: &[&str]| {
+        let mut a = vec!["run", "-d", "--name", name, "--network", "none"];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(&[IMG, "sleep", "300"]);
+        d.ok(&a);
+    };
+    run("donor", &["--ipc", "shareable"]);
+    run(
+        "joiner",
+        &["--pid", "container:donor", "--ipc", "container:donor"],
+    );
+    // The same namespaces, as the kernel names them; the donor's init is PID 1 there.
+    for kind in ["pid", "ipc"] {
+        assert_eq!(
+            ns_of(&d, "joiner", kind),
+            ns_of(&d, "donor", kind),
+            "{kind}"
+        );
+    }
+    assert_ne!(ns_of(&d, "joiner", "mnt"), ns_of(&d, "donor", "mnt"));
+    let init = d.ok(&["exec", "joiner", "cat", "/proc/1/cmdline"]);
+    assert_eq!(init, "sleep\u{0}300\u{0}");
+    // Shared memory: what one writes in /dev/shm the other reads; it is the host-side
+    // tmpfs dockerd gives a shareable container, unmounted once the donor stops.
+    d.ok(&["exec", "joiner", "sh", "-c", "echo shared > /dev/shm/x"]);
+    assert_eq!(d.ok(&["exec", "donor", "cat", "/dev/shm/x"]), "shared\n");
+    let id = d.inspect("donor", "{{.Id}}").trim().to_string();
+    let shm_mounts = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&format!("/containers/{id}/mounts/shm")))
+            .count()
+    };
+    assert_eq!(shm_mounts(), 1);
+    assert_eq!(
+        d.inspect("joiner", "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}")
+            .trim(),
+        format!("container:{id} container:{id}")
+    );
+    // A donor that is not shareable, or not running: refused at start in dockerd's
+    // words, nothing left running.
+    run("private", &[]);
+    let err = d.err(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ipc",
+        "container:private",
+        IMG,
+        "true",
+    ]);
+    let private = d.inspect("private", "{{.Id}}").trim().to_string();
+    assert!(
+        err.contains(&format!(
+            "can't join IPC of container {private}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+        )),
+        "{err}"
+    );
+    d.ok(&["rm", "-f", "private"]);
+    d.ok(&["stop", "-t", "0", "donor"]);
+    assert_eq!(shm_mounts(), 0, "the donor's shm outlived its run");
+    // The joiner's PID namespace ended with its init.
+    d.wait_until("the joiner's exit", Duration::from_secs(20), || {
+        d.inspect("joiner", "{{.State.Running}}").trim() == "false"
+    });
+    for flag in ["--pid", "--ipc"] {
+        let err = d.err(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            flag,
+            "container:donor",
+            IMG,
+            "true",
+        ]);
+        assert!(
+            err.contains(&format!("container {id} is not running")),
+            "{flag}: {err}"
+        );
+    }
+    assert_eq!(
+        d.ok(&["ps", "-aq", "--filter", "status=created"]).trim(),
+        "",
+        "a refused run left a container"
+    );
+    // With the berth CLI too.
+    d.ok(&["start", "donor"]);
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "container:donor",
+        IMG,
+        "cat",
+        "/proc/1/cmdline",
+    ]);
+    assert_eq!(out, "sleep\u{0}300\u{0}");
+    d.ok(&["rm", "-f", "joiner", "donor"]);
+    assert_eq!(shm_mounts(), 0);
+}

@@ -770,8 +770,15 @@ fn lifecycle_rounds(victim: Victim, test: &str) {
             );
             codes_seen.push(got);
             let logs = rig.d.ok(&["logs", &name]);
-            // One run per start; a second only after a killed shim made the first fail.
-            let max_runs = if victim == Victim::Shim {
+            // One run per start; a second only after a killed shim made the first fail,
+            // or after a berthd killed inside a start (`start`, `run -d`) before it
+            // recorded the run: it comes back to a created container and ends the task
+            // it finds behind it, as dockerd without live-restore does, and the run's
+            // lines stay in the log before the next start's.
+            let start_cut = victim == Victim::Berthd
+                && matches!(op, Op::Start | Op::Run)
+                && st.status == "created";
+            let max_runs = if victim == Victim::Shim || start_cut {
                 starts.max(1)
             } else {
                 1
@@ -804,17 +811,14 @@ fn lifecycle_rounds(victim: Victim, test: &str) {
 }
 
 /// A berthd killed inside `docker start` (the supervisor's task made, the record not yet
-/// saved as running) left a live task behind a "Created" container; restore now removes
-/// a task (or a supervisor record) it finds behind any container that is not running
-/// (monitor.rs, `reap_leftover_task`): 2 runs of 16 rounds and 8-round runs clean.
-/// Still ignored for one case left (seed 1796375309011650036, round 13): a berthd killed
-/// inside `docker rm -f` after the exit was seen and the task deleted, before the exit was
-/// saved, comes back with the container exited 255 instead of 137: `finish_run` deletes
-/// the task before it saves the exit (the crash suite's e030ef9 on the old core saved
-/// first; in the new core waiters wake at the state's transition and the network is
-/// detached before it, so the order needs care).
+/// saved as running) left a live task behind a "Created" container; restore removes a
+/// task (or a supervisor record) it finds behind any container that is not running
+/// (monitor.rs, `reap_leftover_task`). A berthd killed inside `docker rm -f` after the
+/// exit was seen and the task deleted came back with exit 255 (seed 1796375309011650036,
+/// round 13): the exit is now on disk before the task goes (`finish_run`); and one
+/// killed inside the removal of the directory left it behind: it is renamed first and
+/// what a crash leaves of it goes at the next start.
 #[test]
-#[ignore = "a berthd kill -9 inside rm -f can record exit 255 instead of 137; see the comment"]
 fn berthd_kill9_at_random_points_of_container_operations() {
     lifecycle_rounds(
         Victim::Berthd,
@@ -822,16 +826,11 @@ fn berthd_kill9_at_random_points_of_container_operations() {
     );
 }
 
-/// Ignored for a known leak of the container core merged from enginecore, seen in its
-/// first run (1 round in 8): after a supervisor kill -9 during container operations, a
-/// container berthd does not see running keeps a live task (shim, init, rootfs mount,
-/// cgroups, bundle and supervisor record) that `docker rm` leaves. On the old core the
-/// same loop passed 25 and 40 rounds with the fixes committed there (12c5647, d2b8452,
-/// 97c4606): restore asks the supervisor about every record; deletes and the signals
-/// of stop and rm -f wait (bounded) for a supervisor berthd is reviving.
+/// A supervisor killed inside a container's start left a live task (shim, init, rootfs
+/// mount, cgroups, bundle and supervisor record) behind a container berthd showed
+/// "Created", which `docker rm` left: once the supervisor is back berthd reaps a task it
+/// finds behind any container that is not running, and `rm` kills one it finds.
 #[test]
-#[ignore = "known leak of a live task after a supervisor kill -9 (shim, init, mount, \
-            cgroups, record left); see the comment"]
 fn supervisor_kill9_at_random_points_of_container_operations() {
     lifecycle_rounds(
         Victim::Supervisor,
@@ -852,13 +851,8 @@ fn shim_kill9_at_random_points_of_container_operations() {
 /// on, orphaned, and the init it makes would wait for a start forever, in its cgroups,
 /// unless the supervisor waits for that `create` before its `delete` (it did not: one
 /// round in about 18 left the init and its cgroups behind after `docker rm`; fixed in
-/// the supervisor, 574bf32: 60 rounds clean). Ignored since the merge of enginecore's
-/// container core: when the kill lands just after Create, `docker rm -f` of the
-/// container (its task stopped with 137) leaves its directory under data/containers
-/// (first merged run, round 2 of 8).
+/// the supervisor, 574bf32: 60 rounds clean).
 #[test]
-#[ignore = "known leak since enginecore's core: rm -f after a shim kill leaves the \
-            container's directory; see the comment"]
 fn shim_kill9_inside_task_create() {
     let test = "shim_kill9_inside_task_create";
     let mut rng = chaos(test);

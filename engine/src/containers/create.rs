@@ -225,17 +225,13 @@ impl ContainerService {
         }
         // runc refuses these at start; berthd at create, in the same words.
         validate::sysctls(&hc.sysctls, validate::Namespaces::of(&hc)).map_err(invalid)?;
-        // Joining another container's namespaces is not built yet: refused, never
-        // silently given a namespace of its own.
-        for (flag, joins) in [
-            ("--pid", hc.pid_mode.container().is_some()),
-            ("--ipc", hc.ipc_mode.container().is_some()),
-        ] {
-            if joins {
-                return Err(Error::Invalid(format!(
-                    "{flag} container:NAME is not supported by berthd yet"
-                )));
-            }
+        // The container whose PID or IPC namespace it joins exists now; it is recorded
+        // by ID, as dockerd records it (whether it runs is checked at start).
+        if let Some(other) = hc.pid_mode.container() {
+            hc.pid_mode = format!("container:{}", self.get(other)?.id).as_str().into();
+        }
+        if let Some(other) = hc.ipc_mode.container() {
+            hc.ipc_mode = format!("container:{}", self.get(other)?.id).as_str().into();
         }
         validate::adapt(
             &mut hc,
@@ -411,26 +407,48 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn joining_another_containers_pid_or_ipc_is_refused_and_nothing_is_made() {
+    async fn joining_the_pid_or_ipc_of_a_missing_container_is_refused_and_nothing_is_made() {
         let h = crate::containers::testing::Harness::new().await;
-        for (mode, flag) in [("PidMode", "--pid"), ("IpcMode", "--ipc")] {
-            let body = serde_json::json!({
-                "Image": "img:1",
-                "HostConfig": {"NetworkMode": "none", mode: "container:other"},
+        let other = h.create("other", serde_json::json!({})).await;
+        for mode in ["PidMode", "IpcMode"] {
+            let body = |target: &str| {
+                let body = serde_json::json!({
+                    "Image": "img:1",
+                    "HostConfig": {"NetworkMode": "none", mode: format!("container:{target}")},
+                });
+                ContainerCreateRequest::decode(
+                    Some("application/json"),
+                    body.to_string().as_bytes(),
+                )
+                .unwrap()
+            };
+            let e = h
+                .svc
+                .create(Some("joiner"), body("nope"))
+                .await
+                .unwrap_err();
+            assert!(matches!(e, Error::NotFound(_)), "{e}");
+            assert_eq!(e.to_string(), "No such container: nope");
+            assert!(h.svc.get("joiner").is_err(), "nothing is made");
+            assert!(!h.svc.store.name_taken("joiner"), "the name is free");
+            // By name, recorded by ID; its start is refused while the other is not
+            // running, in dockerd's words.
+            h.svc.create(Some("joiner"), body("other")).await.unwrap();
+            let joiner = h.svc.get("joiner").unwrap();
+            let recorded = joiner.read(|r| {
+                serde_json::to_value(&r.host_config).unwrap()[mode]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
             });
-            let req = ContainerCreateRequest::decode(
-                Some("application/json"),
-                body.to_string().as_bytes(),
-            )
-            .unwrap();
-            let e = h.svc.create(Some("joiner"), req).await.unwrap_err();
-            assert!(matches!(e, Error::Invalid(_)), "{e}");
+            assert_eq!(recorded, format!("container:{}", other.id));
+            let e = h.svc.start("joiner").await.unwrap_err().to_string();
             assert!(
-                e.to_string()
-                    .contains(&format!("{flag} container:NAME is not supported")),
+                e.ends_with(&format!("container {} is not running", other.id)),
                 "{e}"
             );
-            assert!(h.svc.get("joiner").is_err(), "nothing is made");
+            assert_eq!(joiner.status(), crate::containers::state::Status::Created);
+            h.svc.remove("joiner", true).await.unwrap();
         }
     }
 

@@ -136,8 +136,14 @@ impl ContainerService {
 
     /// Everything a start makes before the supervisor is asked: the spec, the files it
     /// binds, the FIFOs, the log. Blocking.
-    fn prepare(&self, rec: &Record, netns: Option<PathBuf>) -> Result<Prepared> {
+    fn prepare(
+        &self,
+        rec: &Record,
+        netns: Option<PathBuf>,
+        joins: spec::Joins,
+    ) -> Result<Prepared> {
         let id = rec.id.clone();
+        self.mount_shm(rec)?;
         let dir = self.dir(&id);
         let lowers = self.lowerdirs(rec)?;
         let group_add = rec.host_config.group_add.clone().unwrap_or_default();
@@ -164,6 +170,7 @@ impl ContainerService {
             cgroup_parent: &self.cgroup_parent,
             mounts: self.oci_mounts(rec)?,
             netns,
+            joins,
         })
         .map_err(|e| Error::Invalid(e.to_string()))?;
         let lowerdir = lowers
@@ -250,18 +257,26 @@ impl ContainerService {
             r.oom = false;
             r.epoch += 1;
         });
+        // Another container's namespaces it joins: checked before anything is made.
+        let joins = match self.joins(&rec) {
+            Ok(j) => j,
+            Err(e) => {
+                c.run(|r| r.phase = Phase::Idle);
+                return Err(e);
+            }
+        };
         // The network first: the spec joins the namespace berthd made and configured.
         let netns = match self.attach_network(&rec).await {
             Ok(p) => p,
             Err(e) => {
-                self.detach_network(&id).await;
+                self.release_run(&id).await;
                 c.run(|r| r.phase = Phase::Idle);
                 return Err(e);
             }
         };
         let networked = began.elapsed();
         let this = self.clone();
-        let prepared = super::blocking(move || this.prepare(&rec, netns)).await;
+        let prepared = super::blocking(move || this.prepare(&rec, netns, joins)).await;
         let Prepared {
             task,
             process,
@@ -269,7 +284,7 @@ impl ContainerService {
         } = match prepared {
             Ok(p) => p,
             Err(e) => {
-                self.detach_network(&id).await;
+                self.release_run(&id).await;
                 c.run(|r| r.phase = Phase::Idle);
                 return Err(e);
             }
@@ -303,7 +318,7 @@ impl ContainerService {
                 *c.stdin.lock().await = None;
                 c.run(|r| r.phase = Phase::Idle);
                 let _ = self.sv.delete(&id).await;
-                self.detach_network(&id).await;
+                self.release_run(&id).await;
                 fifos_remove(&fifos).await;
                 return Err(e);
             }
@@ -556,18 +571,20 @@ impl ContainerService {
         c.run(|r| r.epoch += 1);
         self.store.remove(&c.id);
         self.health.forget(&c.id);
-        let _ = self.sv.delete(&c.id).await;
-        self.detach_network(&c.id).await;
+        // Its task is gone with its exit; one a crash left behind is reaped here.
+        self.reap_leftover_task(&c.id).await;
         self.execs.forget_container(&c.id);
         let rec = c.record();
         let (fifo_dir, dir) = (self.fifo_dir(&c.id), self.dir(&c.id));
+        let trash = self.store.removing(&c.id);
         let anonymous = volumes || rec.auto_remove();
         let (this, gone) = (self.clone(), rec.clone());
         // The directories (and anonymous volumes that nothing else uses) go on the
         // blocking pool.
         let removed = tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(fifo_dir);
-            let r = std::fs::remove_dir_all(&dir);
+            // Renamed first: a crash inside the removal leaves no container half there.
+            let r = std::fs::rename(&dir, &trash).and_then(|()| std::fs::remove_dir_all(&trash));
             if anonymous {
                 this.remove_anonymous_volumes(&gone);
             }

@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod mounts;
 pub mod network;
 pub mod record;
+pub mod sharing;
 pub mod spec;
 pub mod state;
 pub mod stats;

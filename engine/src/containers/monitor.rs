@@ -195,17 +195,10 @@ impl ContainerService {
             let _ = tokio::task::spawn_blocking(move || fifos.remove()).await;
         }
         *c.stdin.lock().await = None;
-        if let Err(e) = self.sv.delete(&c.id).await {
-            tracing::warn!(id = %c.id, error = %e, "deleting the task of an exited container");
-        }
-        // Its task is gone: so go its veths, addresses, ports, names and namespace.
-        self.detach_network(&c.id).await;
         let code = i64::from(exit.exit_status);
-        let status = ExitStatus {
+        let exit_status = |oom_killed| ExitStatus {
             code,
-            // Read after the task's deletion: the OOM event, published just after the
-            // exit, has arrived by then.
-            oom_killed: c.run(|r| r.oom),
+            oom_killed,
             at: rfc3339(exit.exited_at),
         };
         let (manual, started_at) = c.read(|r| (r.manual_stop, r.state.started_at.clone()));
@@ -222,16 +215,50 @@ impl ContainerService {
         let (delay, count) =
             c.restarts(|m| (m.should_restart(code, manual, ran_for), m.restart_count));
         let delay = delay.map(|d| d.mul_f64(self.restart_delay.as_secs_f64() / 0.1));
+        let end = |s: &mut super::state::State, status: &ExitStatus| {
+            if delay.is_some() {
+                s.set_restarting(status);
+            } else {
+                s.set_stopped(status);
+            }
+        };
+        // The exit is on disk before the task (which holds it too) goes: a berthd killed
+        // in between comes back to the container's own exit code, not to a task it
+        // cannot find. Waiters wake only below, once the task and network are gone, so
+        // that what they do next (start, rm) finds nothing of this run. Not for a
+        // container removed once it exits (`run --rm`): its exit code goes with it, and
+        // two fsyncs less are on the path its client waits on.
+        if !c.read(Record::auto_remove) {
+            let preliminary = exit_status(c.run(|r| r.oom));
+            let saved = self
+                .store
+                .save_with(&c, |r| {
+                    if delay.is_some() {
+                        r.restart_count = count;
+                    }
+                    end(&mut r.state, &preliminary);
+                })
+                .await;
+            if let Err(e) = saved {
+                tracing::warn!(id = %c.id, error = %e, "saving an exit");
+            }
+        }
+        if let Err(e) = self.sv.delete(&c.id).await {
+            tracing::warn!(id = %c.id, error = %e, "deleting the task of an exited container");
+        }
+        // Its task is gone: so go its veths, addresses, ports, names and namespace.
+        self.release_run(&c.id).await;
+        // Read after the task's deletion: the OOM event, published just after the exit,
+        // has arrived by then.
+        let status = exit_status(c.run(|r| r.oom));
         let epoch = c.run(|r| {
             r.phase = Phase::Idle;
             r.epoch
         });
         if delay.is_some() {
             c.update(|r| r.restart_count = count);
-            c.transition(|s| s.set_restarting(&status));
-        } else {
-            c.transition(|s| s.set_stopped(&status));
         }
+        c.transition(|s| end(s, &status));
         super::health::mark_unhealthy(&c);
         if let Err(e) = self.store.save(&c).await {
             tracing::warn!(id = %c.id, error = %e, "saving container state");
@@ -268,34 +295,57 @@ impl ContainerService {
         });
     }
 
-    /// A record that is not running has no task. One found at restore was left by a
-    /// berthd killed inside a start (the task made, the record not yet saved as
-    /// running) or between an exit and the task's deletion: its processes are killed
-    /// and the task deleted (its mounts and cgroups with it), so nothing runs behind a
-    /// container berthd shows stopped and `docker rm` leaves nothing.
-    async fn reap_leftover_task(&self, id: &str) {
+    /// A record that is not running has no task. One found is left by a daemon killed
+    /// inside an operation: a berthd killed inside a start (the task made, the record
+    /// not yet saved as running) or between an exit and the task's deletion, or a
+    /// supervisor killed inside a start (the task made, berthd told it failed). Its
+    /// processes are killed and the task deleted (its mounts and cgroups with it), so
+    /// nothing runs behind a container berthd shows stopped and `docker rm` leaves
+    /// nothing. Without a leftover this is one delete that finds nothing.
+    pub(crate) async fn reap_leftover_task(&self, id: &str) {
         // The supervisor's record may be there without a task (made, then the crash):
-        // the delete below removes either, and is a no-op when neither is.
-        let st = self.sv.state(id, "").await;
-        if let Ok(st) = st.as_ref() {
-            tracing::info!(id, status = ?st.status, "removing the task a crash left behind a stopped container");
-        }
-        if st.is_ok_and(|st| st.status != supervisor::Status::Stopped) {
-            let _ = self.sv.kill(id, "", 9, true).await;
-            // Bounded: SIGKILL ends it at once unless the kernel is stuck.
-            for _ in 0..50 {
-                match self.sv.state(id, "").await {
-                    Ok(s) if s.status != supervisor::Status::Stopped => {
-                        tokio::time::sleep(Duration::from_millis(100)).await
+        // the delete removes either. It refuses a live task (Conflict): that one is
+        // killed first.
+        match self.sv.delete(id).await {
+            Ok(()) => {}
+            Err(supervisor::Error::Conflict(_)) => {
+                tracing::info!(
+                    id,
+                    "killing the live task a crash left behind a stopped container"
+                );
+                let _ = self.sv.kill(id, "", 9, true).await;
+                // Bounded: SIGKILL ends it at once unless the kernel is stuck.
+                for _ in 0..50 {
+                    match self.sv.state(id, "").await {
+                        Ok(s) if s.status != supervisor::Status::Stopped => {
+                            tokio::time::sleep(Duration::from_millis(100)).await
+                        }
+                        _ => break,
                     }
-                    _ => break,
+                }
+                if let Err(e) = self.sv.delete(id).await {
+                    tracing::warn!(id, error = %e, "deleting a task a crash left");
                 }
             }
+            Err(e) => tracing::warn!(id, error = %e, "deleting a task a crash left"),
         }
-        if let Err(e) = self.sv.delete(id).await {
-            tracing::warn!(id, error = %e, "deleting a task a crash left");
-        }
-        self.detach_network(id).await;
+        self.release_run(id).await;
+    }
+
+    /// After the supervisor came back: a task it still has behind a container that is
+    /// not running (a start it died inside of) is reaped, each under its container's
+    /// operation lock so that no start of berthd's own is mistaken for one.
+    fn reap_after_supervisor_restart(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            for c in this.store.all() {
+                let _op = c.op.lock().await;
+                let idle = c.run(|r| r.phase == Phase::Idle);
+                if idle && !c.running() && c.status() != Status::Restarting {
+                    this.reap_leftover_task(&c.id).await;
+                }
+            }
+        });
     }
 
     /// A container that was running when berthd stopped: follow it again if its task
@@ -305,7 +355,9 @@ impl ContainerService {
         match rec.state.status() {
             Status::Running | Status::Paused => {}
             Status::Restarting => {
-                // berthd stopped during the restart delay: the restart is due now.
+                // berthd stopped during the restart delay (or between the exit's
+                // record and its task's deletion): the restart is due now.
+                self.reap_leftover_task(&rec.id).await;
                 let epoch = c.run(|r| r.epoch);
                 self.schedule_restart(c.clone(), epoch, Duration::ZERO);
                 return;
@@ -392,6 +444,7 @@ impl ContainerService {
     /// After events were lost: what the supervisor says of every run berthd believes
     /// alive is what happened.
     async fn resync(self: &Arc<Self>) {
+        self.reap_after_supervisor_restart();
         for c in self.store.all() {
             let Phase::Running(pid) = c.run(|r| r.phase) else {
                 continue;
@@ -642,6 +695,49 @@ mod flows {
         h.fake.exit(&c.id, 2);
         h.until("second exit", || c.read(|r| r.state.exit_code) == 2)
             .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_exit_is_on_disk_before_its_task_is_deleted() {
+        let h = Harness::new().await;
+        let c = h.create("saved", json!({})).await;
+        h.svc.start("saved").await.unwrap();
+        // What a berthd killed at the task's deletion would find on restart.
+        let record = h
+            .dir
+            .path()
+            .join("data/containers")
+            .join(&c.id)
+            .join("config.v2.json");
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let seen_by_hook = seen.clone();
+        *h.fake.on_delete.lock().unwrap() = Some(Box::new(move |_| {
+            let bytes = std::fs::read(&record).unwrap();
+            let rec: Record = serde_json::from_slice(&bytes).unwrap();
+            *seen_by_hook.lock().unwrap() = Some((rec.state.status(), rec.state.exit_code));
+        }));
+        h.fake.exit(&c.id, 3);
+        h.status(&c, Status::Exited).await;
+        assert_eq!(*seen.lock().unwrap(), Some((Status::Exited, 3)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_task_left_behind_a_stopped_container_is_reaped_when_the_supervisor_returns() {
+        let h = Harness::new().await;
+        let c = h.create("orphan", json!({})).await;
+        // The supervisor died inside this container's start: berthd was told the start
+        // failed, but the task was made and runs.
+        h.fake.seed(&c.id, 6161, None);
+        h.fake.disconnect();
+        h.until("the live task reaped", || {
+            h.fake.status(&c.id, "").is_none()
+        })
+        .await;
+        assert!(h.fake.called(&format!("kill {}  9", c.id)));
+        assert_eq!(c.status(), Status::Created);
+        // And it starts as any created container does.
+        h.svc.start("orphan").await.unwrap();
+        assert_eq!(c.status(), Status::Running);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

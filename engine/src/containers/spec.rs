@@ -301,6 +301,22 @@ pub struct SpecInput<'a> {
     /// The network namespace to join (berthd's for a bridged container, or another
     /// container's); None: a new one the runtime makes (the host's with `host`).
     pub netns: Option<std::path::PathBuf>,
+    /// Another container's namespaces it joins, and the shared memory it binds.
+    pub joins: Joins,
+}
+
+/// What a container shares with another (`--pid container:NAME`, `--ipc
+/// container:NAME`) or offers (`--ipc shareable`), as dockerd's spec gives it: the
+/// namespaces of the other's init by path, and a host-side tmpfs at /dev/shm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Joins {
+    /// The PID namespace to join (`/proc/PID/ns/pid`).
+    pub pid: Option<std::path::PathBuf>,
+    /// The IPC namespace to join (`/proc/PID/ns/ipc`).
+    pub ipc: Option<std::path::PathBuf>,
+    /// The host directory bound at /dev/shm (a shareable container's tmpfs, its own or
+    /// the one whose IPC it joins); None: a tmpfs of its own.
+    pub shm: Option<std::path::PathBuf>,
 }
 
 fn cap_set(caps: &[String]) -> Capabilities {
@@ -765,15 +781,23 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let host_net = hc.network_mode.is_host();
     let mut namespaces = Vec::new();
     // `--pid host`, `--ipc host`, `--uts host`: the host's namespace is kept (no entry);
-    // `container:NAME` modes are refused at create.
-    for (t, private) in [
-        (LinuxNamespaceType::Pid, !hc.pid_mode.is_host()),
-        (LinuxNamespaceType::Ipc, !hc.ipc_mode.is_host()),
-        (LinuxNamespaceType::Uts, !hc.uts_mode.is_host()),
-        (LinuxNamespaceType::Mount, true),
+    // `container:NAME`: the other container's, by path.
+    let joins = &input.joins;
+    for (t, private, joined) in [
+        (LinuxNamespaceType::Pid, !hc.pid_mode.is_host(), &joins.pid),
+        (LinuxNamespaceType::Ipc, !hc.ipc_mode.is_host(), &joins.ipc),
+        (LinuxNamespaceType::Uts, !hc.uts_mode.is_host(), &None),
+        (LinuxNamespaceType::Mount, true, &None),
     ] {
-        if private {
-            namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
+        match joined {
+            Some(path) => namespaces.push(
+                LinuxNamespaceBuilder::default()
+                    .typ(t)
+                    .path(path.clone())
+                    .build()?,
+            ),
+            None if private => namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?),
+            None => {}
         }
     }
     match &input.netns {
@@ -802,12 +826,17 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         &["nosuid", "noexec", "nodev", "ro"]
     };
     let mut mounts = kernel_mounts(sys_opts, &["ro", "nosuid", "noexec", "nodev"])?;
-    mounts.push(if hc.ipc_mode.is_host() {
+    let shared_shm = if hc.ipc_mode.is_host() {
         // The host's shared memory, as dockerd gives `--ipc host`.
+        Some("/dev/shm".to_string())
+    } else {
+        joins.shm.as_ref().map(|p| p.display().to_string())
+    };
+    mounts.push(if let Some(source) = shared_shm {
         mount(
             "/dev/shm",
             "bind",
-            "/dev/shm",
+            &source,
             &["rbind", "nosuid", "noexec", "nodev"],
         )?
     } else {
@@ -974,6 +1003,7 @@ mod tests {
             cgroup_parent: "/berth",
             mounts: Vec::new(),
             netns: None,
+            joins: Joins::default(),
         }
     }
 
@@ -1039,6 +1069,34 @@ mod tests {
             .clone();
         assert_eq!(shm["source"], "/dev/shm");
         assert_eq!(shm["type"], "bind");
+    }
+
+    #[test]
+    fn joined_pid_and_ipc_namespaces_and_shared_memory_are_the_other_containers() {
+        let hc =
+            hc(json!({"NetworkMode": "none", "PidMode": "container:a", "IpcMode": "container:a"}));
+        let dir = Path::new("/c");
+        let mut i = input(&hc, dir);
+        i.joins = Joins {
+            pid: Some("/proc/42/ns/pid".into()),
+            ipc: Some("/proc/42/ns/ipc".into()),
+            shm: Some("/data/containers/a/mounts/shm".into()),
+        };
+        let v = serde_json::to_value(build(&i).unwrap()).unwrap();
+        let ns = v["linux"]["namespaces"].as_array().unwrap();
+        assert_eq!(ns[0], json!({"type": "pid", "path": "/proc/42/ns/pid"}));
+        assert_eq!(ns[1], json!({"type": "ipc", "path": "/proc/42/ns/ipc"}));
+        let shm = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (shm["type"].as_str(), shm["source"].as_str()),
+            (Some("bind"), Some("/data/containers/a/mounts/shm"))
+        );
     }
 
     #[test]

@@ -56,6 +56,7 @@ impl Store {
         for e in std::fs::read_dir(dir)?.flatten() {
             let p = e.path().join(RECORD);
             let Ok(bytes) = std::fs::read(&p) else {
+                remove_if_half_made(&e.path(), &p);
                 continue;
             };
             let rec = match load(&bytes) {
@@ -74,6 +75,13 @@ impl Store {
             dir: dir.to_path_buf(),
             index: RwLock::new(index),
         })
+    }
+
+    /// Where a container's directory goes to be removed: a crash while it is being
+    /// removed leaves it there, not a container without its files, and the next start
+    /// finishes the job.
+    pub fn removing(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}{REMOVING}"))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -160,10 +168,26 @@ impl Store {
     /// are serialised and each writes what the record holds then).
     pub async fn save(&self, c: &Container) -> Result<()> {
         let _writing = c.saving.lock().await;
-        let bytes = c.read(serde_json::to_vec).map_err(|e| {
-            Error::Internal(format!("encoding the record of container {}: {e}", c.id))
-        })?;
-        let dir = self.dir(&c.id);
+        let bytes = c.read(serde_json::to_vec);
+        self.write_record(&c.id, bytes).await
+    }
+
+    /// Writes a container's record as `change` leaves a copy of it, the record held in
+    /// memory unchanged (what is on disk runs ahead of what clients see, for a step
+    /// that must survive a crash before it is shown).
+    pub async fn save_with(&self, c: &Container, change: impl FnOnce(&mut Record)) -> Result<()> {
+        let _writing = c.saving.lock().await;
+        let mut rec = c.record();
+        change(&mut rec);
+        self.write_record(&c.id, serde_json::to_vec(&rec)).await
+    }
+
+    /// Writes an encoded record, on the blocking pool (the caller holds the
+    /// container's `saving` lock).
+    async fn write_record(&self, id: &str, bytes: serde_json::Result<Vec<u8>>) -> Result<()> {
+        let bytes = bytes
+            .map_err(|e| Error::Internal(format!("encoding the record of container {id}: {e}")))?;
+        let dir = self.dir(id);
         tokio::task::spawn_blocking(move || write_atomic(&dir, RECORD, &bytes))
             .await
             .map_err(|e| Error::Internal(format!("writing container record: {e}")))?
@@ -186,6 +210,27 @@ impl Store {
             let _ = std::fs::remove_dir_all(&dir);
             Error::Internal(format!("creating container directory: {e}"))
         })
+    }
+}
+
+/// The suffix of a container directory being removed.
+const REMOVING: &str = ".removing";
+
+/// At start-up, a directory without a record is what a crash left: one being removed
+/// (renamed first), or one being made (the record is its last file). Either goes; a
+/// directory that is no container's (not an ID) is left alone.
+fn remove_if_half_made(dir: &Path, record: &Path) {
+    let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let id = name.strip_suffix(REMOVING).unwrap_or(name);
+    let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let half_made = name.ends_with(REMOVING) || !record.exists();
+    if is_id && half_made {
+        tracing::info!(dir = %dir.display(), "removing what a crash left of a container");
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing a half-removed container");
+        }
     }
 }
 
@@ -313,6 +358,31 @@ mod tests {
         // A torn temporary file from a crash is not read as the record.
         std::fs::write(d.path().join("c1").join("config.v2.json.tmp"), b"{").unwrap();
         assert_eq!(Store::open(d.path()).unwrap().all().len(), 1);
+    }
+
+    #[test]
+    fn what_a_crash_left_of_a_removal_or_a_creation_goes_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let (kept, removed, made) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        s.create_blocking(&record(&kept, "kept")).unwrap();
+        s.create_blocking(&record(&removed, "removed")).unwrap();
+        // Killed inside the removal: renamed, part of it removed.
+        std::fs::rename(s.dir(&removed), s.removing(&removed)).unwrap();
+        std::fs::remove_file(s.removing(&removed).join(RECORD)).unwrap();
+        // Killed inside a creation: the directory made, not its record.
+        std::fs::create_dir_all(s.dir(&made).join("upper")).unwrap();
+        // Not a container's: left alone.
+        std::fs::create_dir_all(d.path().join("notes")).unwrap();
+        let again = Store::open(d.path()).unwrap();
+        assert_eq!(again.all().len(), 1);
+        assert!(again.find("kept").is_ok());
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![kept, "notes".to_string()]);
     }
 
     #[test]

@@ -38,6 +38,9 @@ struct Task {
 
 type Rule = Box<dyn Fn(&[String]) -> Outcome + Send + Sync>;
 
+/// A look at the engine's files when it deletes a task.
+pub type DeleteHook = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The fake.
 pub struct Fake {
     tasks: Mutex<HashMap<String, Task>>,
@@ -53,6 +56,9 @@ pub struct Fake {
     /// When set, a started init process exits at once with this status (its exit may
     /// reach the engine before the start's answer is recorded).
     pub exit_on_start: Mutex<Option<u32>>,
+    /// Called with the ID at every `delete`, before it acts (to look at what the
+    /// engine has written by then).
+    pub on_delete: Mutex<Option<DeleteHook>>,
 }
 
 impl Default for Fake {
@@ -66,6 +72,7 @@ impl Default for Fake {
             fail_create: Mutex::new(None),
             reconnects: Mutex::new(0),
             exit_on_start: Mutex::new(None),
+            on_delete: Mutex::new(None),
         }
     }
 }
@@ -286,6 +293,9 @@ impl super::Supervisor for Fake {
 
     async fn delete(&self, id: &str) -> Result<()> {
         self.record(format!("delete {id}"));
+        if let Some(hook) = lock(&self.on_delete).as_ref() {
+            hook(id);
+        }
         let mut tasks = lock(&self.tasks);
         if let Some(t) = tasks.get(id) {
             if matches!(t.init.status, Status::Running | Status::Paused) {
