@@ -176,6 +176,9 @@ fn kill9_of_a_shim_shows_exited_137_and_rm_works() {
     });
     assert_eq!(d.inspect("victim", "{{.State.ExitCode}}"), "137");
     assert_eq!(d.inspect("victim", "{{.State.Running}}"), "false");
+    // Why, as the supervisor published it.
+    let why = d.inspect("victim", "{{.State.Error}}");
+    assert!(why.starts_with("shim died (pid "), "{why}");
     victim.assert_gone(&d);
     d.ok(&["rm", "victim"]);
     assert!(d.err(&["inspect", "victim"]).contains("No such"));
@@ -241,6 +244,12 @@ fn a_shim_dead_across_a_berthd_restart_is_cleaned_up_too() {
         status(&d, "lost").starts_with("Exited (137)")
     });
     lost.assert_gone(&d);
+    // Learnt from the supervisor's record at restore, not from an event.
+    let why = d.inspect("lost", "{{.State.Error}}");
+    assert!(
+        why.starts_with("shim (pid ") && why.contains("killed what was left"),
+        "{why}"
+    );
     d.ok(&["rm", "lost"]);
     assert_eq!(d.inspect("meanwhile", "{{.State.ExitCode}}"), "4");
     assert!(

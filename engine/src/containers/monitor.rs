@@ -200,6 +200,7 @@ impl ContainerService {
             code,
             oom_killed,
             at: rfc3339(exit.exited_at),
+            reason: exit.reason.clone(),
         };
         let (manual, started_at) = c.read(|r| (r.manual_stop, r.state.started_at.clone()));
         let ran_for = chrono::DateTime::parse_from_rfc3339(&started_at)
@@ -373,9 +374,15 @@ impl ContainerService {
             Err(_) => false,
         };
         if !live {
-            let (pid, exit_status, exited_at, oom) = match st {
-                Ok(s) => (s.pid, s.exit_status, s.exited_at, s.oom_killed),
-                Err(_) => (rec.state.pid, 255, None, false),
+            let (pid, exit_status, exited_at, oom, reason) = match st {
+                Ok(s) => (
+                    s.pid,
+                    s.exit_status,
+                    s.exited_at,
+                    s.oom_killed,
+                    s.exit_reason,
+                ),
+                Err(_) => (rec.state.pid, 255, None, false, String::new()),
             };
             // An OOM kill while berthd was down: the shim recorded it.
             c.run(|r| {
@@ -390,6 +397,7 @@ impl ContainerService {
                     pid,
                     exit_status,
                     exited_at,
+                    reason,
                 },
             );
             return;
@@ -460,6 +468,7 @@ impl ContainerService {
                             pid,
                             exit_status: s.exit_status,
                             exited_at: s.exited_at,
+                            reason: s.exit_reason,
                         },
                     );
                 }
@@ -478,6 +487,7 @@ impl ContainerService {
                         pid,
                         exit_status: 255,
                         exited_at: None,
+                        reason: String::new(),
                     },
                 ),
                 Err(e) => tracing::warn!(id = %c.id, error = %e, "re-sync of a container"),
@@ -541,6 +551,7 @@ mod flows {
                 pid,
                 exit_status: 9,
                 exited_at: None,
+                reason: String::new(),
             },
         );
         tokio::time::sleep(Duration::from_millis(50)).await;

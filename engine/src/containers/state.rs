@@ -22,6 +22,9 @@ pub struct ExitStatus {
     pub oom_killed: bool,
     /// When, RFC 3339.
     pub at: String,
+    /// Why it ended when not by itself (its shim died): shown as State.Error; empty
+    /// leaves the state's error as it was (dockerd's SetStopped keeps it).
+    pub reason: String,
 }
 
 /// A container's state, as stored.
@@ -110,6 +113,9 @@ impl State {
             self.exit_code = exit.code;
             self.oom_killed = exit.oom_killed;
             self.finished_at = exit.at.clone();
+            if !exit.reason.is_empty() {
+                self.error = exit.reason.clone();
+            }
         }
         self.flags.set_stopped();
         self.pid = 0;
@@ -122,6 +128,9 @@ impl State {
         self.exit_code = exit.code;
         self.oom_killed = exit.oom_killed;
         self.finished_at = exit.at.clone();
+        if !exit.reason.is_empty() {
+            self.error = exit.reason.clone();
+        }
     }
 
     /// Its start failed: it stays as it was (a pending restart ends), with the reason
@@ -144,6 +153,7 @@ mod tests {
             code,
             oom_killed: code == 137,
             at: "t1".into(),
+            reason: String::new(),
         }
     }
 

@@ -109,6 +109,7 @@ impl Fake {
                 pid,
                 exit_status: status,
                 exited_at: Some(SystemTime::now()),
+                reason: String::new(),
             }));
         }
     }
@@ -254,6 +255,7 @@ impl super::Supervisor for Fake {
                         pid,
                         exit_status: status,
                         exited_at: Some(SystemTime::now()),
+                        reason: String::new(),
                     }));
                 }
                 return Ok(pid);
@@ -284,6 +286,7 @@ impl super::Supervisor for Fake {
                         pid,
                         exit_status: status,
                         exited_at: Some(SystemTime::now()),
+                        reason: String::new(),
                     }));
                 });
             }
@@ -359,6 +362,7 @@ impl super::Supervisor for Fake {
                 pid,
                 exit_status: status,
                 exited_at: Some(SystemTime::now()),
+                reason: String::new(),
             }));
         }
         Ok(())
@@ -429,6 +433,7 @@ impl super::Supervisor for Fake {
             exit_status: p.exit_status,
             exited_at: None,
             oom_killed: false,
+            exit_reason: String::new(),
         })
     }
 

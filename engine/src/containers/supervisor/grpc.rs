@@ -251,6 +251,7 @@ fn event(env: pb::Envelope) -> Option<Event> {
             pid: e.pid,
             exit_status: e.exit_status,
             exited_at: time(e.exited_at.as_ref()),
+            reason: e.exit_reason,
         }),
         Kind::TaskOom(e) => Event::Oom {
             container_id: e.container_id,
@@ -508,6 +509,7 @@ impl super::Supervisor for Grpc {
             exit_status: p.exit_status,
             exited_at: time(p.exited_at.as_ref()),
             oom_killed: p.oom_killed,
+            exit_reason: p.exit_reason,
         })
     }
 

@@ -125,6 +125,8 @@ pub struct ProcessState {
     /// Once stopped: the kernel's OOM killer killed a process of the container first
     /// (as the shim recorded it: seen even when the TaskOOM event was missed).
     pub oom_killed: bool,
+    /// Once stopped: why, when not by itself (its shim died); empty otherwise.
+    pub exit_reason: String,
 }
 
 /// A process exited.
@@ -140,6 +142,8 @@ pub struct Exit {
     pub exit_status: u32,
     /// When it exited.
     pub exited_at: Option<SystemTime>,
+    /// Why, when not by itself (its shim died); empty otherwise.
+    pub reason: String,
 }
 
 /// What the supervisor tells berthd as it happens.
