@@ -3,8 +3,10 @@
 //! streams and exit codes; where useful compared with the real docker CLI against the
 //! same berthd.
 
+mod cgroup_support;
 mod containers_support;
 
+use cgroup_support::cgroup_file;
 use containers_support::Berthd;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -72,26 +74,6 @@ fn on_terminal(
         std::thread::sleep(Duration::from_millis(20));
     };
     Some((status.code(), reader.join().unwrap_or_default()))
-}
-
-/// A cgroup v1 (or v2) file of a process, read from the host.
-fn cgroup_file(pid: &str, controller: &str, file: &str) -> String {
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = cg
-        .lines()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctl, p) = (f.next()?, f.next()?, f.next()?);
-            ctl.split(',')
-                .any(|c| c == controller)
-                .then(|| p.to_string())
-        })
-        .unwrap_or_else(|| panic!("no {controller} cgroup in {cg}"));
-    let p = format!("/sys/fs/cgroup/{controller}{path}/{file}");
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{p}: {e}"))
-        .trim()
-        .to_string()
 }
 
 #[test]

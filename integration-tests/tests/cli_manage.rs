@@ -3,8 +3,10 @@
 //! flags, output and exit codes; containers are set up with the real docker CLI, and
 //! where useful berth's output is compared with docker's against the same berthd.
 
+mod cgroup_support;
 mod containers_support;
 
+use cgroup_support::cgroup_file;
 use containers_support::Berthd;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -48,26 +50,6 @@ fn wait_state(d: &Berthd, name: &str, want: &str) {
     d.wait_until(&format!("{name} {want}"), Duration::from_secs(20), || {
         state(d, name) == want
     });
-}
-
-/// The value of a cgroup v1 file of a process.
-fn cgroup_file(pid: &str, controller: &str, file: &str) -> String {
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup of the pid");
-    let path = cg
-        .lines()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctl, p) = (f.next()?, f.next()?, f.next()?);
-            ctl.split(',')
-                .any(|c| c == controller)
-                .then(|| p.to_string())
-        })
-        .unwrap_or_else(|| panic!("no {controller} cgroup in {cg}"));
-    let p = format!("/sys/fs/cgroup/{controller}{path}/{file}");
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{p}: {e}"))
-        .trim()
-        .to_string()
 }
 
 fn unix_now() -> f64 {

@@ -1,8 +1,10 @@
 //! berthd containers: volumes, restart policies, resource limits, and a kill -9 of
 //! berthd while a container runs; driven by the real docker CLI.
 
+mod cgroup_support;
 mod containers_support;
 
+use cgroup_support::cgroup_file;
 use containers_support::Berthd;
 use std::time::Duration;
 
@@ -222,25 +224,6 @@ fn restart_policies() {
         d.inspect("always", "{{.RestartCount}} {{.State.Status}}"),
         format!("{n} exited")
     );
-}
-
-fn cgroup_file(pid: &str, controller: &str, file: &str) -> String {
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = cg
-        .lines()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctl, p) = (f.next()?, f.next()?, f.next()?);
-            ctl.split(',')
-                .any(|c| c == controller)
-                .then(|| p.to_string())
-        })
-        .unwrap_or_else(|| panic!("no {controller} cgroup in {cg}"));
-    let p = format!("/sys/fs/cgroup/{controller}{path}/{file}");
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{p}: {e}"))
-        .trim()
-        .to_string()
 }
 
 #[test]

@@ -5,9 +5,11 @@
 //! streamed through a real SPDY client (moby/spdystream, from Debian). Each test has
 //! its own berthd, bridge, subnet and registry, and removes what it made.
 
+mod cgroup_support;
 mod cri_support;
 mod engine_support;
 
+use cgroup_support::cgroup_file_of as cgroup_file;
 use cri_support::*;
 use k8s_cri::v1 as cri;
 use std::path::Path;
@@ -813,26 +815,6 @@ async fn removing_a_pod_stops_and_removes_its_running_containers() {
         });
         assert_eq!(procs.count(), 0, "a process (a shim?) of {id} remains");
     }
-}
-
-/// The file of cgroup controller `v1` (or of the unified hierarchy) of process `pid`.
-fn cgroup_file(pid: u32, v1: &str, file: &str) -> Option<String> {
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let dir = cg.lines().find_map(|l| {
-        let mut f = l.splitn(3, ':');
-        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-        ctrls
-            .split(',')
-            .any(|c| c == v1)
-            .then(|| format!("/sys/fs/cgroup/{ctrls}{path}"))
-    });
-    let dir = dir.or_else(|| {
-        let path = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
-        Some(format!("/sys/fs/cgroup{path}"))
-    })?;
-    std::fs::read_to_string(format!("{dir}/{file}"))
-        .ok()
-        .map(|s| s.trim().to_string())
 }
 
 /// UpdateContainerResources between CreateContainer and StartContainer: the container
