@@ -127,6 +127,39 @@ impl Write for ChannelWriter {
     }
 }
 
+/// A response body written by a blocking job (a tar writer, most often): `job` gets the
+/// writer and returns what drives it (the blocking work, and whatever must be held
+/// meanwhile); chunks reach the client as they are written, a few ahead of it. The
+/// job's error breaks the body, so the client sees an incomplete stream, never a short
+/// one it takes for whole; it is logged as `what` failing.
+pub fn body_from_blocking<F, Fut>(what: &'static str, job: F) -> axum::body::Body
+where
+    F: FnOnce(ChannelWriter) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    let (writer, rx) = ChannelWriter::new(8);
+    let err_tx = writer.sender();
+    let driven = job(writer);
+    tokio::spawn(async move {
+        if let Err(err) = driven.await {
+            tracing::warn!(error = %err, what, "a streamed response failed");
+            let _ = err_tx.send(Err(io::Error::other(err))).await;
+        }
+    });
+    axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Runs blocking work on the blocking pool; its error (or its panic) as text.
+pub async fn on_blocking_pool<E: std::fmt::Display + Send + 'static>(
+    work: impl FnOnce() -> Result<(), E> + Send + 'static,
+) -> Result<(), String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A reader that copies everything it reads into a writer, so one pass over a stream
 /// can both store it and parse it.
 pub struct Tee<'a, R, W> {
@@ -152,6 +185,30 @@ impl<R: Read, W: Write> Read for Tee<'_, R, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_blocking_body_streams_what_is_written_and_breaks_on_error() {
+        let whole = body_from_blocking("test", |mut w| {
+            on_blocking_pool(move || {
+                w.write_all(b"tar bytes")?;
+                w.flush()
+            })
+        });
+        let bytes = axum::body::to_bytes(whole, 1 << 20).await.unwrap();
+        assert_eq!(&bytes[..], b"tar bytes");
+        let cut = body_from_blocking("test", |mut w| {
+            on_blocking_pool(move || {
+                w.write_all(b"half")?;
+                w.flush()?;
+                Err(io::Error::other("disk gone"))
+            })
+        });
+        let e = axum::body::to_bytes(cut, 1 << 20)
+            .await
+            .err()
+            .expect("a cut body is an error");
+        assert!(e.to_string().contains("disk gone"), "{e}");
+    }
 
     #[test]
     fn channel_reader_reads_across_chunks() {

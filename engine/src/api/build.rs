@@ -173,20 +173,9 @@ pub async fn changes(State(st): State<AppState>, Path(id): Path<String>) -> ApiR
 pub async fn export(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     // A missing container is a 404 before any byte of the tar.
     st.containers.get(&id)?;
-    let (writer, rx) = crate::streams::ChannelWriter::new(8);
-    let err_tx = writer.sender();
     let svc = st.builds.clone();
-    tokio::spawn(async move {
-        let res = tokio::task::spawn_blocking(move || svc.export(&id, writer)).await;
-        let err = match res {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
-        };
-        tracing::warn!(error = %err, "export failed");
-        // Breaking the body tells the client the archive is incomplete.
-        let _ = err_tx.send(Err(std::io::Error::other(err))).await;
+    let body = crate::streams::body_from_blocking("export", |writer| {
+        crate::streams::on_blocking_pool(move || svc.export(&id, writer))
     });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     Ok(([("content-type", "application/x-tar")], body).into_response())
 }

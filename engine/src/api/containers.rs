@@ -637,25 +637,13 @@ pub async fn archive_get(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     // Then the tar is written as the walk goes, a few chunks ahead of the client.
-    let (writer, rx) = crate::streams::ChannelWriter::new(8);
-    let err_tx = writer.sender();
-    tokio::spawn(async move {
-        let res = tokio::task::spawn_blocking(move || {
+    let body = crate::streams::body_from_blocking("archive", |writer| {
+        crate::streams::on_blocking_pool(move || {
             // The view (for a stopped container, its mount) lasts as long as the walk.
             let _view = view;
             source.write_to(writer)
         })
-        .await;
-        let err = match res {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
-        };
-        tracing::warn!(error = %err, "archive failed");
-        // Breaking the body tells the client the archive is incomplete.
-        let _ = err_tx.send(Err(std::io::Error::other(err))).await;
     });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let hdr = base64::engine::general_purpose::STANDARD.encode(stat.to_string());
     Ok((
         [

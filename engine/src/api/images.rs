@@ -7,7 +7,7 @@ use super::{
 use crate::images::reference::Reference;
 use crate::images::{ImageFilters, ImportOptions, Platform};
 use crate::progress::Progress;
-use crate::streams::{ChannelReader, ChannelWriter};
+use crate::streams::ChannelReader;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -294,29 +294,14 @@ pub async fn save_many(State(st): State<AppState>, uri: Uri) -> ApiResult<Respon
 
 async fn save(st: AppState, names: Vec<String>) -> ApiResult<Response> {
     let items = st.images.save_items(&names)?;
-    let (writer, rx) = ChannelWriter::new(8);
     let svc = st.images.clone();
-    tokio::spawn(async move {
+    let body = crate::streams::body_from_blocking("save", |writer| async move {
         // Blobs must outlive the stream: hold off GC until the archive is written.
         let _guard = svc.write_guard().await;
-        let svc2 = svc.clone();
-        let err_tx = writer.sender();
-        let res = tokio::task::spawn_blocking(move || svc2.save(&items, writer)).await;
-        let err = match res {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
-        };
-        tracing::warn!(error = %err, "save failed");
-        // Breaking the body tells the client the archive is incomplete.
-        let _ = err_tx.send(Err(std::io::Error::other(err))).await;
+        let writing = svc.clone();
+        crate::streams::on_blocking_pool(move || writing.save(&items, writer)).await
     });
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    Ok((
-        [(header::CONTENT_TYPE, "application/x-tar")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
 
 /// `POST /images/load`. `quiet` only silences progress bars, which load does not draw:
