@@ -205,8 +205,7 @@ mod tests {
         });
         let e = axum::body::to_bytes(cut, 1 << 20)
             .await
-            .err()
-            .expect("a cut body is an error");
+            .expect_err("a cut body is an error");
         assert!(e.to_string().contains("disk gone"), "{e}");
     }
 
