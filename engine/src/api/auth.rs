@@ -34,7 +34,8 @@ pub async fn login(State(st): State<AppState>, body: axum::body::Bytes) -> ApiRe
         .images
         .registry
         .session(&host, "", Some(creds.clone()), false)
-        .await;
+        .await
+        .map_err(crate::images::Error::from)?;
     match session.ping().await {
         Ok(()) => {}
         Err(registry::Error::Unauthorized(_)) => {

@@ -70,7 +70,8 @@ pub async fn create(
             .images
             .registry
             .session(&reference.domain, &reference.path, creds.clone(), false)
-            .await;
+            .await
+            .map_err(crate::images::Error::from)?;
         let mut tags = session.tags().await.map_err(crate::images::Error::from)?;
         tags.sort();
         if tags.is_empty() {

@@ -189,7 +189,7 @@ impl ImageService {
         let session = Arc::new(
             self.registry
                 .session(&reference.domain, &reference.path, creds, false)
-                .await,
+                .await?,
         );
         let want = match (&reference.digest, &reference.tag) {
             (Some(d), _) => d.to_string(),
@@ -246,7 +246,7 @@ impl ImageService {
         let session = self
             .registry
             .session(&reference.domain, &reference.path, creds, false)
-            .await;
+            .await?;
         let want = match (&reference.digest, &reference.tag) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.clone(),

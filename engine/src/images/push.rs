@@ -64,7 +64,7 @@ impl ImageService {
         let session = Arc::new(
             self.registry
                 .session(&base.domain, &base.path, creds, true)
-                .await,
+                .await?,
         );
         for (r, rec) in targets {
             self.push_one(&session, &r, &rec, progress).await?;

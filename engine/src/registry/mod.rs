@@ -162,12 +162,43 @@ impl Mirror {
     }
 }
 
+/// The HTTP clients (connection pools), each built on first use: a daemon that never
+/// pulls never pays for a TLS set-up and its root store, and its idle footprint is
+/// smaller for it.
+#[derive(Debug, Default)]
+struct Clients {
+    verified: std::sync::OnceLock<reqwest::Client>,
+    /// For registries trusted without certificate checks (loopback, `--insecure-registry`).
+    unverified: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl Clients {
+    /// The client that checks certificates (`verify`) or the one that does not.
+    fn get(&self, verify: bool) -> Result<reqwest::Client> {
+        let cell = if verify {
+            &self.verified
+        } else {
+            &self.unverified
+        };
+        if let Some(c) = cell.get() {
+            return Ok(c.clone());
+        }
+        let built = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("berthd/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(!verify)
+            .build()
+            .map_err(|e| Error::Protocol(format!("cannot build HTTP client: {e}")))?;
+        // Two first uses at once build two; the first stored is kept by both.
+        Ok(cell.get_or_init(|| built).clone())
+    }
+}
+
 /// Connection pools and the daemon's registry settings.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
-    http: reqwest::Client,
-    /// For registries trusted without certificate checks (loopback, `--insecure-registry`).
-    unverified: reqwest::Client,
+    clients: std::sync::Arc<Clients>,
     insecure: Vec<String>,
     /// Mirrors, tried in order before the registry they mirror.
     mirrors: Vec<Mirror>,
@@ -179,18 +210,8 @@ impl RegistryClient {
     /// A client; `insecure` lists hosts (`host` or `host:port`) reached over HTTPS without
     /// certificate checks or, failing that, plain HTTP. Loopback hosts are insecure too.
     pub fn new(insecure: Vec<String>) -> Result<Self> {
-        let build = |verify: bool| {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .read_timeout(Duration::from_secs(60))
-                .user_agent(concat!("berthd/", env!("CARGO_PKG_VERSION")))
-                .danger_accept_invalid_certs(!verify)
-                .build()
-                .map_err(|e| Error::Protocol(format!("cannot build HTTP client: {e}")))
-        };
         Ok(Self {
-            http: build(true)?,
-            unverified: build(false)?,
+            clients: Default::default(),
             insecure,
             mirrors: Vec::new(),
             chosen: Default::default(),
@@ -264,9 +285,13 @@ impl RegistryClient {
         if let Some(b) = self.chosen.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return b;
         }
+        // Without a client no endpoint can answer: the last one is tried below, and the
+        // session reports why.
+        let Ok(unverified) = self.clients.get(false) else {
+            return endpoints[endpoints.len() - 1].clone();
+        };
         for base in &endpoints {
-            let probe = self
-                .unverified
+            let probe = unverified
                 .get(format!("{base}/v2/"))
                 .timeout(Duration::from_secs(10))
                 .send()
@@ -289,18 +314,15 @@ impl RegistryClient {
         repo: &str,
         creds: Option<Credentials>,
         push: bool,
-    ) -> Session {
+    ) -> Result<Session> {
         let base = self.endpoint(domain, push).await;
         let host = base
             .split_once("://")
             .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
             .unwrap_or(domain);
-        let http = if self.is_insecure(domain) || self.is_insecure(host) {
-            self.unverified.clone()
-        } else {
-            self.http.clone()
-        };
-        Session {
+        let verify = !(self.is_insecure(domain) || self.is_insecure(host));
+        let http = self.clients.get(verify)?;
+        Ok(Session {
             http,
             base,
             repo: repo.to_string(),
@@ -314,7 +336,7 @@ impl RegistryClient {
                 )
             },
             authorization: tokio::sync::RwLock::new(None),
-        }
+        })
     }
 }
 
@@ -751,7 +773,10 @@ mod tests {
             password: "p".into(),
             ..Default::default()
         };
-        let s = client.session(&host, "a/b", Some(creds), false).await;
+        let s = client
+            .session(&host, "a/b", Some(creds), false)
+            .await
+            .unwrap();
         let (bytes, mt, _) = s.manifest("latest").await.unwrap();
         assert_eq!(bytes, b"{}");
         assert_eq!(mt, "application/vnd.oci.image.manifest.v1+json");
@@ -761,7 +786,10 @@ mod tests {
             password: "nope".into(),
             ..Default::default()
         };
-        let s = client.session(&host, "a/b", Some(wrong), false).await;
+        let s = client
+            .session(&host, "a/b", Some(wrong), false)
+            .await
+            .unwrap();
         let err = s.manifest("latest").await.unwrap_err();
         assert!(matches!(err, Error::Unauthorized(_)), "{err}");
     }
