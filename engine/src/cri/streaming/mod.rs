@@ -6,6 +6,7 @@
 
 pub mod portforward;
 pub mod remotecommand;
+pub mod session;
 pub mod spdy;
 
 use super::{cri, Cri};
@@ -175,7 +176,7 @@ async fn handle(
                 return;
             }
         };
-        let session = match spdy::Session::start(hyper_util::rt::TokioIo::new(upgraded)) {
+        let session = match spdy::start(hyper_util::rt::TokioIo::new(upgraded)) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "SPDY session");

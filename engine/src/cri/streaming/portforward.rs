@@ -4,7 +4,7 @@
 //! to `127.0.0.1:PORT` made inside the pod's network namespace; a failure is written
 //! to the error stream.
 
-use super::spdy::{Session, Stream};
+use super::session::{Session, Stream};
 use crate::cri::{cri, netns, Cri};
 use std::collections::HashMap;
 use std::sync::Arc;

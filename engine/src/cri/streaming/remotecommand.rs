@@ -6,7 +6,7 @@
 //! `metav1.Status` on the error stream (Success, or Failure with the exit code as
 //! client-go reads it), older versions a plain message on failure only.
 
-use super::spdy::{Session, Stream, Writer};
+use super::session::{Session, Stream, Writer};
 use crate::cri::io::{Output, Stream as Out};
 use crate::cri::{cri, Cri};
 use serde::{Deserialize, Serialize};

@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::session::{Headers, Out, Session, Stream};
+
 const VERSION: u16 = 3;
 const SYN_STREAM: u16 = 1;
 const SYN_REPLY: u16 = 2;
@@ -33,8 +35,6 @@ const CANCEL: u32 = 5;
 /// Largest frame accepted (the 24-bit length field allows 16 MiB; nothing sane sends
 /// control frames that large).
 const MAX_FRAME: usize = 1 << 24;
-/// DATA payloads are written in pieces of this size.
-const DATA_CHUNK: usize = 32 * 1024;
 
 /// SPDY/3's header compression dictionary (the draft-3 specification's, section 2.6.10.1):
 /// length-prefixed header names and values, then a run of common strings.
@@ -119,9 +119,6 @@ fn dictionary() -> Vec<u8> {
 fn bad(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
-
-/// Header names and values of a stream (names lower-case).
-pub type Headers = Vec<(String, String)>;
 
 /// Encodes a header block (before compression).
 fn encode_headers(h: &Headers) -> Vec<u8> {
@@ -243,15 +240,6 @@ impl Deflater {
     }
 }
 
-/// What the session's writer sends.
-enum Out {
-    Reply(u32),
-    Data(u32, Bytes, bool),
-    Rst(u32),
-    Ping(u32),
-    Shutdown,
-}
-
 fn control(typ: u16, flags: u8, payload: &[u8]) -> BytesMut {
     let mut b = BytesMut::with_capacity(8 + payload.len());
     b.put_u16(0x8000 | VERSION);
@@ -262,98 +250,20 @@ fn control(typ: u16, flags: u8, payload: &[u8]) -> BytesMut {
     b
 }
 
-/// A stream the client opened.
-pub struct Stream {
-    /// Its ID.
-    pub id: u32,
-    /// Its headers (`streamtype`, `port`, `requestid`, ...).
-    pub headers: Headers,
-    rx: mpsc::Receiver<Bytes>,
-    tx: mpsc::Sender<Out>,
+/// Starts a server-side SPDY session over an upgraded connection: reads and writes
+/// frames on `io`.
+pub fn start<T>(io: T) -> io::Result<Session>
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (r, w) = tokio::io::split(io);
+    let (tx, out_rx) = mpsc::channel::<Out>(256);
+    let (in_tx, incoming) = mpsc::channel::<Stream>(64);
+    let deflater = Deflater::new()?;
+    tokio::spawn(write_loop(w, out_rx, deflater));
+    tokio::spawn(read_loop(r, tx.clone(), in_tx));
+    Ok(Session::new(incoming, tx))
 }
-
-impl Stream {
-    /// A header's value.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The next data the client sent; None once it closed its side.
-    pub async fn read(&mut self) -> Option<Bytes> {
-        self.rx.recv().await
-    }
-
-    /// A handle for writing, usable apart from the reading side.
-    pub fn writer(&self) -> Writer {
-        Writer {
-            id: self.id,
-            tx: self.tx.clone(),
-        }
-    }
-}
-
-/// The writing side of a stream.
-#[derive(Clone)]
-pub struct Writer {
-    id: u32,
-    tx: mpsc::Sender<Out>,
-}
-
-impl Writer {
-    /// Sends data.
-    pub async fn write(&self, data: &[u8]) -> io::Result<()> {
-        for chunk in data.chunks(DATA_CHUNK) {
-            self.tx
-                .send(Out::Data(self.id, Bytes::copy_from_slice(chunk), false))
-                .await
-                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
-        }
-        Ok(())
-    }
-
-    /// Closes this side (FIN).
-    pub async fn close(&self) {
-        let _ = self.tx.send(Out::Data(self.id, Bytes::new(), true)).await;
-    }
-
-    /// Resets the stream.
-    pub async fn reset(&self) {
-        let _ = self.tx.send(Out::Rst(self.id)).await;
-    }
-}
-
-/// A server-side SPDY session over an upgraded connection.
-pub struct Session {
-    /// Streams as the client opens them; None once the connection is gone.
-    pub incoming: mpsc::Receiver<Stream>,
-    tx: mpsc::Sender<Out>,
-}
-
-impl Session {
-    /// Starts reading and writing frames on `io`.
-    pub fn start<T>(io: T) -> io::Result<Self>
-    where
-        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let (r, w) = tokio::io::split(io);
-        let (tx, out_rx) = mpsc::channel::<Out>(256);
-        let (in_tx, incoming) = mpsc::channel::<Stream>(64);
-        let deflater = Deflater::new()?;
-        tokio::spawn(write_loop(w, out_rx, deflater));
-        tokio::spawn(read_loop(r, tx.clone(), in_tx));
-        Ok(Self { incoming, tx })
-    }
-
-    /// Ends the session once what was queued is written (GOAWAY, then the
-    /// connection's write side is shut).
-    pub async fn shutdown(&self) {
-        let _ = self.tx.send(Out::Shutdown).await;
-    }
-}
-
 async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Out>, mut z: Deflater) {
     while let Some(o) = rx.recv().await {
         let frame = match o {
@@ -478,12 +388,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 if tx.send(Out::Reply(id)).await.is_err() {
                     return Ok(());
                 }
-                let s = Stream {
-                    id,
-                    headers,
-                    rx: drx,
-                    tx: tx.clone(),
-                };
+                let s = Stream::new(id, headers, drx, tx.clone());
                 if incoming.send(s).await.is_err() {
                     // Nobody takes streams any more: refuse this one.
                     let _ = tx.send(Out::Rst(id)).await;
@@ -607,7 +512,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_session_replies_routes_data_and_answers_pings() {
         let (client, server) = tokio::io::duplex(1 << 16);
-        let mut s = Session::start(server).unwrap();
+        let mut s = start(server).unwrap();
         let (mut cr, mut cw) = tokio::io::split(client);
         let mut c = Client::new();
         cw.write_all(&c.syn(1, &vec![("streamtype".into(), "stdin".into())], false))
