@@ -1220,3 +1220,153 @@ async fn exec_and_attach_stream_over_spdy() {
     .await
     .unwrap();
 }
+
+/// One WebSocket session of Kubernetes' channel protocol: connects offering `proto`,
+/// sends `input` (each a whole message, channel byte first), then reads until the
+/// server closes. Returns (stdout, stderr, error channel, first message).
+async fn websocket_session(
+    url: &str,
+    proto: &str,
+    input: Vec<Vec<u8>>,
+) -> (String, String, String, Vec<u8>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let mut req = url
+        .replacen("http://", "ws://", 1)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", proto.parse().unwrap());
+    let (mut ws, resp) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .expect("WebSocket handshake in time")
+    .expect("WebSocket handshake");
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some(proto)
+    );
+    for m in input {
+        ws.send(Message::Binary(m.into())).await.unwrap();
+    }
+    let (mut out, mut err, mut status, mut first) = (Vec::new(), Vec::new(), Vec::new(), None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, ws.next()).await {
+        let b = match msg {
+            Ok(Message::Binary(b)) => b,
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        first.get_or_insert_with(|| b.to_vec());
+        match b.first() {
+            Some(1) => out.extend_from_slice(&b[1..]),
+            Some(2) => err.extend_from_slice(&b[1..]),
+            Some(3) => status.extend_from_slice(&b[1..]),
+            other => panic!("message on channel {other:?}"),
+        }
+    }
+    assert!(
+        tokio::time::Instant::now() < deadline,
+        "the session did not end"
+    );
+    let s = |v: Vec<u8>| String::from_utf8(v).unwrap();
+    (s(out), s(err), s(status), first.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_streams_over_websocket_as_kubectl_sends_it() {
+    let _g = lock().await;
+    let c = Cri::start();
+    let (mut rt, _) = c.clients().await;
+    c.pull().await;
+    let (pod, pod_cfg) = c.run_pod("ws").await;
+    let ctr = c
+        .run_container(
+            &pod,
+            &pod_cfg,
+            c.container_config("sleeper", &["sleep", "600"]),
+        )
+        .await;
+    let exec = |cmd: &str, stdin: bool, tty: bool| cri::ExecRequest {
+        container_id: ctr.clone(),
+        cmd: ["sh", "-c", cmd].iter().map(|s| s.to_string()).collect(),
+        stdin,
+        stdout: true,
+        stderr: !tty,
+        tty,
+    };
+    // v5: input, then the close signal of stdin ([255, 0]): `cat` sees its end.
+    let url = rt
+        .exec(exec(
+            "read x; echo got:$x; echo to-stderr >&2; cat; exit 5",
+            true,
+            false,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (out, err, status, first) = websocket_session(
+        &url,
+        "v5.channel.k8s.io",
+        vec![b"\x00hello\nmore\n".to_vec(), vec![255, 0]],
+    )
+    .await;
+    assert_eq!(
+        first,
+        [1],
+        "the session starts with an empty stdout message"
+    );
+    assert_eq!(out, "got:hello\nmore\n");
+    assert_eq!(err, "to-stderr\n");
+    let st: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(st["reason"], "NonZeroExitCode");
+    assert_eq!(st["details"]["causes"][0]["message"], "5");
+
+    // v4 with a terminal, resized on channel 4.
+    let url = rt
+        .exec(exec("sleep 1; stty size", true, true))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (out, _, status, _) = websocket_session(
+        &url,
+        "v4.channel.k8s.io",
+        vec![[&[4u8][..], br#"{"Width":100,"Height":40}"#].concat()],
+    )
+    .await;
+    assert!(out.contains("40 100"), "{out:?}");
+    let st: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(st["status"], "Success");
+
+    // A subprotocol the server does not speak is refused before the upgrade.
+    let url = rt
+        .exec(exec("true", false, false))
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url
+        .replacen("http://", "ws://", 1)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "v9.bogus.k8s.io".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 400)
+        }
+        other => panic!("expected a 400, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    })
+    .await
+    .unwrap();
+}

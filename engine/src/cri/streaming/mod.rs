@@ -8,6 +8,7 @@ pub mod portforward;
 pub mod remotecommand;
 pub mod session;
 pub mod spdy;
+pub mod websocket;
 
 use super::{cri, Cri};
 use axum::extract::{Path, State};
@@ -145,10 +146,13 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    if upgrade == "websocket" {
+        return websocket_upgrade(cri, r, req).await;
+    }
     if upgrade != "spdy/3.1" {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "unable to upgrade: this server speaks SPDY/3.1 (Upgrade: SPDY/3.1)",
+            "unable to upgrade: this server speaks SPDY/3.1 and WebSocket (Upgrade: SPDY/3.1 or websocket)",
         );
     }
     let server: &[&str] = match r {
@@ -199,6 +203,69 @@ async fn handle(
     h.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
     h.insert("x-stream-protocol-version", HeaderValue::from_static(proto));
     resp
+}
+
+/// Exec or attach over WebSocket: the subprotocol is the server's preference among
+/// the client's (`Sec-WebSocket-Protocol`); none offered is `channel.k8s.io`, one that
+/// matches nothing is refused, as the kubelet refuses it.
+async fn websocket_upgrade(cri: Arc<Cri>, r: Request, req: axum::extract::Request) -> Response {
+    use axum::extract::{ws::WebSocketUpgrade, FromRequestParts};
+    let wanted = match &r {
+        Request::PortForward(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "unable to upgrade: port forwarding is served over SPDY/3.1 only",
+            )
+        }
+        Request::Exec(e) => websocket::Wanted {
+            stdin: e.stdin,
+            stdout: e.stdout,
+            stderr: e.stderr,
+            tty: e.tty,
+        },
+        Request::Attach(a) => websocket::Wanted {
+            stdin: a.stdin,
+            stdout: a.stdout,
+            stderr: a.stderr,
+            tty: a.tty,
+        },
+    };
+    let offered: Vec<String> = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let (mut parts, _body) = req.into_parts();
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws.protocols(websocket::PROTOCOLS),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let proto = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(p) => p.to_string(),
+        None if offered.is_empty() => "channel.k8s.io".to_string(),
+        None => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unable to upgrade: requested protocol(s) are not supported: {offered:?}; supports {:?}",
+                    websocket::PROTOCOLS
+                ),
+            )
+        }
+    };
+    ws.on_upgrade(move |socket| async move {
+        let session = websocket::start(socket, &proto, wanted);
+        let target = match r {
+            Request::Exec(e) => remotecommand::Target::Exec(e),
+            Request::Attach(a) => remotecommand::Target::Attach(a),
+            Request::PortForward(_) => return,
+        };
+        remotecommand::serve(cri, session, target, &proto).await
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Exec and attach over a SPDY session, as Kubernetes' remotecommand protocols define
-//! them: the client opens an `error` stream and, as the request asks, `stdin`,
+//! Exec and attach over a session (SPDY streams, or WebSocket channels made into
+//! streams), as Kubernetes' remotecommand protocols define them: the client opens an
+//! `error` stream and, as the request asks, `stdin`,
 //! `stdout`, `stderr` and (v3 and later, with a terminal) `resize` streams, each named
 //! by its `streamtype` header. Output goes to stdout/stderr, stdin to the process, each
 //! resize (a JSON `{"Width":..,"Height":..}`) to its terminal; at the end v4 writes a
@@ -221,8 +222,9 @@ async fn finish(streams: &Streams, session: &Session, v4: bool, outcome: Outcome
 
 /// Serves an exec or attach session to its end.
 pub async fn serve(cri: Arc<Cri>, mut session: Session, target: Target, proto: &str) {
-    let v4 = proto == PROTOCOLS[0];
-    let resize_ok = proto == PROTOCOLS[0] || proto == PROTOCOLS[1];
+    // WebSocket's v5 reports as v4 does.
+    let v4 = matches!(proto, "v4.channel.k8s.io" | "v5.channel.k8s.io");
+    let resize_ok = v4 || proto == "v3.channel.k8s.io";
     let (stdin, stdout, stderr, tty) = match &target {
         Target::Exec(e) => (e.stdin, e.stdout, e.stderr, e.tty),
         Target::Attach(a) => (a.stdin, a.stdout, a.stderr, a.tty),
