@@ -1100,14 +1100,10 @@ fn spdy(client: &Path, url: &str, flags: &[&str], stdin: &[u8], status: &Path) -
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_and_attach_stream_over_spdy() {
-    let _g = lock().await;
-    let c = Cri::start();
-    let client = build_spdy_client(c.work.path());
-    let (mut rt, _) = c.clients().await;
-    c.pull().await;
-    let (pod, pod_cfg) = c.run_pod("stream").await;
+/// A pod running one container that sleeps (to exec into): its ID, config and the
+/// container's ID.
+async fn pod_with_a_sleeper(c: &Cri, name: &str) -> (String, cri::PodSandboxConfig, String) {
+    let (pod, pod_cfg) = c.run_pod(name).await;
     let ctr = c
         .run_container(
             &pod,
@@ -1115,6 +1111,17 @@ async fn exec_and_attach_stream_over_spdy() {
             c.container_config("sleeper", &["sleep", "600"]),
         )
         .await;
+    (pod, pod_cfg, ctr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_and_attach_stream_over_spdy() {
+    let _g = lock().await;
+    let c = Cri::start();
+    let client = build_spdy_client(c.work.path());
+    let (mut rt, _) = c.clients().await;
+    c.pull().await;
+    let (pod, pod_cfg, ctr) = pod_with_a_sleeper(&c, "stream").await;
     let status = c.work.path().join("status.json");
 
     // stdin, stdout and stderr, and a non-zero exit in the v4 status.
@@ -1283,14 +1290,7 @@ async fn exec_streams_over_websocket_as_kubectl_sends_it() {
     let c = Cri::start();
     let (mut rt, _) = c.clients().await;
     c.pull().await;
-    let (pod, pod_cfg) = c.run_pod("ws").await;
-    let ctr = c
-        .run_container(
-            &pod,
-            &pod_cfg,
-            c.container_config("sleeper", &["sleep", "600"]),
-        )
-        .await;
+    let (pod, _, ctr) = pod_with_a_sleeper(&c, "ws").await;
     let exec = |cmd: &str, stdin: bool, tty: bool| cri::ExecRequest {
         container_id: ctr.clone(),
         cmd: ["sh", "-c", cmd].iter().map(|s| s.to_string()).collect(),

@@ -1037,6 +1037,17 @@ mod tests {
         assert_eq!(net(&hc(json!({"NetworkMode": "host"})), None), None);
     }
 
+    /// The mount of a spec (as JSON) at `destination`.
+    fn mount_at(spec: &Value, destination: &str) -> Value {
+        spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == destination)
+            .unwrap()
+            .clone()
+    }
+
     #[test]
     fn host_pid_ipc_and_uts_keep_the_hosts_namespaces() {
         let of = |v: Value| {
@@ -1060,13 +1071,7 @@ mod tests {
         );
         assert_eq!(kinds(&host), ["mount", "network"]);
         assert!(host.get("hostname").is_none(), "{host}");
-        let shm = host["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["destination"] == "/dev/shm")
-            .unwrap()
-            .clone();
+        let shm = mount_at(&host, "/dev/shm");
         assert_eq!(shm["source"], "/dev/shm");
         assert_eq!(shm["type"], "bind");
     }
@@ -1086,13 +1091,7 @@ mod tests {
         let ns = v["linux"]["namespaces"].as_array().unwrap();
         assert_eq!(ns[0], json!({"type": "pid", "path": "/proc/42/ns/pid"}));
         assert_eq!(ns[1], json!({"type": "ipc", "path": "/proc/42/ns/ipc"}));
-        let shm = v["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["destination"] == "/dev/shm")
-            .unwrap()
-            .clone();
+        let shm = mount_at(&v, "/dev/shm");
         assert_eq!(
             (shm["type"].as_str(), shm["source"].as_str()),
             (Some("bind"), Some("/data/containers/a/mounts/shm"))
