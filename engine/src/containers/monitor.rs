@@ -262,7 +262,13 @@ impl ContainerService {
         c.transition(|s| end(s, &status));
         super::health::mark_unhealthy(&c);
         if let Err(e) = self.store.save(&c).await {
-            tracing::warn!(id = %c.id, error = %e, "saving container state");
+            // A removal that waited for this exit (`rm -f`) may have taken the
+            // directory already: nothing is lost then.
+            if c.read(|r| r.state.flags.removal_in_progress) {
+                tracing::debug!(id = %c.id, error = %e, "container removed before its exit was saved");
+            } else {
+                tracing::warn!(id = %c.id, error = %e, "saving container state");
+            }
         }
         c.exited();
         let rec = c.record();
