@@ -317,8 +317,8 @@ impl ContainerService {
                 copiers.abort();
                 *c.stdin.lock().await = None;
                 c.run(|r| r.phase = Phase::Idle);
-                let _ = self.sv.delete(&id).await;
-                self.release_run(&id).await;
+                // A task the supervisor made (even started, its answer lost) goes too.
+                self.reap_leftover_task(&id).await;
                 fifos_remove(&fifos).await;
                 return Err(e);
             }
