@@ -771,11 +771,12 @@ fn lifecycle_rounds(victim: Victim, test: &str) {
             codes_seen.push(got);
             let logs = rig.d.ok(&["logs", &name]);
             // One run per start; a second only after a killed shim made the first fail,
-            // or after a berthd killed inside a start (`start`, `run -d`) before it
-            // recorded the run: it comes back to a created container and ends the task
-            // it finds behind it, as dockerd without live-restore does, and the run's
-            // lines stay in the log before the next start's.
-            let start_cut = victim == Victim::Berthd
+            // or after a berthd or supervisor killed inside a start (`start`, `run -d`)
+            // whose process had already begun: the start is reported failed (or never
+            // recorded), the container stays created, and the task found behind it is
+            // ended, as dockerd does with what its containerd left; the run's lines stay
+            // in the log before the next start's.
+            let start_cut = matches!(victim, Victim::Berthd | Victim::Supervisor)
                 && matches!(op, Op::Start | Op::Run)
                 && st.status == "created";
             let max_runs = if victim == Victim::Shim || start_cut {
