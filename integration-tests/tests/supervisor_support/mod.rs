@@ -94,7 +94,8 @@ impl Supervisor {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.socket().exists() {
+        // Connectable, not only there: the path exists from bind(2), before listen(2).
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "supervisor did not come up: {}",
