@@ -277,7 +277,12 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
         // A negative interval is below the minimum; report it as Docker would.
         return Ok(Duration::ZERO);
     }
-    Ok(Duration::from_secs_f64(total))
+    // Go's durations are int64 nanoseconds (about 292 years): beyond, Go's parser says
+    // the duration is invalid, and so does this one (never a panic on hostile input).
+    if !total.is_finite() || total > i64::MAX as f64 / 1e9 {
+        return Err(invalid());
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
 /// Go's `Duration.String()` (`1m30s`, `500ms`, `0s`), as history entries print it.
@@ -791,6 +796,14 @@ mod tests {
     #[test]
     fn durations_like_go() {
         assert_eq!(parse_go_duration("1m30s").unwrap(), Duration::from_secs(90));
+        // Beyond Go's int64 nanoseconds: invalid, as Go says (the fuzzer's find).
+        for huge in [
+            "1e300s",
+            "99999999999999999999h",
+            "9999999999999999999999999s",
+        ] {
+            assert!(parse_go_duration(huge).is_err(), "{huge}");
+        }
         assert_eq!(
             parse_go_duration("1.5h").unwrap(),
             Duration::from_secs(5400)
