@@ -269,7 +269,7 @@ impl ContainerService {
         let netns = match self.attach_network(&rec).await {
             Ok(p) => p,
             Err(e) => {
-                self.release_run(&id).await;
+                self.release_run(c).await;
                 c.run(|r| r.phase = Phase::Idle);
                 return Err(e);
             }
@@ -284,7 +284,7 @@ impl ContainerService {
         } = match prepared {
             Ok(p) => p,
             Err(e) => {
-                self.release_run(&id).await;
+                self.release_run(c).await;
                 c.run(|r| r.phase = Phase::Idle);
                 return Err(e);
             }
@@ -318,7 +318,7 @@ impl ContainerService {
                 *c.stdin.lock().await = None;
                 c.run(|r| r.phase = Phase::Idle);
                 // A task the supervisor made (even started, its answer lost) goes too.
-                self.reap_leftover_task(&id).await;
+                self.reap_leftover_task(c).await;
                 fifos_remove(&fifos).await;
                 return Err(e);
             }
@@ -572,7 +572,7 @@ impl ContainerService {
         self.store.remove(&c.id);
         self.health.forget(&c.id);
         // Its task is gone with its exit; one a crash left behind is reaped here.
-        self.reap_leftover_task(&c.id).await;
+        self.reap_leftover_task(&c).await;
         self.execs.forget_container(&c.id);
         let rec = c.record();
         let (fifo_dir, dir) = (self.fifo_dir(&c.id), self.dir(&c.id));

@@ -248,7 +248,7 @@ impl ContainerService {
             tracing::warn!(id = %c.id, error = %e, "deleting the task of an exited container");
         }
         // Its task is gone: so go its veths, addresses, ports, names and namespace.
-        self.release_run(&c.id).await;
+        self.release_run(&c).await;
         // Read after the task's deletion: the OOM event, published just after the exit,
         // has arrived by then.
         let status = exit_status(c.run(|r| r.oom));
@@ -309,7 +309,8 @@ impl ContainerService {
     /// processes are killed and the task deleted (its mounts and cgroups with it), so
     /// nothing runs behind a container berthd shows stopped and `docker rm` leaves
     /// nothing. Without a leftover this is one delete that finds nothing.
-    pub(crate) async fn reap_leftover_task(&self, id: &str) {
+    pub(crate) async fn reap_leftover_task(&self, c: &Container) {
+        let id = c.id.as_str();
         // The supervisor's record may be there without a task (made, then the crash):
         // the delete removes either. It refuses a live task (Conflict): that one is
         // killed first.
@@ -336,7 +337,7 @@ impl ContainerService {
             }
             Err(e) => tracing::warn!(id, error = %e, "deleting a task a crash left"),
         }
-        self.release_run(id).await;
+        self.release_run(c).await;
     }
 
     /// After the supervisor came back: a task it still has behind a container that is
@@ -349,7 +350,7 @@ impl ContainerService {
                 let _op = c.op.lock().await;
                 let idle = c.run(|r| r.phase == Phase::Idle);
                 if idle && !c.running() && c.status() != Status::Restarting {
-                    this.reap_leftover_task(&c.id).await;
+                    this.reap_leftover_task(&c).await;
                 }
             }
         });
@@ -364,13 +365,13 @@ impl ContainerService {
             Status::Restarting => {
                 // berthd stopped during the restart delay (or between the exit's
                 // record and its task's deletion): the restart is due now.
-                self.reap_leftover_task(&rec.id).await;
+                self.reap_leftover_task(c).await;
                 let epoch = c.run(|r| r.epoch);
                 self.schedule_restart(c.clone(), epoch, Duration::ZERO);
                 return;
             }
             _ => {
-                self.reap_leftover_task(&rec.id).await;
+                self.reap_leftover_task(c).await;
                 return;
             }
         }

@@ -9,7 +9,7 @@
 
 use super::spec::Joins;
 use super::state::Status;
-use super::{ContainerService, Error, Record, Result};
+use super::{Container, ContainerService, Error, Record, Result};
 use std::path::{Path, PathBuf};
 
 /// dockerd's IpcMode for a container whose /dev/shm others may join.
@@ -33,16 +33,16 @@ impl ContainerService {
                     "cannot join PID of a non running container: {name}: {e}"
                 ))
             })?;
-            joins.pid = Some(ns_path(running_pid(&c.record())?, "pid"));
+            joins.pid = Some(ns_path(c.read(running_pid)?, "pid"));
         }
         if let Some(name) = hc.ipc_mode.container() {
             let context =
                 |e: Error| Error::Internal(format!("can't join IPC of container {name}: {e}"));
             let c = self.get(name).map_err(context)?;
-            let other = c.record();
-            let pid = running_pid(&other).map_err(context)?;
-            joins.shm = Some(match other.host_config.ipc_mode.as_str() {
-                SHAREABLE => self.shm_dir(&other.id),
+            let (pid, other_ipc) = c.read(|r| (running_pid(r), r.host_config.ipc_mode.clone()));
+            let pid = pid.map_err(context)?;
+            joins.shm = Some(match other_ipc.as_str() {
+                SHAREABLE => self.shm_dir(&c.id),
                 "host" => PathBuf::from("/dev/shm"),
                 _ => {
                     return Err(Error::Internal(format!(
@@ -51,7 +51,7 @@ impl ContainerService {
                 }
             });
             joins.ipc = Some(ns_path(pid, "ipc"));
-        } else if hc.ipc_mode.as_str() == SHAREABLE {
+        } else if shareable(hc) {
             joins.shm = Some(self.shm_dir(&rec.id));
         }
         Ok(joins)
@@ -60,16 +60,12 @@ impl ContainerService {
     /// Mounts a shareable container's tmpfs before its start (what a crash left there
     /// is unmounted first); blocking.
     pub(crate) fn mount_shm(&self, rec: &Record) -> Result<()> {
-        if rec.host_config.ipc_mode.as_str() != SHAREABLE {
+        if !shareable(&rec.host_config) {
             return Ok(());
         }
         let dir = self.shm_dir(&rec.id);
         unmount_shm(&dir);
-        let size = if rec.host_config.shm_size > 0 {
-            rec.host_config.shm_size
-        } else {
-            berth_api::validate::DEFAULT_SHM_SIZE
-        };
+        let size = super::spec::shm_size(&rec.host_config);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::Internal(format!("making {}: {e}", dir.display())))?;
         use nix::mount::MsFlags;
@@ -84,12 +80,20 @@ impl ContainerService {
     }
 
     /// Tears down what a run held outside its task once the task is gone (or never
-    /// came): its network, and its shareable tmpfs. Idempotent.
-    pub(crate) async fn release_run(&self, id: &str) {
-        self.detach_network(id).await;
-        let shm = self.shm_dir(id);
-        let _ = tokio::task::spawn_blocking(move || unmount_shm(&shm)).await;
+    /// came): its network, and a shareable container's tmpfs. Idempotent.
+    pub(crate) async fn release_run(&self, c: &Container) {
+        self.detach_network(&c.id).await;
+        // Only a shareable container has one: no blocking-pool trip on other exits.
+        if c.read(|r| shareable(&r.host_config)) {
+            let shm = self.shm_dir(&c.id);
+            let _ = tokio::task::spawn_blocking(move || unmount_shm(&shm)).await;
+        }
     }
+}
+
+/// Whether others may join the container's IPC (and bind its /dev/shm).
+fn shareable(hc: &berth_api::container::HostConfig) -> bool {
+    hc.ipc_mode.as_str() == SHAREABLE
 }
 
 /// The PID of a container's init when it can be joined: running, not restarting.

@@ -769,6 +769,15 @@ fn host_devices(hc: &HostConfig) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgr
     Ok((nodes, rules))
 }
 
+/// The size of a container's /dev/shm: its ShmSize, or dockerd's default.
+pub fn shm_size(hc: &HostConfig) -> i64 {
+    if hc.shm_size > 0 {
+        hc.shm_size
+    } else {
+        berth_api::validate::DEFAULT_SHM_SIZE
+    }
+}
+
 /// Builds the OCI spec.
 pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let hc = input.host_config;
@@ -814,12 +823,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
         ),
         None => {}
     }
-    let shm_size = if hc.shm_size > 0 {
-        hc.shm_size
-    } else {
-        berth_api::validate::DEFAULT_SHM_SIZE
-    };
-    let shm = format!("size={shm_size}");
+    let shm = format!("size={}", shm_size(hc));
     let sys_opts: &[&str] = if privileged {
         &["nosuid", "noexec", "nodev"]
     } else {
