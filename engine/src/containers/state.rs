@@ -110,12 +110,7 @@ impl State {
     /// keeps the exit it had).
     pub fn set_stopped(&mut self, exit: &ExitStatus) {
         if !self.flags.restarting {
-            self.exit_code = exit.code;
-            self.oom_killed = exit.oom_killed;
-            self.finished_at = exit.at.clone();
-            if !exit.reason.is_empty() {
-                self.error = exit.reason.clone();
-            }
+            self.record_exit(exit);
         }
         self.flags.set_stopped();
         self.pid = 0;
@@ -125,6 +120,12 @@ impl State {
     pub fn set_restarting(&mut self, exit: &ExitStatus) {
         self.flags.set_restarting();
         self.pid = 0;
+        self.record_exit(exit);
+    }
+
+    /// What an exit leaves in the state: its code, OOM kill, time, and a reason if it
+    /// has one (none keeps the error as it was, as dockerd's SetStopped does).
+    fn record_exit(&mut self, exit: &ExitStatus) {
         self.exit_code = exit.code;
         self.oom_killed = exit.oom_killed;
         self.finished_at = exit.at.clone();
