@@ -113,10 +113,11 @@ pub async fn serve(
     Ok(local)
 }
 
-/// The subprotocols offered (`X-Stream-Protocol-Version`, repeated or comma-joined).
-fn offered(req: &axum::extract::Request) -> Vec<String> {
+/// The subprotocols offered in `name` (SPDY's `X-Stream-Protocol-Version`,
+/// WebSocket's `Sec-WebSocket-Protocol`), repeated or comma-joined.
+fn offered(req: &axum::extract::Request, name: impl header::AsHeaderName) -> Vec<String> {
     req.headers()
-        .get_all("x-stream-protocol-version")
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -159,7 +160,7 @@ async fn handle(
         Request::PortForward(_) => &[portforward::PROTOCOL],
         _ => &remotecommand::PROTOCOLS,
     };
-    let client = offered(&req);
+    let client = offered(&req, "x-stream-protocol-version");
     // The server's preference among what the client offers (as Kubernetes' handshake).
     let Some(proto) = server
         .iter()
@@ -230,15 +231,7 @@ async fn websocket_upgrade(cri: Arc<Cri>, r: Request, req: axum::extract::Reques
             tty: a.tty,
         },
     };
-    let offered: Vec<String> = req
-        .headers()
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect();
+    let offered = offered(&req, header::SEC_WEBSOCKET_PROTOCOL);
     let (mut parts, _body) = req.into_parts();
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(ws) => ws.protocols(websocket::PROTOCOLS),

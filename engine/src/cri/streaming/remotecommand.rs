@@ -22,6 +22,17 @@ pub const PROTOCOLS: [&str; 4] = [
     "channel.k8s.io",
 ];
 
+/// Whether the protocol ends with a `metav1.Status` on the error stream (v4, and
+/// WebSocket's v5, which reports as v4 does).
+pub fn reports_status(proto: &str) -> bool {
+    matches!(proto, "v4.channel.k8s.io" | "v5.channel.k8s.io")
+}
+
+/// Whether the protocol carries terminal resizes (v3 and later).
+pub fn resizes(proto: &str) -> bool {
+    reports_status(proto) || proto == "v3.channel.k8s.io"
+}
+
 /// How long the client has to open its streams.
 const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -222,9 +233,8 @@ async fn finish(streams: &Streams, session: &Session, v4: bool, outcome: Outcome
 
 /// Serves an exec or attach session to its end.
 pub async fn serve(cri: Arc<Cri>, mut session: Session, target: Target, proto: &str) {
-    // WebSocket's v5 reports as v4 does.
-    let v4 = matches!(proto, "v4.channel.k8s.io" | "v5.channel.k8s.io");
-    let resize_ok = v4 || proto == "v3.channel.k8s.io";
+    let v4 = reports_status(proto);
+    let resize_ok = resizes(proto);
     let (stdin, stdout, stderr, tty) = match &target {
         Target::Exec(e) => (e.stdin, e.stdout, e.stderr, e.tty),
         Target::Attach(a) => (a.stdin, a.stdout, a.stderr, a.tty),

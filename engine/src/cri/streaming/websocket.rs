@@ -53,11 +53,7 @@ pub struct Wanted {
 pub fn start(socket: WebSocket, proto: &str, want: Wanted) -> Session {
     let (tx, out_rx) = mpsc::channel::<Out>(256);
     let (in_tx, incoming) = mpsc::channel::<Stream>(8);
-    let resize = want.tty
-        && matches!(
-            proto,
-            "v3.channel.k8s.io" | "v4.channel.k8s.io" | "v5.channel.k8s.io"
-        );
+    let resize = want.tty && super::remotecommand::resizes(proto);
     let mut readers: HashMap<u8, mpsc::Sender<Bytes>> = HashMap::new();
     for (channel, kind, used) in [
         (ERROR, "error", true),
