@@ -41,7 +41,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .open_socket_dir(&cfg.exec_root)
         .with_context(|| format!("letting the socket group into {}", cfg.exec_root.display()))?;
     let registry = crate::registry::RegistryClient::new(cfg.insecure_registries.clone())
-        .context("registry client")?
         .with_mirrors(cfg.mirrors()?)?;
     let images = ImageService::open_with(&cfg.data_root, registry)
         .with_context(|| format!("opening image store in {}", cfg.data_root.display()))?;

@@ -120,7 +120,7 @@ pub fn host_arch() -> &'static str {
 impl ImageService {
     /// Opens the image store under the data root.
     pub fn open(data_root: &Path, insecure: Vec<String>) -> Result<Arc<Self>> {
-        Self::open_with(data_root, RegistryClient::new(insecure)?)
+        Self::open_with(data_root, RegistryClient::new(insecure))
     }
 
     /// Opens the image store with a registry client of the caller's (mirrors).

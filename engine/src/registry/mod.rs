@@ -209,13 +209,13 @@ pub struct RegistryClient {
 impl RegistryClient {
     /// A client; `insecure` lists hosts (`host` or `host:port`) reached over HTTPS without
     /// certificate checks or, failing that, plain HTTP. Loopback hosts are insecure too.
-    pub fn new(insecure: Vec<String>) -> Result<Self> {
-        Ok(Self {
+    pub fn new(insecure: Vec<String>) -> Self {
+        Self {
             clients: Default::default(),
             insecure,
             mirrors: Vec::new(),
             chosen: Default::default(),
-        })
+        }
     }
 
     /// The same client with these mirrors. A mirror reached over plain HTTP must be
@@ -767,7 +767,7 @@ mod tests {
     #[tokio::test]
     async fn bearer_token_flow() {
         let host = serve().await;
-        let client = RegistryClient::new(vec![]).unwrap();
+        let client = RegistryClient::new(vec![]);
         let creds = Credentials {
             username: "u".into(),
             password: "p".into(),
@@ -796,7 +796,7 @@ mod tests {
 
     #[test]
     fn insecure_hosts_fall_back_to_http() {
-        let c = RegistryClient::new(vec!["reg.test:5000".into()]).unwrap();
+        let c = RegistryClient::new(vec!["reg.test:5000".into()]);
         assert_eq!(
             c.endpoints("127.0.0.1:5000"),
             ["https://127.0.0.1:5000", "http://127.0.0.1:5000"]
@@ -827,7 +827,6 @@ mod tests {
             assert!(Mirror::parse(bad).is_err(), "{bad}");
         }
         let c = RegistryClient::new(vec![])
-            .unwrap()
             .with_mirrors(vec![
                 m("registry.k8s.io=http://127.0.0.1:5000"),
                 m("https://hub.mirror"),
@@ -842,12 +841,9 @@ mod tests {
             ["https://hub.mirror", "https://registry-1.docker.io"]
         );
         assert_eq!(c.endpoints("gcr.io"), ["https://gcr.io"]);
-        let plain = RegistryClient::new(vec![])
-            .unwrap()
-            .with_mirrors(vec![m("gcr.io=http://mirror.test")]);
+        let plain = RegistryClient::new(vec![]).with_mirrors(vec![m("gcr.io=http://mirror.test")]);
         assert!(matches!(plain, Err(MirrorError::PlainHttp(_))));
         let marked = RegistryClient::new(vec!["mirror.test".into()])
-            .unwrap()
             .with_mirrors(vec![m("gcr.io=http://mirror.test")]);
         assert!(marked.is_ok());
     }
