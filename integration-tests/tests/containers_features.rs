@@ -815,15 +815,16 @@ fn ns_of(d: &Berthd, name: &str, kind: &str) -> String {
 
 #[test]
 fn pid_and_ipc_of_another_container_are_joined_as_dockerd_joins_them() {
-    let d = Berthd::start();
-    let run = |name: &str, flags: &[&str]| {
+    let mut d = Berthd::start();
+    let run = |d: &Berthd, name: &str, flags: &[&str]| {
         let mut a = vec!["run", "-d", "--name", name, "--network", "none"];
         a.extend_from_slice(flags);
         a.extend_from_slice(&[IMG, "sleep", "300"]);
         d.ok(&a);
     };
-    run("donor", &["--ipc", "shareable"]);
+    run(&d, "donor", &["--ipc", "shareable"]);
     run(
+        &d,
         "joiner",
         &["--pid", "container:donor", "--ipc", "container:donor"],
     );
@@ -851,6 +852,11 @@ fn pid_and_ipc_of_another_container_are_joined_as_dockerd_joins_them() {
             .count()
     };
     assert_eq!(shm_mounts(), 1);
+    // A berthd killed meanwhile finds them again: the tmpfs stays while its owner runs
+    // (what was written in it too), and goes with the run's end below.
+    d.crash_and_restart();
+    assert_eq!(shm_mounts(), 1);
+    assert_eq!(d.ok(&["exec", "donor", "cat", "/dev/shm/x"]), "shared\n");
     assert_eq!(
         d.inspect("joiner", "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}")
             .trim(),
@@ -858,7 +864,7 @@ fn pid_and_ipc_of_another_container_are_joined_as_dockerd_joins_them() {
     );
     // A donor that is not shareable, or not running: refused at start in dockerd's
     // words, nothing left running.
-    run("private", &[]);
+    run(&d, "private", &[]);
     let err = d.err(&[
         "run",
         "--rm",

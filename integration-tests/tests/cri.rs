@@ -1284,6 +1284,21 @@ async fn websocket_session(
     (s(out), s(err), s(status), first.unwrap_or_default())
 }
 
+/// A WebSocket upgrade of `url` offering `proto` is refused with a 400.
+async fn websocket_refused(url: &str, proto: &str) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url
+        .replacen("http://", "ws://", 1)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", proto.parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 400),
+        other => panic!("expected a 400, got {:?}", other.map(|(_, r)| r.status())),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_streams_over_websocket_as_kubectl_sends_it() {
     let _g = lock().await;
@@ -1351,19 +1366,18 @@ async fn exec_streams_over_websocket_as_kubectl_sends_it() {
         .unwrap()
         .into_inner()
         .url;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = url
-        .replacen("http://", "ws://", 1)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", "v9.bogus.k8s.io".parse().unwrap());
-    match tokio_tungstenite::connect_async(req).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            assert_eq!(resp.status(), 400)
-        }
-        other => panic!("expected a 400, got {:?}", other.map(|(_, r)| r.status())),
-    }
+    websocket_refused(&url, "v9.bogus.k8s.io").await;
+    // Port-forward is SPDY's only: a WebSocket asking for it is refused the same way.
+    let url = rt
+        .port_forward(cri::PortForwardRequest {
+            pod_sandbox_id: pod.clone(),
+            port: vec![80],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    websocket_refused(&url, "v4.channel.k8s.io").await;
     rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
         pod_sandbox_id: pod,
     })
