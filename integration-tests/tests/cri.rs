@@ -1228,6 +1228,21 @@ async fn exec_and_attach_stream_over_spdy() {
     .unwrap();
 }
 
+/// The WebSocket upgrade of a streaming URL, offering `proto`.
+fn websocket_request(
+    url: &str,
+    proto: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url
+        .replacen("http://", "ws://", 1)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", proto.parse().unwrap());
+    req
+}
+
 /// One WebSocket session of Kubernetes' channel protocol: connects offering `proto`,
 /// sends `input` (each a whole message, channel byte first), then reads until the
 /// server closes. Returns (stdout, stderr, error channel, first message).
@@ -1237,13 +1252,8 @@ async fn websocket_session(
     input: Vec<Vec<u8>>,
 ) -> (String, String, String, Vec<u8>) {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
-    let mut req = url
-        .replacen("http://", "ws://", 1)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", proto.parse().unwrap());
+    use tokio_tungstenite::tungstenite::Message;
+    let req = websocket_request(url, proto);
     let (mut ws, resp) = tokio::time::timeout(
         Duration::from_secs(10),
         tokio_tungstenite::connect_async(req),
@@ -1286,13 +1296,7 @@ async fn websocket_session(
 
 /// A WebSocket upgrade of `url` offering `proto` is refused with a 400.
 async fn websocket_refused(url: &str, proto: &str) {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = url
-        .replacen("http://", "ws://", 1)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("Sec-WebSocket-Protocol", proto.parse().unwrap());
+    let req = websocket_request(url, proto);
     match tokio_tungstenite::connect_async(req).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 400),
         other => panic!("expected a 400, got {:?}", other.map(|(_, r)| r.status())),
