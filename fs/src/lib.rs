@@ -23,6 +23,8 @@
 //!   caller (image layers, `docker cp` into a container, `berth cp` into a host
 //!   directory, `docker load`).
 //! - [`tar_out`]: a tree inside a root written as a tar stream, from descriptors.
+//! - [`tree`]: a tree held in memory (a build context's index), looked up by the same
+//!   `RESOLVE_IN_ROOT` rules; it names no host file at all.
 //!
 //! What this crate must not do: build a host path from an untrusted path, follow a
 //! symlink it did not resolve inside its root, or read an unbounded amount from an
@@ -34,6 +36,7 @@ mod error;
 pub mod ignore;
 pub mod root;
 pub mod tar_out;
+pub mod tree;
 pub mod untar;
 pub mod view;
 
