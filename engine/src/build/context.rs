@@ -1,40 +1,48 @@
-//! The build context: the tar the client sends, unpacked into a private temporary
-//! directory as it arrives (never held in memory whole), with each entry's checksum
-//! taken on the way as dockerd takes it (tarsum v1: the header's name, mode, owner,
-//! size, type, link and extended attributes, then the content; not the times), which
-//! is what COPY and ADD put in their cache keys and history (`COPY file:<sum> in /x`).
+//! The build context: the tar the client sends, indexed as it arrives and never
+//! unpacked. Regular files' contents go, one after another, into a spool file (an
+//! unnamed temporary file, gone with the process even on `kill -9`); the names, kinds,
+//! owners, modes and times go into an in-memory [`Tree`], which COPY and ADD look
+//! sources up in and copy from. A rebuild whose steps all hit the cache writes one
+//! sequential file and creates no file per entry; a COPY that misses writes each file
+//! once, into its layer.
 //!
-//! Entries are created through the context's [`Root`] only: each parent resolved inside
-//! the context with openat2, each entry made relative to its parent's descriptor with
-//! `O_EXCL | O_NOFOLLOW`. An entry named with `..` or an absolute path is refused; a
-//! symlink may point anywhere but is never followed while unpacking, and later reads
-//! through it resolve inside the context. `.dockerignore` is applied after the
+//! Each entry's checksum is taken on the way as dockerd takes it (tarsum v1: the
+//! header's name, mode, owner, size, type, link and extended attributes, then the
+//! content; not the times), which is what COPY and ADD put in their cache keys and
+//! history (`COPY file:<sum> in /x`).
+//!
+//! The tree is built as an unpacker would build the directory: an entry named with
+//! `..` or an absolute path is refused; parents are made as needed, followed (inside
+//! the tree) if they are symlinks; a later entry replaces an earlier one of the same
+//! name (a directory over a directory keeps its entries). Lookups follow the kernel's
+//! `RESOLVE_IN_ROOT` rules ([`berth_fs::tree`]), and a tree names no host file, so no
+//! symlink of a context can reach outside it. `.dockerignore` is applied after the
 //! Dockerfile has been read, so a Dockerfile it names is still found (as dockerd).
 
 use super::error::{BuildError, Result};
 use berth_fs::ignore::Patterns;
-use berth_fs::root::{kind, list_dir, open_at, remove_all_at};
+use berth_fs::root::kind;
+use berth_fs::tree::{Kind, Meta, NodeId, Tree, ROOT};
 use berth_fs::Root;
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag};
-use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, Mode};
-use nix::sys::time::TimeSpec;
-use nix::unistd::{Gid, Uid};
+use nix::fcntl::OFlag;
+use nix::sys::stat::fstat;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// The longest Dockerfile read (a real one is a few kB).
 const MAX_DOCKERFILE: u64 = 4 << 20;
 
-/// A context unpacked on disk.
+/// A context received and indexed.
 pub struct Context {
-    dir: tempfile::TempDir,
-    root: Root,
+    /// Every regular file's content, at the offsets its tree node names.
+    spool: File,
+    tree: Tree,
     /// Cleaned relative path → tarsum of its entry (the first entry of that name).
     sums: HashMap<String, String>,
     /// Bytes of file content received.
@@ -73,7 +81,6 @@ fn sum_key(raw: &[u8]) -> String {
         rest => rest.to_string(),
     }
 }
-
 /// tarsum v1's header part for one entry.
 struct EntryHeader {
     raw_name: Vec<u8>,
@@ -177,20 +184,6 @@ impl<W: Write> Write for HashingWriter<'_, W> {
     }
 }
 
-fn set_owner_mode_times(fd: BorrowedFd<'_>, h: &EntryHeader) -> nix::Result<()> {
-    nix::unistd::fchown(
-        fd.as_raw_fd(),
-        Some(Uid::from_raw(h.uid as u32)),
-        Some(Gid::from_raw(h.gid as u32)),
-    )?;
-    fchmod(
-        fd.as_raw_fd(),
-        Mode::from_bits_truncate((h.mode & 0o7777) as u32),
-    )?;
-    let t = TimeSpec::new(h.mtime, 0);
-    nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t)
-}
-
 fn split_parent(rel: &str) -> (&str, &str) {
     match rel.rfind('/') {
         Some(i) => (&rel[..i], &rel[i + 1..]),
@@ -198,53 +191,202 @@ fn split_parent(rel: &str) -> (&str, &str) {
     }
 }
 
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A regular file's content in the spool, read without moving any shared offset (the
+/// copies of several sources may read at once).
+pub struct ContentReader<'a> {
+    spool: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for ContentReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.spool.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the build context's spool ends early",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 impl Context {
-    /// Unpacks a context tar (plain, gzip or zstd) from `reader` into a new private
-    /// directory under `parent`. Blocking: run it off the async workers.
+    /// Receives a context tar (plain, gzip or zstd) from `reader`, its contents spooled
+    /// into an unnamed file under `parent`. Blocking: run it off the async workers.
     pub fn receive<R: Read>(reader: R, parent: &Path) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("build-context-")
-            .tempdir_in(parent)
-            .map_err(|e| BuildError::Internal(format!("creating the context directory: {e}")))?;
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .map_err(|e| BuildError::Internal(format!("creating the context directory: {e}")))?;
-        let root = Root::open(dir.path())
-            .map_err(|e| BuildError::Internal(format!("opening the context: {e}")))?;
-        let mut ctx = Self {
-            dir,
-            root,
+        let spool = tempfile::tempfile_in(parent)
+            .map_err(|e| BuildError::Internal(format!("creating the context spool: {e}")))?;
+        let now = now();
+        let mut root_meta = Meta::implicit_dir(now);
+        // The context's own directory, as an unpacker's private directory would be.
+        root_meta.mode = 0o700;
+        let mut receiver = Receiver {
+            spool: std::io::BufWriter::with_capacity(256 * 1024, spool),
+            written: 0,
+            now,
+            ctx_tree: Tree::new(root_meta),
             sums: HashMap::new(),
             size: 0,
             entries: 0,
         };
         let (_, plain) = crate::archive::decompress(reader).map_err(bad)?;
         let mut archive = tar::Archive::new(plain);
-        let mut dir_times: Vec<(String, i64)> = Vec::new();
         for entry in archive.entries().map_err(bad)? {
             let mut entry = entry.map_err(bad)?;
-            ctx.unpack_entry(&mut entry, &mut dir_times)?;
+            receiver.entry(&mut entry)?;
         }
-        // Directory times last: creating their children changed them.
-        for (rel, mtime) in dir_times.into_iter().rev() {
-            if let Ok(fd) = ctx.root.resolve(
-                &rel,
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-            ) {
-                let t = TimeSpec::new(mtime, 0);
-                let _ = nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t);
-            }
-        }
-        Ok(ctx)
+        let spool = receiver
+            .spool
+            .into_inner()
+            .map_err(|e| BuildError::Internal(format!("writing the context spool: {e}")))?;
+        Ok(Self {
+            spool,
+            tree: receiver.ctx_tree,
+            sums: receiver.sums,
+            size: receiver.size,
+            entries: receiver.entries,
+        })
     }
 
-    fn unpack_entry<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        dir_times: &mut Vec<(String, i64)>,
-    ) -> Result<()> {
+    /// The context's tree: what COPY and ADD look their sources up in.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// The content of the regular file `id` (empty for any other kind).
+    pub fn content(&self, id: NodeId) -> ContentReader<'_> {
+        let (offset, len) = match self.tree.node(id).kind {
+            Kind::File { offset, len } => (offset, len),
+            _ => (0, 0),
+        };
+        ContentReader {
+            spool: &self.spool,
+            pos: offset,
+            end: offset + len,
+        }
+    }
+
+    /// The whole content of the file `rel` (symlinks followed), if it is a regular file
+    /// of at most `limit` bytes; `None` if there is no such file.
+    fn read_file(&self, rel: &str, limit: u64) -> std::result::Result<Option<Vec<u8>>, String> {
+        let id = match self.tree.resolve(rel, true) {
+            Ok(id) => id,
+            Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
+            Err(e) => return Err(format!("reading {rel}: {}", e.desc())),
+        };
+        let Kind::File { len, .. } = self.tree.node(id).kind else {
+            return Ok(None);
+        };
+        if len > limit {
+            return Err(format!(
+                "the Dockerfile ({rel}) is larger than {limit} bytes"
+            ));
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        self.content(id)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("reading {rel}: {e}"))?;
+        Ok(Some(out))
+    }
+
+    /// Reads the Dockerfile named `name` (dockerd's fallback: `dockerfile` when the
+    /// default `Dockerfile` is missing). Returns the name found and the text.
+    pub fn dockerfile(&self, name: &str) -> Result<(String, String)> {
+        let read = |n: &str| {
+            self.read_file(n, MAX_DOCKERFILE)
+                .map_err(BuildError::NoDockerfile)
+        };
+        let mut found = read(name)?.map(|t| (name.to_string(), t));
+        if found.is_none() && name == "Dockerfile" {
+            found = read("dockerfile")?.map(|t| ("dockerfile".to_string(), t));
+        }
+        let Some((used, bytes)) = found else {
+            return Err(BuildError::NoDockerfile(format!(
+                "Cannot locate specified Dockerfile: {name}"
+            )));
+        };
+        if bytes.is_empty() {
+            return Err(BuildError::NoDockerfile(format!(
+                "the Dockerfile ({used}) cannot be empty"
+            )));
+        }
+        Ok((used, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// Applies the context's `.dockerignore`, if it has one: what it names is taken out
+    /// of the tree (the `.dockerignore` and the Dockerfile too, if it names them).
+    /// Returns the patterns.
+    pub fn apply_dockerignore(&mut self) -> Result<Patterns> {
+        let text = match self.read_file(".dockerignore", MAX_DOCKERFILE) {
+            Ok(Some(t)) => String::from_utf8_lossy(&t).into_owned(),
+            Ok(None) => return Ok(Patterns::default()),
+            Err(e) => return Err(BuildError::Context(format!("reading .dockerignore: {e}"))),
+        };
+        let patterns = Patterns::parse(&text)
+            .map_err(|e| BuildError::Context(format!("Error reading .dockerignore: {e}")))?;
+        if patterns.is_empty() {
+            return Ok(patterns);
+        }
+        prune(&mut self.tree, ROOT, "", &patterns, 0)?;
+        Ok(patterns)
+    }
+
+    /// The cache checksum of a context path, as dockerd's context `Hash` gives it: the
+    /// tarsum of the entry the path resolves to (a symlink's target), else the path.
+    pub fn hash(&self, rel: &str) -> String {
+        let resolved = self
+            .resolved_rel(rel)
+            .unwrap_or_else(|| sum_key(rel.as_bytes()));
+        self.sums
+            .get(&resolved)
+            .cloned()
+            .unwrap_or_else(|| rel.to_string())
+    }
+
+    /// The checksum of the entry at exactly `rel` (nothing followed), if it had one.
+    pub fn sum(&self, rel: &str) -> Option<String> {
+        self.sums.get(&sum_key(rel.as_bytes())).cloned()
+    }
+
+    /// The path (relative to the context) that `rel` resolves to inside it, symlinks
+    /// followed.
+    pub fn resolved_rel(&self, rel: &str) -> Option<String> {
+        self.tree
+            .resolve(rel, true)
+            .ok()
+            .map(|id| self.tree.path(id))
+    }
+}
+
+/// The context as it is being received.
+struct Receiver {
+    spool: std::io::BufWriter<File>,
+    /// Bytes written to the spool so far: the next file's offset.
+    written: u64,
+    /// When the receipt began: the time of directories no entry named.
+    now: i64,
+    ctx_tree: Tree,
+    sums: HashMap<String, String>,
+    size: u64,
+    entries: u64,
+}
+
+impl Receiver {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
         use tar::EntryType as T;
         let et = entry.header().entry_type();
         if !matches!(
@@ -269,72 +411,42 @@ impl Context {
                 .or_insert_with(|| hex::encode(hasher.finalize()));
             return Ok(());
         }
-        let shown = rel.clone();
         let fail = |e: Errno| {
-            BuildError::Context(format!("unpacking {shown} from the build context: {e}"))
+            BuildError::Context(format!(
+                "unpacking {rel} from the build context: {}",
+                e.desc()
+            ))
         };
         let (parent_rel, name) = split_parent(&rel);
-        let parent = self.root.mkdir_all(parent_rel, 0o755).map_err(|e| {
-            BuildError::Context(format!("unpacking {rel} from the build context: {e}"))
-        })?;
-        let name = OsStr::new(name);
-        // Something already there is replaced (a directory only by a non-directory).
-        match fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) if kind(&st) == libc::S_IFDIR && et == T::Directory => {}
-            Ok(_) => remove_all_at(parent.as_fd(), name).map_err(fail)?,
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(fail(e)),
-        }
+        let parent = self
+            .ctx_tree
+            .mkdir_all(parent_rel, Meta::implicit_dir(self.now))
+            .map_err(fail)?;
+        let meta = Meta {
+            mode: (h.mode & 0o7777) as u32,
+            uid: h.uid as u32,
+            gid: h.gid as u32,
+            mtime: h.mtime,
+        };
+        let tree = &mut self.ctx_tree;
         match et {
             T::Directory => {
-                match mkdirat(
-                    Some(parent.as_raw_fd()),
-                    name,
-                    Mode::from_bits_truncate(0o700),
-                ) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(fail(e)),
-                }
-                let fd = open_at(
-                    parent.as_fd(),
-                    name,
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-                    Mode::empty(),
-                )
-                .map_err(fail)?;
-                set_owner_mode_times(fd.as_fd(), &h).map_err(fail)?;
-                dir_times.push((rel.clone(), h.mtime));
+                tree.insert(parent, name, Kind::Dir, meta);
                 io_drain(entry, &mut hasher)?;
             }
             T::Regular | T::Continuous => {
-                let fd = open_at(
-                    parent.as_fd(),
-                    name,
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(fail)?;
-                let file = std::fs::File::from(fd.try_clone().map_err(|e| fail(errno(&e)))?);
+                let offset = self.written;
                 let mut w = HashingWriter {
-                    inner: std::io::BufWriter::with_capacity(256 * 1024, file),
+                    inner: &mut self.spool,
                     hasher: &mut hasher,
                 };
-                let n = std::io::copy(entry, &mut w).map_err(bad)?;
-                w.flush().map_err(|e| fail(errno(&e)))?;
-                drop(w);
-                self.size += n;
-                set_owner_mode_times(fd.as_fd(), &h).map_err(fail)?;
+                let len = std::io::copy(entry, &mut w).map_err(bad)?;
+                self.written += len;
+                self.size += len;
+                tree.insert(parent, name, Kind::File { offset, len }, meta);
             }
             T::Symlink => {
-                let target = OsStr::from_bytes(&h.link);
-                nix::unistd::symlinkat(target, Some(parent.as_raw_fd()), name).map_err(fail)?;
-                let _ = nix::unistd::fchownat(
-                    Some(parent.as_raw_fd()),
-                    name,
-                    Some(Uid::from_raw(h.uid as u32)),
-                    Some(Gid::from_raw(h.gid as u32)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                );
+                tree.insert(parent, name, Kind::Symlink(h.link.clone()), meta);
                 io_drain(entry, &mut hasher)?;
             }
             T::Link => {
@@ -345,33 +457,24 @@ impl Context {
                     )));
                 }
                 let (tp, tn) = split_parent(&target);
-                let tdir = self
-                    .root
-                    .resolve(tp, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                let found = tree
+                    .resolve(tp, true)
+                    .and_then(|dir| tree.child(dir, tn).ok_or(Errno::ENOENT))
                     .map_err(|e| {
                         BuildError::Context(format!(
-                            "unpacking {rel} from the build context: link target {target}: {e}"
+                            "unpacking {rel} from the build context: link target {target}: {}",
+                            e.desc()
                         ))
                     })?;
-                nix::unistd::linkat(
-                    Some(tdir.as_raw_fd()),
-                    OsStr::new(tn),
-                    Some(parent.as_raw_fd()),
-                    name,
-                    AtFlags::empty(),
-                )
-                .map_err(fail)?;
+                tree.hard_link(found, parent, name).map_err(fail)?;
                 io_drain(entry, &mut hasher)?;
             }
             _ => {
-                nix::sys::stat::mknodat(
-                    Some(parent.as_raw_fd()),
-                    name,
-                    nix::sys::stat::SFlag::S_IFIFO,
-                    Mode::from_bits_truncate((h.mode & 0o777) as u32),
-                    0,
-                )
-                .map_err(fail)?;
+                let fifo = Meta {
+                    mode: meta.mode & 0o777,
+                    ..meta
+                };
+                tree.insert(parent, name, Kind::Fifo, fifo);
                 io_drain(entry, &mut hasher)?;
             }
         }
@@ -380,99 +483,6 @@ impl Context {
             .or_insert_with(|| hex::encode(hasher.finalize()));
         Ok(())
     }
-
-    /// The context's root: every path of a COPY source is resolved inside it.
-    pub fn root(&self) -> &Root {
-        &self.root
-    }
-
-    /// Where it is on the host (for mounting it nowhere: only for reading through
-    /// [`Context::root`] and for removal).
-    pub fn host_path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Reads the Dockerfile named `name` (dockerd's fallback: `dockerfile` when the
-    /// default `Dockerfile` is missing). Returns the name found and the text.
-    pub fn dockerfile(&self, name: &str) -> Result<(String, String)> {
-        let read = |n: &str| match self.root.read_file(n, MAX_DOCKERFILE) {
-            Ok(v) => Ok(v),
-            Err(berth_fs::Error::TooLarge { .. }) => Err(BuildError::NoDockerfile(format!(
-                "the Dockerfile ({n}) is larger than {MAX_DOCKERFILE} bytes"
-            ))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(berth_fs::Error::WrongKind { .. }) => Ok(None),
-            Err(e) => Err(BuildError::NoDockerfile(format!("reading {n}: {e}"))),
-        };
-        let mut found = read(name)?.map(|t| (name.to_string(), t));
-        if found.is_none() && name == "Dockerfile" {
-            found = read("dockerfile")?.map(|t| ("dockerfile".to_string(), t));
-        }
-        let Some((used, bytes)) = found else {
-            return Err(BuildError::NoDockerfile(format!(
-                "Cannot locate specified Dockerfile: {name}"
-            )));
-        };
-        if bytes.is_empty() {
-            return Err(BuildError::NoDockerfile(format!(
-                "the Dockerfile ({used}) cannot be empty"
-            )));
-        }
-        Ok((used, String::from_utf8_lossy(&bytes).into_owned()))
-    }
-
-    /// Applies the context's `.dockerignore`, if it has one: what it names is removed
-    /// (the `.dockerignore` and the Dockerfile too, if it names them). Returns the
-    /// patterns.
-    pub fn apply_dockerignore(&mut self) -> Result<Patterns> {
-        let text = match self.root.read_file(".dockerignore", MAX_DOCKERFILE) {
-            Ok(Some(t)) => String::from_utf8_lossy(&t).into_owned(),
-            Ok(None) | Err(berth_fs::Error::WrongKind { .. }) => return Ok(Patterns::default()),
-            Err(e) => return Err(BuildError::Context(format!("reading .dockerignore: {e}"))),
-        };
-        let patterns = Patterns::parse(&text)
-            .map_err(|e| BuildError::Context(format!("Error reading .dockerignore: {e}")))?;
-        if patterns.is_empty() {
-            return Ok(patterns);
-        }
-        let top = self
-            .root
-            .resolve(".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-            .map_err(|e| BuildError::Internal(format!("reading the context: {e}")))?;
-        prune(top.as_fd(), "", &patterns, 0)?;
-        Ok(patterns)
-    }
-
-    /// The cache checksum of a context path, as dockerd's context `Hash` gives it: the
-    /// tarsum of the entry the path resolves to (a symlink's target), else the path.
-    pub fn hash(&self, rel: &str) -> String {
-        let resolved = self
-            .resolved_rel(rel)
-            .unwrap_or_else(|| sum_key(rel.as_bytes()));
-        self.sums
-            .get(&resolved)
-            .cloned()
-            .unwrap_or_else(|| rel.to_string())
-    }
-
-    /// The checksum of the entry at exactly `rel` (nothing followed), if it had one.
-    pub fn sum(&self, rel: &str) -> Option<String> {
-        self.sums.get(&sum_key(rel.as_bytes())).cloned()
-    }
-
-    /// The path (relative to the context) that `rel` resolves to inside it, symlinks
-    /// followed.
-    pub fn resolved_rel(&self, rel: &str) -> Option<String> {
-        let fd = self.root.resolve(rel, OFlag::O_PATH).ok()?;
-        let target = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
-        let rest = target.strip_prefix(self.dir.path()).ok()?;
-        let s = rest.to_string_lossy().into_owned();
-        Some(if s.is_empty() { ".".into() } else { s })
-    }
-}
-
-fn errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 fn io_drain<R: Read>(entry: &mut R, hasher: &mut Sha256) -> Result<()> {
@@ -487,45 +497,30 @@ fn io_drain<R: Read>(entry: &mut R, hasher: &mut Sha256) -> Result<()> {
 /// Deepest directory nesting walked when applying `.dockerignore`.
 const MAX_DEPTH: usize = 512;
 
-/// Removes what the patterns name below the directory `dir` (at `at`, relative).
-fn prune(dir: BorrowedFd<'_>, at: &str, patterns: &Patterns, depth: usize) -> Result<()> {
+/// Takes what the patterns name out of the directory `dir` (at `at`, relative).
+fn prune(tree: &mut Tree, dir: NodeId, at: &str, patterns: &Patterns, depth: usize) -> Result<()> {
     if depth > MAX_DEPTH {
         return Err(BuildError::Context(format!(
             "build context nested deeper than {MAX_DEPTH} directories at {at}"
         )));
     }
-    let fail = |e: Errno| BuildError::Internal(format!("applying .dockerignore at {at:?}: {e}"));
-    let mut names: Vec<OsString> = list_dir(dir).map_err(fail)?;
-    names.sort();
-    for name in names {
+    let entries: Vec<(String, NodeId)> = tree
+        .children(dir)
+        .map(|(n, id)| (n.to_string(), id))
+        .collect();
+    for (name, id) in entries {
         let rel = if at.is_empty() {
-            name.to_string_lossy().into_owned()
+            name.clone()
         } else {
-            format!("{at}/{}", name.to_string_lossy())
+            format!("{at}/{name}")
         };
-        let st = match fstatat(
-            Some(dir.as_raw_fd()),
-            name.as_os_str(),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
-            Ok(st) => st,
-            Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(fail(e)),
-        };
-        let is_dir = kind(&st) == libc::S_IFDIR;
+        let is_dir = tree.node(id).kind == Kind::Dir;
         if patterns.matches(&rel) && (!is_dir || !patterns.may_include_below(&rel)) {
-            remove_all_at(dir, &name).map_err(fail)?;
+            tree.remove(dir, &name);
             continue;
         }
         if is_dir {
-            let sub: OwnedFd = open_at(
-                dir,
-                &name,
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-                Mode::empty(),
-            )
-            .map_err(fail)?;
-            prune(sub.as_fd(), &rel, patterns, depth + 1)?;
+            prune(tree, id, &rel, patterns, depth + 1)?;
         }
     }
     Ok(())
@@ -610,6 +605,30 @@ mod tests {
         b.into_inner().unwrap()
     }
 
+    fn special(kind: tar::EntryType, path: &str, link: &str) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_path(path).unwrap();
+        if !link.is_empty() {
+            h.set_link_name(link).unwrap();
+        }
+        h.set_cksum();
+        h
+    }
+
+    fn content(ctx: &Context, rel: &str) -> Vec<u8> {
+        let id = ctx.tree().resolve(rel, true).unwrap();
+        let mut out = Vec::new();
+        ctx.content(id).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    fn exists(ctx: &Context, rel: &str) -> bool {
+        ctx.tree().resolve(rel, false).is_ok()
+    }
+
     #[test]
     fn sums_match_dockerd() {
         // Values dockerd 20.10 printed in history for these files.
@@ -629,10 +648,12 @@ mod tests {
             dir,
             "292dc2bc698a0753ce0c1a1b15f525c9f03783472b6a9bc04c2bb06bc55782fa"
         );
-        assert_eq!(
-            std::fs::read(ctx.host_path().join("a.txt")).unwrap(),
-            b"hello\n"
-        );
+        assert_eq!(content(&ctx, "a.txt"), b"hello\n");
+        assert_eq!(content(&ctx, "sub/b.txt"), b"x\n");
+        assert_eq!((ctx.entries, ctx.size), (3, 8));
+        let sub = ctx.tree().resolve("sub", true).unwrap();
+        assert_eq!(ctx.tree().node(sub).meta.mode, 0o755);
+        assert_eq!(ctx.tree().node(sub).meta.mtime, 1_700_000_000);
     }
 
     #[test]
@@ -647,15 +668,14 @@ mod tests {
     }
 
     #[test]
-    fn symlinks_are_not_followed_while_unpacking() {
+    fn entries_below_a_symlink_stay_inside_the_context() {
         let outside = tempfile::tempdir().unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        h.set_path("link").unwrap();
-        h.set_link_name(outside.path()).unwrap();
-        h.set_cksum();
+        let h = special(
+            tar::EntryType::Symlink,
+            "link",
+            outside.path().to_str().unwrap(),
+        );
         b.append(&h, std::io::empty()).unwrap();
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);
@@ -665,15 +685,83 @@ mod tests {
         h.set_cksum();
         b.append(&h, &b"x"[..]).unwrap();
         let data = b.into_inner().unwrap();
-        let ctx = Context::receive(&data[..], &std::env::temp_dir());
+        // The link names a directory of the context that does not exist: as an
+        // unpacker inside a root, the entry below it fails; the host is not touched.
+        let err = Context::receive(&data[..], &std::env::temp_dir())
+            .err()
+            .expect("an entry below a dangling symlink accepted");
+        assert_eq!(
+            err.to_string(),
+            "unpacking link/evil from the build context: No such file or directory"
+        );
         assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
-        // Resolved inside the context: the link names the context's own path.
-        if let Ok(ctx) = ctx {
-            assert!(ctx
-                .host_path()
-                .join(outside.path().strip_prefix("/").unwrap())
-                .join("evil")
-                .exists());
+        // A symlink to a directory of the context is followed inside it.
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(
+            &special(tar::EntryType::Directory, "real", ""),
+            std::io::empty(),
+        )
+        .unwrap();
+        b.append(
+            &special(tar::EntryType::Symlink, "ln", "/../real"),
+            std::io::empty(),
+        )
+        .unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_path("ln/f").unwrap();
+        h.set_cksum();
+        b.append(&h, &b"y"[..]).unwrap();
+        let ctx = from_tar(&b.into_inner().unwrap());
+        assert_eq!(content(&ctx, "real/f"), b"y");
+        assert_eq!(ctx.resolved_rel("ln/f").as_deref(), Some("real/f"));
+    }
+
+    #[test]
+    fn hard_links_share_their_content_and_refuse_the_context() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(3);
+        h.set_mode(0o640);
+        h.set_path("a").unwrap();
+        h.set_cksum();
+        b.append(&h, &b"abc"[..]).unwrap();
+        b.append(&special(tar::EntryType::Link, "b", "a"), std::io::empty())
+            .unwrap();
+        let data = b.into_inner().unwrap();
+        let ctx = from_tar(&data);
+        assert_eq!(content(&ctx, "b"), b"abc");
+        let (a, b_) = (
+            ctx.tree().resolve("a", false).unwrap(),
+            ctx.tree().resolve("b", false).unwrap(),
+        );
+        assert_eq!(ctx.tree().node(b_).meta.mode, 0o640);
+        assert!(ctx.tree().node(a).link_group.is_some());
+        assert_eq!(
+            ctx.tree().node(a).link_group,
+            ctx.tree().node(b_).link_group
+        );
+        for (name, target, words) in [
+            ("x", ".", "links to the context itself"),
+            (
+                "y",
+                "missing",
+                "link target missing: No such file or directory",
+            ),
+        ] {
+            let mut b = tar::Builder::new(Vec::new());
+            b.append(
+                &special(tar::EntryType::Link, name, target),
+                std::io::empty(),
+            )
+            .unwrap();
+            let err = Context::receive(&b.into_inner().unwrap()[..], &std::env::temp_dir())
+                .err()
+                .expect("a bad hard link accepted");
+            assert!(err.to_string().contains(words), "{err}");
         }
     }
 
@@ -695,25 +783,37 @@ mod tests {
         let (name, text) = ctx.dockerfile("Dockerfile").unwrap();
         assert_eq!((name.as_str(), text.as_str()), ("Dockerfile", "FROM x\n"));
         ctx.apply_dockerignore().unwrap();
-        let p = ctx.host_path();
-        assert!(!p.join("a.log").exists());
-        assert!(!p.join("Dockerfile").exists());
-        assert!(p.join("keep").exists());
-        assert!(p.join("docs/keep").exists());
-        assert!(!p.join("docs/drop").exists());
-        assert!(p.join(".dockerignore").exists());
+        assert!(!exists(&ctx, "a.log"));
+        assert!(!exists(&ctx, "Dockerfile"));
+        assert!(exists(&ctx, "keep"));
+        assert!(exists(&ctx, "docs/keep"));
+        assert!(!exists(&ctx, "docs/drop"));
+        assert!(exists(&ctx, ".dockerignore"));
         let e = ctx.dockerfile("nope").unwrap_err().to_string();
         assert_eq!(e, "Cannot locate specified Dockerfile: nope");
     }
 
     #[test]
-    fn lowercase_dockerfile_and_empty() {
+    fn lowercase_dockerfile_empty_and_too_large() {
         let ctx = from_tar(&tar_of(&[("dockerfile", b"FROM y\n", 0o644)]));
         assert_eq!(ctx.dockerfile("Dockerfile").unwrap().0, "dockerfile");
         let ctx = from_tar(&tar_of(&[("Dockerfile", b"", 0o644)]));
         assert_eq!(
             ctx.dockerfile("Dockerfile").unwrap_err().to_string(),
             "the Dockerfile (Dockerfile) cannot be empty"
+        );
+        let big = vec![b'#'; (MAX_DOCKERFILE + 1) as usize];
+        let ctx = from_tar(&tar_of(&[("Dockerfile", &big, 0o644)]));
+        assert!(ctx
+            .dockerfile("Dockerfile")
+            .unwrap_err()
+            .to_string()
+            .contains("is larger than"));
+        // A directory by the Dockerfile's name is no Dockerfile.
+        let ctx = from_tar(&tar_of(&[("Dockerfile/", b"", 0o755)]));
+        assert_eq!(
+            ctx.dockerfile("Dockerfile").unwrap_err().to_string(),
+            "Cannot locate specified Dockerfile: Dockerfile"
         );
     }
 
@@ -727,13 +827,11 @@ mod tests {
         h.set_path("real").unwrap();
         h.set_cksum();
         b.append(&h, &b"ab"[..]).unwrap();
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        h.set_path("ln").unwrap();
-        h.set_link_name("real").unwrap();
-        h.set_cksum();
-        b.append(&h, std::io::empty()).unwrap();
+        b.append(
+            &special(tar::EntryType::Symlink, "ln", "real"),
+            std::io::empty(),
+        )
+        .unwrap();
         let ctx = from_tar(&b.into_inner().unwrap());
         assert_eq!(ctx.hash("ln"), ctx.hash("real"));
         assert_eq!(ctx.hash("missing/dir"), "missing/dir");

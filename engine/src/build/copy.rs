@@ -7,18 +7,19 @@
 //! the source's owners. `--chmod` sets the mode of everything copied (as BuildKit).
 
 use super::context::{file_hash, Context};
+use super::source::{SourceStat, SourceTree};
 use berth_fs::root::{kind, list_dir, open_at, remove_all_at};
+use berth_fs::tree::Kind;
 use berth_fs::Root;
 use nix::errno::Errno;
-use nix::fcntl::{readlinkat, AtFlags, OFlag};
-use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode};
-use nix::sys::time::TimeSpec;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, Mode};
 use nix::unistd::{Gid, Uid};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
+use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -47,10 +48,40 @@ pub enum From<'a> {
 }
 
 impl From<'_> {
-    fn root(&self) -> &Root {
+    /// Every path below `rel` (the whole root for `""`), with whether it is a symlink,
+    /// in walk order.
+    fn walk(&self, rel: &str) -> Result<Vec<(String, bool)>, String> {
         match self {
-            From::Context(c) => c.root(),
-            From::Image { root, .. } => root,
+            From::Context(c) => {
+                let tree = c.tree();
+                let dir = tree
+                    .resolve(if rel.is_empty() { "." } else { rel }, true)
+                    .map_err(|e| format!("{rel}: {}", errno_text(e)))?;
+                Ok(tree
+                    .walk(dir)
+                    .into_iter()
+                    .map(|(p, id)| (p, matches!(tree.node(id).kind, Kind::Symlink(_))))
+                    .collect())
+            }
+            From::Image { root, .. } => {
+                let mut out = Vec::new();
+                walk(root, rel, &mut out, 0)?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// The type of what `rel` resolves to (symlinks followed).
+    fn kind_of(&self, rel: &str) -> Result<u32, String> {
+        match self {
+            From::Context(c) => c
+                .lookup(rel, true)
+                .map(|id| c.stat(&id).kind)
+                .map_err(errno_text),
+            From::Image { root, .. } => root
+                .stat(rel)
+                .map(|st| kind(&st))
+                .map_err(|e| e.errno().map(errno_text).unwrap_or_else(|| e.to_string())),
         }
     }
 }
@@ -210,8 +241,7 @@ fn find_one(from: &From<'_>, orig: &str, wildcards: bool) -> Result<Vec<Source>,
         ));
     }
     if wildcards && has_wildcards(p) {
-        let mut all = Vec::new();
-        walk(from.root(), "", &mut all, 0)?;
+        let all = from.walk("")?;
         let mut out = Vec::new();
         for (rel, _) in all {
             if path_match(p, &rel) {
@@ -233,10 +263,9 @@ fn find_one(from: &From<'_>, orig: &str, wildcards: bool) -> Result<Vec<Source>,
             }]);
         }
     }
-    let st = match from.root().stat(&rel) {
-        Ok(st) => st,
-        Err(e) => {
-            let why = e.errno().map(errno_text).unwrap_or_else(|| e.to_string());
+    let found = match from.kind_of(&rel) {
+        Ok(k) => k,
+        Err(why) => {
             return Err(match from {
                 From::Context(_) => format!(
                     "file not found in build context or excluded by .dockerignore: stat {rel}: {why}"
@@ -245,7 +274,7 @@ fn find_one(from: &From<'_>, orig: &str, wildcards: bool) -> Result<Vec<Source>,
             });
         }
     };
-    let hash = if kind(&st) == libc::S_IFDIR {
+    let hash = if found == libc::S_IFDIR {
         let mut below = Vec::new();
         walk_from(from, &rel, &mut below)?;
         let mut sums: Vec<String> = below.iter().map(|(r, l)| hash_of(from, r, *l)).collect();
@@ -276,7 +305,8 @@ fn walk_from(from: &From<'_>, rel: &str, out: &mut Vec<(String, bool)>) -> Resul
         From::Image { .. } => rel.to_string(),
     };
     let start = if target == "." { String::new() } else { target };
-    walk(from.root(), &start, out, 0)
+    out.extend(from.walk(&start)?);
+    Ok(())
 }
 
 /// A COPY/ADD destination made absolute against the working directory, keeping a
@@ -391,11 +421,8 @@ fn mkdir_owned(root: &Root, path: &str, owner: Option<(u32, u32)>) -> Result<Own
 }
 
 /// Whether a file is a tar archive (plain, gzip or zstd), as ADD decides to unpack it.
-fn is_archive(fd: BorrowedFd<'_>) -> bool {
-    let Ok(f) = fd.try_clone_to_owned().map(std::fs::File::from) else {
-        return false;
-    };
-    let Ok((_, plain)) = crate::archive::decompress(f) else {
+fn is_archive(content: impl Read) -> bool {
+    let Ok((_, plain)) = crate::archive::decompress(content) else {
         return false;
     };
     let mut a = tar::Archive::new(plain);
@@ -403,38 +430,49 @@ fn is_archive(fd: BorrowedFd<'_>) -> bool {
     matches!(first, Some(Ok(_)))
 }
 
-struct Copier<'a> {
+struct Copier<'a, T: SourceTree> {
+    src: &'a T,
     plan: &'a Plan,
-    /// Files with several links already copied: (dev, inode) → (its directory, name).
+    /// Files with several links already copied: link key → (its directory, name).
     links: HashMap<(u64, u64), (OwnedFd, OsString)>,
 }
 
 fn set_meta(
     fd: BorrowedFd<'_>,
-    st: &FileStat,
+    st: &SourceStat,
     owner: Option<(u32, u32)>,
     chmod: Option<u32>,
 ) -> nix::Result<()> {
-    let (u, g) = owner.unwrap_or((st.st_uid, st.st_gid));
+    let (u, g) = owner.unwrap_or((st.uid, st.gid));
     nix::unistd::fchown(
         fd.as_raw_fd(),
         Some(Uid::from_raw(u)),
         Some(Gid::from_raw(g)),
     )?;
-    let mode = chmod.unwrap_or(st.st_mode & 0o7777);
+    let mode = chmod.unwrap_or(st.mode);
     fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode))?;
-    let at = TimeSpec::new(st.st_atime, st.st_atime_nsec);
-    let mt = TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
-    nix::sys::stat::futimens(fd.as_raw_fd(), &at, &mt)
+    nix::sys::stat::futimens(fd.as_raw_fd(), &st.atime, &st.mtime)
 }
 
-impl Copier<'_> {
-    /// Copies the entry `name` of `src_dir` to `name` in `dst_dir`, replacing what is
-    /// there (a directory is merged into a directory).
-    fn entry(
+/// A source's content opened, in the copy's words when it fails.
+fn open_source<'s, T: SourceTree>(
+    src: &'s T,
+    entry: &T::Entry,
+    shown: &str,
+) -> Result<Box<dyn Read + 's>, String> {
+    src.open(entry).map_err(|e| match e {
+        Errno::ESTALE => format!("{shown}: changed while being copied"),
+        e => fail(shown)(e),
+    })
+}
+
+impl<T: SourceTree> Copier<'_, T> {
+    /// Copies the source entry `entry` (`st`) to `dst_name` in `dst_dir`, replacing
+    /// what is there (a directory is merged into a directory).
+    fn copy_as(
         &mut self,
-        src_dir: BorrowedFd<'_>,
-        name: &OsStr,
+        entry: &T::Entry,
+        st: &SourceStat,
         dst_dir: BorrowedFd<'_>,
         dst_name: &OsStr,
         shown: &str,
@@ -443,40 +481,20 @@ impl Copier<'_> {
         if depth > 1024 {
             return Err(format!("{shown}: directories nested too deep"));
         }
-        let st = fstatat(
-            Some(src_dir.as_raw_fd()),
-            name,
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(fail(shown))?;
-        self.copy_as(src_dir, name, &st, dst_dir, dst_name, shown, depth)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn copy_as(
-        &mut self,
-        src_dir: BorrowedFd<'_>,
-        name: &OsStr,
-        st: &FileStat,
-        dst_dir: BorrowedFd<'_>,
-        dst_name: &OsStr,
-        shown: &str,
-        depth: usize,
-    ) -> Result<(), String> {
         let existing = fstatat(
             Some(dst_dir.as_raw_fd()),
             dst_name,
             AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .ok();
-        let is_dir = kind(st) == libc::S_IFDIR;
+        let is_dir = st.kind == libc::S_IFDIR;
         if let Some(e) = &existing {
             if !(is_dir && kind(e) == libc::S_IFDIR) {
                 remove_all_at(dst_dir, dst_name).map_err(fail(shown))?;
             }
         }
         let owner = self.plan.owner;
-        match kind(st) {
+        match st.kind {
             libc::S_IFDIR => {
                 if existing.as_ref().is_none_or(|e| kind(e) != libc::S_IFDIR) {
                     mkdirat(
@@ -487,39 +505,22 @@ impl Copier<'_> {
                     .map_err(fail(shown))?;
                 }
                 let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
-                let s = open_at(src_dir, name, flags, Mode::empty()).map_err(fail(shown))?;
                 let d = open_at(dst_dir, dst_name, flags, Mode::empty()).map_err(fail(shown))?;
-                self.contents(s.as_fd(), d.as_fd(), shown, depth + 1)?;
+                self.contents(entry, d.as_fd(), shown, depth + 1)?;
                 set_meta(d.as_fd(), st, owner, self.plan.chmod).map_err(fail(shown))?;
             }
             libc::S_IFREG => {
-                let key = (st.st_dev, st.st_ino);
-                if st.st_nlink > 1 {
-                    if let Some((dir, first)) = self.links.get(&key) {
-                        return nix::unistd::linkat(
-                            Some(dir.as_raw_fd()),
-                            first.as_os_str(),
-                            Some(dst_dir.as_raw_fd()),
-                            dst_name,
-                            AtFlags::empty(),
-                        )
-                        .map_err(fail(shown));
-                    }
+                if let Some((dir, first)) = st.link_key.and_then(|k| self.links.get(&k)) {
+                    return nix::unistd::linkat(
+                        Some(dir.as_raw_fd()),
+                        first.as_os_str(),
+                        Some(dst_dir.as_raw_fd()),
+                        dst_name,
+                        AtFlags::empty(),
+                    )
+                    .map_err(fail(shown));
                 }
-                let s = open_at(
-                    src_dir,
-                    name,
-                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-                    Mode::empty(),
-                )
-                .map_err(fail(shown))?;
-                if fstat(s.as_raw_fd())
-                    .map(|n| kind(&n))
-                    .map_err(fail(shown))?
-                    != libc::S_IFREG
-                {
-                    return Err(format!("{shown}: changed while being copied"));
-                }
+                let mut from = open_source(self.src, entry, shown)?;
                 let d = open_at(
                     dst_dir,
                     dst_name,
@@ -527,12 +528,11 @@ impl Copier<'_> {
                     Mode::from_bits_truncate(0o600),
                 )
                 .map_err(fail(shown))?;
-                let mut from = std::fs::File::from(s);
                 let mut to =
                     std::fs::File::from(d.try_clone().map_err(|e| format!("{shown}: {e}"))?);
                 std::io::copy(&mut from, &mut to).map_err(|e| format!("{shown}: {e}"))?;
                 set_meta(d.as_fd(), st, owner, self.plan.chmod).map_err(fail(shown))?;
-                if st.st_nlink > 1 {
+                if let Some(key) = st.link_key {
                     let dir = dst_dir
                         .try_clone_to_owned()
                         .map_err(|e| format!("{shown}: {e}"))?;
@@ -540,10 +540,10 @@ impl Copier<'_> {
                 }
             }
             libc::S_IFLNK => {
-                let target = readlinkat(Some(src_dir.as_raw_fd()), name).map_err(fail(shown))?;
+                let target = self.src.read_link(entry).map_err(fail(shown))?;
                 nix::unistd::symlinkat(target.as_os_str(), Some(dst_dir.as_raw_fd()), dst_name)
                     .map_err(fail(shown))?;
-                let (u, g) = owner.unwrap_or((st.st_uid, st.st_gid));
+                let (u, g) = owner.unwrap_or((st.uid, st.gid));
                 nix::unistd::fchownat(
                     Some(dst_dir.as_raw_fd()),
                     dst_name,
@@ -558,7 +558,7 @@ impl Copier<'_> {
                     Some(dst_dir.as_raw_fd()),
                     dst_name,
                     nix::sys::stat::SFlag::S_IFIFO,
-                    Mode::from_bits_truncate(st.st_mode & 0o777),
+                    Mode::from_bits_truncate(st.mode & 0o777),
                     0,
                 )
                 .map_err(fail(shown))?;
@@ -569,20 +569,52 @@ impl Copier<'_> {
         Ok(())
     }
 
+    /// Copies the entries of the source directory `dir` into `dst`.
     fn contents(
         &mut self,
-        src: BorrowedFd<'_>,
+        dir: &T::Entry,
         dst: BorrowedFd<'_>,
         at: &str,
         depth: usize,
     ) -> Result<(), String> {
-        let mut names = list_dir(src).map_err(fail(at))?;
-        names.sort();
-        for n in names {
-            let shown = format!("{at}/{}", n.to_string_lossy());
-            self.entry(src, &n, dst, &n, &shown, depth)?;
+        for (name, entry) in self.src.entries(dir).map_err(fail(at))? {
+            let shown = format!("{at}/{}", name.to_string_lossy());
+            let st = self.src.stat(&entry);
+            self.copy_as(&entry, &st, dst, &name, &shown, depth)?;
         }
         Ok(())
+    }
+
+    /// Copies the content of the regular file `file` (what a symlink source points
+    /// to) to `name` in `dst_dir`, with `st`'s metadata.
+    fn copy_file(
+        &mut self,
+        file: &T::Entry,
+        st: &SourceStat,
+        dst_dir: BorrowedFd<'_>,
+        name: &OsStr,
+        shown: &str,
+    ) -> Result<(), String> {
+        if fstatat(
+            Some(dst_dir.as_raw_fd()),
+            name,
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .is_ok()
+        {
+            remove_all_at(dst_dir, name).map_err(fail(shown))?;
+        }
+        let mut from = open_source(self.src, file, shown)?;
+        let d = open_at(
+            dst_dir,
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(fail(shown))?;
+        let mut to = std::fs::File::from(d.try_clone().map_err(|e| format!("{shown}: {e}"))?);
+        std::io::copy(&mut from, &mut to).map_err(|e| format!("{shown}: {e}"))?;
+        set_meta(d.as_fd(), st, self.plan.owner, self.plan.chmod).map_err(fail(shown))
     }
 }
 
@@ -594,63 +626,55 @@ fn base_name(rel: &str) -> &str {
 /// does: a directory's contents into the destination directory; with ADD, a tar
 /// unpacked into it; a file to the destination, or into it if it is a directory or ends
 /// with `/`.
-pub fn copy(src: &Root, sources: &[Source], dst: &Root, plan: &Plan) -> Result<(), String> {
+pub fn copy<T: SourceTree>(
+    src: &T,
+    sources: &[Source],
+    dst: &Root,
+    plan: &Plan,
+) -> Result<(), String> {
     let mut c = Copier {
+        src,
         plan,
         links: HashMap::new(),
     };
     for s in sources {
         // The source itself is followed if it is a symlink (inside its root).
-        let src_fd = src
-            .resolve(&s.rel, OFlag::O_PATH)
-            .map_err(|e| format!("source path not found: {e}"))?;
-        let st = fstat(src_fd.as_raw_fd()).map_err(fail(&s.rel))?;
-        // Parent and name of the resolved source, for the *at calls.
-        let src_parent = src
-            .resolve(&format!("{}/..", s.rel), OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .ok();
-        if kind(&st) == libc::S_IFDIR {
+        let followed = src
+            .lookup(&s.rel, true)
+            .map_err(|e| format!("source path not found: {}: {}", s.rel, errno_text(e)))?;
+        let st = src.stat(&followed);
+        if st.kind == libc::S_IFDIR {
             let dest_existed = dst.is_dir(&plan.dest).unwrap_or(false);
             let d = mkdir_owned(dst, &plan.dest, plan.owner.or(Some((0, 0))))?;
-            let s_dir = src
-                .resolve(&s.rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-                .map_err(|e| e.to_string())?;
-            c.contents(s_dir.as_fd(), d.as_fd(), &plan.dest, 0)?;
+            c.contents(&followed, d.as_fd(), &plan.dest, 0)?;
             // The destination takes the directory's mode and times; its owner only if
             // the copy made it.
             let mut meta = st;
             if dest_existed {
                 if let Ok(cur) = fstat(d.as_raw_fd()) {
-                    meta.st_uid = cur.st_uid;
-                    meta.st_gid = cur.st_gid;
+                    meta.uid = cur.st_uid;
+                    meta.gid = cur.st_gid;
                 }
             }
             let owner = if dest_existed {
-                Some((meta.st_uid, meta.st_gid))
+                Some((meta.uid, meta.gid))
             } else {
                 plan.owner
             };
             set_meta(d.as_fd(), &meta, owner, plan.chmod).map_err(fail(&plan.dest))?;
             continue;
         }
-        let file_fd = src
-            .resolve(
-                &s.rel,
-                OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-            )
-            .map_err(|e| e.to_string())?;
-        let archive = plan.decompress && kind(&st) == libc::S_IFREG && is_archive(file_fd.as_fd());
-        // The sniffing read through a duplicate, which shares the file offset.
-        nix::unistd::lseek(file_fd.as_raw_fd(), 0, nix::unistd::Whence::SeekSet)
-            .map_err(fail(&s.rel))?;
-        if archive {
+        if plan.decompress
+            && st.kind == libc::S_IFREG
+            && is_archive(open_source(src, &followed, &s.rel)?)
+        {
             mkdir_owned(dst, &plan.dest, Some((0, 0)))?;
             let view = crate::containers::archive::RootView::new(
                 dst.resolve(".", OFlag::O_PATH | OFlag::O_DIRECTORY)
                     .map_err(|e| e.to_string())?,
                 None,
             );
-            let (_, plain) = crate::archive::decompress(std::fs::File::from(file_fd))
+            let (_, plain) = crate::archive::decompress(open_source(src, &followed, &s.rel)?)
                 .map_err(|e| format!("{}: {e}", s.rel))?;
             crate::containers::archive::untar_into(
                 &view,
@@ -671,71 +695,19 @@ pub fn copy(src: &Root, sources: &[Source], dst: &Root, plan: &Plan) -> Result<(
             None => ("/", dest.as_str()),
         };
         let d = mkdir_owned(dst, parent, plan.owner.or(Some((0, 0))))?;
-        // The source entry, not followed again: its parent and final name.
-        let (sp, sn) = match (&src_parent, src_entry_name(src, &s.rel)) {
-            (Some(p), Some(n)) => (p.as_fd(), n),
-            _ => return Err(format!("source path not found: {}", s.rel)),
-        };
-        let sst = fstatat(
-            Some(sp.as_raw_fd()),
-            sn.as_os_str(),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(fail(&s.rel))?;
-        if kind(&sst) == libc::S_IFLNK {
+        // The source entry itself, its last component not followed.
+        let entry = src
+            .lookup(&s.rel, false)
+            .map_err(|_| format!("source path not found: {}", s.rel))?;
+        let sst = src.stat(&entry);
+        if sst.kind == libc::S_IFLNK {
             // A symlink named as a source: what it points to is copied, under its name.
-            c.copy_file_fd(file_fd.as_fd(), &st, d.as_fd(), OsStr::new(name), &dest)?;
+            c.copy_file(&followed, &st, d.as_fd(), OsStr::new(name), &dest)?;
         } else {
-            c.copy_as(sp, &sn, &sst, d.as_fd(), OsStr::new(name), &dest, 0)?;
+            c.copy_as(&entry, &sst, d.as_fd(), OsStr::new(name), &dest, 0)?;
         }
     }
     Ok(())
-}
-
-/// The last component of where `rel` resolves inside `root` (symlinks on the way
-/// followed, the last one not).
-fn src_entry_name(_root: &Root, rel: &str) -> Option<OsString> {
-    let cleaned = berth_fs::clean::clean(&format!("/{rel}"));
-    let name = cleaned.rsplit('/').next()?;
-    if name.is_empty() || name == "." {
-        return None;
-    }
-    Some(OsStr::from_bytes(name.as_bytes()).to_os_string())
-}
-
-impl Copier<'_> {
-    fn copy_file_fd(
-        &mut self,
-        src: BorrowedFd<'_>,
-        st: &FileStat,
-        dst_dir: BorrowedFd<'_>,
-        name: &OsStr,
-        shown: &str,
-    ) -> Result<(), String> {
-        if fstatat(
-            Some(dst_dir.as_raw_fd()),
-            name,
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .is_ok()
-        {
-            remove_all_at(dst_dir, name).map_err(fail(shown))?;
-        }
-        let d = open_at(
-            dst_dir,
-            name,
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(fail(shown))?;
-        let mut from = std::fs::File::from(
-            src.try_clone_to_owned()
-                .map_err(|e| format!("{shown}: {e}"))?,
-        );
-        let mut to = std::fs::File::from(d.try_clone().map_err(|e| format!("{shown}: {e}"))?);
-        std::io::copy(&mut from, &mut to).map_err(|e| format!("{shown}: {e}"))?;
-        set_meta(d.as_fd(), st, self.plan.owner, self.plan.chmod).map_err(fail(shown))
-    }
 }
 
 #[cfg(test)]
@@ -836,5 +808,82 @@ mod tests {
             std::fs::read_to_string(dst.path().join("renamed")).unwrap(),
             "x"
         );
+    }
+
+    #[test]
+    fn copies_from_the_context_index_with_its_headers() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |kind: tar::EntryType, path: &str, data: &[u8], mode: u32, link: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(mode);
+            h.set_uid(1000);
+            h.set_gid(1001);
+            h.set_mtime(1_600_000_000);
+            h.set_path(path).unwrap();
+            if !link.is_empty() {
+                h.set_link_name(link).unwrap();
+            }
+            h.set_cksum();
+            b.append(&h, data).unwrap();
+        };
+        add(tar::EntryType::Directory, "dir", b"", 0o750, "");
+        add(tar::EntryType::Regular, "dir/a.txt", b"aaa", 0o640, "");
+        add(tar::EntryType::Link, "dir/b.txt", b"", 0o640, "dir/a.txt");
+        add(tar::EntryType::Symlink, "dir/up", b"", 0o777, "/etc/passwd");
+        add(tar::EntryType::Regular, "top.txt", b"top", 0o600, "");
+        add(tar::EntryType::Symlink, "alias", b"", 0o777, "top.txt");
+        let data = b.into_inner().unwrap();
+        let ctx = super::super::context::from_tar(&data);
+        let from = From::Context(&ctx);
+        let found = find_sources(&from, &["dir".into(), "*.txt".into()]).unwrap();
+        let rels: Vec<&str> = found.iter().map(|s| s.rel.as_str()).collect();
+        assert_eq!(rels, ["dir", "top.txt"]);
+        assert!(found[0].hash.starts_with("dir:") && found[1].hash.starts_with("file:"));
+        assert_eq!(
+            find_sources(&from, &["nope".into()]).unwrap_err(),
+            "file not found in build context or excluded by .dockerignore: stat nope: file does not exist"
+        );
+        let dst = tempfile::tempdir().unwrap();
+        let dr = Root::open(dst.path()).unwrap();
+        let keep = Plan {
+            dest: "/app/".into(),
+            owner: None,
+            ..Default::default()
+        };
+        copy(&ctx, &found, &dr, &keep).unwrap();
+        let app = dst.path().join("app");
+        assert_eq!(std::fs::read(app.join("a.txt")).unwrap(), b"aaa");
+        assert_eq!(std::fs::read(app.join("top.txt")).unwrap(), b"top");
+        use std::os::unix::fs::MetadataExt;
+        let a = std::fs::symlink_metadata(app.join("a.txt")).unwrap();
+        let b = std::fs::symlink_metadata(app.join("b.txt")).unwrap();
+        assert_eq!(a.ino(), b.ino(), "hard links stay linked");
+        assert_eq!((a.mode() & 0o7777, a.uid(), a.gid()), (0o640, 1000, 1001));
+        assert_eq!(a.mtime(), 1_600_000_000);
+        assert_eq!(
+            std::fs::read_link(app.join("up")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        // The destination directory takes the source directory's mode.
+        let m = std::fs::metadata(&app).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o750);
+        // A symlink source copies what it points to, under its own name, as root.
+        let root_owned = Plan {
+            dest: "/x/".into(),
+            owner: Some((0, 0)),
+            ..Default::default()
+        };
+        let alias = find_sources(&from, &["alias".into()]).unwrap();
+        assert_eq!(
+            alias[0].hash, found[1].hash,
+            "a symlink's checksum is its target's"
+        );
+        copy(&ctx, &alias, &dr, &root_owned).unwrap();
+        let m = std::fs::symlink_metadata(dst.path().join("x/alias")).unwrap();
+        assert!(m.is_file());
+        assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o600));
+        assert_eq!(std::fs::read(dst.path().join("x/alias")).unwrap(), b"top");
     }
 }

@@ -1059,7 +1059,7 @@ impl<'a> Builder<'a> {
                         Root::open(d.path()).map_err(|e| BuildError::Internal(e.to_string()))?;
                     copy::copy(&root, &infos, dst, &plan)
                 }
-                (None, None) => copy::copy(ctx.root(), &infos, dst, &plan),
+                (None, None) => copy::copy(ctx.as_ref(), &infos, dst, &plan),
                 (Some((dirs, _)), None) => {
                     let root = berth_fs::view::open_layers(dirs, &views)
                         .map_err(|e| BuildError::Internal(e.to_string()))?;

@@ -3,10 +3,13 @@
 //! `docker diff` and `docker export`.
 //!
 //! - [`dockerfile`]: the pure front end (text → typed stages and instructions).
-//! - [`context`]: the client's tar, unpacked as it arrives, with dockerd's checksums.
+//! - [`context`]: the client's tar, indexed (never unpacked) as it arrives, with
+//!   dockerd's checksums.
 //! - [`dispatch`]: one function per instruction, the cache asked before each step;
 //!   [`run`] runs RUN steps as containers through the container core; [`copy`] does
-//!   COPY and ADD ([`download`] fetches ADD's URLs); [`layer`] turns directories into layer tars (and diffs).
+//!   COPY and ADD from a [`source`] (the context's index, or a root on disk), and
+//!   [`download`] fetches ADD's URLs; [`layer`] turns directories into layer tars (and
+//!   diffs).
 //! - [`commit`]: commit, diff and export of containers.
 //!
 //! Every step's result is an ordinary image (with its parent recorded) found again
@@ -26,6 +29,7 @@ pub mod layer;
 pub mod options;
 pub mod output;
 mod run;
+pub mod source;
 
 pub use error::{BuildError, Result};
 
@@ -54,7 +58,7 @@ pub struct BuildService {
     pub images: Arc<ImageService>,
     /// The container core (RUN steps, commit, diff, export).
     pub containers: Arc<ContainerService>,
-    /// Where contexts are unpacked.
+    /// Where contexts are spooled.
     tmp: PathBuf,
     /// Where overlay views are briefly mounted.
     views: PathBuf,
@@ -91,7 +95,7 @@ impl BuildService {
         }
     }
 
-    /// Unpacks a context tar from `reader` (blocking work, off the async workers).
+    /// Receives a context tar from `reader` (blocking work, off the async workers).
     pub async fn receive<R: std::io::Read + Send + 'static>(&self, reader: R) -> Result<Context> {
         let tmp = self.tmp.clone();
         tokio::task::spawn_blocking(move || Context::receive(reader, &tmp))
