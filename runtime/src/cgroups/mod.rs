@@ -16,6 +16,8 @@ use crate::error::{Result, RuntimeError};
 
 mod v1;
 
+pub use v1::Join;
+
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The cgroup path for a container: the spec's `cgroupsPath`, or runc's defaults
@@ -26,6 +28,14 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
         _ if systemd => PathBuf::from(format!("system.slice:berth:{id}")),
         _ => PathBuf::from(format!("/{id}")),
     }
+}
+
+/// The spec's resources (none: the defaults).
+fn resources_of(spec: &Spec) -> LinuxResources {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default()
 }
 
 fn cgroup_error(path: &Path, err: impl std::fmt::Display) -> RuntimeError {
@@ -107,19 +117,49 @@ impl Cgroup {
         Some(relative)
     }
 
+    /// The v1 plan for these resources, where it applies (see v1.rs).
+    fn v1_plan(&self, resources: &LinuxResources) -> Option<v1::Plan> {
+        self.cgroupfs_relative()
+            .and_then(|relative| v1::Plan::new(host_mountinfo()?, relative, resources))
+    }
+
+    /// Before the init is cloned: where the v1 plan applies, create the cgroup and return
+    /// what lets the init join it without the kernel's global threadgroup lock (see
+    /// v1.rs). None: the parent puts the init in its cgroup after the clone
+    /// ([`Cgroup::enter_and_apply`]).
+    pub fn prepare_join(&self, spec: &Spec) -> Result<Option<Join>> {
+        match self.v1_plan(&resources_of(spec)) {
+            Some(plan) => plan.prepare_join().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// After the clone, for an init that joins by itself (`join`, from
+    /// [`Cgroup::prepare_join`]): enter the cgroup2 directory for it if the clone could
+    /// not (`cloned_into` false), and apply the spec's limits.
+    pub fn apply_joined(
+        &self,
+        pid: i32,
+        spec: &Spec,
+        join: &Join,
+        cloned_into: bool,
+    ) -> Result<()> {
+        let resources = resources_of(spec);
+        let plan = self
+            .v1_plan(&resources)
+            .ok_or_else(|| cgroup_error(&self.path, "the cgroup plan changed during the start"))?;
+        if !cloned_into {
+            join.enter_cgroup2(pid)?;
+        }
+        plan.apply(&resources)
+    }
+
     /// Put `pid` in the cgroup (creating it) and apply the spec's resource limits.
     pub fn enter_and_apply(&self, pid: i32, spec: &Spec) -> Result<()> {
-        let default_resources = LinuxResources::default();
-        let linux = spec.linux().as_ref();
-        let resources = linux
-            .and_then(|l| l.resources().as_ref())
-            .unwrap_or(&default_resources);
+        let resources = &resources_of(spec);
         // The common case on v1 and hybrid hosts, without libcgroups' per-controller
         // mountinfo reads (see v1.rs).
-        if let Some(plan) = self
-            .cgroupfs_relative()
-            .and_then(|relative| v1::Plan::new(host_mountinfo()?, relative, resources))
-        {
+        if let Some(plan) = self.v1_plan(resources) {
             return plan.enter_and_apply(pid, resources);
         }
         self.manager()?

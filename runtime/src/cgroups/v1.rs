@@ -11,7 +11,19 @@
 //! runc joins them), fills an empty cpuset from its parent, joins the process, writes the
 //! device rules in libcgroups' order and `pids.max`. Anything else (memory, cpu, cpuset,
 //! blkio, hugetlb, network, rdma, unified) goes through libcgroups as before.
+//!
+//! The init joins these cgroups itself ([`Join`]) rather than the parent writing its
+//! PID: writing a PID into `cgroup.procs` takes the kernel's global threadgroup lock for
+//! writing, which waits out an RCU grace period (5 to 14 ms on this host, most of a
+//! container's start). A thread that writes `0` into a v1 hierarchy's `tasks` file moves
+//! itself without that lock (Linux 5.18's "Optimize single thread migration"), and the
+//! cgroup2 hierarchy of a hybrid host is entered at clone time (`CLONE_INTO_CGROUP`),
+//! which takes it only for reading. The init is single-threaded then, so moving its one
+//! thread moves the process.
 
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
@@ -47,6 +59,8 @@ pub struct Directory {
     pub dir: PathBuf,
     /// The hierarchy's controllers (empty for cgroup2 and named hierarchies).
     pub controllers: Vec<String>,
+    /// Whether it is the cgroup2 hierarchy (a hybrid host's `unified`).
+    pub cgroup2: bool,
 }
 
 impl Directory {
@@ -109,6 +123,7 @@ impl Plan {
                 dir: h.mount_point.join(relative),
                 mount_point: h.mount_point,
                 controllers: h.controllers,
+                cgroup2: h.fs_type == "cgroup2",
             });
         }
         let plan = Plan { directories };
@@ -127,14 +142,48 @@ impl Plan {
     pub fn enter_and_apply(&self, pid: i32, resources: &LinuxResources) -> Result<()> {
         let pid = pid.to_string();
         for d in &self.directories {
-            std::fs::create_dir_all(&d.dir).map_err(|e| cgroup_error(&d.dir, e))?;
-            if d.has("cpuset") {
-                // A task cannot join a cpuset whose cpus or mems are empty.
-                fill_from_parent(&d.mount_point, &d.dir, "cpuset.cpus")?;
-                fill_from_parent(&d.mount_point, &d.dir, "cpuset.mems")?;
-            }
+            self.create(d)?;
             write(&d.dir.join("cgroup.procs"), &pid)?;
         }
+        self.apply(resources)
+    }
+
+    fn create(&self, d: &Directory) -> Result<()> {
+        std::fs::create_dir_all(&d.dir).map_err(|e| cgroup_error(&d.dir, e))?;
+        if d.has("cpuset") {
+            // A task cannot join a cpuset whose cpus or mems are empty.
+            fill_from_parent(&d.mount_point, &d.dir, "cpuset.cpus")?;
+            fill_from_parent(&d.mount_point, &d.dir, "cpuset.mems")?;
+        }
+        Ok(())
+    }
+
+    /// Before the init exists: create the cgroup in every hierarchy and open what lets
+    /// the init join them itself.
+    pub fn prepare_join(&self) -> Result<Join> {
+        let mut join = Join {
+            into: None,
+            tasks: Vec::new(),
+        };
+        for d in &self.directories {
+            self.create(d)?;
+            if d.cgroup2 {
+                let dir = File::open(&d.dir).map_err(|e| cgroup_error(&d.dir, e))?;
+                join.into = Some((d.dir.clone(), dir.into()));
+            } else {
+                let tasks = d.dir.join("tasks");
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&tasks)
+                    .map_err(|e| cgroup_error(&tasks, e))?;
+                join.tasks.push((tasks, file));
+            }
+        }
+        Ok(join)
+    }
+
+    /// Write the pids limit and the device rules.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
         if let Some(pids) = resources.pids() {
             if let Some(d) = self.with("pids") {
                 let limit = if pids.limit() > 0 {
@@ -156,6 +205,40 @@ impl Plan {
             }
         }
         Ok(())
+    }
+}
+
+/// What lets the init join its cgroups itself (see the module's comment): each v1
+/// hierarchy's `tasks` file, open for writing (the kernel checks the opener's
+/// credentials, the runtime's), and the cgroup2 directory for `CLONE_INTO_CGROUP`.
+pub struct Join {
+    into: Option<(PathBuf, OwnedFd)>,
+    tasks: Vec<(PathBuf, File)>,
+}
+
+impl Join {
+    /// The cgroup2 directory to clone the init into, if the host has one.
+    pub fn clone_into(&self) -> Option<BorrowedFd<'_>> {
+        self.into.as_ref().map(|(_, fd)| fd.as_fd())
+    }
+
+    /// In the init, while it is single-threaded: move it into every v1 hierarchy.
+    pub fn enter_v1(&self) -> std::result::Result<(), String> {
+        for (path, file) in &self.tasks {
+            let mut file: &File = file;
+            file.write_all(b"0")
+                .map_err(|e| format!("join the cgroup {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// In the parent, when the init could not be cloned into the cgroup2 directory (a
+    /// kernel without `CLONE_INTO_CGROUP`): put `pid` there the usual way.
+    pub fn enter_cgroup2(&self, pid: i32) -> Result<()> {
+        match &self.into {
+            Some((dir, _)) => write(&dir.join("cgroup.procs"), &pid.to_string()),
+            None => Ok(()),
+        }
     }
 }
 

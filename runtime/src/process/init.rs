@@ -57,6 +57,9 @@ pub struct InitContext<'a> {
     pub new_keyring: bool,
     /// The container ID, for the keyring's name and hook state.
     pub id: &'a str,
+    /// The cgroups the init joins by itself, first thing (see cgroups/v1.rs); None: the
+    /// parent puts it in its cgroup.
+    pub cgroup_join: Option<&'a crate::cgroups::Join>,
 }
 
 impl InitContext<'_> {
@@ -129,6 +132,10 @@ impl CgroupJoin<'_, '_> {
 }
 
 fn set_up(ctx: &InitContext) -> Result<Prepared> {
+    // While this process has one thread, it can move itself into its v1 cgroups.
+    if let Some(join) = ctx.cgroup_join {
+        join.enter_v1().map_err(RuntimeError::Init)?;
+    }
     let state_json = wait_for_parent(ctx.channel)?;
     for (kind, fd) in ctx.join_fds {
         setns(fd, namespaces::flag(*kind)).with_context(|| format!("join {kind} namespace"))?;

@@ -10,11 +10,11 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
-use super::clone::{clone_with, Forked};
+use super::clone::{clone_into_cgroup, clone_with, Forked};
 use super::init::{self, InitContext};
 use super::sync::{Channel, Message};
 use crate::capabilities::CapabilityPlan;
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Join};
 use crate::container::OciState;
 use crate::error::{Context, Result, RuntimeError};
 use crate::hooks::{self, HookKind};
@@ -99,8 +99,13 @@ pub fn launch(req: &LaunchRequest) -> Result<i32> {
     let runtime_hooks =
         !HookKind::Prestart.of(spec).is_empty() || !HookKind::CreateRuntime.of(spec).is_empty();
     let (parent, child) = Channel::pair()?;
-
-    let pid = match clone_with(namespaces.clone_flags)? {
+    // Where it can, the init joins its cgroups by itself (see cgroups/v1.rs).
+    let cgroup_join = req.cgroup.prepare_join(spec)?;
+    let (forked, cloned_into) = match cgroup_join.as_ref().and_then(|j| j.clone_into()) {
+        Some(dir) => clone_into_cgroup(namespaces.clone_flags, dir)?,
+        None => (clone_with(namespaces.clone_flags)?, false),
+    };
+    let pid = match forked {
         Forked::Child => {
             drop(parent);
             let ctx = InitContext {
@@ -121,13 +126,15 @@ pub fn launch(req: &LaunchRequest) -> Result<i32> {
                 no_pivot: req.no_pivot,
                 new_keyring: req.new_keyring,
                 id: req.id,
+                cgroup_join: cgroup_join.as_ref(),
             };
             init::run(&ctx)
         }
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    let result = drive(req, &namespaces, &parent, pid);
+    let joined = cgroup_join.as_ref().map(|j| (j, cloned_into));
+    let result = drive(req, &namespaces, &parent, pid, joined);
     if result.is_err() {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
@@ -149,11 +156,14 @@ fn hook_state(req: &LaunchRequest, pid: i32, status: &str) -> OciState {
     }
 }
 
+/// `joined`: the init joins its cgroups by itself, and whether it was cloned into the
+/// cgroup2 one.
 fn drive(
     req: &LaunchRequest,
     namespaces: &NamespacePlan,
     channel: &Channel,
     pid: i32,
+    joined: Option<(&Join, bool)>,
 ) -> Result<()> {
     if namespaces.is_new(LinuxNamespaceType::User) {
         let linux = req.spec.linux().as_ref();
@@ -179,7 +189,10 @@ fn drive(
     let state_json = serde_json::to_string(&state).unwrap_or_default();
     channel.send(&Message::Proceed(state_json))?;
     // The init builds its rootfs meanwhile (two cores, two jobs).
-    req.cgroup.enter_and_apply(pid, req.spec)?;
+    match joined {
+        Some((join, cloned_into)) => req.cgroup.apply_joined(pid, req.spec, join, cloned_into)?,
+        None => req.cgroup.enter_and_apply(pid, req.spec)?,
+    }
     if let Err(send_error) = channel.send(&Message::Proceed(String::new())) {
         // The init may have failed meanwhile: its reason is worth more than our EPIPE.
         return Err(match channel.recv() {
