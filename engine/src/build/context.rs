@@ -281,8 +281,14 @@ impl Context {
     }
 
     /// The whole content of the file `rel` (symlinks followed), if it is a regular file
-    /// of at most `limit` bytes; `None` if there is no such file.
-    fn read_file(&self, rel: &str, limit: u64) -> std::result::Result<Option<Vec<u8>>, String> {
+    /// of at most `limit` bytes; `None` if there is no such file. `what` names it in the
+    /// error of a larger one.
+    fn read_file(
+        &self,
+        rel: &str,
+        limit: u64,
+        what: &str,
+    ) -> std::result::Result<Option<Vec<u8>>, String> {
         let id = match self.tree.resolve(rel, true) {
             Ok(id) => id,
             Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
@@ -292,9 +298,7 @@ impl Context {
             return Ok(None);
         };
         if len > limit {
-            return Err(format!(
-                "the Dockerfile ({rel}) is larger than {limit} bytes"
-            ));
+            return Err(format!("{what} is larger than {limit} bytes"));
         }
         let mut out = Vec::with_capacity(len as usize);
         self.content(id)
@@ -307,7 +311,7 @@ impl Context {
     /// default `Dockerfile` is missing). Returns the name found and the text.
     pub fn dockerfile(&self, name: &str) -> Result<(String, String)> {
         let read = |n: &str| {
-            self.read_file(n, MAX_DOCKERFILE)
+            self.read_file(n, MAX_DOCKERFILE, &format!("the Dockerfile ({n})"))
                 .map_err(BuildError::NoDockerfile)
         };
         let mut found = read(name)?.map(|t| (name.to_string(), t));
@@ -331,10 +335,10 @@ impl Context {
     /// of the tree (the `.dockerignore` and the Dockerfile too, if it names them).
     /// Returns the patterns.
     pub fn apply_dockerignore(&mut self) -> Result<Patterns> {
-        let text = match self.read_file(".dockerignore", MAX_DOCKERFILE) {
+        let text = match self.read_file(".dockerignore", MAX_DOCKERFILE, ".dockerignore") {
             Ok(Some(t)) => String::from_utf8_lossy(&t).into_owned(),
             Ok(None) => return Ok(Patterns::default()),
-            Err(e) => return Err(BuildError::Context(format!("reading .dockerignore: {e}"))),
+            Err(e) => return Err(BuildError::Context(e)),
         };
         let patterns = Patterns::parse(&text)
             .map_err(|e| BuildError::Context(format!("Error reading .dockerignore: {e}")))?;
