@@ -2,8 +2,11 @@
 # berth-runtime vs runc vs crun, side by side in one run (these machines are noisy, so
 # compare ratios, not absolute times):
 #   1. `run` of busybox `true` (whole process, hyperfine)
-#   2. `create` + `start` + `delete` of the same container
-#   3. peak RSS of the runtime process during `run` (/usr/bin/time)
+#   2. the same `run`, 50 ms apart, as an engine starts containers one at a time: on
+#      cgroup v1 the first PID written into a cgroup in a while waits out an RCU grace
+#      period (the kernel's threadgroup lock), which back-to-back runs share
+#   3. `create` + `start` + `delete` of the same container
+#   4. peak RSS of the runtime process during `run` (/usr/bin/time)
 # crun refuses this hybrid cgroup host while cgroup2 is mounted at /sys/fs/cgroup/unified,
 # so everything runs in a private mount namespace where it is unmounted (for all three).
 #
@@ -49,6 +52,10 @@ echo "== run of busybox true ($RUNS runs each)"
 hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$T/run.json" \
   -n berth-runtime "$(run_cmd berth)" -n runc "$(run_cmd runc)" -n crun "$(run_cmd crun)"
 
+echo "== run of busybox true, 50 ms apart ($((RUNS / 2)) runs each)"
+hyperfine -N --warmup 2 --runs $((RUNS / 2)) --prepare "sleep 0.05" --export-json "$T/spaced.json" \
+  -n berth-runtime "$(run_cmd berth)" -n runc "$(run_cmd runc)" -n crun "$(run_cmd crun)"
+
 echo "== create + start + delete"
 hyperfine --warmup 5 --runs "$RUNS" --export-json "$T/life.json" \
   -n berth-runtime "$(lifecycle_cmd berth)" -n runc "$(lifecycle_cmd runc)" -n crun "$(lifecycle_cmd crun)"
@@ -58,9 +65,9 @@ for r in berth runc crun; do
   for _ in $(seq 10); do /usr/bin/time -f %M $(run_cmd $r) 2>&1 >/dev/null | tail -1; done | sort -n | sed -n 5p | xargs printf "%-6s %s\n" "$r"
 done
 
-python3 - "$T/run.json" "$T/life.json" <<'PY'
+python3 - "$T/run.json" "$T/spaced.json" "$T/life.json" <<'PY'
 import json, sys
-for path, what in zip(sys.argv[1:], ["run", "create+start+delete"]):
+for path, what in zip(sys.argv[1:], ["run", "run, 50 ms apart", "create+start+delete"]):
     res = {r["command"]: r["median"] for r in json.load(open(path))["results"]}
     b = res["berth-runtime"]
     print(f"{what}: median berth-runtime {b*1000:.2f} ms; runc/berth {res['runc']/b:.2f}x; crun/berth {res['crun']/b:.2f}x")
