@@ -622,6 +622,17 @@ mod tests {
         h
     }
 
+    /// Appends a regular file to `b`.
+    fn regular(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_path(path).unwrap();
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
     fn content(ctx: &Context, rel: &str) -> Vec<u8> {
         let id = ctx.tree().resolve(rel, true).unwrap();
         let mut out = Vec::new();
@@ -681,13 +692,7 @@ mod tests {
             outside.path().to_str().unwrap(),
         );
         b.append(&h, std::io::empty()).unwrap();
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(1);
-        h.set_mode(0o644);
-        h.set_path("link/evil").unwrap();
-        h.set_cksum();
-        b.append(&h, &b"x"[..]).unwrap();
+        regular(&mut b, "link/evil", b"x", 0o644);
         let data = b.into_inner().unwrap();
         // The link names a directory of the context that does not exist: as an
         // unpacker inside a root, the entry below it fails; the host is not touched.
@@ -711,13 +716,7 @@ mod tests {
             std::io::empty(),
         )
         .unwrap();
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(1);
-        h.set_mode(0o644);
-        h.set_path("ln/f").unwrap();
-        h.set_cksum();
-        b.append(&h, &b"y"[..]).unwrap();
+        regular(&mut b, "ln/f", b"y", 0o644);
         let ctx = from_tar(&b.into_inner().unwrap());
         assert_eq!(content(&ctx, "real/f"), b"y");
         assert_eq!(ctx.resolved_rel("ln/f").as_deref(), Some("real/f"));
@@ -726,13 +725,7 @@ mod tests {
     #[test]
     fn hard_links_share_their_content_and_refuse_the_context() {
         let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(3);
-        h.set_mode(0o640);
-        h.set_path("a").unwrap();
-        h.set_cksum();
-        b.append(&h, &b"abc"[..]).unwrap();
+        regular(&mut b, "a", b"abc", 0o640);
         b.append(&special(tar::EntryType::Link, "b", "a"), std::io::empty())
             .unwrap();
         let data = b.into_inner().unwrap();
@@ -824,13 +817,7 @@ mod tests {
     #[test]
     fn symlink_hash_is_its_targets() {
         let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(2);
-        h.set_mode(0o644);
-        h.set_path("real").unwrap();
-        h.set_cksum();
-        b.append(&h, &b"ab"[..]).unwrap();
+        regular(&mut b, "real", b"ab", 0o644);
         b.append(
             &special(tar::EntryType::Symlink, "ln", "real"),
             std::io::empty(),

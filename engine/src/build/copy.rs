@@ -520,18 +520,7 @@ impl<T: SourceTree> Copier<'_, T> {
                     )
                     .map_err(fail(shown));
                 }
-                let mut from = open_source(self.src, entry, shown)?;
-                let d = open_at(
-                    dst_dir,
-                    dst_name,
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(fail(shown))?;
-                let mut to =
-                    std::fs::File::from(d.try_clone().map_err(|e| format!("{shown}: {e}"))?);
-                std::io::copy(&mut from, &mut to).map_err(|e| format!("{shown}: {e}"))?;
-                set_meta(d.as_fd(), st, owner, self.plan.chmod).map_err(fail(shown))?;
+                self.write_file(entry, st, dst_dir, dst_name, shown)?;
                 if let Some(key) = st.link_key {
                     let dir = dst_dir
                         .try_clone_to_owned()
@@ -604,6 +593,19 @@ impl<T: SourceTree> Copier<'_, T> {
         {
             remove_all_at(dst_dir, name).map_err(fail(shown))?;
         }
+        self.write_file(file, st, dst_dir, name, shown)
+    }
+
+    /// Creates `name` in `dst_dir` (it must not exist) with the content of the regular
+    /// file `file` and `st`'s metadata.
+    fn write_file(
+        &self,
+        file: &T::Entry,
+        st: &SourceStat,
+        dst_dir: BorrowedFd<'_>,
+        name: &OsStr,
+        shown: &str,
+    ) -> Result<(), String> {
         let mut from = open_source(self.src, file, shown)?;
         let d = open_at(
             dst_dir,
