@@ -123,12 +123,19 @@ impl Cgroup {
             .and_then(|relative| v1::Plan::new(host_mountinfo()?, relative, resources))
     }
 
-    /// Before the init is cloned: where the v1 plan applies, create the cgroup and return
-    /// what lets the init join it without the kernel's global threadgroup lock (see
-    /// v1.rs). None: the parent puts the init in its cgroup after the clone
-    /// ([`Cgroup::enter_and_apply`]).
-    pub fn prepare_join(&self, spec: &Spec) -> Result<Option<Join>> {
-        match self.v1_plan(&resources_of(spec)) {
+    /// The hierarchies of a v1 or hybrid host this cgroup is made in (see v1.rs); None
+    /// on a v2 host and for paths only libcgroups resolves.
+    fn v1_hierarchies(&self) -> Option<v1::Plan> {
+        self.cgroupfs_relative()
+            .and_then(|relative| v1::Plan::hierarchies(host_mountinfo()?, relative))
+    }
+
+    /// Before the init is cloned, on a v1 or hybrid host: create the cgroup in every
+    /// hierarchy and return what lets the init join it without the kernel's global
+    /// threadgroup lock (see v1.rs). None: the parent puts the init in its cgroup after
+    /// the clone ([`Cgroup::enter_and_apply`]).
+    pub fn prepare_join(&self) -> Result<Option<Join>> {
+        match self.v1_hierarchies() {
             Some(plan) => plan.prepare_join().map(Some),
             None => Ok(None),
         }
@@ -136,7 +143,8 @@ impl Cgroup {
 
     /// After the clone, for an init that joins by itself (`join`, from
     /// [`Cgroup::prepare_join`]): enter the cgroup2 directory for it if the clone could
-    /// not (`cloned_into` false), and apply the spec's limits.
+    /// not (`cloned_into` false), and apply the spec's limits: the device rules and the
+    /// pids limit here where that is all they are, else through libcgroups.
     pub fn apply_joined(
         &self,
         pid: i32,
@@ -145,13 +153,13 @@ impl Cgroup {
         cloned_into: bool,
     ) -> Result<()> {
         let resources = resources_of(spec);
-        let plan = self
-            .v1_plan(&resources)
-            .ok_or_else(|| cgroup_error(&self.path, "the cgroup plan changed during the start"))?;
         if !cloned_into {
             join.enter_cgroup2(pid)?;
         }
-        plan.apply(&resources)
+        match self.v1_plan(&resources) {
+            Some(plan) => plan.apply(&resources),
+            None => self.apply(&resources),
+        }
     }
 
     /// Put `pid` in the cgroup (creating it) and apply the spec's resource limits.

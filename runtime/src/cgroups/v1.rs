@@ -9,10 +9,13 @@
 //! and at most a pids limit), this module does the same writes itself: it creates the
 //! cgroup in every hierarchy libcgroups would (plus `name=systemd` and the unified one, as
 //! runc joins them), fills an empty cpuset from its parent, joins the process, writes the
-//! device rules in libcgroups' order and `pids.max`. Anything else (memory, cpu, cpuset,
-//! blkio, hugetlb, network, rdma, unified) goes through libcgroups as before.
+//! device rules in libcgroups' order and `pids.max`. The limits of anything else
+//! (memory, cpu, cpuset, blkio, hugetlb, network, rdma, unified) are written by
+//! libcgroups as before.
 //!
-//! The init joins these cgroups itself ([`Join`]) rather than the parent writing its
+//! For every config, the init joins these cgroups itself ([`Join`]; the directories are
+//! made for it first, and libcgroups writes the limits it is left) rather than the
+//! parent writing its
 //! PID: writing a PID into `cgroup.procs` takes the kernel's global threadgroup lock for
 //! writing, which waits out an RCU grace period (5 to 14 ms on this host, most of a
 //! container's start). A thread that writes `0` into a v1 hierarchy's `tasks` file moves
@@ -97,6 +100,17 @@ impl Plan {
         if !handled_here(resources) {
             return None;
         }
+        let plan = Self::hierarchies(mountinfo, relative)?;
+        let needs_pids = resources.pids().is_some();
+        if plan.with("devices").is_none() || (needs_pids && plan.with("pids").is_none()) {
+            return None;
+        }
+        Some(plan)
+    }
+
+    /// The hierarchies to join for `relative`, whatever the resources (libcgroups then
+    /// writes the limits this module leaves to it); None on a cgroup v2 host.
+    pub fn hierarchies(mountinfo: &str, relative: &Path) -> Option<Self> {
         let hierarchies: Vec<Hierarchy> = parse_mountinfo(mountinfo)
             .into_iter()
             .filter(|h| h.mount_point.starts_with(super::CGROUP_ROOT))
@@ -126,12 +140,7 @@ impl Plan {
                 cgroup2: h.fs_type == "cgroup2",
             });
         }
-        let plan = Plan { directories };
-        let needs_pids = resources.pids().is_some();
-        if plan.with("devices").is_none() || (needs_pids && plan.with("pids").is_none()) {
-            return None;
-        }
-        Some(plan)
+        Some(Plan { directories })
     }
 
     fn with(&self, controller: &str) -> Option<&Directory> {

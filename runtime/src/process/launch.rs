@@ -100,7 +100,7 @@ pub fn launch(req: &LaunchRequest) -> Result<i32> {
         !HookKind::Prestart.of(spec).is_empty() || !HookKind::CreateRuntime.of(spec).is_empty();
     let (parent, child) = Channel::pair()?;
     // Where it can, the init joins its cgroups by itself (see cgroups/v1.rs).
-    let cgroup_join = req.cgroup.prepare_join(spec)?;
+    let cgroup_join = req.cgroup.prepare_join()?;
     let (forked, cloned_into) = match cgroup_join.as_ref().and_then(|j| j.clone_into()) {
         Some(dir) => clone_into_cgroup(namespaces.clone_flags, dir)?,
         None => (clone_with(namespaces.clone_flags)?, false),
