@@ -3,6 +3,7 @@
 //! This module knows cgroup paths, not containers: `container/` depends on it, never the
 //! other way round (a container's handle is `ContainerState::cgroup`).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{
@@ -30,12 +31,12 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
     }
 }
 
-/// The spec's resources (none: the defaults).
-fn resources_of(spec: &Spec) -> LinuxResources {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.resources().clone())
-        .unwrap_or_default()
+/// The spec's resources (none: the defaults), borrowed where the spec has them.
+fn resources_of(spec: &Spec) -> Cow<'_, LinuxResources> {
+    match spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        Some(resources) => Cow::Borrowed(resources),
+        None => Cow::Owned(LinuxResources::default()),
+    }
 }
 
 fn cgroup_error(path: &Path, err: impl std::fmt::Display) -> RuntimeError {
@@ -117,17 +118,11 @@ impl Cgroup {
         Some(relative)
     }
 
-    /// The v1 plan for these resources, where it applies (see v1.rs).
-    fn v1_plan(&self, resources: &LinuxResources) -> Option<v1::Plan> {
-        self.cgroupfs_relative()
-            .and_then(|relative| v1::Plan::new(host_mountinfo()?, relative, resources))
-    }
-
     /// The hierarchies of a v1 or hybrid host this cgroup is made in (see v1.rs); None
     /// on a v2 host and for paths only libcgroups resolves.
-    fn v1_hierarchies(&self) -> Option<v1::Plan> {
+    fn v1_plan(&self) -> Option<v1::Plan> {
         self.cgroupfs_relative()
-            .and_then(|relative| v1::Plan::hierarchies(host_mountinfo()?, relative))
+            .and_then(|relative| v1::Plan::new(host_mountinfo()?, relative))
     }
 
     /// Before the init is cloned, on a v1 or hybrid host: create the cgroup in every
@@ -135,10 +130,7 @@ impl Cgroup {
     /// threadgroup lock (see v1.rs). None: the parent puts the init in its cgroup after
     /// the clone ([`Cgroup::enter_and_apply`]).
     pub fn prepare_join(&self) -> Result<Option<Join>> {
-        match self.v1_hierarchies() {
-            Some(plan) => plan.prepare_join().map(Some),
-            None => Ok(None),
-        }
+        self.v1_plan().map(v1::Plan::prepare_join).transpose()
     }
 
     /// After the clone, for an init that joins by itself (`join`, from
@@ -156,46 +148,22 @@ impl Cgroup {
         if !cloned_into {
             join.enter_cgroup2(pid)?;
         }
-        match self.v1_plan(&resources) {
-            Some(plan) => plan.apply(&resources),
-            None => self.apply(&resources),
+        if join.plan.covers(&resources) {
+            join.plan.apply(&resources)
+        } else {
+            self.apply(&resources)
         }
     }
 
-    /// Put `pid` in the cgroup (creating it) and apply the spec's resource limits.
+    /// Put `pid` in the cgroup (creating it) through libcgroups and apply the spec's
+    /// resource limits: on a cgroup v2 host and for systemd-managed paths, where
+    /// [`Cgroup::prepare_join`] gives nothing to join with.
     pub fn enter_and_apply(&self, pid: i32, spec: &Spec) -> Result<()> {
         let resources = &resources_of(spec);
-        // The common case on v1 and hybrid hosts, without libcgroups' per-controller
-        // mountinfo reads (see v1.rs).
-        if let Some(plan) = self.v1_plan(resources) {
-            return plan.enter_and_apply(pid, resources);
-        }
         self.manager()?
             .add_task(Pid::from_raw(pid))
             .map_err(|e| cgroup_error(&self.path, e))?;
-        self.join_controllerless_hierarchies(pid)?;
         self.apply(resources)
-    }
-
-    /// On hybrid hosts, also join the hierarchies without controllers that libcgroups'
-    /// v1 manager leaves alone (`name=systemd`, and cgroup2 at /sys/fs/cgroup/unified), as
-    /// runc does: tools that read a process's systemd or unified cgroup then find the
-    /// container's own.
-    fn join_controllerless_hierarchies(&self, pid: i32) -> Result<()> {
-        let Some(dirs) = self.directories() else {
-            return Ok(());
-        };
-        for dir in dirs {
-            let is_extra = dir.starts_with("/sys/fs/cgroup/systemd")
-                || dir.starts_with("/sys/fs/cgroup/unified");
-            if !is_extra {
-                continue;
-            }
-            std::fs::create_dir_all(&dir).map_err(|e| cgroup_error(&dir, e))?;
-            std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-                .map_err(|e| cgroup_error(&dir, e))?;
-        }
-        Ok(())
     }
 
     /// Write resource limits to the cgroup.

@@ -1,22 +1,20 @@
-//! The cgroupfs set-up of a v1 or hybrid host for the common case, from one mountinfo read.
+//! The cgroupfs set-up of a v1 or hybrid host, from one mountinfo read.
 //!
 //! libcgroups' v1 manager finds each of its twelve controllers' mount points by reading
 //! /proc/self/mountinfo (and /proc/self/cgroup) once per controller, each through a fresh
 //! private procfs mount (`fsopen`): about fifty files opened and a dozen mounts made before
 //! the first cgroup is created, most of a container's start on this host. Its `Manager`
 //! takes no mount points from the caller and its controllers are private, so that cost
-//! cannot be avoided through its API. For the configs most containers have (device rules
-//! and at most a pids limit), this module does the same writes itself: it creates the
-//! cgroup in every hierarchy libcgroups would (plus `name=systemd` and the unified one, as
-//! runc joins them), fills an empty cpuset from its parent, joins the process, writes the
-//! device rules in libcgroups' order and `pids.max`. The limits of anything else
-//! (memory, cpu, cpuset, blkio, hugetlb, network, rdma, unified) are written by
-//! libcgroups as before.
+//! cannot be avoided through its API. So for every config this module creates the cgroup
+//! in every hierarchy libcgroups would (plus `name=systemd` and the unified one, as runc
+//! joins them) and fills an empty cpuset from its parent ([`Plan`]). For the configs most
+//! containers have (device rules and at most a pids limit) it also writes the limits, the
+//! device rules in libcgroups' order and `pids.max` ([`Plan::covers`]); the limits of
+//! anything else (memory, cpu, cpuset, blkio, hugetlb, network, rdma, unified) are written
+//! by libcgroups as before.
 //!
-//! For every config, the init joins these cgroups itself ([`Join`]; the directories are
-//! made for it first, and libcgroups writes the limits it is left) rather than the
-//! parent writing its
-//! PID: writing a PID into `cgroup.procs` takes the kernel's global threadgroup lock for
+//! The init joins these cgroups itself ([`Join`]) rather than the parent writing its PID:
+//! writing a PID into `cgroup.procs` takes the kernel's global threadgroup lock for
 //! writing, which waits out an RCU grace period (5 to 14 ms on this host, most of a
 //! container's start). A thread that writes `0` into a v1 hierarchy's `tasks` file moves
 //! itself without that lock (Linux 5.18's "Optimize single thread migration"), and the
@@ -92,25 +90,10 @@ fn handled_here(resources: &LinuxResources) -> bool {
 }
 
 impl Plan {
-    /// The plan for `relative` (the cgroup path without its leading `/`) on the host that
-    /// `mountinfo` describes; None on a cgroup v2 host, for resources this module leaves to
-    /// libcgroups, or when a controller the config needs is not mounted (libcgroups then
-    /// gives its own error).
-    pub fn new(mountinfo: &str, relative: &Path, resources: &LinuxResources) -> Option<Self> {
-        if !handled_here(resources) {
-            return None;
-        }
-        let plan = Self::hierarchies(mountinfo, relative)?;
-        let needs_pids = resources.pids().is_some();
-        if plan.with("devices").is_none() || (needs_pids && plan.with("pids").is_none()) {
-            return None;
-        }
-        Some(plan)
-    }
-
-    /// The hierarchies to join for `relative`, whatever the resources (libcgroups then
-    /// writes the limits this module leaves to it); None on a cgroup v2 host.
-    pub fn hierarchies(mountinfo: &str, relative: &Path) -> Option<Self> {
+    /// The hierarchies to join for `relative` (the cgroup path without its leading `/`)
+    /// on the host that `mountinfo` describes, whatever the resources; None on a cgroup
+    /// v2 host.
+    pub fn new(mountinfo: &str, relative: &Path) -> Option<Self> {
         let hierarchies: Vec<Hierarchy> = parse_mountinfo(mountinfo)
             .into_iter()
             .filter(|h| h.mount_point.starts_with(super::CGROUP_ROOT))
@@ -143,18 +126,18 @@ impl Plan {
         Some(Plan { directories })
     }
 
-    fn with(&self, controller: &str) -> Option<&Directory> {
-        self.directories.iter().find(|d| d.has(controller))
+    /// Whether this module writes every limit of `resources` itself ([`Plan::apply`]):
+    /// false for resources it leaves to libcgroups, or when a controller the config needs
+    /// is not mounted (libcgroups then gives its own error).
+    pub fn covers(&self, resources: &LinuxResources) -> bool {
+        let needs_pids = resources.pids().is_some();
+        handled_here(resources)
+            && self.with("devices").is_some()
+            && (!needs_pids || self.with("pids").is_some())
     }
 
-    /// Create the cgroup in every hierarchy, put `pid` in it and apply `resources`.
-    pub fn enter_and_apply(&self, pid: i32, resources: &LinuxResources) -> Result<()> {
-        let pid = pid.to_string();
-        for d in &self.directories {
-            self.create(d)?;
-            write(&d.dir.join("cgroup.procs"), &pid)?;
-        }
-        self.apply(resources)
+    fn with(&self, controller: &str) -> Option<&Directory> {
+        self.directories.iter().find(|d| d.has(controller))
     }
 
     fn create(&self, d: &Directory) -> Result<()> {
@@ -169,26 +152,28 @@ impl Plan {
 
     /// Before the init exists: create the cgroup in every hierarchy and open what lets
     /// the init join them itself.
-    pub fn prepare_join(&self) -> Result<Join> {
-        let mut join = Join {
-            into: None,
-            tasks: Vec::new(),
-        };
+    pub fn prepare_join(self) -> Result<Join> {
+        let mut into = None;
+        let mut tasks = Vec::new();
         for d in &self.directories {
             self.create(d)?;
             if d.cgroup2 {
                 let dir = File::open(&d.dir).map_err(|e| cgroup_error(&d.dir, e))?;
-                join.into = Some((d.dir.clone(), dir.into()));
+                into = Some((d.dir.clone(), dir.into()));
             } else {
-                let tasks = d.dir.join("tasks");
+                let path = d.dir.join("tasks");
                 let file = std::fs::OpenOptions::new()
                     .write(true)
-                    .open(&tasks)
-                    .map_err(|e| cgroup_error(&tasks, e))?;
-                join.tasks.push((tasks, file));
+                    .open(&path)
+                    .map_err(|e| cgroup_error(&path, e))?;
+                tasks.push((path, file));
             }
         }
-        Ok(join)
+        Ok(Join {
+            into,
+            tasks,
+            plan: self,
+        })
     }
 
     /// Write the pids limit and the device rules.
@@ -223,6 +208,8 @@ impl Plan {
 pub struct Join {
     into: Option<(PathBuf, OwnedFd)>,
     tasks: Vec<(PathBuf, File)>,
+    /// The hierarchies joined, for writing the limits once the init exists.
+    pub plan: Plan,
 }
 
 impl Join {
@@ -342,7 +329,7 @@ mod tests {
 
     #[test]
     fn a_hybrid_host_joins_libcgroups_controllers_systemd_and_unified() {
-        let plan = Plan::new(HYBRID, Path::new("berth/c1"), &LinuxResources::default()).unwrap();
+        let plan = Plan::new(HYBRID, Path::new("berth/c1")).unwrap();
         let dirs: Vec<String> = plan
             .directories
             .iter()
@@ -364,7 +351,9 @@ mod tests {
     #[test]
     fn v2_hosts_other_resources_and_missing_controllers_are_left_to_libcgroups() {
         let v2 = "25 1 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
-        assert!(Plan::new(v2, Path::new("c1"), &LinuxResources::default()).is_none());
+        assert!(Plan::new(v2, Path::new("c1")).is_none());
+        let hybrid = Plan::new(HYBRID, Path::new("c1")).unwrap();
+        assert!(hybrid.covers(&LinuxResources::default()));
         let memory = LinuxResourcesBuilder::default()
             .memory(
                 LinuxMemoryBuilder::default()
@@ -374,19 +363,20 @@ mod tests {
             )
             .build()
             .unwrap();
-        assert!(Plan::new(HYBRID, Path::new("c1"), &memory).is_none());
+        assert!(!hybrid.covers(&memory));
         let pids = LinuxResourcesBuilder::default()
             .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
             .build()
             .unwrap();
-        assert!(Plan::new(HYBRID, Path::new("c1"), &pids).is_some());
+        assert!(hybrid.covers(&pids));
         let no_pids: String = HYBRID
             .lines()
             .filter(|l| !l.contains("pids"))
             .map(|l| format!("{l}\n"))
             .collect();
-        assert!(Plan::new(&no_pids, Path::new("c1"), &pids).is_none());
-        assert!(Plan::new(&no_pids, Path::new("c1"), &LinuxResources::default()).is_some());
+        let no_pids = Plan::new(&no_pids, Path::new("c1")).unwrap();
+        assert!(!no_pids.covers(&pids));
+        assert!(no_pids.covers(&LinuxResources::default()));
     }
 
     #[test]
