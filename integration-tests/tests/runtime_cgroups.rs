@@ -206,3 +206,86 @@ fn the_v1_set_up_for_device_rules_and_pids_matches_the_one_through_libcgroups() 
     );
     assert!(own.contains(&format!("pids:{parent}/ID")), "{own}");
 }
+
+/// `command` with clone3 answered by ENOSYS, as a kernel before 5.3 or an older
+/// container seccomp profile (the runtime nested in a container) answers it.
+fn without_clone3(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let filter = seccompiler::SeccompFilter::new(
+        [(libc::SYS_clone3, vec![])].into_iter().collect(),
+        seccompiler::SeccompAction::Allow,
+        seccompiler::SeccompAction::Errno(libc::ENOSYS as u32),
+        std::env::consts::ARCH
+            .try_into()
+            .expect("a seccompiler architecture"),
+    )
+    .expect("the clone3 filter");
+    let program: seccompiler::BpfProgram = filter.try_into().expect("the filter compiles");
+    // SAFETY: between fork and exec the closure only makes the prctl and seccomp calls of
+    // apply_filter on a program built before the fork; it allocates nothing.
+    unsafe {
+        command
+            .pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
+    }
+}
+
+#[test]
+fn without_clone3_the_init_still_lands_in_every_hierarchy() {
+    if !std::path::Path::new("/sys/fs/cgroup/unified").exists() {
+        eprintln!("skipped: not a hybrid host (no cgroup2 to clone into)");
+        return;
+    }
+    let rt = Runtime::new();
+    let parent = format!("/berth-test-{}", unique_id("clone3"));
+    let mut pictures = Vec::new();
+    for (name, clone3) in [("clone3", true), ("clone", false)] {
+        let mut bundle = Bundle::new(&rt, "sleep 30");
+        let id = unique_id(name);
+        let cgroup_path = format!("{parent}/{id}");
+        bundle.edit(|c| {
+            c["linux"]["cgroupsPath"] = json!(cgroup_path);
+            c["linux"]["resources"]["pids"] = json!({"limit": 64});
+        });
+        rt.track(&id);
+        let mut create = rt.cmd();
+        create.args(["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+        if !clone3 {
+            without_clone3(&mut create);
+        }
+        let out = run_with_timeout(create, std::time::Duration::from_secs(60));
+        assert_ok(&out, &format!("create ({name})"));
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        let picture = v1_cgroup_picture(pid, &cgroup_path);
+        assert_ok(&rt.output(&["delete", "--force", &id]), "delete");
+        for controller in ["devices", "pids", "cpuset", "systemd", "unified"] {
+            assert!(
+                !cgroup_dir(controller, &cgroup_path).exists(),
+                "{controller} cgroup of {name} left behind"
+            );
+        }
+        pictures.push(picture.join("\n").replace(&id, "ID"));
+    }
+    for controller in [
+        "memory",
+        "pids",
+        "cpu",
+        "cpuset",
+        "devices",
+        "freezer",
+        "blkio",
+        "cpuacct",
+        "systemd",
+        "unified",
+        "perf_event",
+        "net_cls,net_prio",
+        "hugetlb",
+    ] {
+        let _ = std::fs::remove_dir(cgroup_dir(controller, &parent));
+    }
+    assert_eq!(pictures[0], pictures[1]);
+    assert!(
+        pictures[1].contains(&format!("\n:{parent}/ID\n")),
+        "not in its cgroup2 directory: {}",
+        pictures[1]
+    );
+}
