@@ -2,14 +2,29 @@
 # RSS and PSS per shim with N running containers (default 50): berth-shim (+berth-runtime)
 # vs containerd-shim-runc-v2 (+runc), both driven by berth-supervisor in temp dirs; and
 # berth-shim writing the container's json-file log itself (as under berthd), measured
-# after each container printed 20000 lines (the shim's buffers in use).
+# after each container printed 20000 lines (the shim's buffers in use); then berth-shim
+# under containerd 1.6 (ctr run -d), as containerd starts and drives it.
 # Usage: bench/shim_memory.sh [N] [target/release]
 set -euo pipefail
 N=${1:-50}
 BIN=$(cd "${2:-target/release}" && pwd)
 T=$(mktemp -d /tmp/berth-bench.XXXXXX)
 SV_PID=
+CTD_PID=
 cleanup() {
+  if [ -n "$CTD_PID" ]; then
+    for id in $(seq 1 "$N"); do
+      timeout 30 ctr --address "$T/ctd/c.sock" task kill -s 9 "ctd-$id" >/dev/null 2>&1 || true
+    done
+    sleep 1
+    for id in $(seq 1 "$N"); do
+      timeout 30 ctr --address "$T/ctd/c.sock" task delete "ctd-$id" >/dev/null 2>&1 || true
+      timeout 30 ctr --address "$T/ctd/c.sock" container delete "ctd-$id" >/dev/null 2>&1 || true
+    done
+    kill "$CTD_PID" 2>/dev/null || true
+    wait "$CTD_PID" 2>/dev/null || true
+    umount -l "$T/ctd/root" 2>/dev/null || true
+  fi
   for id in $(seq 1 "$N"); do
     for rt in berth blog runc; do "$BIN/berth-ctl" -a "$T/s.sock" kill -s 9 "$rt$id" >/dev/null 2>&1 || true; done
   done
@@ -68,3 +83,40 @@ sleep 2
 measure berth "berth-shim"
 measure blog "berth-shim"
 measure runc "containerd-shim-runc-v2"
+
+# Under containerd: its own start of the shim, events and calls.
+mkdir -p "$T/ctd/bin"
+ln -s "$BIN/berth-shim" "$T/ctd/bin/containerd-shim-berth-v2"
+cat > "$T/ctd/config.toml" <<EOF
+version = 2
+root = "$T/ctd/root"
+state = "$T/ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "$T/ctd/c.sock"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$T/ctd/opt"
+EOF
+PATH="$T/ctd/bin:$PATH" containerd --config "$T/ctd/config.toml" >"$T/ctd/containerd.log" 2>&1 &
+CTD_PID=$!
+for _ in $(seq 200); do [ -S "$T/ctd/c.sock" ] && break; sleep 0.05; done
+for id in $(seq 1 "$N"); do
+  timeout 60 ctr --address "$T/ctd/c.sock" run -d --runtime io.containerd.berth.v2 \
+    --rootfs "$T/b/rootfs" "ctd-$id" sleep 3600 >/dev/null
+done
+sleep 2
+measure_ctd() {
+  local rss=0 pss=0 n=0
+  for pid in $(pgrep -f berth-shim); do
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "-address $T/ctd/c.sock" || continue
+    rss=$((rss + $(awk '/^Rss:/{print $2}' "/proc/$pid/smaps_rollup")))
+    pss=$((pss + $(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup")))
+    n=$((n + 1))
+  done
+  echo "berth under containerd: $n shims, mean RSS $((rss / n)) kB, mean PSS $((pss / n)) kB"
+}
+measure_ctd
