@@ -3,12 +3,14 @@
 //! sandbox image: it must run in a root filesystem that holds nothing else, so it is
 //! compiled alone with the C library linked statically and no Rust standard library
 //! (a few kB of code on top of glibc's start-up; about 700 kB in all, as the
-//! Kubernetes pause binary).
+//! Kubernetes pause binary). Also links berthd with its hot code first (berth-link-order,
+//! symbol-order.txt).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
+    berth_link_order::apply("symbol-order.txt");
     let src = "pause/pause.rs";
     println!("cargo:rerun-if-changed={src}");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
