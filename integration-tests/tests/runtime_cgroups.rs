@@ -141,41 +141,45 @@ fn v1_cgroup_picture(pid: i64, cgroup_path: &str) -> Vec<String> {
     picture
 }
 
-#[test]
-fn the_v1_set_up_for_device_rules_and_pids_matches_the_one_through_libcgroups() {
-    if !std::path::Path::new("/sys/fs/cgroup/devices").exists() {
-        eprintln!("skipped: not a cgroup v1 or hybrid host");
-        return;
+/// `create` of a `sleep 30` container in the cgroup `{parent}/ID`, its config edited by
+/// `edit` and its `create` command by `adjust`; then its v1 picture (with `ID` for its
+/// ID), after its deletion took its cgroups away.
+fn v1_picture_of_a_container(
+    rt: &Runtime,
+    parent: &str,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> String {
+    let mut bundle = Bundle::new(rt, "sleep 30");
+    let id = unique_id(name);
+    let cgroup_path = format!("{parent}/{id}");
+    bundle.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(cgroup_path);
+        edit(c);
+    });
+    rt.track(&id);
+    let mut create = rt.cmd();
+    create.args(["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    adjust(&mut create);
+    assert_ok(
+        &run_with_timeout(create, std::time::Duration::from_secs(60)),
+        &format!("create ({name})"),
+    );
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let picture = v1_cgroup_picture(pid, &cgroup_path);
+    assert_ok(&rt.output(&["delete", "--force", &id]), "delete");
+    for controller in ["devices", "pids", "cpuset", "memory", "systemd", "unified"] {
+        assert!(
+            !cgroup_dir(controller, &cgroup_path).exists(),
+            "{controller} cgroup of {name} left behind"
+        );
     }
-    let rt = Runtime::new();
-    let parent = format!("/berth-test-{}", unique_id("v1"));
-    let mut pictures = Vec::new();
-    // Device rules and a pids limit only: set up by the runtime itself. With a memory
-    // limit besides: through libcgroups' v1 manager. Everything else must be the same.
-    for (name, memory) in [("own", false), ("libcgroups", true)] {
-        let mut bundle = Bundle::new(&rt, "sleep 30");
-        let id = unique_id(name);
-        let cgroup_path = format!("{parent}/{id}");
-        bundle.edit(|c| {
-            c["linux"]["cgroupsPath"] = json!(cgroup_path);
-            c["linux"]["resources"]["pids"] = json!({"limit": 64});
-            c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
-            if memory {
-                c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
-            }
-        });
-        rt.create(&bundle, &id);
-        let pid = rt.state(&id)["pid"].as_i64().unwrap();
-        let picture = v1_cgroup_picture(pid, &cgroup_path);
-        assert_ok(&rt.output(&["delete", "--force", &id]), "delete");
-        for controller in ["devices", "pids", "cpuset", "memory", "systemd", "unified"] {
-            assert!(
-                !cgroup_dir(controller, &cgroup_path).exists(),
-                "{controller} cgroup of {name} left behind"
-            );
-        }
-        pictures.push(picture.join("\n").replace(&id, "ID"));
-    }
+    picture.join("\n").replace(&id, "ID")
+}
+
+/// Remove a test's parent cgroup from every hierarchy (its children are gone).
+fn remove_parent_cgroup(parent: &str) {
     for controller in [
         "memory",
         "pids",
@@ -191,8 +195,34 @@ fn the_v1_set_up_for_device_rules_and_pids_matches_the_one_through_libcgroups() 
         "net_cls,net_prio",
         "hugetlb",
     ] {
-        let _ = std::fs::remove_dir(cgroup_dir(controller, &parent));
+        let _ = std::fs::remove_dir(cgroup_dir(controller, parent));
     }
+}
+
+#[test]
+fn the_v1_set_up_for_device_rules_and_pids_matches_the_one_through_libcgroups() {
+    if !std::path::Path::new("/sys/fs/cgroup/devices").exists() {
+        eprintln!("skipped: not a cgroup v1 or hybrid host");
+        return;
+    }
+    let rt = Runtime::new();
+    let parent = format!("/berth-test-{}", unique_id("v1"));
+    // Device rules and a pids limit only: set up by the runtime itself. With a memory
+    // limit besides: through libcgroups' v1 manager. Everything else must be the same.
+    let pictures: Vec<String> = [("own", false), ("libcgroups", true)]
+        .into_iter()
+        .map(|(name, memory)| {
+            let edit = |c: &mut serde_json::Value| {
+                c["linux"]["resources"]["pids"] = json!({"limit": 64});
+                c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+                if memory {
+                    c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+                }
+            };
+            v1_picture_of_a_container(&rt, &parent, name, edit, |_| {})
+        })
+        .collect();
+    remove_parent_cgroup(&parent);
     assert_eq!(pictures[0], pictures[1]);
     let own = &pictures[0];
     assert!(
@@ -237,55 +267,13 @@ fn without_clone3_the_init_still_lands_in_every_hierarchy() {
     }
     let rt = Runtime::new();
     let parent = format!("/berth-test-{}", unique_id("clone3"));
-    let mut pictures = Vec::new();
-    for (name, clone3) in [("clone3", true), ("clone", false)] {
-        let mut bundle = Bundle::new(&rt, "sleep 30");
-        let id = unique_id(name);
-        let cgroup_path = format!("{parent}/{id}");
-        bundle.edit(|c| {
-            c["linux"]["cgroupsPath"] = json!(cgroup_path);
-            c["linux"]["resources"]["pids"] = json!({"limit": 64});
-        });
-        rt.track(&id);
-        let mut create = rt.cmd();
-        create.args(["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
-        if !clone3 {
-            without_clone3(&mut create);
-        }
-        let out = run_with_timeout(create, std::time::Duration::from_secs(60));
-        assert_ok(&out, &format!("create ({name})"));
-        let pid = rt.state(&id)["pid"].as_i64().unwrap();
-        let picture = v1_cgroup_picture(pid, &cgroup_path);
-        assert_ok(&rt.output(&["delete", "--force", &id]), "delete");
-        for controller in ["devices", "pids", "cpuset", "systemd", "unified"] {
-            assert!(
-                !cgroup_dir(controller, &cgroup_path).exists(),
-                "{controller} cgroup of {name} left behind"
-            );
-        }
-        pictures.push(picture.join("\n").replace(&id, "ID"));
-    }
-    for controller in [
-        "memory",
-        "pids",
-        "cpu",
-        "cpuset",
-        "devices",
-        "freezer",
-        "blkio",
-        "cpuacct",
-        "systemd",
-        "unified",
-        "perf_event",
-        "net_cls,net_prio",
-        "hugetlb",
-    ] {
-        let _ = std::fs::remove_dir(cgroup_dir(controller, &parent));
-    }
-    assert_eq!(pictures[0], pictures[1]);
+    let edit = |c: &mut serde_json::Value| c["linux"]["resources"]["pids"] = json!({"limit": 64});
+    let with_clone3 = v1_picture_of_a_container(&rt, &parent, "clone3", edit, |_| {});
+    let without = v1_picture_of_a_container(&rt, &parent, "clone", edit, without_clone3);
+    remove_parent_cgroup(&parent);
+    assert_eq!(with_clone3, without);
     assert!(
-        pictures[1].contains(&format!("\n:{parent}/ID\n")),
-        "not in its cgroup2 directory: {}",
-        pictures[1]
+        without.contains(&format!("\n:{parent}/ID\n")),
+        "not in its cgroup2 directory: {without}"
     );
 }
