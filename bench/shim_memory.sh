@@ -6,6 +6,7 @@
 # under containerd 1.6 (ctr run -d), as containerd starts and drives it.
 # Usage: bench/shim_memory.sh [N] [target/release]
 set -euo pipefail
+. "$(dirname "$0")/lib/containerd.sh"
 N=${1:-50}
 BIN=$(cd "${2:-target/release}" && pwd)
 T=$(mktemp -d /tmp/berth-bench.XXXXXX)
@@ -21,9 +22,7 @@ cleanup() {
       timeout 30 ctr --address "$T/ctd/c.sock" task delete "ctd-$id" >/dev/null 2>&1 || true
       timeout 30 ctr --address "$T/ctd/c.sock" container delete "ctd-$id" >/dev/null 2>&1 || true
     done
-    kill "$CTD_PID" 2>/dev/null || true
-    wait "$CTD_PID" 2>/dev/null || true
-    umount -l "$T/ctd/root" 2>/dev/null || true
+    stop_containerd "$T/ctd"
   fi
   for id in $(seq 1 "$N"); do
     for rt in berth blog runc; do "$BIN/berth-ctl" -a "$T/s.sock" kill -s 9 "$rt$id" >/dev/null 2>&1 || true; done
@@ -87,23 +86,7 @@ measure runc "containerd-shim-runc-v2"
 # Under containerd: its own start of the shim, events and calls.
 mkdir -p "$T/ctd/bin"
 ln -s "$BIN/berth-shim" "$T/ctd/bin/containerd-shim-berth-v2"
-cat > "$T/ctd/config.toml" <<EOF
-version = 2
-root = "$T/ctd/root"
-state = "$T/ctd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
-[grpc]
-  address = "$T/ctd/c.sock"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$T/ctd/opt"
-EOF
-PATH="$T/ctd/bin:$PATH" containerd --config "$T/ctd/config.toml" >"$T/ctd/containerd.log" 2>&1 &
-CTD_PID=$!
-for _ in $(seq 200); do [ -S "$T/ctd/c.sock" ] && break; sleep 0.05; done
+start_containerd "$T/ctd" "$T/ctd/bin"
 for id in $(seq 1 "$N"); do
   timeout 60 ctr --address "$T/ctd/c.sock" run -d --runtime io.containerd.berth.v2 \
     --rootfs "$T/b/rootfs" "ctd-$id" sleep 3600 >/dev/null

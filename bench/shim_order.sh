@@ -11,6 +11,7 @@
 # Usage: bench/shim_order.sh   (after `make build`; needs valgrind and binutils)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/containerd.sh
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 STATIC=target/static/$HOST/release
 for tool in valgrind readelf nm objdump python3 containerd ctr; do
@@ -24,9 +25,7 @@ cleanup() {
     for id in c1 c2; do timeout 30 ctr --address "$T/ctd/c.sock" task kill -s 9 "$id" >/dev/null 2>&1 || true; done
     sleep 1
     for id in c1 c2; do timeout 30 ctr --address "$T/ctd/c.sock" task delete "$id" >/dev/null 2>&1 || true; done
-    kill "$CTD_PID" 2>/dev/null || true
-    wait "$CTD_PID" 2>/dev/null || true
-    umount -l "$T/ctd/root" 2>/dev/null || true
+    stop_containerd "$T/ctd"
   fi
   if [ -n "$SV_PID" ]; then
     for id in s1 t1 l1 n1; do "$T/bin/berth-ctl" -a "$T/s.sock" kill -s 9 "$id" >/dev/null 2>&1 || true; done
@@ -106,23 +105,7 @@ unsupervise
 # rootfs: run, exec, kill, delete; and a container that exits by itself (run --rm).
 mkdir -p "$T/ctd/bin"
 ln -s "$T/bin/berth-shim" "$T/ctd/bin/containerd-shim-berth-v2"
-cat > "$T/ctd/config.toml" <<EOF
-version = 2
-root = "$T/ctd/root"
-state = "$T/ctd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
-[grpc]
-  address = "$T/ctd/c.sock"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$T/ctd/opt"
-EOF
-PATH="$T/ctd/bin:$PATH" containerd --config "$T/ctd/config.toml" >"$T/ctd/containerd.log" 2>&1 &
-CTD_PID=$!
-for _ in $(seq 200); do [ -S "$T/ctd/c.sock" ] && break; sleep 0.05; done
+start_containerd "$T/ctd" "$T/ctd/bin"
 CTR=(timeout 60 ctr --address "$T/ctd/c.sock")
 "${CTR[@]}" run -d --runtime io.containerd.berth.v2 --rootfs "$T/rootfs" c1 sleep 3600 >/dev/null
 sleep 2
@@ -132,10 +115,7 @@ sleep 2
 "${CTR[@]}" task delete c1 >/dev/null
 "${CTR[@]}" container delete c1
 "${CTR[@]}" run --rm --runtime io.containerd.berth.v2 --rootfs "$T/rootfs" c2 true >/dev/null
-kill "$CTD_PID"
-wait "$CTD_PID" 2>/dev/null || true
-CTD_PID=
-umount -l "$T/ctd/root" 2>/dev/null || true
+stop_containerd "$T/ctd"
 
 # The ifuncs' choices on this CPU, read from a native shim's IRELATIVE slots.
 supervise "$T/native"

@@ -4,6 +4,7 @@
 # `ctr run --rm` with runc, side by side with hyperfine. Everything in temp dirs.
 # Usage: bench/supervisor_run.sh [RUNS] [target/release]
 set -euo pipefail
+. "$(dirname "$0")/lib/containerd.sh"
 RUNS=${1:-20}
 BIN=$(cd "${2:-target/release}" && pwd)
 T=$(mktemp -d /tmp/berth-bench.XXXXXX)
@@ -23,23 +24,9 @@ json.dump(c, open(p, "w"))
 PY
 "$BIN/berth-supervisor" --root "$T/root" --state "$T/state" --address "$T/s.sock" --log-level warn 2>"$T/sv.log" &
 PIDS+=($!)
-cat > "$T/ctd/config.toml" <<TOML
-version = 2
-root = "$T/ctd/root"
-state = "$T/ctd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
-[grpc]
-  address = "$T/ctd/c.sock"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$T/ctd/opt"
-TOML
-containerd --config "$T/ctd/config.toml" >"$T/ctd/log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 200); do [ -S "$T/s.sock" ] && [ -S "$T/ctd/c.sock" ] && break; sleep 0.05; done
+start_containerd "$T/ctd"
+PIDS+=("$CTD_PID")
+for _ in $(seq 200); do [ -S "$T/s.sock" ] && break; sleep 0.05; done
 CTL="$BIN/berth-ctl -a $T/s.sock"
 hyperfine -N --warmup 2 --runs "$RUNS" --export-markdown "$T/result.md" \
   -n "berth-supervisor + berth-shim + berth-runtime" \
