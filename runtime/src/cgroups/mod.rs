@@ -148,10 +148,9 @@ impl Cgroup {
         if !cloned_into {
             join.enter_cgroup2(pid)?;
         }
-        if join.plan.covers(&resources) {
-            join.plan.apply(&resources)
-        } else {
-            self.apply(&resources)
+        match &join.plan {
+            Some(plan) if plan.covers(&resources) => plan.apply(&resources),
+            _ => self.apply(&resources),
         }
     }
 
@@ -250,28 +249,26 @@ impl Cgroup {
     }
 }
 
-/// Put `pid` (an `exec`'d process) in every cgroup that `init_pid` (the container's init)
-/// is in, as runc joins an exec'd process to all of the container's cgroups: each v1
-/// controller and named hierarchy (`name=systemd` too) and the unified one, on v1, hybrid
-/// and v2 hosts alike. Read from the init itself, so the two end up in the same cgroups
-/// whichever driver (cgroupfs or systemd) placed the init.
-pub fn join_cgroups_of(init_pid: i32, pid: i32) -> Result<()> {
+/// Before an `exec`'d process is cloned: what lets it join every cgroup that `init_pid`
+/// (the container's init) is in by itself, as runc joins an exec'd process to all of the
+/// container's cgroups: each v1 controller and named hierarchy (`name=systemd` too) and
+/// the unified one, on v1, hybrid and v2 hosts alike. Read from the init itself, so the
+/// two end up in the same cgroups whichever driver (cgroupfs or systemd) placed the init.
+/// As for an init, no PID is written (see v1.rs): the process is cloned into the cgroup2
+/// directory and moves itself into the v1 ones.
+pub fn prepare_join_of(init_pid: i32) -> Result<Join> {
     let own = format!("/proc/{init_pid}/cgroup");
     let proc_cgroup =
         std::fs::read_to_string(&own).map_err(|e| cgroup_error(Path::new(&own), e))?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| cgroup_error(Path::new("/proc/self/mountinfo"), e))?;
-    for dir in cgroup_dirs(&mountinfo, &proc_cgroup) {
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-            .map_err(|e| cgroup_error(&dir, e))?;
-    }
-    Ok(())
+    Join::open(cgroup_dirs(&mountinfo, &proc_cgroup))
 }
 
 /// The host directories of a process's cgroups (from its /proc/PID/cgroup), one per
-/// hierarchy mounted here. A hierarchy mounted more than once is joined through the
-/// first mount that shows the process's cgroup.
-fn cgroup_dirs(mountinfo: &str, proc_cgroup: &str) -> Vec<PathBuf> {
+/// hierarchy mounted here, each with whether it is a cgroup2 one. A hierarchy mounted
+/// more than once is joined through the first mount that shows the process's cgroup.
+fn cgroup_dirs(mountinfo: &str, proc_cgroup: &str) -> Vec<(PathBuf, bool)> {
     use crate::rootfs::cgroupfs::{host_dir, parse_mountinfo, process_cgroup};
     let mut seen: Vec<(String, Vec<String>)> = Vec::new();
     let mut dirs = Vec::new();
@@ -290,7 +287,7 @@ fn cgroup_dirs(mountinfo: &str, proc_cgroup: &str) -> Vec<PathBuf> {
             continue;
         }
         seen.push(key);
-        dirs.push(host_dir(&hierarchy, &path));
+        dirs.push((host_dir(&hierarchy, &path), hierarchy.fs_type == "cgroup2"));
     }
     dirs
 }
@@ -338,15 +335,15 @@ mod tests {
         let init = "12:memory:/berth/c1\n4:cpu,cpuacct:/berth/c1\n1:name=systemd:/berth/c1\n0::/berth/c1\n";
         let dirs: Vec<String> = cgroup_dirs(mountinfo, init)
             .into_iter()
-            .map(|d| d.display().to_string())
+            .map(|(d, cgroup2)| format!("{} {cgroup2}", d.display()))
             .collect();
         assert_eq!(
             dirs,
             [
-                "/sys/fs/cgroup/cpu,cpuacct/berth/c1",
-                "/sys/fs/cgroup/memory/berth/c1",
-                "/sys/fs/cgroup/systemd/berth/c1",
-                "/sys/fs/cgroup/unified/berth/c1",
+                "/sys/fs/cgroup/cpu,cpuacct/berth/c1 false",
+                "/sys/fs/cgroup/memory/berth/c1 false",
+                "/sys/fs/cgroup/systemd/berth/c1 false",
+                "/sys/fs/cgroup/unified/berth/c1 true",
             ]
         );
     }
@@ -357,13 +354,19 @@ mod tests {
         let init = "0::/system.slice/berth-c1.scope\n";
         assert_eq!(
             cgroup_dirs(mountinfo, init),
-            [PathBuf::from("/sys/fs/cgroup/system.slice/berth-c1.scope")]
+            [(
+                PathBuf::from("/sys/fs/cgroup/system.slice/berth-c1.scope"),
+                true
+            )]
         );
         // A mount of a subtree that does not hold the init is passed over.
         let mountinfo = "26 1 0:22 /elsewhere /mnt/sub rw - cgroup2 cgroup2 rw\n25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
         assert_eq!(
             cgroup_dirs(mountinfo, init),
-            [PathBuf::from("/sys/fs/cgroup/system.slice/berth-c1.scope")]
+            [(
+                PathBuf::from("/sys/fs/cgroup/system.slice/berth-c1.scope"),
+                true
+            )]
         );
     }
 

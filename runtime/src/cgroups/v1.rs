@@ -153,27 +153,12 @@ impl Plan {
     /// Before the init exists: create the cgroup in every hierarchy and open what lets
     /// the init join them itself.
     pub fn prepare_join(self) -> Result<Join> {
-        let mut into = None;
-        let mut tasks = Vec::new();
         for d in &self.directories {
             self.create(d)?;
-            if d.cgroup2 {
-                let dir = File::open(&d.dir).map_err(|e| cgroup_error(&d.dir, e))?;
-                into = Some((d.dir.clone(), dir.into()));
-            } else {
-                let path = d.dir.join("tasks");
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| cgroup_error(&path, e))?;
-                tasks.push((path, file));
-            }
         }
-        Ok(Join {
-            into,
-            tasks,
-            plan: self,
-        })
+        let mut join = Join::open(self.directories.iter().map(|d| (d.dir.clone(), d.cgroup2)))?;
+        join.plan = Some(self);
+        Ok(join)
     }
 
     /// Write the pids limit and the device rules.
@@ -202,23 +187,49 @@ impl Plan {
     }
 }
 
-/// What lets the init join its cgroups itself (see the module's comment): each v1
-/// hierarchy's `tasks` file, open for writing (the kernel checks the opener's
-/// credentials, the runtime's), and the cgroup2 directory for `CLONE_INTO_CGROUP`.
+/// What lets a new process (a container's init, or one `exec`'d into it) join its
+/// cgroups itself (see the module's comment): each v1 hierarchy's `tasks` file, open for
+/// writing (the kernel checks the opener's credentials, the runtime's), and the cgroup2
+/// directory for `CLONE_INTO_CGROUP`.
 pub struct Join {
     into: Option<(PathBuf, OwnedFd)>,
     tasks: Vec<(PathBuf, File)>,
-    /// The hierarchies joined, for writing the limits once the init exists.
-    pub plan: Plan,
+    /// The hierarchies made for a container's init, for writing its limits once it
+    /// exists; None for an `exec`'d process, which joins existing cgroups.
+    pub plan: Option<Plan>,
 }
 
 impl Join {
-    /// The cgroup2 directory to clone the init into, if the host has one.
+    /// Open the existing cgroup `directories` (each with whether it is a cgroup2 one)
+    /// for a process to join.
+    pub fn open(directories: impl IntoIterator<Item = (PathBuf, bool)>) -> Result<Join> {
+        let mut join = Join {
+            into: None,
+            tasks: Vec::new(),
+            plan: None,
+        };
+        for (dir, cgroup2) in directories {
+            if cgroup2 {
+                let file = File::open(&dir).map_err(|e| cgroup_error(&dir, e))?;
+                join.into = Some((dir, file.into()));
+            } else {
+                let path = dir.join("tasks");
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| cgroup_error(&path, e))?;
+                join.tasks.push((path, file));
+            }
+        }
+        Ok(join)
+    }
+
+    /// The cgroup2 directory to clone the process into, if the host has one.
     pub fn clone_into(&self) -> Option<BorrowedFd<'_>> {
         self.into.as_ref().map(|(_, fd)| fd.as_fd())
     }
 
-    /// In the init, while it is single-threaded: move it into every v1 hierarchy.
+    /// In the new process, while it is single-threaded: move it into every v1 hierarchy.
     pub fn enter_v1(&self) -> std::result::Result<(), String> {
         for (path, file) in &self.tasks {
             let mut file: &File = file;
@@ -228,7 +239,7 @@ impl Join {
         Ok(())
     }
 
-    /// In the parent, when the init could not be cloned into the cgroup2 directory (a
+    /// In the parent, when the process could not be cloned into the cgroup2 directory (a
     /// kernel without `CLONE_INTO_CGROUP`): put `pid` there the usual way.
     pub fn enter_cgroup2(&self, pid: i32) -> Result<()> {
         match &self.into {

@@ -1,10 +1,11 @@
 //! A process added to an existing container (`exec`): it joins the init's namespaces, root
 //! and cgroups, then goes through the same final steps as an init.
 //!
-//! Protocol with the parent (over the sync channel): the parent puts the child in every
-//! cgroup the init is in (all hierarchies, `name=systemd` and unified too) and sends
-//! `Proceed`; the child either sends `Failed(reason)` or
-//! execs, which closes its (close-on-exec) end: end of file means the program runs.
+//! Protocol with the parent (over the sync channel): the child joins every cgroup the init
+//! is in (all hierarchies, `name=systemd` and unified too: cloned into the cgroup2 one,
+//! moving itself into the v1 ones; see cgroups/v1.rs), the parent sends `Proceed`; the
+//! child either sends `Failed(reason)` or execs, which closes its (close-on-exec) end: end
+//! of file means the program runs.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -15,7 +16,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::clone::{clone_with, Forked};
+use super::clone::{clone_into_cgroup, clone_with, Forked};
 use super::finalize::Finalize;
 use super::sync::{Channel, Message};
 use crate::capabilities::CapabilityPlan;
@@ -109,9 +110,22 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
     };
     let (parent, child) = Channel::pair()?;
 
-    let pid = match clone_with(CloneFlags::empty())? {
+    let cgroups = crate::cgroups::prepare_join_of(state.pid)?;
+    let (forked, cloned_into) = match cgroups.clone_into() {
+        Some(dir) => clone_into_cgroup(CloneFlags::empty(), dir)?,
+        None => (clone_with(CloneFlags::empty())?, false),
+    };
+    let pid = match forked {
         Forked::Child => {
             drop(parent);
+            // While this process has one thread, it can move itself into its v1 cgroups
+            // (before it joins the container's cgroup namespace).
+            if let Err(reason) = cgroups.enter_v1() {
+                let _ = child.send(&Message::Failed(reason));
+                // SAFETY: _exit ends this forked copy without running the parent's exit
+                // handlers.
+                unsafe { libc::_exit(1) }
+            }
             let finalize = Finalize {
                 process: req.process,
                 console: req.console,
@@ -133,8 +147,19 @@ pub fn spawn(req: &TenantRequest) -> Result<i32> {
     };
     drop(child);
     let result = (|| {
-        crate::cgroups::join_cgroups_of(state.pid, pid)?;
-        parent.send(&Message::Proceed(String::new()))?;
+        if !cloned_into {
+            cgroups.enter_cgroup2(pid)?;
+        }
+        if let Err(send_error) = parent.send(&Message::Proceed(String::new())) {
+            // The child may have failed to join its cgroups: its reason is worth more
+            // than our EPIPE.
+            return Err(match parent.recv() {
+                Ok(Some(Message::Failed(reason))) => {
+                    RuntimeError::Init(format!("exec failed: {reason}"))
+                }
+                _ => send_error,
+            });
+        }
         match parent.recv()? {
             None => Ok(pid),
             Some(Message::Failed(reason)) => {
