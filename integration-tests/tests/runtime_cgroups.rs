@@ -237,28 +237,6 @@ fn the_v1_set_up_for_device_rules_and_pids_matches_the_one_through_libcgroups() 
     assert!(own.contains(&format!("pids:{parent}/ID")), "{own}");
 }
 
-/// `command` with clone3 answered by ENOSYS, as a kernel before 5.3 or an older
-/// container seccomp profile (the runtime nested in a container) answers it.
-fn without_clone3(command: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    let filter = seccompiler::SeccompFilter::new(
-        [(libc::SYS_clone3, vec![])].into_iter().collect(),
-        seccompiler::SeccompAction::Allow,
-        seccompiler::SeccompAction::Errno(libc::ENOSYS as u32),
-        std::env::consts::ARCH
-            .try_into()
-            .expect("a seccompiler architecture"),
-    )
-    .expect("the clone3 filter");
-    let program: seccompiler::BpfProgram = filter.try_into().expect("the filter compiles");
-    // SAFETY: between fork and exec the closure only makes the prctl and seccomp calls of
-    // apply_filter on a program built before the fork; it allocates nothing.
-    unsafe {
-        command
-            .pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
-    }
-}
-
 #[test]
 fn without_clone3_the_init_still_lands_in_every_hierarchy() {
     if !std::path::Path::new("/sys/fs/cgroup/unified").exists() {

@@ -64,20 +64,24 @@ fn exec_joins_the_containers_namespaces_and_cgroup() {
 /// host's root `name=systemd` and unified cgroups).
 #[test]
 fn an_exec_joins_every_cgroup_hierarchy_of_the_container_as_with_runc() {
-    for rt in [Runtime::new(), Runtime::runc()] {
+    // Berth's also where clone3 answers ENOSYS (the parent then writes the PID into the
+    // cgroup2 directory the process could not be cloned into).
+    for (rt, clone3) in [
+        (Runtime::new(), true),
+        (Runtime::new(), false),
+        (Runtime::runc(), true),
+    ] {
         let (_bundle, id) = running(&rt, "exec-cgroups");
         let init = rt.state(&id)["pid"].as_i64().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("exec.pid");
-        let out = rt.output(&[
-            "exec",
-            "-d",
-            "--pid-file",
-            pid_file.to_str().unwrap(),
-            &id,
-            "sleep",
-            "30",
-        ]);
+        let mut exec = rt.cmd();
+        exec.args(["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), &id])
+            .args(["sleep", "30"]);
+        if !clone3 {
+            without_clone3(&mut exec);
+        }
+        let out = run_with_timeout(exec, std::time::Duration::from_secs(60));
         assert_ok(&out, "exec -d");
         let pid = std::fs::read_to_string(&pid_file).unwrap();
         let theirs = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();

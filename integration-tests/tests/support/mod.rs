@@ -258,3 +258,25 @@ pub fn cgroup_dir(controller: &str, cgroup_path: &str) -> PathBuf {
         Path::new("/sys/fs/cgroup").join(rel)
     }
 }
+
+/// `command` with clone3 answered by ENOSYS, as a kernel before 5.3 or an older
+/// container seccomp profile (the runtime nested in a container) answers it.
+pub fn without_clone3(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let filter = seccompiler::SeccompFilter::new(
+        [(libc::SYS_clone3, vec![])].into_iter().collect(),
+        seccompiler::SeccompAction::Allow,
+        seccompiler::SeccompAction::Errno(libc::ENOSYS as u32),
+        std::env::consts::ARCH
+            .try_into()
+            .expect("a seccompiler architecture"),
+    )
+    .expect("the clone3 filter");
+    let program: seccompiler::BpfProgram = filter.try_into().expect("the filter compiles");
+    // SAFETY: between fork and exec the closure only makes the prctl and seccomp calls of
+    // apply_filter on a program built before the fork; it allocates nothing.
+    unsafe {
+        command
+            .pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
+    }
+}
