@@ -6,7 +6,8 @@
 #      cgroup v1 the first PID written into a cgroup in a while waits out an RCU grace
 #      period (the kernel's threadgroup lock), which back-to-back runs share
 #   3. `create` + `start` + `delete` of the same container
-#   4. peak RSS of the runtime process during `run` (/usr/bin/time)
+#   4. `exec` of `true` into a running container, 50 ms apart (as `docker exec` does)
+#   5. peak RSS of the runtime process during `run` (/usr/bin/time)
 # crun refuses this hybrid cgroup host while cgroup2 is mounted at /sys/fs/cgroup/unified,
 # so everything runs in a private mount namespace where it is unmounted (for all three).
 #
@@ -28,7 +29,7 @@ if [ -z "${BERTH_BENCH_INNER:-}" ]; then
 fi
 
 T=$(mktemp -d /tmp/berth-bench-runtime.XXXXXX)
-trap 'for r in berth runc crun; do "$(command -v $r || echo "$BERTH")" --root "$T/state-$r" delete --force bench >/dev/null 2>&1 || true; done; rm -rf "$T"' EXIT
+trap 'for r in berth runc crun; do for id in bench bench-exec; do "$(command -v $r || echo "$BERTH")" --root "$T/state-$r" delete --force $id >/dev/null 2>&1 || true; done; done; rm -rf "$T"' EXIT
 mkdir -p "$T/bundle/rootfs/bin" "$T/bundle/rootfs/"{proc,sys,dev,etc,tmp}
 cp "$(command -v busybox)" "$T/bundle/rootfs/bin/busybox"
 for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox "$T/bundle/rootfs/bin/$a"; done
@@ -60,14 +61,31 @@ echo "== create + start + delete"
 hyperfine --warmup 5 --runs "$RUNS" --export-json "$T/life.json" \
   -n berth-runtime "$(lifecycle_cmd berth)" -n runc "$(lifecycle_cmd runc)" -n crun "$(lifecycle_cmd crun)"
 
+echo "== exec of true into a running container, 50 ms apart ($((RUNS / 2)) runs each)"
+mkdir -p "$T/exec-bundle"
+python3 - "$T/bundle/config.json" "$T/exec-bundle/config.json" "$T/bundle/rootfs" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["args"] = ["/bin/sleep", "3600"]
+c["root"]["path"] = sys.argv[3]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+for r in berth runc crun; do
+  ${BIN[$r]} --root "$T/state-$r" run -d --bundle "$T/exec-bundle" bench-exec </dev/null >/dev/null
+done
+exec_cmd() { echo "${BIN[$1]} --root $T/state-$1 exec bench-exec /bin/true"; }
+hyperfine -N --warmup 2 --runs $((RUNS / 2)) --prepare "sleep 0.05" --export-json "$T/exec.json" \
+  -n berth-runtime "$(exec_cmd berth)" -n runc "$(exec_cmd runc)" -n crun "$(exec_cmd crun)"
+for r in berth runc crun; do ${BIN[$r]} --root "$T/state-$r" delete --force bench-exec >/dev/null 2>&1; done
+
 echo "== peak RSS of the runtime process during run (KiB, median of 10)"
 for r in berth runc crun; do
   for _ in $(seq 10); do /usr/bin/time -f %M $(run_cmd $r) 2>&1 >/dev/null | tail -1; done | sort -n | sed -n 5p | xargs printf "%-6s %s\n" "$r"
 done
 
-python3 - "$T/run.json" "$T/spaced.json" "$T/life.json" <<'PY'
+python3 - "$T/run.json" "$T/spaced.json" "$T/life.json" "$T/exec.json" <<'PY'
 import json, sys
-for path, what in zip(sys.argv[1:], ["run", "run, 50 ms apart", "create+start+delete"]):
+for path, what in zip(sys.argv[1:], ["run", "run, 50 ms apart", "create+start+delete", "exec, 50 ms apart"]):
     res = {r["command"]: r["median"] for r in json.load(open(path))["results"]}
     b = res["berth-runtime"]
     print(f"{what}: median berth-runtime {b*1000:.2f} ms; runc/berth {res['runc']/b:.2f}x; crun/berth {res['crun']/b:.2f}x")
