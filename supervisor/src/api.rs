@@ -412,7 +412,7 @@ impl pb::events_server::Events for State {
         let filter = r.into_inner();
         let rx = self.bus.subscribe();
         let s = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |e| match e {
-            Ok(env) if events::matches(&filter, &env) => Some(Ok(env)),
+            Ok(env) if events::matches(&filter, &env) => Some(Ok(Arc::unwrap_or_clone(env))),
             Ok(_) => None,
             Err(e) => Some(Err(Status::data_loss(format!("subscriber too slow: {e}")))),
         });

@@ -7,6 +7,7 @@ use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
 use berth_api::events::Message;
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -67,7 +68,7 @@ pub async fn events(State(st): State<AppState>, uri: Uri) -> ApiResult<Response>
     };
     let (since, until) = (time("since")?, time("until")?);
     let mut live = st.containers.events.subscribe();
-    let past: Vec<Message> = match since {
+    let past: Vec<Arc<Message>> = match since {
         Some(s) => st.containers.events.since(s),
         None => Vec::new(),
     };
