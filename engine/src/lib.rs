@@ -26,3 +26,8 @@ pub mod progress;
 pub mod registry;
 pub mod snapshots;
 pub mod streams;
+
+/// redb's own page cache for each of berthd's databases (images, networks). redb caches
+/// every page it reads, up to 1 GiB by default; these databases are small, and their
+/// files' pages stay in the kernel's page cache anyway.
+pub const REDB_CACHE_BYTES: usize = 256 << 10;

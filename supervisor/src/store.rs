@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -69,7 +69,7 @@ pub struct ContainerRec {
 
 /// The store.
 pub struct Store {
-    db: Database,
+    db: redb::Database,
 }
 
 fn key(ns: &str, id: &str) -> String {
@@ -85,10 +85,17 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
+/// redb's own page cache for the metadata store.
+const STORE_CACHE_BYTES: usize = 256 << 10;
+
 impl Store {
     /// Open (or create) the store at `path`, with the "default" namespace.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path)?;
+        // redb caches every page it reads, up to 1 GiB by default; the store is small
+        // and the file's pages stay in the kernel's page cache anyway.
+        let db = redb::Builder::new()
+            .set_cache_size(STORE_CACHE_BYTES)
+            .create(path)?;
         let tx = db.begin_write()?;
         {
             let mut ns = tx.open_table(NAMESPACES)?;

@@ -104,7 +104,10 @@ pub struct MetaStore {
 impl MetaStore {
     /// Opens or creates the database file; fails if another daemon holds it.
     pub fn open(path: &Path) -> Result<Self> {
-        let database = redb::Database::create(path).map_err(db)?;
+        let database = redb::Builder::new()
+            .set_cache_size(crate::REDB_CACHE_BYTES)
+            .create(path)
+            .map_err(db)?;
         let tx = database.begin_write().map_err(db)?;
         for t in [TAGS, DIGESTS, SOURCES, BUILD_CACHE] {
             tx.open_table(t).map_err(db)?;

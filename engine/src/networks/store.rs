@@ -178,7 +178,10 @@ impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| db(redb::Error::Io(e)))?;
-        let database = redb::Database::create(dir.join("networks.redb")).map_err(db)?;
+        let database = redb::Builder::new()
+            .set_cache_size(crate::REDB_CACHE_BYTES)
+            .create(dir.join("networks.redb"))
+            .map_err(db)?;
         let tx = database.begin_write().map_err(db)?;
         tx.open_table(NETWORKS).map_err(db)?;
         tx.open_table(ENDPOINTS).map_err(db)?;
