@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 const KEPT: usize = 1024;
 
 /// The event log. Events are shared, not copied: the channel's slots are allocated up
-/// front, so a slot of a pointer keeps 1024 of them at 32 kB rather than 240 kB.
+/// front, and a slot of a pointer keeps its 1024 at 32 kB whatever a message's size.
 pub struct Events {
     live: broadcast::Sender<Arc<Message>>,
     recent: Mutex<VecDeque<Arc<Message>>>,
