@@ -144,9 +144,20 @@ impl Tree {
     /// Looks `path` up from the root; `follow_last`: whether a symlink as its last
     /// component is followed. A path ending in `/` must name a directory.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<NodeId, Errno> {
+        self.resolve_at(ROOT, path, follow_last, &mut 0)
+    }
+
+    /// Looks `path` up from the directory `start` (an absolute symlink target still
+    /// starts again at the root), `hops` symlinks having been followed already.
+    fn resolve_at(
+        &self,
+        start: NodeId,
+        path: &str,
+        follow_last: bool,
+        hops: &mut usize,
+    ) -> Result<NodeId, Errno> {
         let mut walk = Walk::new(path);
-        let mut dir = ROOT;
-        let mut hops = 0;
+        let mut dir = start;
         while let Some((component, last)) = walk.next() {
             match component.as_str() {
                 "" | "." => continue,
@@ -162,8 +173,8 @@ impl Tree {
             let id = self.child(dir, &component).ok_or(Errno::ENOENT)?;
             match &self.nodes[id].kind {
                 Kind::Symlink(target) if !last || follow_last || walk.trailing_slash => {
-                    hops += 1;
-                    if hops > MAX_SYMLINKS {
+                    *hops += 1;
+                    if *hops > MAX_SYMLINKS {
                         return Err(Errno::ELOOP);
                     }
                     let target = String::from_utf8_lossy(target);
@@ -191,14 +202,13 @@ impl Tree {
     /// followed as [`Tree::resolve`] follows them (`mkdir -p`). A component that is not
     /// a directory is `ENOTDIR`, a dangling symlink `ENOENT`.
     pub fn mkdir_all(&mut self, path: &str, meta: Meta) -> Result<NodeId, Errno> {
-        let mut done = String::new();
+        // One component at a time from the directory reached so far, the symlinks
+        // followed on the way counted over the whole path: what resolving each longer
+        // prefix from the root would give, in time linear in the path.
         let mut dir = ROOT;
+        let mut hops = 0;
         for component in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
-            if !done.is_empty() {
-                done.push('/');
-            }
-            done.push_str(component);
-            dir = match self.resolve(&done, true) {
+            dir = match self.resolve_at(dir, component, true, &mut hops) {
                 Err(Errno::ENOENT) if component != ".." => {
                     match self.child(dir, component) {
                         // There, but a dangling symlink: as the kernel, ENOENT.
@@ -276,22 +286,38 @@ impl Tree {
             ROOT => String::new(),
             d => self.path(d),
         };
-        self.walk_into(dir, &base, &mut out);
-        out
-    }
-
-    fn walk_into(&self, dir: NodeId, at: &str, out: &mut Vec<(String, NodeId)>) {
-        for (name, id) in self.children(dir) {
-            let rel = if at.is_empty() {
-                name.to_string()
-            } else {
-                format!("{at}/{name}")
+        // Iterative, so that no depth of nesting can overflow the stack: each entry
+        // of the stack is a directory's remaining entries, in reverse byte order.
+        let below = |d: NodeId, at: &str| -> Vec<(String, NodeId)> {
+            let mut v: Vec<(String, NodeId)> = self
+                .children(d)
+                .map(|(name, id)| {
+                    let rel = if at.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{at}/{name}")
+                    };
+                    (rel, id)
+                })
+                .collect();
+            v.reverse();
+            v
+        };
+        let mut stack = vec![below(dir, &base)];
+        while let Some(top) = stack.last_mut() {
+            let Some((rel, id)) = top.pop() else {
+                stack.pop();
+                continue;
             };
-            out.push((rel.clone(), id));
             if self.nodes[id].kind == Kind::Dir {
-                self.walk_into(id, &rel, out);
+                let next = below(id, &rel);
+                out.push((rel, id));
+                stack.push(next);
+            } else {
+                out.push((rel, id));
             }
         }
+        out
     }
 }
 
@@ -439,6 +465,48 @@ mod tests {
         t.remove(ROOT, "a");
         assert_eq!(t.resolve("a", true), Err(Errno::ENOENT));
         assert!(t.resolve("b", true).is_ok());
+    }
+
+    #[test]
+    fn deep_nesting_neither_overflows_the_stack_nor_takes_quadratic_time() {
+        // As deep as a context's longest accepted name allows many times over: the
+        // walk must not recurse once per level (a build's blocking thread has 2 MiB).
+        const DEPTH: usize = 100_000;
+        let mut t = Tree::new(Meta::implicit_dir(0));
+        let path = vec!["a"; DEPTH].join("/");
+        // (Resolving each longer prefix from the root again, as mkdir_all did, takes
+        // hours at this depth.)
+        let deepest = t.mkdir_all(&path, Meta::implicit_dir(0)).unwrap();
+        assert_eq!(t.path(deepest).len(), path.len());
+        let walked = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || t.walk(ROOT).pop().map(|(_, id)| id))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(walked, Some(deepest));
+    }
+
+    #[test]
+    fn mkdir_all_counts_symlinks_over_the_whole_path() {
+        let mut t = Tree::new(Meta::implicit_dir(0));
+        t.mkdir_all("d", Meta::implicit_dir(0)).unwrap();
+        for i in 0..=MAX_SYMLINKS {
+            link(&mut t, &format!("d/l{i}"), "/d");
+        }
+        let within: Vec<String> = std::iter::once("d".to_string())
+            .chain((0..MAX_SYMLINKS).map(|i| format!("l{i}")))
+            .collect();
+        let d = t.resolve("d", true).unwrap();
+        assert_eq!(t.mkdir_all(&within.join("/"), Meta::implicit_dir(0)), Ok(d));
+        let over: Vec<String> = std::iter::once("d".to_string())
+            .chain((0..=MAX_SYMLINKS).map(|i| format!("l{i}")))
+            .collect();
+        assert_eq!(t.resolve(&over.join("/"), true), Err(Errno::ELOOP));
+        assert_eq!(
+            t.mkdir_all(&over.join("/"), Meta::implicit_dir(0)),
+            Err(Errno::ELOOP)
+        );
     }
 
     #[test]

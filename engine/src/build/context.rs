@@ -38,6 +38,20 @@ use std::path::Path;
 /// The longest Dockerfile read (a real one is a few kB).
 const MAX_DOCKERFILE: u64 = 4 << 20;
 
+/// The longest name of one entry of a directory (the kernel's `NAME_MAX`): an unpacked
+/// context could hold none longer.
+const NAME_MAX: usize = 255;
+
+/// The longest path (the kernel's `PATH_MAX`, less its NUL): no entry of a context is
+/// kept at, named by or linked to a longer one, which also bounds how deep the tree
+/// nests (each level costs at least two bytes).
+const PATH_MAX: usize = 4095;
+
+/// Whether a relative path or link target is longer than the kernel would take.
+fn too_long(path: &str) -> bool {
+    path.len() > PATH_MAX || path.split('/').any(|c| c.len() > NAME_MAX)
+}
+
 /// A context received and indexed.
 pub struct Context {
     /// Every regular file's content, at the offsets its tree node names.
@@ -421,11 +435,18 @@ impl Receiver {
                 e.desc()
             ))
         };
+        if too_long(&rel) || (et == T::Symlink && h.link.len() > PATH_MAX) {
+            return Err(fail(Errno::ENAMETOOLONG));
+        }
         let (parent_rel, name) = split_parent(&rel);
         let parent = self
             .ctx_tree
             .mkdir_all(parent_rel, Meta::implicit_dir(self.now))
             .map_err(fail)?;
+        // Where it lands (below symlinked parents) must be a path the kernel takes too.
+        if parent != ROOT && self.ctx_tree.path(parent).len() + 1 + name.len() > PATH_MAX {
+            return Err(fail(Errno::ENAMETOOLONG));
+        }
         let meta = Meta {
             mode: (h.mode & 0o7777) as u32,
             uid: h.uid as u32,
@@ -455,6 +476,9 @@ impl Receiver {
             }
             T::Link => {
                 let target = entry_path(&h.link)?;
+                if too_long(&target) {
+                    return Err(fail(Errno::ENAMETOOLONG));
+                }
                 if target == "." {
                     return Err(BuildError::Context(format!(
                         "build context entry {rel:?} links to the context itself"
@@ -760,6 +784,71 @@ mod tests {
                 .expect("a bad hard link accepted");
             assert!(err.to_string().contains(words), "{err}");
         }
+    }
+
+    /// Appends an entry of any name length (GNU long names, as the docker CLI sends).
+    fn long(
+        b: &mut tar::Builder<Vec<u8>>,
+        kind: tar::EntryType,
+        path: &str,
+        link: &str,
+        data: &[u8],
+    ) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        if kind == tar::EntryType::Symlink {
+            b.append_link(&mut h, path, link).unwrap();
+        } else {
+            b.append_data(&mut h, path, data).unwrap();
+        }
+    }
+
+    #[test]
+    fn names_longer_than_the_kernel_takes_are_refused() {
+        use tar::EntryType as T;
+        let refused = |b: tar::Builder<Vec<u8>>| {
+            let data = b.into_inner().unwrap();
+            Context::receive(&data[..], &std::env::temp_dir())
+                .err()
+                .expect("an over-long name accepted")
+                .to_string()
+        };
+        // A path nested deeper than PATH_MAX allows.
+        let mut b = tar::Builder::new(Vec::new());
+        long(
+            &mut b,
+            T::Regular,
+            &(vec!["d"; 3000].join("/") + "/f"),
+            "",
+            b"x",
+        );
+        let err = refused(b);
+        assert!(err.ends_with("File name too long"), "{err}");
+        // One component longer than NAME_MAX.
+        let mut b = tar::Builder::new(Vec::new());
+        long(&mut b, T::Regular, &"n".repeat(256), "", b"x");
+        assert!(refused(b).ends_with("File name too long"));
+        // A symlink target longer than PATH_MAX.
+        let mut b = tar::Builder::new(Vec::new());
+        long(&mut b, T::Symlink, "s", &"t/".repeat(2048), b"");
+        assert!(refused(b).ends_with("File name too long"));
+        // Short names that land, below a symlink, deeper than PATH_MAX.
+        let half = vec!["d"; 1500].join("/");
+        let mut b = tar::Builder::new(Vec::new());
+        long(&mut b, T::Directory, &half, "", b"");
+        long(&mut b, T::Symlink, "s", &half, b"");
+        long(&mut b, T::Regular, &format!("s/{half}/f"), "", b"x");
+        assert!(refused(b).ends_with("File name too long"));
+        // The longest a kernel takes is still taken.
+        let longest = vec!["d"; 2047].join("/") + "/f";
+        let mut b = tar::Builder::new(Vec::new());
+        long(&mut b, T::Regular, &longest, "", b"x");
+        long(&mut b, T::Regular, &"n".repeat(255), "", b"y");
+        let ctx = from_tar(&b.into_inner().unwrap());
+        assert_eq!(content(&ctx, &longest), b"x");
+        assert_eq!(content(&ctx, &"n".repeat(255)), b"y");
     }
 
     #[test]

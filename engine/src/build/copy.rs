@@ -688,7 +688,13 @@ pub fn copy<T: SourceTree>(
             .map_err(|e| e.to_string())?;
             continue;
         }
-        let mut dest = plan.dest.clone();
+        // Cleaned as dockerd's `filepath.Join` onto the root cleans it, so that the last
+        // component is a name, never `..`: `/missing/sub/..` is the file `/missing`, not
+        // the parent of a directory just made, stat'ed and removed with plain `*at` calls.
+        let mut dest = berth_fs::clean::clean(&format!("/{}", plan.dest));
+        if plan.dest.ends_with('/') && dest != "/" {
+            dest.push('/');
+        }
         if dest.ends_with('/') || dst.is_dir(&dest).unwrap_or(false) {
             dest = format!("{}/{}", dest.trim_end_matches('/'), base_name(&s.rel));
         }
@@ -887,5 +893,36 @@ mod tests {
         assert!(m.is_file());
         assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o600));
         assert_eq!(std::fs::read(dst.path().join("x/alias")).unwrap(), b"top");
+    }
+
+    #[test]
+    fn a_destination_is_cleaned_as_dockerd_cleans_it() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(2);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "f", &b"hi"[..]).unwrap();
+        let ctx = super::super::context::from_tar(&b.into_inner().unwrap());
+        let found = find_sources(&From::Context(&ctx), &["f".into()]).unwrap();
+        // dest, where the file lands (dockerd: `filepath.Join(root, dest)`, cleaned).
+        for (dest, lands) in [
+            ("/missing/sub/..", "missing"),
+            ("/a/b/../c/..", "a"),
+            ("/missing/../..", "f"),
+            ("/..", "f"),
+        ] {
+            let host = tempfile::tempdir().unwrap();
+            let root = host.path().join("root");
+            std::fs::create_dir(&root).unwrap();
+            let plan = Plan {
+                dest: dest.into(),
+                owner: Some((0, 0)),
+                ..Default::default()
+            };
+            copy(&ctx, &found, &Root::open(&root).unwrap(), &plan)
+                .unwrap_or_else(|e| panic!("COPY f {dest}: {e}"));
+            assert_eq!(std::fs::read(root.join(lands)).unwrap(), b"hi", "{dest}");
+        }
     }
 }
